@@ -1,0 +1,15 @@
+"""The mode-specific parts of the bot, in one place so the wiring can be read top to bottom.
+
+Each subsystem adds its components here; the foundation parts (feed, inbox, notifier, status
+line) are assembled in :func:`src.app.main.assemble`.
+"""
+
+from __future__ import annotations
+
+from src.app.context import AppContext
+from src.app.supervisor import Supervisor
+
+
+def add_components(ctx: AppContext, supervisor: Supervisor) -> None:
+    """Register market data, validation, strategies, execution, brain and cockpit components."""
+    return None

@@ -1,0 +1,145 @@
+"""Start-up: parse arguments, validate config, build the components, hand them to the supervisor.
+
+Start-up is recovery: everything is rebuilt from the files under ``--root`` (state, strategies,
+ledgers) before anything trades, so a clean start and a start after ``kill -9`` are one path.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+
+from src.app.bus import EventBus
+from src.app.clock import Clock, MarketClock
+from src.app.context import AppContext, Paths
+from src.app.control_commands import register_control_commands
+from src.app.notifier import ConsoleNotifier
+from src.app.status_line import StatusLine
+from src.app.supervisor import Supervisor
+from src.config import AppConfig, ConfigError, load_config, load_secrets
+from src.market.cache import MarketCache
+from src.market.replay import ReplayFeed, build_source
+from src.state.control import Controller
+from src.state.inbox import CommandRegistry, InboxProcessor
+from src.state.store import StateStore, sweep_temp_files
+
+log = logging.getLogger("ai_lab")
+REPO_ROOT = Path(__file__).resolve().parents[2]
+
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="ai_trading_lab.py", description="AI Trading Lab: one supervised process.")
+    p.add_argument("--config", type=Path, default=REPO_ROOT / "config.yaml", help="config file (YAML)")
+    p.add_argument("--mode", choices=["replay", "paper", "testnet", "live"], help="override config mode")
+    p.add_argument("--data", action="append", default=None,
+                   help="replay candles from FILE (repeatable; SYMBOL=FILE when the name does not tell)")
+    p.add_argument("--speed", type=float, help="simulated seconds per wall second in replay")
+    p.add_argument("--duration", type=float, help="run this many seconds, then shut down cleanly")
+    p.add_argument("--root", type=Path, default=REPO_ROOT, help="folder holding strategies/, state/, logs/")
+    p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="console log level")
+    return p.parse_args(argv)
+
+
+def config_overrides(args: argparse.Namespace) -> dict[str, object]:
+    out: dict[str, object] = {}
+    if args.mode:
+        out["mode"] = args.mode
+    if args.data:
+        out["replay.data"] = list(args.data)
+    if args.speed is not None:
+        out["replay.speed"] = args.speed
+    if args.log_level:
+        out["logging.level"] = args.log_level
+    return out
+
+
+def build_context(cfg: AppConfig, root: Path, clock: Clock) -> AppContext:
+    paths = Paths(root.resolve())
+    paths.ensure()
+    sweep_temp_files(paths.state)
+    sweep_temp_files(paths.strategies)
+    secrets = load_secrets(dotenv=REPO_ROOT / ".env")
+    return AppContext(config=cfg, secrets=secrets, paths=paths, bus=EventBus(), store=StateStore(paths.state),
+                      clock=clock)
+
+
+def assemble(ctx: AppContext, supervisor: Supervisor) -> None:
+    """Build every component for the configured mode and register it with the supervisor."""
+    from src.app.components import add_components
+
+    control = Controller(ctx.store)
+    registry = CommandRegistry()
+    ctx.services.update(control=control, commands=registry, supervisor=supervisor)
+    register_control_commands(ctx, registry, control, supervisor)
+    cache = MarketCache(ctx.config.replay.timeframe)
+    ctx.services["market_cache"] = cache
+    if ctx.config.mode == "replay":
+        assert isinstance(ctx.clock, MarketClock)
+        feed = ReplayFeed(ctx, build_source(ctx), cache, ctx.clock)
+        feed.warm_up()
+        supervisor.add(feed)
+    tick_sub = ctx.bus.subscribe("supervisor_ticks", _tick_handler(supervisor), kinds=("candle", "tick"))
+    supervisor.add(_Subscriber("supervisor_ticks", ctx, tick_sub))
+    supervisor.add(ConsoleNotifier(ctx))
+    supervisor.add(StatusLine(ctx, cache))
+    supervisor.add(InboxProcessor(ctx.paths.inbox, ctx.paths.outbox, registry))
+    add_components(ctx, supervisor)
+
+
+def _tick_handler(supervisor: Supervisor):
+    async def handle(_event: object) -> None:
+        supervisor.note_tick()
+    return handle
+
+
+class _Subscriber:
+    """Wraps a bare bus subscription as a component."""
+
+    def __init__(self, name: str, ctx: AppContext, sub) -> None:
+        self.name, self.ctx, self.sub = name, ctx, sub
+
+    async def run(self) -> None:
+        await self.ctx.bus.run_subscriber(self.sub)
+
+
+async def run_bot(cfg: AppConfig, root: Path, duration_s: float | None) -> int:
+    clock: Clock = MarketClock() if cfg.mode == "replay" else Clock()
+    ctx = build_context(cfg, root, clock)
+    supervisor = Supervisor(ctx)
+    assemble(ctx, supervisor)
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, supervisor.request_stop)
+    log.info("AI Trading Lab starting: mode=%s root=%s pid-file=%s", cfg.mode, ctx.paths.root,
+             ctx.paths.state / "bot.pid")
+    await supervisor.run(duration_s)
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    from src.app.logging_setup import setup_logging
+
+    args = parse_args(argv)
+    try:
+        cfg = load_config(args.config, config_overrides(args))
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return EXIT_CONFIG
+    try:
+        secrets = load_secrets(dotenv=REPO_ROOT / ".env")
+    except ValueError as exc:
+        print(f"environment: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    lc = cfg.logging
+    setup_logging(args.root / "logs", lc.level, lc.file, lc.max_bytes, lc.backups, secrets.values())
+    try:
+        return asyncio.run(run_bot(cfg, args.root, args.duration))
+    except (ValueError, FileNotFoundError) as exc:
+        log.error("cannot start: %s", exc)
+        return EXIT_CONFIG

@@ -1,0 +1,100 @@
+"""Secrets from the environment (or a git-ignored ``.env``), and a log filter that hides them.
+
+Secrets are kept out of :class:`AppConfig` on purpose: the config is printed, logged and sent to
+the status report; secrets must never be.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+_SECRET_NAMES = (
+    "EXCHANGE_API_KEY", "EXCHANGE_API_SECRET", "TESTNET_API_KEY", "TESTNET_API_SECRET",
+    "TELEGRAM_BOT_TOKEN", "GEMINI_API_KEY",
+)
+
+
+@dataclass(frozen=True)
+class Secrets:
+    """Keys and ids read from the environment; ``repr`` never shows values."""
+
+    exchange_api_key: str = field(default="", repr=False)
+    exchange_api_secret: str = field(default="", repr=False)
+    testnet_api_key: str = field(default="", repr=False)
+    testnet_api_secret: str = field(default="", repr=False)
+    telegram_bot_token: str = field(default="", repr=False)
+    telegram_chat_ids: tuple[int, ...] = ()
+    telegram_viewer_ids: tuple[int, ...] = ()
+    gemini_api_key: str = field(default="", repr=False)
+
+    def values(self) -> list[str]:
+        """Every secret value that must be redacted from logs."""
+        vals = [self.exchange_api_key, self.exchange_api_secret, self.testnet_api_key,
+                self.testnet_api_secret, self.telegram_bot_token, self.gemini_api_key]
+        return [v for v in vals if v and len(v) >= 4]
+
+
+def read_dotenv(path: Path) -> dict[str, str]:
+    """Parse ``KEY=value`` lines; comments and blanks ignored, quotes stripped."""
+    out: dict[str, str] = {}
+    if not path.exists():
+        return out
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        out[key.strip().removeprefix("export ").strip()] = value.strip().strip("'\"")
+    return out
+
+
+def _ids(raw: str, name: str) -> tuple[int, ...]:
+    ids = []
+    for part in raw.replace(";", ",").split(","):
+        part = part.strip()
+        if not part:
+            continue
+        try:
+            ids.append(int(part))
+        except ValueError:
+            raise ValueError(f"{name}: '{part}' is not a numeric chat id") from None
+    return tuple(ids)
+
+
+def load_secrets(env: dict[str, str] | None = None, dotenv: Path | None = None) -> Secrets:
+    """Environment wins over ``.env``; missing secrets are empty strings (offline modes need none)."""
+    merged = read_dotenv(dotenv) if dotenv else {}
+    merged.update(env if env is not None else os.environ)
+    get = lambda k: merged.get(k, "").strip()  # noqa: E731
+    return Secrets(
+        exchange_api_key=get("EXCHANGE_API_KEY"),
+        exchange_api_secret=get("EXCHANGE_API_SECRET"),
+        testnet_api_key=get("TESTNET_API_KEY"),
+        testnet_api_secret=get("TESTNET_API_SECRET"),
+        telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
+        telegram_chat_ids=_ids(get("TELEGRAM_CHAT_IDS"), "TELEGRAM_CHAT_IDS"),
+        telegram_viewer_ids=_ids(get("TELEGRAM_VIEWER_IDS"), "TELEGRAM_VIEWER_IDS"),
+        gemini_api_key=get("GEMINI_API_KEY"),
+    )
+
+
+class RedactingFilter(logging.Filter):
+    """Replaces every known secret value in a log record with ``***``."""
+
+    def __init__(self, secrets: list[str]) -> None:
+        super().__init__()
+        self._secrets = sorted(set(secrets), key=len, reverse=True)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not self._secrets:
+            return True
+        msg = record.getMessage()
+        redacted = msg
+        for s in self._secrets:
+            redacted = redacted.replace(s, "***")
+        if redacted != msg:
+            record.msg, record.args = redacted, None
+        return True
