@@ -1,0 +1,211 @@
+"""Compiled event loop of the backtester: signals on close, fills on the next open.
+
+One numba function walks the bars once per strategy; per bar it (1) charges perp funding to a
+position carried over a settlement, (2) executes the previous bar's signals at this open
+(exit first, then entry; an opposite entry both closes and reverses), (3) lets
+`position_rules.step_bar` take stops, liquidation, partial and full take-profits intrabar, and
+(4) marks equity at the close. An open position is closed at the last close.
+
+Costs: every fill pays `fee_bps` of its notional (twice for a hedged carry: two legs); market
+fills (entries, signal/time/stop exits) move `slippage_bps` against the trader; limit-like
+take-profits and the liquidation price fill at their level. Sizing: margin = equity ×
+`position_fraction`, notional = margin × `leverage`; P&L is linear (USDT-margined).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from numba import njit
+
+from ai_brain import indicators as ind
+from ai_brain import position_rules as pr
+from ai_brain.backtest_data import Candles, Funding
+from ai_brain.signals import IndicatorCache, Signals, compute_signals
+from ai_brain.strategy_spec import StrategySpec
+
+TRADE_FIELDS = ("entry_bar", "exit_bar", "side", "entry_price", "exit_price", "qty", "fees",
+                "funding", "pnl", "ret", "reason", "fills", "gross_pnl")
+(T_ENTRY_BAR, T_EXIT_BAR, T_SIDE, T_ENTRY_PX, T_EXIT_PX, T_QTY, T_FEES, T_FUNDING, T_PNL, T_RET,
+ T_REASON, T_FILLS, T_GROSS) = range(len(TRADE_FIELDS))
+
+
+@dataclass(frozen=True)
+class CostModel:
+    """Per-fill costs as fractions of notional (bps / 1e4)."""
+
+    fee_bps: float = 10.0
+    slippage_bps: float = 2.0
+
+
+@njit(cache=True)
+def _close_fill(trade: np.ndarray, state: np.ndarray, qty0: float, price: float, frac: float,
+                fee_rate: float, price_mult: float) -> float:
+    """Book one exit fill into the open trade row; returns the cash change."""
+    q = qty0 * frac
+    gross = price_mult * state[pr.S_SIDE] * q * (price - state[pr.S_ENTRY])
+    fee = q * price * fee_rate
+    trade[T_EXIT_PX] += price * frac
+    trade[T_FEES] += fee
+    trade[T_GROSS] += gross
+    trade[T_FILLS] += 1.0
+    return gross - fee
+
+
+@njit(cache=True)
+def _finish(trade: np.ndarray, bar: int, reason: int, equity_at_entry: float) -> None:
+    trade[T_EXIT_BAR] = bar
+    trade[T_REASON] = reason
+    trade[T_PNL] = trade[T_GROSS] - trade[T_FEES] - trade[T_FUNDING]
+    trade[T_RET] = trade[T_PNL] / equity_at_entry
+
+
+@njit(cache=True)
+def _exit_all(trades, nt, state, qty0, price, fee_rate, pm, bar, reason, eq_entry) -> float:
+    cash = _close_fill(trades[nt], state, qty0, price, state[pr.S_QTY], fee_rate, pm)
+    state[pr.S_QTY] = 0.0
+    _finish(trades[nt], bar, reason, eq_entry)
+    return cash
+
+
+@njit(cache=True)
+def run_loop(o, h, lo, c, atr, el, es, xl, xs, funding, params, fee, slip, cash0, fraction,
+             start, end, trades, equity) -> int:
+    """The hot loop (see module docstring). Writes `trades` rows and `equity[start:end]`;
+    returns the number of closed trades."""
+    state = np.zeros(pr.N_STATE)
+    fills = np.zeros((pr.MAX_FILLS, 3))
+    hedged = params[pr.P_HEDGED] != 0.0
+    fee_rate = fee * (2.0 if hedged else 1.0)
+    pm = 0.0 if hedged else 1.0
+    cash, side, qty0, eq_entry, nt = cash0, 0.0, 0.0, cash0, 0
+    for i in range(start, end):
+        if side != 0.0 and funding[i] != 0.0:
+            pay = side * qty0 * state[pr.S_QTY] * o[i] * funding[i]
+            cash -= pay
+            trades[nt, T_FUNDING] += pay
+        if i > start:
+            j = i - 1
+            if side != 0.0:
+                sig_exit = (xl[j] or es[j]) if side > 0 else (xs[j] or el[j])
+                if sig_exit or state[pr.S_TIME_EXIT] == 1.0:
+                    px = o[i] * (1.0 - side * slip)
+                    reason = pr.R_SIGNAL if sig_exit else pr.R_TIME
+                    cash += _exit_all(trades, nt, state, qty0, px, fee_rate, pm, i, reason, eq_entry)
+                    nt += 1
+                    side = 0.0
+            want = 1.0 if (el[j] and not es[j]) else (-1.0 if (es[j] and not el[j]) else 0.0)
+            ok_atr = params[pr.P_STOP_ATR] == 0.0 or atr[j] > 0.0
+            if side == 0.0 and want != 0.0 and ok_atr and cash > 0.0:
+                side = want
+                px = o[i] * (1.0 + side * slip)
+                qty0 = cash * fraction * params[pr.P_LEVERAGE] / px
+                pr.open_state(state, params, side, px, atr[j])
+                eq_entry = cash
+                trades[nt, :] = 0.0
+                trades[nt, T_ENTRY_BAR], trades[nt, T_SIDE] = i, side
+                trades[nt, T_ENTRY_PX], trades[nt, T_QTY] = px, qty0
+                fee_in = qty0 * px * fee_rate
+                trades[nt, T_FEES] = fee_in
+                cash -= fee_in
+        if side != 0.0:
+            nf = pr.step_bar(state, params, o[i], h[i], lo[i], c[i], atr[i], fills)
+            for k in range(nf):
+                px, reason = fills[k, 0], int(fills[k, 2])
+                if reason == pr.R_STOP or reason == pr.R_TRAIL:
+                    px = px * (1.0 - side * slip)
+                cash += _close_fill(trades[nt], state, qty0, px, fills[k, 1], fee_rate, pm)
+                if state[pr.S_QTY] <= 0.0:
+                    _finish(trades[nt], i, reason, eq_entry)
+                    nt += 1
+                    side = 0.0
+        unreal = pm * side * qty0 * state[pr.S_QTY] * (c[i] - state[pr.S_ENTRY]) if side != 0.0 else 0.0
+        equity[i] = cash + unreal
+    if side != 0.0:
+        px = c[end - 1] * (1.0 - side * slip)
+        cash += _exit_all(trades, nt, state, qty0, px, fee_rate, pm, end - 1, pr.R_END, eq_entry)
+        nt += 1
+        equity[end - 1] = cash
+    return nt
+
+
+@dataclass(frozen=True)
+class BacktestResult:
+    """Trades (float rows, columns `TRADE_FIELDS`; bar numbers index `ts`) and the equity at
+    each close of bars [start, start + len(equity)). Exit price is the fill-weighted average."""
+
+    trades: np.ndarray
+    equity: np.ndarray
+    ts: np.ndarray
+    start: int
+    initial_cash: float
+
+    @property
+    def equity_ts(self) -> np.ndarray:
+        return self.ts[self.start:self.start + self.equity.shape[0]]
+
+    @property
+    def n_trades(self) -> int:
+        return int(self.trades.shape[0])
+
+    def trade_frame(self) -> pd.DataFrame:
+        """Trade list with UTC timestamps, side and exit reason in words."""
+        t = pd.DataFrame(self.trades, columns=list(TRADE_FIELDS))
+        bars = t[["entry_bar", "exit_bar"]].astype(np.int64)
+        t.insert(0, "entry_ts", self.ts[bars["entry_bar"].to_numpy()])
+        t.insert(1, "exit_ts", self.ts[bars["exit_bar"].to_numpy()])
+        t["side"] = np.where(t["side"] > 0, "long", "short")
+        t["reason"] = [pr.REASONS[int(r)] for r in t["reason"]]
+        return t
+
+
+def run_backtest(spec: StrategySpec, candles: Candles, funding: Funding | None = None,
+                 costs: CostModel = CostModel(), initial_cash: float = 10_000.0,
+                 maintenance_margin: float = 0.005, start: int = 0, end: int | None = None,
+                 signals: Signals | None = None, cache: IndicatorCache | None = None) -> BacktestResult:
+    """Backtest `spec` over bars [start, end). Signals are computed on the whole series
+    (causal, so earlier bars serve as indicator warm-up) unless given."""
+    end = len(candles) if end is None else end
+    sig = signals if signals is not None else compute_signals(spec, candles, funding, cache)
+    atr = _atr(spec, candles, cache)
+    fund = (funding.settled_per_bar(candles.ts, candles.step_ms()) if funding is not None
+            else np.zeros(len(candles)))
+    cap = int(np.count_nonzero(sig.entry_long[start:end]) + np.count_nonzero(sig.entry_short[start:end])) + 1
+    trades = np.zeros((cap, len(TRADE_FIELDS)))
+    equity = np.full(len(candles), np.nan)
+    params = pr.risk_params(spec.risk, maintenance_margin)
+    n = run_loop(candles.open, candles.high, candles.low, candles.close, atr, sig.entry_long,
+                 sig.entry_short, sig.exit_long, sig.exit_short, fund, params, costs.fee_bps / 1e4,
+                 costs.slippage_bps / 1e4, float(initial_cash), spec.risk.position_fraction,
+                 start, end, trades, equity)
+    return BacktestResult(trades=trades[:n].copy(), equity=equity[start:end], ts=candles.ts,
+                          start=start, initial_cash=float(initial_cash))
+
+
+def _atr(spec: StrategySpec, candles: Candles, cache: IndicatorCache | None) -> np.ndarray:
+    key = (id(candles), "atr-risk", spec.risk.atr_period)
+    if cache is not None and key in cache:
+        return cache[key]
+    a = ind.atr(candles.high, candles.low, candles.close, spec.risk.atr_period)
+    if cache is not None:
+        cache[key] = a
+    return a
+
+
+def book_slippage_bps(levels_price: np.ndarray, levels_qty: np.ndarray, notional_quote: float) -> float:
+    """Slippage of a market order of `notional_quote` walking one side of an L2 book.
+
+    Levels are best first. Returns the VWAP's distance from the best price in bps; raises when
+    the book is too thin to fill the order (a strategy that needs more depth must not pass).
+    """
+    best = float(levels_price[0])
+    cum_quote = np.cumsum(levels_price * levels_qty)
+    if cum_quote[-1] < notional_quote:
+        raise ValueError("order larger than the visible book depth")
+    k = int(np.searchsorted(cum_quote, notional_quote))
+    filled_before = cum_quote[k - 1] if k > 0 else 0.0
+    qty = float(np.sum(levels_qty[:k])) + (notional_quote - filled_before) / levels_price[k]
+    vwap = notional_quote / qty
+    return abs(vwap - best) / best * 1e4
