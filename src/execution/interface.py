@@ -1,0 +1,87 @@
+"""The one execution interface that paper and live both implement.
+
+A strategy (through the runner and the risk guards) only ever sees :class:`ExecutionVenue`.
+Paper trading is a second implementation of this interface, not an ``if paper:`` inside the live
+code, so a strategy cannot tell them apart and the same order path is exercised in both.
+
+Every order intent carries a deterministic ``client_order_id`` derived from what the order is
+*for* (strategy, symbol, decision bar, purpose), so a retried or re-sent intent maps to the same
+id and the exchange (or the paper engine) can refuse the duplicate.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Literal, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+
+OrderType = Literal["market", "limit"]
+OrderStatus = Literal["new", "open", "partially_filled", "filled", "cancelled", "rejected", "expired"]
+TERMINAL_STATUSES: frozenset[str] = frozenset({"filled", "cancelled", "rejected", "expired"})
+Purpose = Literal["entry", "exit", "stop", "take_profit", "rebalance", "flatten", "manual"]
+
+
+def client_order_id(strategy_id: str, symbol: str, decision_ts_ms: int, purpose: str, seq: int = 0) -> str:
+    """Deterministic id (≤ 36 chars, Binance's limit) for one intent: same intent → same id."""
+    digest = hashlib.sha256(f"{strategy_id}|{symbol}|{decision_ts_ms}|{purpose}|{seq}".encode()).hexdigest()
+    return f"atl-{digest[:28]}"
+
+
+class OrderIntent(BaseModel):
+    """What a strategy (or a person) wants; guards may shrink or refuse it before it is sent."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    client_order_id: str = Field(min_length=1, max_length=36)
+    strategy_id: str
+    symbol: str
+    side: Literal["buy", "sell"]
+    type: OrderType = "market"
+    qty_base: float = Field(gt=0)
+    price_quote: float | None = Field(None, gt=0)
+    purpose: Purpose = "entry"
+    reduce_only: bool = False
+    market: Literal["spot", "perp"] = "spot"
+    decision_ts_ms: int
+    manual: bool = False
+
+
+class OrderRecord(BaseModel):
+    """The persisted state of one order (``state/orders.json`` holds them by client id)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    intent: OrderIntent
+    status: OrderStatus = "new"
+    exchange_order_id: str | None = None
+    filled_qty_base: float = 0.0
+    avg_price_quote: float | None = None
+    fee_quote: float = 0.0
+    reason: str = ""
+    created_ms: int
+    updated_ms: int
+
+    @property
+    def is_terminal(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class ExecutionVenue(Protocol):
+    """Paper engine and live ccxt executor both satisfy this."""
+
+    name: str
+
+    async def submit(self, intent: OrderIntent) -> OrderRecord:
+        """Send (or simulate) an order; idempotent on ``intent.client_order_id``."""
+        ...
+
+    async def cancel(self, client_order_id: str) -> OrderRecord:
+        ...
+
+    async def open_orders(self) -> list[OrderRecord]:
+        ...
+
+    async def balances(self) -> dict[str, float]:
+        """Free + locked balance per asset."""
+        ...
