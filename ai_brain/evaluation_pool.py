@@ -1,0 +1,106 @@
+"""Batch evaluation off the trading loop, through a pluggable executor.
+
+`evaluator.executor: "process"` runs a local `ProcessPoolExecutor` (spawned workers, so a
+fork can never copy the event loop's threads); `"dask://host:port"` sends the same work to an
+existing Dask distributed scheduler for large sweeps. Specs are sent in chunks and the data is
+shipped once per chunk (once per cluster for Dask), and results come back in input order.
+Because `evaluate` is deterministic, both executors return identical evaluations.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from typing import Any
+
+from ai_brain.backtest_data import Candles, Funding
+from ai_brain.strategy_evaluator import Evaluation, evaluate
+from ai_brain.strategy_spec import StrategySpec
+from src.config.evaluator import EvaluatorConfig
+
+
+def evaluate_chunk(specs: list[StrategySpec], candles: Candles, funding: Funding | None,
+                   cfg: EvaluatorConfig, trials: list[int]) -> list[Evaluation]:
+    """Worker entry point: evaluate a chunk in order (module-level so it pickles)."""
+    return [evaluate(s, candles, funding, cfg, n) for s, n in zip(specs, trials, strict=True)]
+
+
+def dask_address(executor: str) -> str:
+    """`dask://host:port` (config form) → `tcp://host:port` (Dask client form)."""
+    if not executor.startswith("dask://"):
+        raise ValueError(f"not a dask executor: {executor!r}")
+    return "tcp://" + executor.removeprefix("dask://")
+
+
+def _chunks(n: int, parts: int) -> list[range]:
+    parts = max(1, min(parts, n))
+    bounds = [round(k * n / parts) for k in range(parts + 1)]
+    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+
+
+class EvaluationPool:
+    """Evaluate many specs in parallel; use as a context manager or call `close()`.
+
+    `client` may be given to reuse an existing `distributed.Client` (e.g. in tests);
+    otherwise one is created from `cfg.executor` when it names a Dask scheduler.
+    """
+
+    def __init__(self, cfg: EvaluatorConfig | None = None, client: Any = None) -> None:
+        self.cfg = cfg or EvaluatorConfig()
+        self._client = client
+        self._own_client = False
+        self._pool: ProcessPoolExecutor | None = None
+        if client is None and self.cfg.executor.startswith("dask://"):
+            from distributed import Client  # optional dependency, only for Dask executors
+
+            self._client = Client(dask_address(self.cfg.executor))
+            self._own_client = True
+        elif client is None:
+            ctx = multiprocessing.get_context("spawn")
+            self._pool = ProcessPoolExecutor(max_workers=self.cfg.workers, mp_context=ctx)
+
+    def evaluate_many(self, specs: Sequence[StrategySpec], candles: Candles, funding: Funding | None = None,
+                      trials: int | Sequence[int] = 1) -> list[Evaluation]:
+        """Evaluate `specs` on the same data; `trials` is one count for all or one per spec."""
+        specs = list(specs)
+        counts = [trials] * len(specs) if isinstance(trials, int) else list(trials)
+        if len(counts) != len(specs):
+            raise ValueError("trials must be an int or have one entry per spec")
+        if not specs:
+            return []
+        parts = _chunks(len(specs), 4 * self.cfg.workers)
+        jobs = [([specs[i] for i in r], [counts[i] for i in r]) for r in parts]
+        if self._client is not None:
+            return self._run_dask(jobs, candles, funding)
+        assert self._pool is not None
+        futures = [self._pool.submit(evaluate_chunk, s, candles, funding, self.cfg, n) for s, n in jobs]
+        return [ev for f in futures for ev in f.result()]
+
+    def _run_dask(self, jobs: list, candles: Candles, funding: Funding | None) -> list[Evaluation]:
+        c_fut = self._client.scatter(candles, broadcast=True)
+        f_fut = self._client.scatter(funding, broadcast=True) if funding is not None else None
+        futures = [self._client.submit(evaluate_chunk, s, c_fut, f_fut, self.cfg, n, pure=False)
+                   for s, n in jobs]
+        return [ev for chunk in self._client.gather(futures) for ev in chunk]
+
+    async def evaluate_many_async(self, specs: Sequence[StrategySpec], candles: Candles,
+                                  funding: Funding | None = None,
+                                  trials: int | Sequence[int] = 1) -> list[Evaluation]:
+        """Same as `evaluate_many`, awaited from the event loop without blocking it."""
+        return await asyncio.to_thread(self.evaluate_many, specs, candles, funding, trials)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+        if self._own_client and self._client is not None:
+            self._client.close()
+            self._client = None
+
+    def __enter__(self) -> EvaluationPool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
