@@ -117,10 +117,10 @@ def run_loop(o, h, lo, c, atr, el, es, xl, xs, funding, params, fee, slip, cash0
                 if reason == pr.R_STOP or reason == pr.R_TRAIL:
                     px = px * (1.0 - side * slip)
                 cash += _close_fill(trades[nt], state, qty0, px, fills[k, 1], fee_rate, pm)
-                if state[pr.S_QTY] <= 0.0:
-                    _finish(trades[nt], i, reason, eq_entry)
-                    nt += 1
-                    side = 0.0
+            if nf > 0 and state[pr.S_QTY] <= 0.0:
+                _finish(trades[nt], i, int(fills[nf - 1, 2]), eq_entry)
+                nt += 1
+                side = 0.0
         unreal = pm * side * qty0 * state[pr.S_QTY] * (c[i] - state[pr.S_ENTRY]) if side != 0.0 else 0.0
         equity[i] = cash + unreal
     if side != 0.0:
