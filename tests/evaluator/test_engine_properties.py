@@ -30,7 +30,7 @@ def risk_genes(draw: st.DrawFn) -> RiskGenes:
         triggers = sorted(draw(st.lists(st.floats(0.3, 4.0), min_size=n_stages, max_size=n_stages,
                                         unique=True)))
         for k, trig in enumerate(triggers):
-            lock = draw(st.one_of(st.none(), st.floats(-0.5, 0.9).map(lambda x, t=trig: round(x * t, 3))))
+            lock = draw(st.one_of(st.none(), st.floats(-0.5, 0.9).map(lambda x, t=trig: round(max(x * t, -1.0), 3))))
             trail = draw(st.one_of(st.none(), st.floats(0.3, 3.0)))
             if lock is None and trail is None:
                 lock = 0.0 if k == 0 else None
