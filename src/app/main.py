@@ -20,7 +20,7 @@ from src.app.control_commands import register_control_commands
 from src.app.notifier import ConsoleNotifier
 from src.app.status_line import StatusLine
 from src.app.supervisor import Supervisor
-from src.config import AppConfig, ConfigError, load_config, load_secrets
+from src.config import AppConfig, ConfigError, Secrets, load_config, load_secrets
 from src.market.cache import MarketCache
 from src.market.replay import ReplayFeed, build_source
 from src.state.control import Controller
@@ -59,12 +59,12 @@ def config_overrides(args: argparse.Namespace) -> dict[str, object]:
     return out
 
 
-def build_context(cfg: AppConfig, root: Path, clock: Clock) -> AppContext:
+def build_context(cfg: AppConfig, secrets: Secrets, root: Path, clock: Clock) -> AppContext:
+    """Rebuild the runtime from the files under ``root`` (temp files of a killed writer are swept)."""
     paths = Paths(root.resolve())
     paths.ensure()
     sweep_temp_files(paths.state)
     sweep_temp_files(paths.strategies)
-    secrets = load_secrets(dotenv=REPO_ROOT / ".env")
     return AppContext(config=cfg, secrets=secrets, paths=paths, bus=EventBus(), store=StateStore(paths.state),
                       clock=clock)
 
@@ -108,9 +108,9 @@ class _Subscriber:
         await self.ctx.bus.run_subscriber(self.sub)
 
 
-async def run_bot(cfg: AppConfig, root: Path, duration_s: float | None) -> int:
+async def run_bot(cfg: AppConfig, secrets: Secrets, root: Path, duration_s: float | None) -> int:
     clock: Clock = MarketClock() if cfg.mode == "replay" else Clock()
-    ctx = build_context(cfg, root, clock)
+    ctx = build_context(cfg, secrets, root, clock)
     supervisor = Supervisor(ctx)
     assemble(ctx, supervisor)
     loop = asyncio.get_running_loop()
@@ -139,7 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     lc = cfg.logging
     setup_logging(args.root / "logs", lc.level, lc.file, lc.max_bytes, lc.backups, secrets.values())
     try:
-        return asyncio.run(run_bot(cfg, args.root, args.duration))
+        return asyncio.run(run_bot(cfg, secrets, args.root, args.duration))
     except (ValueError, FileNotFoundError) as exc:
         log.error("cannot start: %s", exc)
         return EXIT_CONFIG

@@ -1,0 +1,54 @@
+"""The run command end to end: a real bot process in replay mode on the simulator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def run_bot(root: Path, *extra: str, duration: float = 4.0) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, str(REPO / "ai_trading_lab.py"), "--root", str(root),
+                           "--duration", str(duration), "--speed", "36000", *extra],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_duration_run_prints_status_and_exits_zero(tmp_path: Path) -> None:
+    proc = run_bot(tmp_path)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    status_lines = [ln for ln in proc.stdout.splitlines() if " status: [" in ln]
+    assert status_lines, proc.stdout[-2000:]
+    assert "BTC/USDT" in status_lines[-1] and "equity" in status_lines[-1]
+    hb = json.loads((tmp_path / "state" / "heartbeat.json").read_text())
+    assert hb["state"] == "stopped" and hb["mode"] == "replay"
+    assert not (tmp_path / "state" / "bot.pid").exists()
+    log_lines = (tmp_path / "logs" / "ai_lab.log").read_text().splitlines()
+    assert log_lines and all(json.loads(ln)["msg"] is not None for ln in log_lines)
+
+
+def test_corrupt_state_file_is_quarantined_and_bot_starts(tmp_path: Path) -> None:
+    (tmp_path / "state").mkdir(parents=True)
+    (tmp_path / "state" / "control.json").write_text('{"paused": "maybe"')
+    proc = run_bot(tmp_path, duration=2.0)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    quarantined = list((tmp_path / "state" / "quarantine").iterdir())
+    assert len(quarantined) == 1 and quarantined[0].name.startswith("control.json")
+    assert "control.json failed its check" in proc.stdout
+    assert json.loads((tmp_path / "state" / "control.json").read_text())["paused"] is False
+
+
+def test_secrets_never_reach_the_log(tmp_path: Path) -> None:
+    env_token = "7777777:SECRET-token-that-must-not-leak"
+    proc = subprocess.run([sys.executable, "-c", (
+        "import logging,sys; from pathlib import Path; from src.app.logging_setup import setup_logging;"
+        f"setup_logging(Path(sys.argv[1]), secrets=['{env_token}']);"
+        f"logging.getLogger('x').info('calling https://api.telegram.org/bot{env_token}/getMe');"
+        "\ntry:\n raise ValueError('" + env_token + "')\nexcept ValueError:\n logging.getLogger('x').exception('fail')"),
+        str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    text = (tmp_path / "ai_lab.log").read_text() + proc.stdout
+    assert env_token not in text
+    assert "***" in text
