@@ -12,6 +12,7 @@ series must equal those recomputed on truncated copies.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -209,18 +210,21 @@ class LookaheadReport:
 
 def check_lookahead(spec: StrategySpec, candles: Candles | pd.DataFrame, n_checks: int = 12,
                     funding: Funding | None = None, seed: int = 0,
-                    full: Signals | None = None) -> LookaheadReport:
+                    full: Signals | None = None,
+                    compute: Callable[..., Signals] | None = None) -> LookaheadReport:
     """Recompute signals on `n_checks` truncated copies and compare with the full-series run.
 
     Truncation points are random (seeded) after the warm-up plus the last bar, so a rule that
     peeks even one bar ahead disagrees somewhere. Each comparison covers the whole prefix.
+    `compute` replaces `compute_signals` (a seam to check other signal code the same way).
     """
+    compute = compute or compute_signals
     c = _as_candles(candles)
     n = len(c)
-    full = full if full is not None else compute_signals(spec, c, funding)
+    full = full if full is not None else compute(spec, c, funding)
     lo = min(spec.warmup_bars(), max(n - 2, 1))
     rng = np.random.default_rng(seed)
     picks = set(rng.integers(lo, n, size=max(n_checks - 1, 0)).tolist()) if n > lo else set()
     points = sorted(picks | {n - 2} if n >= 2 else picks)
-    bad = [t for t in points if not compute_signals(spec, c.slice(0, t + 1), funding).equals(full, t + 1)]
+    bad = [t for t in points if not compute(spec, c.slice(0, t + 1), funding).equals(full, t + 1)]
     return LookaheadReport(ok=not bad, checked_bars=points, mismatched_bars=bad)

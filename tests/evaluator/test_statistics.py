@@ -1,0 +1,86 @@
+"""Metrics and significance tools against hand values and simulation."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from ai_brain import statistics as st
+from ai_brain.backtest_engine import TRADE_FIELDS, BacktestResult
+
+
+def test_drawdown_by_hand():
+    mdd, longest = st.drawdown(np.array([100.0, 120.0, 90.0, 130.0, 100.0, 95.0, 140.0]))
+    assert mdd == pytest.approx(35 / 130)  # 130 → 95 is deeper than 120 → 90
+    assert longest == 2
+
+
+def _trades(pnls: list[float]) -> np.ndarray:
+    t = np.zeros((len(pnls), len(TRADE_FIELDS)))
+    t[:, TRADE_FIELDS.index("pnl")] = pnls
+    t[:, TRADE_FIELDS.index("gross_pnl")] = pnls
+    t[:, TRADE_FIELDS.index("entry_bar")] = np.arange(len(pnls)) * 2
+    t[:, TRADE_FIELDS.index("exit_bar")] = np.arange(len(pnls)) * 2
+    return t
+
+
+def test_trade_metrics_by_hand():
+    eq = np.array([1000.0, 1010.0, 1005.0, 1030.0])
+    res = BacktestResult(trades=_trades([10.0, -5.0, 25.0]), equity=eq, ts=np.arange(4) * 3_600_000,
+                         start=0, initial_cash=1000.0)
+    m = st.compute_metrics(res, 3_600_000)
+    assert m.total_return == pytest.approx(0.03)
+    assert m.win_rate == pytest.approx(2 / 3) and m.profit_factor == pytest.approx(7.0)
+    assert m.avg_win == pytest.approx(17.5) and m.avg_loss == pytest.approx(-5.0)
+    assert m.expectancy == pytest.approx(10.0) and m.exposure == pytest.approx(0.75)
+    assert m.max_drawdown == pytest.approx(5 / 1010)
+
+
+def test_psr_and_dsr_behave():
+    rng = np.random.default_rng(0)
+    good = rng.normal(0.08, 1.0, 4000)
+    assert st.probabilistic_sharpe(good) > 0.99
+    assert st.deflated_sharpe(good, 1) == pytest.approx(st.probabilistic_sharpe(good))
+    dsrs = [st.deflated_sharpe(good, n) for n in (1, 10, 100, 1000)]
+    assert all(a > b for a, b in zip(dsrs, dsrs[1:], strict=False))
+    assert st.probabilistic_sharpe(-good) < 0.01
+
+
+def test_expected_max_sharpe_matches_simulation():
+    rng = np.random.default_rng(1)
+    for n in (10, 100):
+        simulated = rng.standard_normal((20_000, n)).max(axis=1).mean()
+        assert st.expected_max_sharpe(n, 1.0) == pytest.approx(simulated, rel=0.03)
+
+
+def test_bootstrap_ci_width_matches_theory():
+    rng = np.random.default_rng(2)
+    x = rng.normal(0.5, 2.0, 400)
+    lo, hi = st.bootstrap_mean_ci(x, 4000, seed=3)
+    assert lo < x.mean() < hi
+    assert hi - lo == pytest.approx(2 * 1.96 * x.std() / math.sqrt(x.size), rel=0.1)
+
+
+def test_monte_carlo_drawdown():
+    assert st.monte_carlo_drawdown(np.full(50, 0.01), 200, seed=1) == (0.0, 0.0)
+    med, p95 = st.monte_carlo_drawdown(np.array([0.1, -0.1] * 20), 500, seed=1)
+    assert 0.1 <= med <= p95 < 1.0
+
+
+def test_pbo_of_noise_is_about_half_and_of_a_real_edge_is_low():
+    rng = np.random.default_rng(4)
+    noise = rng.normal(0.0, 1.0, (2000, 16))
+    assert 0.25 < st.pbo_cscv(noise, 10) < 0.75
+    edge = noise.copy()
+    edge[:, 0] += 0.3
+    assert st.pbo_cscv(edge, 10) < 0.05
+
+
+def test_splits_cover_the_series_without_overlap():
+    (a, b), (c, d) = st.oos_split(1000, 0.3)
+    assert (a, b, c, d) == (0, 700, 700, 1000)
+    w = st.walk_forward_windows(1000, 4)
+    assert w[0][0] == 0 and w[-1][1] == 1000
+    assert all(x[1] == y[0] for x, y in zip(w, w[1:], strict=False))
