@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from src.config import AppConfig, ConfigError, load_config, parse_config
 from src.config.secrets import load_secrets
@@ -51,7 +52,7 @@ def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
 
 def test_config_is_frozen() -> None:
     cfg = AppConfig()
-    with pytest.raises(Exception):
+    with pytest.raises(ValidationError):
         cfg.mode = "live"  # type: ignore[misc]
 
 

@@ -46,7 +46,8 @@ def test_secrets_never_reach_the_log(tmp_path: Path) -> None:
         "import logging,sys; from pathlib import Path; from src.app.logging_setup import setup_logging;"
         f"setup_logging(Path(sys.argv[1]), secrets=['{env_token}']);"
         f"logging.getLogger('x').info('calling https://api.telegram.org/bot{env_token}/getMe');"
-        "\ntry:\n raise ValueError('" + env_token + "')\nexcept ValueError:\n logging.getLogger('x').exception('fail')"),
+        "\ntry:\n raise ValueError('" + env_token + "')\n"
+        "except ValueError:\n logging.getLogger('x').exception('fail')"),
         str(tmp_path)], capture_output=True, text=True, cwd=REPO, timeout=60)
     assert proc.returncode == 0, proc.stderr
     text = (tmp_path / "ai_lab.log").read_text() + proc.stdout
