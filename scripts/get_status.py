@@ -1,0 +1,204 @@
+"""Show the bot's status from its files, whether or not it runs; optionally ask the live bot too.
+
+Reads state/heartbeat.json, state/control.json, strategies/<folder>/ and the position and wallet
+files if present; checks the pid (state/bot.pid) is alive and really the bot. With --live and a
+healthy bot it also asks the bot for its own status through the inbox. Never writes anything.
+
+    python scripts/get_status.py --root /srv/ai-trading-lab
+    python scripts/get_status.py --json --live
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+if __package__ in (None, ""):
+    import _bootstrap  # noqa: F401  (repo root importable when run as a file)
+
+from scripts.common import (  # noqa: E402
+    EXIT_BOT_DOWN,
+    EXIT_OK,
+    EXIT_UNHEALTHY,
+    HOLD_FILE,
+    ScriptError,
+    emit,
+    find_bot,
+    make_parser,
+    read_json,
+    run_script,
+    send_command,
+)
+
+STRATEGY_FOLDERS = ("testing", "active", "retired")
+POSITION_FILES = ("positions.json", "paper_positions.json")
+WALLET_FILES = ("wallet.json", "paper_wallet.json")
+
+
+def strategy_summary(strategies: Path) -> dict[str, Any]:
+    """Files per lifecycle folder, plus the ``status`` field inside them where there is one."""
+    folders: dict[str, int] = {}
+    statuses: Counter[str] = Counter()
+    unreadable: list[str] = []
+    for folder in STRATEGY_FOLDERS:
+        files = sorted((strategies / folder).glob("*.json"))
+        folders[folder] = len(files)
+        for path in files:
+            body, problem = read_json(path)
+            if problem or not isinstance(body, dict):
+                unreadable.append(f"{folder}/{path.name}")
+            elif isinstance(body.get("status"), str):
+                statuses[body["status"]] += 1
+    return {"folders": folders, "statuses": dict(statuses), "unreadable": unreadable}
+
+
+def _count_positions(body: Any) -> int:
+    """Open positions in a positions file: a list, ``{"positions": [...]}`` or a symbol-keyed map."""
+    if isinstance(body, dict) and "positions" in body:
+        body = body["positions"]
+    if isinstance(body, list):
+        return len(body)
+    if isinstance(body, dict):
+        return sum(1 for v in body.values() if isinstance(v, dict))
+    return 0
+
+
+def positions_summary(state: Path) -> dict[str, Any]:
+    """What the position and wallet files say, if the bot keeps any (paper or live)."""
+    out: dict[str, Any] = {"positions_file": None, "open_positions": None, "wallet_file": None, "wallet": None}
+    for name in POSITION_FILES:
+        body, problem = read_json(state / name)
+        if body is not None or problem:
+            out.update(positions_file=name, open_positions=_count_positions(body), problem=problem)
+            break
+    for name in WALLET_FILES:
+        body, problem = read_json(state / name)
+        if body is not None or problem:
+            out.update(wallet_file=name, wallet=body if isinstance(body, dict) else None)
+            break
+    return out
+
+
+def heartbeat_summary(state: Path, stale_after_s: float, now_s: float) -> dict[str, Any]:
+    hb, problem = read_json(state / "heartbeat.json")
+    if not isinstance(hb, dict):
+        return {"present": False, "problem": problem}
+    epoch = hb.get("updated_at_epoch")
+    age = max(0.0, now_s - float(epoch)) if isinstance(epoch, (int, float)) else None
+    tasks = hb.get("tasks") if isinstance(hb.get("tasks"), dict) else {}
+    troubled = {n: t for n, t in tasks.items() if isinstance(t, dict) and t.get("state") in ("crashed", "backoff")}
+    return {"present": True, "age_s": None if age is None else round(age, 1),
+            "stale": age is None or age > stale_after_s, "state": hb.get("state"), "mode": hb.get("mode"),
+            "pid": hb.get("pid"), "started_at": hb.get("started_at"), "updated_at": hb.get("updated_at"),
+            "last_tick_at": hb.get("last_tick_at"), "troubled_tasks": troubled}
+
+
+def control_summary(state: Path) -> dict[str, Any]:
+    ctl, problem = read_json(state / "control.json")
+    if not isinstance(ctl, dict):
+        return {"present": False, "problem": problem}
+    run_state = ("stopping" if ctl.get("stop_requested") else "halted" if ctl.get("halted")
+                 else "paused" if ctl.get("paused") else "running")
+    keep = ("paused", "paused_by", "paused_reason", "halted", "halted_by", "halted_reason", "live_confirmed",
+            "live_confirmed_by", "live_confirmed_at", "updated_at")
+    return {"present": True, "run_state": run_state, **{k: ctl.get(k) for k in keep}}
+
+
+def collect(root: Path, stale_after_s: float) -> dict[str, Any]:
+    """Everything the files say, and the verdict: healthy, down or hung."""
+    state, now = root / "state", time.time()
+    bot = find_bot(root)
+    hb = heartbeat_summary(state, stale_after_s, now)
+    hold, _ = read_json(root / HOLD_FILE)
+    hold_present = (root / HOLD_FILE).exists()
+    if bot is None:
+        verdict = "down"
+    elif bot.stopped or hb.get("stale", True):
+        verdict = "hung"
+    else:
+        verdict = "healthy"
+    return {"root": str(root), "verdict": verdict, "process": bot.as_dict() if bot else None,
+            "hold": (hold if isinstance(hold, dict) else {"present": True}) if hold_present else None,
+            "heartbeat": hb, "control": control_summary(state),
+            "strategies": strategy_summary(root / "strategies"), "positions": positions_summary(state)}
+
+
+def _process_line(report: dict[str, Any]) -> str:
+    proc = report["process"]
+    if proc is None:
+        line = "not running"
+        if report["hold"]:
+            line += f" (held down by {HOLD_FILE}: started again only after it is removed)"
+        return line
+    return f"{'STOPPED (SIGSTOP)' if proc['stopped'] else 'alive'} pid {proc['pid']}"
+
+
+def _heartbeat_line(hb: dict[str, Any]) -> str:
+    if not hb.get("present"):
+        return "none" + (f" ({hb['problem']})" if hb.get("problem") else "")
+    age = "unknown age" if hb["age_s"] is None else f"{hb['age_s']:.1f}s ago"
+    line = f"{age}{' (STALE)' if hb['stale'] else ''}, state {hb['state']}, mode {hb['mode']}, since {hb['started_at']}"
+    if hb["troubled_tasks"]:
+        line += " | troubled: " + ", ".join(f"{n} {t.get('state')}" for n, t in hb["troubled_tasks"].items())
+    return line
+
+
+def _control_line(ctl: dict[str, Any]) -> str:
+    if not ctl.get("present"):
+        return "no control.json yet" + (f" ({ctl['problem']})" if ctl.get("problem") else "")
+    line = ctl["run_state"]
+    if ctl.get("halted"):
+        line += f" by {ctl.get('halted_by')}: {ctl.get('halted_reason')}"
+    elif ctl.get("paused"):
+        line += f" by {ctl.get('paused_by')}"
+    live = f"YES by {ctl.get('live_confirmed_by')}" if ctl.get("live_confirmed") else "no"
+    return line + f" | live confirmed: {live}"
+
+
+def render(report: dict[str, Any]) -> str:
+    strat, pos = report["strategies"], report["positions"]
+    counts = " ".join(f"{k}={v}" for k, v in strat["folders"].items())
+    if strat["statuses"]:
+        counts += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(strat["statuses"].items())) + ")"
+    positions = ("no positions file" if pos["positions_file"] is None
+                 else f"{pos['open_positions']} open ({pos['positions_file']})")
+    lines = [f"AI Trading Lab at {report['root']}",
+             f"process     {_process_line(report)}",
+             f"heartbeat   {_heartbeat_line(report['heartbeat'])}",
+             f"control     {_control_line(report['control'])}",
+             f"strategies  {counts}" + (f" | unreadable: {len(strat['unreadable'])}" if strat["unreadable"] else ""),
+             f"positions   {positions}",
+             f"verdict     {report['verdict'].upper()}"]
+    live = report.get("live")
+    if live is not None:
+        lines.append(f"live answer {live.get('message', live.get('error'))}")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = make_parser(__doc__)
+    p.add_argument("--stale-after", type=float, default=60.0, metavar="S",
+                   help="a heartbeat older than S seconds means the bot is hung (default 60)")
+    p.add_argument("--live", action="store_true", help="also ask the running bot for its status (inbox)")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="wait this long for --live (default 10)")
+    args = p.parse_args(argv)
+
+    def body() -> int:
+        if args.stale_after <= 0 or args.timeout <= 0:
+            raise ScriptError(2, "--stale-after and --timeout must be positive")
+        report = collect(args.root.resolve(), args.stale_after)
+        if args.live and report["verdict"] == "healthy":
+            res = send_command(args.root.resolve(), "status", {}, args.timeout)
+            report["live"] = ({"ok": res.ok, "message": res.message, "data": res.data} if res is not None
+                              else {"ok": False, "error": f"no answer within {args.timeout:.0f}s"})
+        emit(args.json, render(report), report)
+        return {"healthy": EXIT_OK, "down": EXIT_BOT_DOWN}.get(report["verdict"], EXIT_UNHEALTHY)
+
+    return run_script(body, lambda: args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
