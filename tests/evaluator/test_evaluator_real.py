@@ -1,0 +1,105 @@
+"""The evaluator on real Binance candles: known figures, overfitting and noise are rejected."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ai_brain import statistics as st
+from ai_brain.backtest_engine import CostModel, run_backtest
+from ai_brain.signals import Signals
+from ai_brain.strategy_evaluator import Evaluation, TrialCounter, evaluate
+from ai_brain.strategy_spec import family_spec
+from src.config.evaluator import EvaluatorConfig
+
+
+def test_sma_cross_matches_an_independent_pandas_computation(btc_1h):
+    close = pd.Series(btc_1h.close)
+    fast, slow = close.rolling(10).mean(), close.rolling(50).mean()
+    up = ((fast > slow) & (fast.shift(1) <= slow.shift(1))).to_numpy()
+    down = ((fast < slow) & (fast.shift(1) >= slow.shift(1))).to_numpy()
+    fee = 0.001
+    # walk the crossings: enter at the open after a cross up, leave at the open after a cross down
+    growth, entries, pos_entry = 1.0, 0, None
+    for j in range(len(up) - 1):
+        if pos_entry is None and up[j]:
+            pos_entry, entries = btc_1h.open[j + 1], entries + 1
+        elif pos_entry is not None and down[j]:
+            growth = growth * (btc_1h.open[j + 1] / pos_entry) * (1 - fee) - growth * fee
+            pos_entry = None
+    if pos_entry is not None:
+        growth = growth * (btc_1h.close[-1] / pos_entry) * (1 - fee) - growth * fee
+
+    spec = family_spec("momentum", fast=10, slow=50, ma="sma")
+    res = run_backtest(spec, btc_1h, costs=CostModel(fee_bps=10.0, slippage_bps=0.0), initial_cash=1.0)
+    assert res.n_trades == entries > 900
+    assert res.equity[-1] == pytest.approx(growth, rel=1e-6)
+
+
+def test_evaluation_is_deterministic_and_json_round_trips(btc_1h):
+    spec = family_spec("breakout", channel=55, exit_channel=20, stop_atr=3.0)
+    a, b = evaluate(spec, btc_1h), evaluate(spec, btc_1h)
+    assert a.model_dump_json() == b.model_dump_json()
+    assert Evaluation.model_validate_json(a.model_dump_json()) == a
+    assert a.lookahead_ok and len(a.walk_forward) == EvaluatorConfig().walk_forward_windows
+    assert a.passed == (not any(not ch.passed for ch in a.checks)) and a.reasons
+
+
+def test_strategy_tuned_in_sample_is_rejected(btc_1h):
+    cfg = EvaluatorConfig()
+    (is_start, is_end), _ = st.oos_split(len(btc_1h), cfg.oos_fraction)
+    grid = [family_spec("momentum", fast=f, slow=s, ma=ma, short=True)
+            for f in (3, 5, 8, 13) for s in (21, 34, 55, 89) for ma in ("ema", "sma")]
+
+    def is_sharpe(spec):
+        res = run_backtest(spec, btc_1h, costs=CostModel(cfg.fee_bps, cfg.slippage_bps), start=is_start, end=is_end)
+        return st.compute_metrics(res, btc_1h.step_ms()).sharpe or -9.0
+
+    best = max(grid, key=is_sharpe)
+    ev = evaluate(best, btc_1h, cfg=cfg, trials_in_family=len(grid))
+    assert not ev.passed
+    assert (ev.out_of_sample.sharpe or 0.0) < (ev.in_sample.sharpe or 0.0)
+    assert any("deflated Sharpe" in r for r in ev.reasons)
+
+
+def test_random_entry_strategies_are_rejected_by_deflated_sharpe(btc_1h):
+    cfg = EvaluatorConfig()
+    _, (start, end) = st.oos_split(len(btc_1h), cfg.oos_fraction)
+    spec = family_spec("momentum", fast=2, slow=3)  # rules unused: random signals are injected
+    rng = np.random.default_rng(cfg.seed)
+    n, trials, rejected = len(btc_1h), 200, 0
+    for k in range(trials):
+        entries_long, entries_short = rng.random(n) < 0.005, rng.random(n) < 0.005
+        sig = Signals(entries_long, entries_short, rng.random(n) < 0.02, rng.random(n) < 0.02)
+        # no costs: with fees the noise loses money and the test would not be about the DSR
+        res = run_backtest(spec, btc_1h, costs=CostModel(0.0, 0.0), start=start, end=end, signals=sig)
+        dsr = st.deflated_sharpe(st.bar_returns(res.equity, res.initial_cash), n_trials=k + 1)
+        rejected += dsr < cfg.dsr_level
+    assert rejected / trials >= 0.95
+
+
+def test_funding_carry_earns_funding_without_price_risk(btc_1h, btc_funding):
+    start = int(np.searchsorted(btc_1h.ts, btc_funding.ts[0]))
+    candles = btc_1h.slice(start, len(btc_1h))
+    spec = family_spec("funding_carry", entry_rate=0.0001, exit_rate=0.00002, period=3)
+    res = run_backtest(spec, candles, btc_funding, CostModel(10.0, 2.0))
+    m = st.compute_metrics(res, candles.step_ms())
+    assert m.trades > 5 and m.gross_pnl == 0.0
+    assert m.funding_paid < 0  # negative paid = received by the short perp leg
+    ev = evaluate(spec, candles, btc_funding)
+    assert ev.lookahead_ok
+
+
+def test_trial_counter_persists_atomically(tmp_path):
+    path = tmp_path / "state" / "trials.json"
+    counter = TrialCounter(path)
+    assert counter.record("momentum") == 1 and counter.record("momentum", 4) == 5
+    assert TrialCounter(path).count("momentum") == 5 and TrialCounter(path).count("breakout") == 0
+    assert json.loads(path.read_text()) == {"families": {"momentum": 5}}
+    assert [p.name for p in path.parent.iterdir()] == ["trials.json"]
+    path.write_text('{"families": {"momentum": -3}}')
+    with pytest.raises(ValueError, match="not a trial counter"):
+        TrialCounter(path)
