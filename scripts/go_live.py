@@ -1,0 +1,158 @@
+"""Go live from a shell: the double gate, with a typed confirmation. Real money follows.
+
+1. The config must allow live trading (live.allow_live_trading: true); otherwise nothing is sent.
+2. The script shows what would go live (mode, approved strategies, equity, first size) and the
+   person must type GO LIVE. There is no way to skip this: no --yes, no piped default.
+3. Only then it asks the running bot for a one-time code (`golive`) and answers it at once
+   (`confirm CODE`), through state/inbox/: the bot applies the same rules as Telegram's
+   /golive + /confirm (code, expiry, config check) and records who confirmed.
+
+Going back to paper is immediate and needs no confirmation: Telegram /paper.
+
+    python scripts/go_live.py --root /srv/ai-trading-lab
+"""
+
+from __future__ import annotations
+
+import argparse
+import shlex
+import sys
+from pathlib import Path
+from typing import Any, TextIO
+
+if __package__ in (None, ""):
+    import _bootstrap  # noqa: F401  (repo root importable when run as a file)
+
+from scripts.common import (  # noqa: E402
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_REFUSED,
+    EXIT_USAGE,
+    REPO_ROOT,
+    BotProcess,
+    ScriptError,
+    ask_bot,
+    emit,
+    make_parser,
+    read_json,
+    require_bot,
+    run_script,
+)
+from src.config import AppConfig, ConfigError, load_config  # noqa: E402
+
+CONFIRM_PHRASE = "GO LIVE"
+
+
+def bot_config_path(bot: BotProcess | None) -> Path:
+    """The --config the running bot was started with (relative to its cwd), else the repo's config.yaml."""
+    if bot is not None:
+        argv = shlex.split(bot.cmdline)
+        for i, arg in enumerate(argv):
+            value = argv[i + 1] if arg == "--config" and i + 1 < len(argv) else (
+                arg.split("=", 1)[1] if arg.startswith("--config=") else None)
+            if value:
+                path = Path(value)
+                if not path.is_absolute():
+                    path = (Path("/proc") / str(bot.pid) / "cwd").resolve() / path
+                return path
+    return REPO_ROOT / "config.yaml"
+
+
+def approved_strategies(root: Path) -> list[dict[str, Any]]:
+    """Strategies in strategies/active/ (approved by a person): the only ones that may trade live."""
+    out = []
+    for path in sorted((root / "strategies" / "active").glob("*.json")):
+        body, problem = read_json(path)
+        body = body if isinstance(body, dict) else {}
+        out.append({"id": body.get("id", path.stem), "name": body.get("name", ""), "status": body.get("status", ""),
+                    "symbols": body.get("symbols", body.get("symbol", "")), "problem": problem})
+    return out
+
+
+def preview(root: Path, cfg: AppConfig, status: dict[str, Any]) -> dict[str, Any]:
+    """What would go live: everything the person should see before typing the phrase."""
+    data = status.get("data", {})
+    control = data.get("control", {}) if isinstance(data, dict) else {}
+    portfolio = data.get("portfolio", {}) if isinstance(data, dict) else {}
+    equity = portfolio.get("equity_quote") if isinstance(portfolio, dict) else None
+    return {"mode": cfg.mode, "allow_live_trading": cfg.live.allow_live_trading,
+            "initial_size_fraction": cfg.live.initial_size_fraction, "quote": cfg.quote,
+            "equity_quote": equity, "bot_says": status.get("message", ""),
+            "already_live": bool(control.get("live_confirmed")), "approved": approved_strategies(root)}
+
+
+def render_preview(p: dict[str, Any]) -> str:
+    equity = f"{p['equity_quote']:,.2f} {p['quote']}" if isinstance(p["equity_quote"], (int, float)) else "unknown"
+    lines = ["GO LIVE: real orders with real money",
+             f"  config mode          {p['mode']}" + ("" if p["mode"] == "live" else
+                                                      "  (orders stay simulated until mode: live)"),
+             f"  allow_live_trading   {p['allow_live_trading']}",
+             f"  bot                  {p['bot_says']}",
+             f"  equity               {equity}",
+             f"  first size           {p['initial_size_fraction']:.0%} of normal, scaled up only on evidence",
+             f"  approved strategies  {len(p['approved'])}"]
+    lines += [f"    - {s['id']} {s['name']} {s['symbols']}" for s in p["approved"]]
+    if not p["approved"]:
+        lines.append("    (none: nothing will trade live until a strategy is approved)")
+    return "\n".join(lines)
+
+
+def ask_confirmation(stdin: TextIO, prompt_to: TextIO) -> bool:
+    """True only if the person types the exact phrase; end of input or anything else is a no."""
+    print(f"Type {CONFIRM_PHRASE} to confirm (anything else aborts): ", end="", file=prompt_to, flush=True)
+    line = stdin.readline()
+    return line.strip() == CONFIRM_PHRASE
+
+
+def load_gate_config(path: Path) -> AppConfig:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise ScriptError(EXIT_FAILED, f"cannot read {path}: {exc}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.yes:
+        raise ScriptError(EXIT_USAGE, "go_live.py has no --yes: going live always needs the typed confirmation")
+    root = args.root.resolve()
+    bot = require_bot(root)
+    cfg = load_gate_config(args.config or bot_config_path(bot))
+    if not cfg.live.allow_live_trading:
+        raise ScriptError(EXIT_REFUSED, "config does not allow live trading (live.allow_live_trading: false); "
+                                        "nothing was sent. Change config.yaml and restart the bot first")
+    status = ask_bot(root, "status", {}, args.timeout)
+    info = preview(root, cfg, {"message": status.message, "data": status.data})
+    if info["already_live"]:
+        emit(args.json, "live trading is already confirmed; nothing to do", {"ok": True, **info})
+        return EXIT_OK
+    print(render_preview(info), file=sys.stderr if args.json else sys.stdout)
+    if not ask_confirmation(sys.stdin, sys.stderr if args.json else sys.stdout):
+        raise ScriptError(EXIT_REFUSED, f"not confirmed (you must type {CONFIRM_PHRASE}); nothing changed")
+    return _double_gate(root, args, info)
+
+
+def _double_gate(root: Path, args: argparse.Namespace, info: dict[str, Any]) -> int:
+    """Ask the bot for a one-time code and answer it: the bot's own gate decides."""
+    ticket = ask_bot(root, "golive", {}, args.timeout)
+    code = str(ticket.data.get("code", "")) if ticket.ok else ""
+    if not code:
+        raise ScriptError(EXIT_FAILED, f"the bot did not issue a go-live code: {ticket.message}",
+                          {"preview": info})
+    answer = ask_bot(root, "confirm", {"code": code}, args.timeout)
+    payload = {"ok": answer.ok, "message": answer.message, "data": answer.data, "preview": info}
+    emit(args.json, ("LIVE: " if answer.ok else "NOT live: ") + answer.message, payload)
+    return EXIT_OK if answer.ok else EXIT_FAILED
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = make_parser(__doc__)
+    p.add_argument("--config", type=Path, default=None,
+                   help="config to check (default: the running bot's --config, else config.yaml)")
+    p.add_argument("--timeout", type=float, default=15.0, metavar="S", help="wait S seconds for each answer")
+    p.add_argument("--yes", action="store_true", help=argparse.SUPPRESS)
+    args = p.parse_args(argv)
+    return run_script(lambda: run(args), lambda: args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
