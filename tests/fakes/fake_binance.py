@@ -170,7 +170,8 @@ class FakeBinance:
                 request.transport.abort()  # the client sees the connection die mid-request
             return web.Response(status=500)
         if f.malformed:
-            return web.Response(text='{"this is": not json', content_type="application/json", headers=f.headers)
+            return web.Response(text='{"this is": not json', content_type="application/json",
+                                headers=f.headers)
         if f.status is not None:
             text = f.body if f.body is not None else ""
             return web.Response(status=f.status, text=text, headers=f.headers,
@@ -202,8 +203,8 @@ def _exchange_info(api: str) -> Handler:
     async def handler(fake: FakeBinance, request: web.Request) -> web.Response:
         symbols = []
         for m in fake.markets.values():
-            item: dict[str, Any] = {"symbol": m.id, "status": "TRADING", "baseAsset": m.base, "quoteAsset": m.quote,
-                                    "baseAssetPrecision": 8, "quotePrecision": 8,
+            item: dict[str, Any] = {"symbol": m.id, "status": "TRADING", "baseAsset": m.base,
+                                    "quoteAsset": m.quote, "baseAssetPrecision": 8, "quotePrecision": 8,
                                     "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET"], "filters": _filters(m)}
             if api == "fut":
                 if not m.perp:
@@ -233,8 +234,7 @@ def _klines(api: str) -> Handler:
             page = rows[max(0, hi - limit):hi]
         if "endTime" in q:
             page = [r for r in page if r[0] <= int(q["endTime"])]
-        out = [[r[0], f"{r[1]}", f"{r[2]}", f"{r[3]}", f"{r[4]}", f"{r[5]}", r[0] + 59_999, "0", 1, "0", "0", "0"]
-               for r in page]
+        out = [[r[0], *(f"{x}" for x in r[1:6]), r[0] + 59_999, "0", 1, "0", "0", "0"] for r in page]
         return _json(out, fake)
     return handler
 
@@ -252,8 +252,9 @@ async def _ticker(fake: FakeBinance, request: web.Request) -> web.Response:
     sym = request.query.get("symbol", "")
     if sym not in fake.markets:
         return _unknown_symbol(fake)
-    t = {"lastPrice": "100.00", "bidPrice": "99.99", "askPrice": "100.01", "openPrice": "99", "highPrice": "101",
-         "lowPrice": "98", "volume": "1234", "quoteVolume": "123400", "openTime": 0, "closeTime": 0}
+    t = {"lastPrice": "100.00", "bidPrice": "99.99", "askPrice": "100.01", "openPrice": "99",
+         "highPrice": "101", "lowPrice": "98", "volume": "1234", "quoteVolume": "123400", "openTime": 0,
+         "closeTime": 0}
     t.update(fake.tickers.get(sym, {}))
     return _json({"symbol": sym, **t}, fake)
 

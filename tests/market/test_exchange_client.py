@@ -7,6 +7,7 @@ import pytest
 from src.app.events import Alert
 from src.config.market import ExchangeConfig
 from src.exchange import (
+    BadExchangeResponse,
     CredentialsRejected,
     ExchangeClients,
     ExchangeUnavailable,
@@ -83,7 +84,8 @@ async def test_funding_current_history_and_open_interest(fake: FakeBinance, make
     assert oi == pytest.approx(10659.5)
 
 
-async def test_429_honours_retry_after(fake: FakeBinance, make_client: MakeClient, fake_time: FakeTime) -> None:
+async def test_429_honours_retry_after(fake: FakeBinance, make_client: MakeClient,
+                                       fake_time: FakeTime) -> None:
     fake.fault(DEPTH, status=429, body="{}", headers={"Retry-After": "7"})
     client = make_client()
 
@@ -127,7 +129,8 @@ async def test_server_errors_are_retried(fake: FakeBinance, make_client: MakeCli
 @pytest.mark.parametrize("body", ['{"code":-1001,"msg":"Internal error; unable to process your request."}',
                                   '{"code":-1000,"msg":"An unknown error occurred."}',
                                   '{"code":-1003,"msg":"Too much request weight used."}'])
-async def test_binance_try_again_codes_are_retried(fake: FakeBinance, make_client: MakeClient, body: str) -> None:
+async def test_binance_try_again_codes_are_retried(fake: FakeBinance, make_client: MakeClient,
+                                                   body: str) -> None:
     fake.fault(DEPTH, status=503 if "-1001" in body else 400 if "-1003" in body else 500, body=body)
     client = make_client()
 
@@ -136,7 +139,8 @@ async def test_binance_try_again_codes_are_retried(fake: FakeBinance, make_clien
     assert fake.count(DEPTH) == 2
 
 
-async def test_persistent_outage_gives_up_with_a_clear_error(fake: FakeBinance, make_client: MakeClient) -> None:
+async def test_persistent_outage_gives_up_with_a_clear_error(fake: FakeBinance,
+                                                             make_client: MakeClient) -> None:
     fake.fault(DEPTH, status=503, body="maintenance", times=99)
     client = make_client(attempts=3)
 
@@ -161,14 +165,14 @@ async def test_malformed_json_is_retried_then_reported(fake: FakeBinance, make_c
     client = make_client(attempts=3)
 
     assert (await client.fetch_ticker("BTC/USDT")).last == 100.0
-    from src.exchange import BadExchangeResponse
     with pytest.raises(BadExchangeResponse):
         await client.fetch_order_book("BTC/USDT")
 
     assert fake.count("/api/v3/ticker/24hr") == 2 and fake.count(DEPTH) == 3
 
 
-async def test_dropped_connections_end_in_exchange_unavailable(fake: FakeBinance, make_client: MakeClient) -> None:
+async def test_dropped_connections_end_in_exchange_unavailable(fake: FakeBinance,
+                                                               make_client: MakeClient) -> None:
     fake.fault(DEPTH, drop=True, times=99)
     client = make_client(attempts=2)
 
@@ -182,7 +186,8 @@ async def test_permanent_errors_are_not_retried(fake: FakeBinance, make_client: 
     fake.fault(DEPTH, status=400, body='{"code":-1121,"msg":"Invalid symbol."}')
     client = make_client()
     keyed = make_client(api_key="bad")
-    fake.fault("/api/v3/account", status=401, body='{"code":-2015,"msg":"Invalid API-key, IP, or permissions."}')
+    fake.fault("/api/v3/account", status=401,
+               body='{"code":-2015,"msg":"Invalid API-key, IP, or permissions."}')
 
     with pytest.raises(UnknownSymbol):
         await client.fetch_order_book("BTC/USDT")
