@@ -1,0 +1,235 @@
+"""The live order book of record: every order's state machine, persisted before and after each exchange call.
+
+Why it exists: the exchange is the truth about an order, but only this file knows *why* an order
+was sent and whether a send was attempted at all. The live venue writes the intent here (status
+``new``, ``send_attempts`` counted) *before* the request leaves, so a ``kill -9`` between "sent"
+and "answered" is recovered at restart by looking the order up by its client id — never by sending
+it again.
+
+Transitions (anything else is refused with :class:`IllegalTransition`)::
+
+    new ──► open ──► partially_filled ──► filled
+     │        │            │
+     └────────┴────────────┴──► cancelled | expired      (new ──► rejected as well)
+
+Fills are recorded as cumulative-quantity deltas, so re-reading the same exchange answer twice
+adds nothing, and a fill seen after a restart is added exactly once. One JSON document
+(``state/orders_live.json``) holds every non-terminal order and the most recent terminal ones;
+terminal orders beyond ``keep_terminal`` are dropped (their fills are already in the ledgers).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from src.execution.interface import TERMINAL_STATUSES, OrderIntent, OrderRecord, OrderStatus
+from src.state.store import StateStore
+
+log = logging.getLogger(__name__)
+
+_ALLOWED: dict[str, frozenset[str]] = {
+    "new": frozenset({"new", "open", "partially_filled", "filled", "cancelled", "rejected", "expired"}),
+    "open": frozenset({"open", "partially_filled", "filled", "cancelled", "expired"}),
+    "partially_filled": frozenset({"partially_filled", "filled", "cancelled", "expired"}),
+}
+_QTY_EPS = 1e-12
+
+
+class IllegalTransition(ValueError):
+    """An order update that would break the state machine (e.g. filled → open)."""
+
+
+class StoredFill(BaseModel):
+    """One recorded execution: the delta between two cumulative fill readings of an order."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    fill_id: str
+    qty_base: float = Field(gt=0)
+    price_quote: float = Field(gt=0)
+    fee_quote: float = 0.0
+    ts_ms: int
+
+
+class StoredOrder(BaseModel):
+    """An :class:`OrderRecord` plus what only the live venue needs: send attempts and fills."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    record: OrderRecord
+    send_attempts: int = 0
+    outcome_unknown: bool = False
+    exchange_symbol: str = ""
+    fills: list[StoredFill] = Field(default_factory=list)
+
+    @property
+    def client_order_id(self) -> str:
+        return self.record.intent.client_order_id
+
+
+class OrdersFile(BaseModel):
+    """``state/orders_live.json``: orders by client id, in insertion order."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    version: int = 1
+    orders: dict[str, StoredOrder] = Field(default_factory=dict)
+
+
+class OrderStore:
+    """The single owner of the orders file; every change is written atomically before it counts."""
+
+    def __init__(self, store: StateStore, *, file_name: str = "orders_live.json", keep_terminal: int = 2_000,
+                 now_ms: Callable[[], int]) -> None:
+        self._store = store
+        self._file = file_name
+        self._keep_terminal = keep_terminal
+        self._now_ms = now_ms
+        self._doc = store.load_or(file_name, OrdersFile, OrdersFile())
+
+    # ----------------------------------------------------------------- reads
+    def get(self, client_order_id: str) -> StoredOrder | None:
+        return self._doc.orders.get(client_order_id)
+
+    def all(self) -> list[StoredOrder]:
+        return list(self._doc.orders.values())
+
+    def active(self) -> list[StoredOrder]:
+        """Orders not yet in a terminal state (including ``new`` ones whose send outcome is unknown)."""
+        return [o for o in self._doc.orders.values() if not o.record.is_terminal]
+
+    def unresolved(self) -> list[StoredOrder]:
+        """``new`` orders a send was attempted for: the exchange may or may not hold them."""
+        return [o for o in self.active() if o.record.status == "new" and o.send_attempts > 0]
+
+    # ----------------------------------------------------------------- writes
+    def record_intent(self, intent: OrderIntent, exchange_symbol: str = "") -> StoredOrder:
+        """Persist a brand-new intent (status ``new``, nothing sent yet); idempotent on the client id."""
+        found = self.get(intent.client_order_id)
+        if found is not None:
+            if found.record.intent != intent:
+                raise IllegalTransition(f"client id {intent.client_order_id} already used by a different intent")
+            return found
+        now = self._now_ms()
+        order = StoredOrder(record=OrderRecord(intent=intent, created_ms=now, updated_ms=now),
+                            exchange_symbol=exchange_symbol)
+        self._doc.orders[intent.client_order_id] = order
+        self._save()
+        return order
+
+    def mark_sending(self, client_order_id: str) -> StoredOrder:
+        """Count one more send attempt; written *before* the request so a crash mid-send is detectable."""
+        order = self._require(client_order_id)
+        if order.record.status != "new":
+            raise IllegalTransition(f"{client_order_id}: cannot send an order in status {order.record.status}")
+        order.send_attempts += 1
+        order.outcome_unknown = True
+        self._touch(order)
+        self._save()
+        return order
+
+    def mark_not_sent(self, client_order_id: str) -> StoredOrder:
+        """The exchange confirmed it does not hold the order: a later send is not a duplicate."""
+        order = self._require(client_order_id)
+        order.outcome_unknown = False
+        self._touch(order)
+        self._save()
+        return order
+
+    def apply(self, client_order_id: str, status: OrderStatus, *, filled_qty_base: float | None = None,
+              cum_quote: float | None = None, fee_quote: float | None = None, exchange_order_id: str | None = None,
+              reason: str = "", ts_ms: int | None = None) -> tuple[StoredOrder, list[StoredFill]]:
+        """Move an order to ``status`` with the exchange's cumulative fill figures; returns the new fills.
+
+        Fills are derived from the increase of the cumulative filled quantity (and cumulative quote
+        cost for the price), so applying the same reading twice records nothing new. A cumulative
+        quantity that goes *down* is refused: it would mean we double-counted before.
+        """
+        order = self._require(client_order_id)
+        rec = order.record
+        self._check_transition(rec, status)
+        ts = ts_ms if ts_ms is not None else self._now_ms()
+        new_fills = self._fills_from(order, filled_qty_base, cum_quote, fee_quote, ts)
+        update: dict[str, object] = {"status": status, "updated_ms": self._now_ms()}
+        if exchange_order_id:
+            update["exchange_order_id"] = exchange_order_id
+        if reason:
+            update["reason"] = reason
+        if new_fills:
+            total_qty = sum(f.qty_base for f in order.fills) + sum(f.qty_base for f in new_fills)
+            total_quote = sum(f.qty_base * f.price_quote for f in [*order.fills, *new_fills])
+            update.update(filled_qty_base=total_qty, avg_price_quote=total_quote / total_qty,
+                          fee_quote=sum(f.fee_quote for f in [*order.fills, *new_fills]))
+            order.fills.extend(new_fills)
+        order.record = rec.model_copy(update=update)
+        order.outcome_unknown = False
+        self._prune()
+        self._save()
+        if status != rec.status:
+            log.info("order %s %s → %s %s", client_order_id, rec.status, status, reason)
+        return order, new_fills
+
+    # ----------------------------------------------------------------- internals
+    @staticmethod
+    def _check_transition(rec: OrderRecord, status: str) -> None:
+        if rec.status == status:
+            return
+        if rec.status in TERMINAL_STATUSES or status not in _ALLOWED.get(rec.status, frozenset()):
+            raise IllegalTransition(f"{rec.intent.client_order_id}: illegal transition {rec.status} → {status}")
+
+    @staticmethod
+    def _fills_from(order: StoredOrder, filled_qty_base: float | None, cum_quote: float | None,
+                    fee_quote: float | None, ts_ms: int) -> list[StoredFill]:
+        if filled_qty_base is None:
+            return []
+        have_qty = sum(f.qty_base for f in order.fills)
+        delta = filled_qty_base - have_qty
+        if delta < -1e-9 * max(1.0, filled_qty_base):
+            raise IllegalTransition(f"{order.client_order_id}: cumulative fill went down "
+                                    f"({have_qty} → {filled_qty_base})")
+        if delta <= _QTY_EPS:
+            return []
+        have_quote = sum(f.qty_base * f.price_quote for f in order.fills)
+        price = _delta_price(order, delta, cum_quote, have_quote)
+        have_fee = sum(f.fee_quote for f in order.fills)
+        fee = max(0.0, (fee_quote if fee_quote is not None else have_fee) - have_fee)
+        fill_id = f"{order.client_order_id}:{len(order.fills) + 1}"
+        return [StoredFill(fill_id=fill_id, qty_base=delta, price_quote=price, fee_quote=fee, ts_ms=ts_ms)]
+
+    def _require(self, client_order_id: str) -> StoredOrder:
+        order = self.get(client_order_id)
+        if order is None:
+            raise KeyError(f"unknown client order id {client_order_id}")
+        return order
+
+    def _touch(self, order: StoredOrder) -> None:
+        order.record = order.record.model_copy(update={"updated_ms": self._now_ms()})
+
+    def _prune(self) -> None:
+        terminal = [cid for cid, o in self._doc.orders.items() if o.record.is_terminal]
+        for cid in terminal[: max(0, len(terminal) - self._keep_terminal)]:
+            del self._doc.orders[cid]
+
+    def _save(self) -> None:
+        self._store.save(self._file, self._doc)
+
+    def snapshot(self) -> dict[str, object]:
+        """For the status board."""
+        active = self.active()
+        return {"active": len(active), "unresolved": len(self.unresolved()), "known": len(self._doc.orders)}
+
+
+def _delta_price(order: StoredOrder, delta_qty: float, cum_quote: float | None, have_quote: float) -> float:
+    """Average price of the newly filled part: from cumulative quote when known, else the limit price."""
+    if cum_quote is not None and cum_quote - have_quote > 0:
+        return (cum_quote - have_quote) / delta_qty
+    fallback = order.record.intent.price_quote or order.record.avg_price_quote
+    if fallback is None:
+        raise IllegalTransition(f"{order.client_order_id}: a fill without a price (no cumulative quote, no limit)")
+    return fallback
+
+
+__all__ = ["IllegalTransition", "OrderStore", "OrdersFile", "StoredFill", "StoredOrder"]

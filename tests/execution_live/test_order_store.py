@@ -1,0 +1,101 @@
+"""The order state machine: legal paths, refused transitions, fills from cumulative readings, persistence."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from src.execution.interface import OrderIntent
+from src.execution.order_store import IllegalTransition, OrderStore
+from src.state.store import StateStore
+
+
+def make_intent(cid: str = "atl-1", price: float | None = 100.0) -> OrderIntent:
+    return OrderIntent(client_order_id=cid, strategy_id="s", symbol="BTC/USDT", side="buy", type="limit",
+                       qty_base=2.0, price_quote=price, decision_ts_ms=1)
+
+
+def store_at(root: Path) -> OrderStore:
+    return OrderStore(StateStore(root), now_ms=lambda: 42)
+
+
+def test_full_path_records_fills_from_cumulative_readings(tmp_path: Path) -> None:
+    s = store_at(tmp_path)
+    s.record_intent(make_intent())
+    s.mark_sending("atl-1")
+    s.apply("atl-1", "open", filled_qty_base=0.0, exchange_order_id="9")
+    _, f1 = s.apply("atl-1", "partially_filled", filled_qty_base=0.5, cum_quote=50.0, fee_quote=0.05)
+    _, again = s.apply("atl-1", "partially_filled", filled_qty_base=0.5, cum_quote=50.0, fee_quote=0.05)
+    order, f2 = s.apply("atl-1", "filled", filled_qty_base=2.0, cum_quote=203.0, fee_quote=0.2)
+
+    assert [f.qty_base for f in f1] == [0.5] and again == []
+    assert f2[0].qty_base == pytest.approx(1.5) and f2[0].price_quote == pytest.approx(102.0)
+    assert f2[0].fee_quote == pytest.approx(0.15)
+    assert order.record.avg_price_quote == pytest.approx(101.5) and order.record.fee_quote == pytest.approx(0.2)
+    assert order.record.exchange_order_id == "9"
+
+
+@pytest.mark.parametrize(("path", "bad"), [(["open", "filled"], "open"), (["rejected"], "open"),
+                                           (["partially_filled"], "open"), (["cancelled"], "filled")])
+def test_illegal_transitions_are_refused_and_change_nothing(tmp_path: Path, path: list[str], bad: str) -> None:
+    s = store_at(tmp_path)
+    s.record_intent(make_intent())
+    for status in path:
+        s.apply("atl-1", status)  # type: ignore[arg-type]
+    before = s.get("atl-1").record
+
+    with pytest.raises(IllegalTransition):
+        s.apply("atl-1", bad)  # type: ignore[arg-type]
+    assert store_at(tmp_path).get("atl-1").record == before
+
+
+def test_cumulative_fill_going_down_is_refused(tmp_path: Path) -> None:
+    s = store_at(tmp_path)
+    s.record_intent(make_intent())
+    s.apply("atl-1", "partially_filled", filled_qty_base=1.0, cum_quote=100.0)
+    with pytest.raises(IllegalTransition, match="went down"):
+        s.apply("atl-1", "partially_filled", filled_qty_base=0.5, cum_quote=50.0)
+
+
+def test_same_client_id_for_a_different_intent_is_refused(tmp_path: Path) -> None:
+    s = store_at(tmp_path)
+    s.record_intent(make_intent())
+    assert s.record_intent(make_intent()).client_order_id == "atl-1"
+    with pytest.raises(IllegalTransition, match="different intent"):
+        s.record_intent(make_intent(price=101.0))
+
+
+def test_send_attempts_survive_a_restart_and_mark_the_order_unresolved(tmp_path: Path) -> None:
+    s = store_at(tmp_path)
+    s.record_intent(make_intent())
+    s.mark_sending("atl-1")
+
+    reloaded = store_at(tmp_path)
+
+    assert [o.client_order_id for o in reloaded.unresolved()] == ["atl-1"]
+    assert reloaded.get("atl-1").outcome_unknown
+    reloaded.apply("atl-1", "filled", filled_qty_base=2.0, cum_quote=200.0)
+    with pytest.raises(IllegalTransition, match="cannot send"):
+        reloaded.mark_sending("atl-1")
+
+
+def test_corrupt_orders_file_is_quarantined_not_overwritten(tmp_path: Path) -> None:
+    (tmp_path / "orders_live.json").write_text('{"version": 1, "orders": {"x": {"record": 5}}}')
+
+    s = store_at(tmp_path)
+
+    assert s.all() == []
+    assert len(list((tmp_path / "quarantine").iterdir())) == 1
+
+
+def test_terminal_orders_beyond_the_limit_are_pruned_active_ones_never(tmp_path: Path) -> None:
+    s = OrderStore(StateStore(tmp_path), now_ms=lambda: 1, keep_terminal=2)
+    for i in range(5):
+        s.record_intent(make_intent(f"atl-{i}"))
+        if i != 1:
+            s.apply(f"atl-{i}", "cancelled")
+
+    kept = [o.client_order_id for o in s.all()]
+
+    assert "atl-1" in kept and len(kept) == 3 and "atl-4" in kept
