@@ -237,6 +237,10 @@ class ExchangeClient:
                           min_cost_quote=_opt(cost.get("min")), maker_fee=_opt(m.get("maker")),
                           taker_fee=_opt(m.get("taker")))
 
+    def now_ms(self) -> int:
+        """The client's clock (injectable), in epoch ms."""
+        return int(self._now_s() * 1000)
+
     def timeframe_ms(self, timeframe: str) -> int:
         return int(self.ex.parse_timeframe(timeframe) * 1000)
 
