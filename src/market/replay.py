@@ -18,6 +18,7 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
+from ai_brain.candles_io import load_candles
 from src.app.clock import MarketClock
 from src.app.context import AppContext
 from src.app.events import CandleClosed, Event, Funding, OrderBook, Tick, TradePrint
@@ -56,14 +57,14 @@ def symbol_from_path(path: Path) -> tuple[str, str | None]:
     return f"{m.group('base')}/{m.group('quote')}", None if tf.startswith("funding") else tf
 
 
-def read_table(path: Path) -> pd.DataFrame:
-    """Read a plain or gzip CSV with a header; errors name the file."""
+def read_funding(path: Path) -> pd.DataFrame | None:
+    """A ``timestamp,funding_rate`` file as a frame, or None when ``path`` is not a funding file."""
     if not path.exists():
         raise FileNotFoundError(f"replay data file not found: {path}")
-    try:
-        return pd.read_csv(path)
-    except Exception as exc:  # pandas raises many kinds; the user needs the file name
-        raise ValueError(f"cannot read {path.name}: {exc}") from None
+    head = pd.read_csv(path, nrows=0)
+    if list(head.columns) != ["timestamp", "funding_rate"]:
+        return None
+    return pd.read_csv(path, dtype={"timestamp": "int64", "funding_rate": "float64"})
 
 
 class CandleSource:
@@ -87,26 +88,33 @@ class CandleSource:
         else:
             path = Path(spec)
             symbol, tf = symbol_from_path(path)
-        frame = read_table(path)
-        if list(frame.columns) == ["timestamp", "funding_rate"]:
-            self.funding[symbol] = frame
+        funding = read_funding(path)
+        if funding is not None:
+            self.funding[symbol] = funding
             return
-        missing = {"timestamp", "open", "high", "low", "close", "volume"} - set(frame.columns)
-        if missing:
-            raise ValueError(f"{path.name}: missing columns {sorted(missing)}")
-        frame = frame.sort_values("timestamp").drop_duplicates("timestamp").reset_index(drop=True)
-        self.candles[symbol] = frame
+        self.candles[symbol] = load_candles(path)
         if tf:
             self.timeframe = self.timeframe or tf
 
+    @property
+    def split_ts(self) -> int:
+        """Streaming starts after this timestamp for every symbol, so all symbols share one clock.
+
+        Files rarely start on the same day: the split is the latest of the per-symbol warm-up ends.
+        """
+        ends = [int(f["timestamp"].iloc[min(self.history_bars, len(f)) - 1]) for f in self.candles.values()
+                if len(f) and self.history_bars > 0]
+        return max(ends) if ends else -1
+
     def history(self) -> dict[str, pd.DataFrame]:
-        return {s: f.iloc[: self.history_bars] for s, f in self.candles.items()}
+        split = self.split_ts
+        return {s: f[f["timestamp"] <= split] for s, f in self.candles.items()}
 
     def stream(self) -> Iterator[tuple[int, list[ReplayBar]]]:
         """Yield (ts_ms, bars at that ts) after the history window, all symbols merged in time order."""
         rows = []
         for sym, frame in self.candles.items():
-            part = frame.iloc[self.history_bars:]
+            part = frame[frame["timestamp"] > self.split_ts]
             rows.append(part.assign(symbol=sym))
         merged = pd.concat(rows).sort_values(["timestamp", "symbol"], kind="stable")
         funding = {s: dict(zip(f["timestamp"], f["funding_rate"], strict=True)) for s, f in self.funding.items()}

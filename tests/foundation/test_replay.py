@@ -78,5 +78,17 @@ async def test_two_symbols_in_time_order_with_funding_and_resume(tmp_path: Path,
 def test_missing_columns_named(tmp_path: Path) -> None:
     bad = tmp_path / "binance_BTC-USDT_1h.csv"
     bad.write_text("timestamp,open,close\n1,2,3\n")
-    with pytest.raises(ValueError, match="missing columns"):
+    with pytest.raises(ValueError, match="header must be"):
         CandleSource((str(bad),), 0)
+
+
+def test_files_starting_on_different_days_share_one_clock(tmp_path: Path, shared_data: Path) -> None:
+    btc = _slice(shared_data / "binance_BTC-USDT_1h.csv.gz", tmp_path / "binance_BTC-USDT_1h.csv", 0, 30_000)
+    eth = _slice(shared_data / "binance_ETH-USDT_1h.csv.gz", tmp_path / "binance_ETH-USDT_1h.csv", 0, 100)
+    src = CandleSource((str(btc), str(eth)), 50)
+    hist = src.history()
+    eth_warm_end = int(pd.read_csv(eth)["timestamp"].iloc[49])
+    assert src.split_ts == eth_warm_end  # ETH starts in 2020, years after BTC
+    assert int(hist["BTC/USDT"]["timestamp"].iloc[-1]) == eth_warm_end
+    first_ts, first_bars = next(src.stream())
+    assert first_ts == eth_warm_end + 3_600_000 and len(first_bars) == 2
