@@ -53,3 +53,21 @@ def test_secrets_never_reach_the_log(tmp_path: Path) -> None:
     text = (tmp_path / "ai_lab.log").read_text() + proc.stdout
     assert env_token not in text
     assert "***" in text
+
+
+def test_sigterm_stops_within_five_seconds(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, str(REPO / "ai_trading_lab.py"), "--root", str(tmp_path),
+                             "--speed", "36000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    hb_path = tmp_path / "state" / "heartbeat.json"
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (hb_path.exists() and (tmp_path / "state" / "bot.pid").exists()):
+        time.sleep(0.1)
+    assert int((tmp_path / "state" / "bot.pid").read_text()) == proc.pid
+    started = time.monotonic()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(timeout=10) == 0
+    assert time.monotonic() - started < 5.0
+    assert json.loads(hb_path.read_text())["state"] == "stopped"
