@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import time
 from collections.abc import Callable
@@ -19,10 +20,12 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+from src.config import AppConfig, ConfigError, load_config
 from src.state.inbox import CommandResult, drop_command, read_result
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PROCESS_MARKER = "ai_trading_lab"  # must appear in /proc/<pid>/cmdline of the bot
+LOCAL_CONFIG = "config.local.yaml"  # the VPS's own settings (deploy/install.sh), untouched by git pulls
 HOLD_FILE = "STOPPED"  # <root>/STOPPED: an operator stopped the bot; systemd and the monitor leave it down
 
 EXIT_OK = 0  # done / bot running and healthy
@@ -223,3 +226,28 @@ def ask_bot(root: Path, name: str, args: dict[str, str] | None, timeout_s: float
 
 def result_payload(result: CommandResult) -> dict[str, Any]:
     return {"ok": result.ok, "command": result.name, "message": result.message, "data": result.data}
+
+
+# ----------------------------------------------------------------- config
+def bot_config_path(bot: BotProcess | None) -> Path:
+    """The config the bot runs with: its --config (relative to its cwd), else config.local.yaml, else config.yaml."""
+    if bot is not None:
+        argv = shlex.split(bot.cmdline)
+        for i, arg in enumerate(argv):
+            value = argv[i + 1] if arg == "--config" and i + 1 < len(argv) else (
+                arg.split("=", 1)[1] if arg.startswith("--config=") else None)
+            if value:
+                path = Path(value)
+                return path if path.is_absolute() else (Path("/proc") / str(bot.pid) / "cwd").resolve() / path
+    local = REPO_ROOT / LOCAL_CONFIG
+    return local if local.exists() else REPO_ROOT / "config.yaml"
+
+
+def load_script_config(path: Path) -> AppConfig:
+    """The validated config at ``path``; a missing or invalid file is an error, never silent defaults."""
+    if not path.is_file():
+        raise ScriptError(EXIT_FAILED, f"config file {path} not found (pass --config)")
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        raise ScriptError(EXIT_FAILED, f"cannot use {path}: {exc}") from None

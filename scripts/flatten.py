@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.common import REPO_ROOT, read_json
-from src.config import AppConfig, ConfigError, load_config, load_secrets
+from scripts.common import REPO_ROOT, ScriptError, load_script_config, read_json
+from src.config import AppConfig, load_secrets
 from src.execution.interface import client_order_id
 
 POSITIONS_FILE = "positions.json"
@@ -79,12 +79,12 @@ def resolve_mode(root: Path, cfg: AppConfig) -> str:
     return mode if mode in ("replay", "paper", "testnet", "live") else cfg.mode
 
 
-def flatten_positions(root: Path, config_path: Path | None = None) -> dict[str, Any]:
+def flatten_positions(root: Path, config_path: Path) -> dict[str, Any]:
     """Decide and, in live/testnet, send the closing orders; returns a report (``ok``, ``message``, ``orders``)."""
     try:
-        cfg = load_config(config_path or REPO_ROOT / "config.yaml")
-    except ConfigError as exc:
-        return {"ok": False, "message": f"cannot read config: {exc}", "orders": []}
+        cfg = load_script_config(config_path)
+    except ScriptError as exc:
+        return {"ok": False, "message": exc.message, "orders": []}
     mode = resolve_mode(root, cfg)
     body, problem = read_json(root / "state" / POSITIONS_FILE)
     if problem:

@@ -15,7 +15,6 @@ Going back to paper is immediate and needs no confirmation: Telegram /paper.
 from __future__ import annotations
 
 import argparse
-import shlex
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -28,34 +27,19 @@ from scripts.common import (  # noqa: E402
     EXIT_OK,
     EXIT_REFUSED,
     EXIT_USAGE,
-    REPO_ROOT,
-    BotProcess,
     ScriptError,
     ask_bot,
+    bot_config_path,
     emit,
+    load_script_config,
     make_parser,
     read_json,
     require_bot,
     run_script,
 )
-from src.config import AppConfig, ConfigError, load_config  # noqa: E402
+from src.config import AppConfig  # noqa: E402
 
 CONFIRM_PHRASE = "GO LIVE"
-
-
-def bot_config_path(bot: BotProcess | None) -> Path:
-    """The --config the running bot was started with (relative to its cwd), else the repo's config.yaml."""
-    if bot is not None:
-        argv = shlex.split(bot.cmdline)
-        for i, arg in enumerate(argv):
-            value = argv[i + 1] if arg == "--config" and i + 1 < len(argv) else (
-                arg.split("=", 1)[1] if arg.startswith("--config=") else None)
-            if value:
-                path = Path(value)
-                if not path.is_absolute():
-                    path = (Path("/proc") / str(bot.pid) / "cwd").resolve() / path
-                return path
-    return REPO_ROOT / "config.yaml"
 
 
 def approved_strategies(root: Path) -> list[dict[str, Any]]:
@@ -104,19 +88,12 @@ def ask_confirmation(stdin: TextIO, prompt_to: TextIO) -> bool:
     return line.strip() == CONFIRM_PHRASE
 
 
-def load_gate_config(path: Path) -> AppConfig:
-    try:
-        return load_config(path)
-    except ConfigError as exc:
-        raise ScriptError(EXIT_FAILED, f"cannot read {path}: {exc}") from None
-
-
 def run(args: argparse.Namespace) -> int:
     if args.yes:
         raise ScriptError(EXIT_USAGE, "go_live.py has no --yes: going live always needs the typed confirmation")
     root = args.root.resolve()
     bot = require_bot(root)
-    cfg = load_gate_config(args.config or bot_config_path(bot))
+    cfg = load_script_config(args.config or bot_config_path(bot))
     if not cfg.live.allow_live_trading:
         raise ScriptError(EXIT_REFUSED, "config does not allow live trading (live.allow_live_trading: false); "
                                         "nothing was sent. Change config.yaml and restart the bot first")
@@ -147,7 +124,7 @@ def _double_gate(root: Path, args: argparse.Namespace, info: dict[str, Any]) -> 
 def main(argv: list[str] | None = None) -> int:
     p = make_parser(__doc__)
     p.add_argument("--config", type=Path, default=None,
-                   help="config to check (default: the running bot's --config, else config.yaml)")
+                   help="config to check (default: the bot's --config, else config.local.yaml, else config.yaml)")
     p.add_argument("--timeout", type=float, default=15.0, metavar="S", help="wait S seconds for each answer")
     p.add_argument("--yes", action="store_true", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -33,6 +33,7 @@ from scripts.common import (  # noqa: E402
     HOLD_FILE,
     BotProcess,
     ScriptError,
+    bot_config_path,
     emit,
     find_bot,
     make_parser,
@@ -102,6 +103,7 @@ def run(args: Any) -> int:
         if getattr(args, name) <= 0:
             raise ScriptError(EXIT_USAGE, f"--{name.replace('_', '-')} must be positive")
     bot = find_bot(root)
+    config_path = args.config or bot_config_path(bot)  # read before the process (and its cmdline) is gone
     hold = None if args.no_hold else write_hold(root, args.reason, bot.pid if bot else None)
     payload: dict[str, Any] = {"ok": True, "root": str(root), "pid": bot.pid if bot else None,
                                "hold_file": str(hold) if hold else None}
@@ -114,7 +116,7 @@ def run(args: Any) -> int:
     if args.flatten:
         from scripts.flatten import flatten_positions
 
-        report = flatten_positions(root, args.config)
+        report = flatten_positions(root, config_path)
         payload["flatten"] = report
         if not report["ok"]:
             payload["ok"], code = False, EXIT_FAILED
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--flatten", action="store_true",
                    help="after the stop, close open positions through the exchange (live/testnet)")
     p.add_argument("--config", type=Path, default=None,
-                   help="config file for --flatten (default: the one the bot was started with, else config.yaml)")
+                   help="config for --flatten (default: the bot's --config, else config.local.yaml, else config.yaml)")
     p.add_argument("--reason", default="stopped with stop_trading.py", help="recorded in the hold file")
     p.add_argument("--no-hold", action="store_true",
                    help="do not write the hold file: systemd or the monitor may start the bot again")
