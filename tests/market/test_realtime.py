@@ -1,0 +1,143 @@
+"""Realtime feed through the real ccxt client and the fake: closed candles exactly once, across restarts."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from ai_brain.data_integrity_monitor import DataIntegrityMonitor
+from ai_brain.realtime_market_data import RealtimeMarketData
+from src.app.bus import EventBus
+from src.app.clock import Clock
+from src.app.context import AppContext, Paths
+from src.app.events import CandleClosed, Event, Funding, OrderBook, Tick
+from src.config import AppConfig, Secrets
+from src.config.market import ExchangeConfig
+from src.exchange import ExchangeClients
+from src.state.store import StateStore
+from tests.fakes.fake_binance import FakeBinance, minute_rows
+from tests.fakes.fake_time import FakeTime
+
+MINUTE = 60_000
+
+
+class _FakeClock(Clock):
+    def __init__(self, t: FakeTime) -> None:
+        self.t = t
+
+    def now_ms(self) -> int:
+        return self.t.now_ms()
+
+
+@pytest.fixture
+async def setup(fake: FakeBinance, fake_time: FakeTime, tmp_path: Path) -> AsyncIterator[tuple]:
+    ex = ExchangeConfig(api_base_url=fake.base_url, symbols=("BTC/USDT",), timeframes=("1m",),
+                        timeout_ms=2_000, retry_attempts=2)
+    cfg = AppConfig(mode="paper", exchange=ex)
+    paths = Paths(tmp_path)
+    paths.ensure()
+    ctx = AppContext(cfg, Secrets(), paths, EventBus(), StateStore(paths.state), _FakeClock(fake_time))
+    clients = ExchangeClients(ex, mode="paper", sleep=fake_time.sleep, now_s=fake_time)
+    events: list[Event] = []
+
+    async def collect(ev: Event) -> None:
+        events.append(ev)
+
+    sub = ctx.bus.subscribe("test", collect)
+    yield ctx, clients, sub, events
+    await clients.close()
+
+
+def _take(sub) -> list[Event]:
+    out = []
+    while (ev := sub.next_event()) is not None:
+        out.append(ev)
+    return out
+
+
+async def test_closed_candles_once_each_even_across_restarts(setup: tuple, fake: FakeBinance,
+                                                             fake_time: FakeTime) -> None:
+    ctx, clients, sub, _ = setup
+    fake.set_klines("BTCUSDT", "1m", minute_rows(fake_time(), 10))
+    feed = RealtimeMarketData(ctx, clients)
+
+    first = await feed.poll_candles()
+    nothing_new = await feed.poll_candles()
+    fake_time.now += 3 * 60
+    fake.set_klines("BTCUSDT", "1m", minute_rows(fake_time(), 13))
+    later = await feed.poll_candles()
+    fake_time.now += 2 * 60
+    fake.set_klines("BTCUSDT", "1m", minute_rows(fake_time(), 15))
+    restarted = RealtimeMarketData(ctx, clients)  # a new process: the cursor comes from state/
+    after_restart = await restarted.poll_candles()
+
+    candles = [e for e in _take(sub) if isinstance(e, CandleClosed)]
+    stamps = [c.ts_ms for c in candles]
+    assert (first, nothing_new, later, after_restart) == (1, 0, 3, 2)
+    assert stamps == sorted(set(stamps))
+    assert all(b - a == MINUTE for a, b in zip(stamps, stamps[1:], strict=False))
+    assert stamps[-1] + MINUTE <= fake_time.now_ms()  # never the forming candle
+
+
+async def test_ticks_books_and_funding(setup: tuple, fake: FakeBinance) -> None:
+    ctx, clients, sub, _ = setup
+    feed = RealtimeMarketData(ctx, clients)
+
+    await feed.poll_tickers()
+    await feed.poll_books()
+    await feed.poll_funding()
+    await feed.poll_funding()  # unchanged rate: not published twice
+
+    events = _take(sub)
+    ticks = [e for e in events if isinstance(e, Tick)]
+    assert [t.symbol for t in ticks] == ["BTC/USDT", "BTC/USDT:USDT"]
+    assert [type(e) for e in events].count(OrderBook) == 1
+    funding = [e for e in events if isinstance(e, Funding)]
+    assert len(funding) == 1 and funding[0].symbol == "BTC/USDT" and funding[0].rate == pytest.approx(0.0001)
+    assert fake.count("/fapi/v1/premiumIndex") == 2
+
+
+async def test_outage_means_no_data_and_the_gate_blocks(setup: tuple, fake: FakeBinance,
+                                                         fake_time: FakeTime) -> None:
+    ctx, clients, sub, _ = setup
+    fake.set_klines("BTCUSDT", "1m", minute_rows(fake_time(), 10))
+    gate = DataIntegrityMonitor(ctx)
+    feed = RealtimeMarketData(ctx, clients)
+    await feed.poll_candles()
+    await feed.poll_tickers()
+    for ev in _take(sub):
+        await gate.on_event(ev)
+    healthy = (gate.status("BTC/USDT"), feed.snapshot()["BTC/USDT"]["score"])
+
+    fake.fault("/api/v3/klines", status=503, body="down", times=99)
+    fake_time.now += 10 * 60
+    published = await feed.poll_candles()
+    gate.check_staleness()
+
+    assert healthy[0] == "OK" and healthy[1] > 0.9
+    assert published == 0 and not [e for e in _take(sub) if isinstance(e, CandleClosed)]
+    assert gate.status("BTC/USDT") == "BLOCKED" and not gate.allows_entry("BTC/USDT")
+    snap = feed.snapshot()["BTC/USDT"]
+    assert snap["freshness"] == 0.0 and snap["completeness"] < 1.0
+
+
+async def test_runs_as_a_component(setup: tuple, fake: FakeBinance, fake_time: FakeTime) -> None:
+    ctx, clients, _, _ = setup
+    fake.set_klines("BTCUSDT", "1m", minute_rows(fake_time(), 10))
+
+    async def short_sleep(seconds: float) -> None:
+        await asyncio.sleep(0.01)
+
+    feed = RealtimeMarketData(ctx, clients, sleep=short_sleep)
+    task = asyncio.create_task(feed.run())
+    for _ in range(200):
+        if all(feed.published[k] for k in ("candle", "tick", "book", "funding")):
+            break
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert all(feed.published[k] for k in ("candle", "tick", "book", "funding")), feed.published
