@@ -47,11 +47,13 @@ class PaperEngine:
 
     def __init__(self, cfg: PaperConfig, ledger: Ledger, clock: Clock, store: StateStore | None = None,
                  quote: str = "USDT", filters: FilterBook | None = None, publish: Publish | None = None,
-                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
+                 price_fallback: Callable[[str], float | None] = lambda _s: None) -> None:
         self.cfg, self.ledger, self.clock = cfg, ledger, clock
         self.filters = filters or FilterBook(cfg.min_notional_quote, cfg.percent_price_band)
         self._publish = publish or (lambda _ev: None)
         self._sleep = sleep
+        self._price_fallback = price_fallback
         self.wallet = PaperWallet(store, quote, cfg.starting_balance_quote)
         self.quote = self.wallet.quote
         self._books: dict[str, OrderBook] = {}
@@ -145,6 +147,10 @@ class PaperEngine:
             self._notify(rec)
         return rec
 
+    def lookup(self, client_order_id: str) -> OrderRecord | None:
+        """The record of an order this account already knows (used before re-sending after a crash)."""
+        return self.wallet.state.orders.get(client_order_id)
+
     async def open_orders(self) -> list[OrderRecord]:
         return [r for r in self.wallet.state.orders.values() if not r.is_terminal]
 
@@ -152,7 +158,15 @@ class PaperEngine:
         return dict(self.wallet.state.balances)
 
     def equity_quote(self) -> float:
-        return self.wallet.equity_quote(self._last)
+        """Wallet value at the latest prices (the market cache's last close for symbols not yet seen)."""
+        prices = dict(self._last)
+        held = [f"{a}/{self.quote}" for a in self.wallet.state.balances if a != self.quote]
+        for symbol in held + list(self.wallet.state.perp):
+            if symbol not in prices:
+                found = self._price_fallback(symbol)
+                if found is not None:
+                    prices[symbol] = found
+        return self.wallet.equity_quote(prices)
 
     # -- validation ----------------------------------------------------------------------------
     def _validated(self, intent: OrderIntent) -> OrderIntent:

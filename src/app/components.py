@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from src.app.context import AppContext
 from src.app.supervisor import Supervisor
+from src.execution.setup import add_execution_components
 
 
 def add_components(ctx: AppContext, supervisor: Supervisor) -> None:
     """Register market data, validation, strategies, execution, brain and cockpit components."""
-    return None
+    add_execution_components(ctx, supervisor)

@@ -1,0 +1,180 @@
+"""The portfolio service (``ctx.services["portfolio"]``): equity, open positions, P&L and closed trades.
+
+It owns no money: it is a read model rebuilt from the ledger (every fill, funding payment and
+closed trade) plus the venues' own equity. Positions are kept per strategy and symbol so P&L is
+attributed to the strategy that traded it, and closed automatic trades feed the learning engine
+(:meth:`Portfolio.closed_trades`) without ever mixing in manual ones.
+
+The equity curve (one point per bar close) is appended to ``logs/equity_curve.jsonl`` for charts;
+it is derived data, so it is written without fsync and can always be rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from src.execution.ledger import Ledger, LedgerEntry
+from src.execution.positions import PositionBook
+
+log = logging.getLogger(__name__)
+
+Period = Literal["day", "week", "month", "all"]
+_PERIOD_MS = {"day": 86_400_000, "week": 7 * 86_400_000, "month": 30 * 86_400_000}
+CURVE_FILE = "equity_curve.jsonl"
+
+
+@dataclass(frozen=True)
+class StrategyStats:
+    """What sizing and cooldown guards need to know about one strategy's closed trades."""
+
+    n_trades: int
+    wins: int
+    avg_win_quote: float
+    avg_loss_quote: float
+    consecutive_losses: int
+    last_loss_ms: int | None
+
+    @property
+    def win_rate(self) -> float:
+        return self.wins / self.n_trades if self.n_trades else 0.0
+
+    def kelly(self) -> float | None:
+        """Full-Kelly fraction p − (1−p)/b with b = avg win / avg loss; None without both outcomes."""
+        if self.avg_loss_quote <= 0 or self.avg_win_quote <= 0:
+            return None
+        b = self.avg_win_quote / self.avg_loss_quote
+        p = self.win_rate
+        return p - (1 - p) / b
+
+
+class Portfolio:
+    """Read model over the ledger; ``equity_source`` returns the venues' total equity in quote."""
+
+    def __init__(self, ledger: Ledger, equity_source: Callable[[], float],
+                 price_source: Callable[[str], float | None], logs_dir: Path | None = None,
+                 curve_points: int = 20_000) -> None:
+        self._equity_source = equity_source
+        self._price = price_source
+        self.book = PositionBook()
+        self._money: list[tuple[int, float, float, float]] = []  # ts, gross realized, fees, funding
+        self._trades: list[LedgerEntry] = []
+        self.curve: deque[tuple[int, float]] = deque(maxlen=curve_points)
+        self._curve_path = logs_dir / CURVE_FILE if logs_dir is not None else None
+        self._load_curve()
+        for entry in ledger.entries():
+            self.on_entry(entry)
+        ledger.subscribe(self.on_entry)
+
+    # -- feeding -------------------------------------------------------------------------------
+    def on_entry(self, entry: LedgerEntry) -> None:
+        """Fold one ledger line in (called for history at start, then for every new line)."""
+        key = f"{entry.strategy_id or 'manual'}|{entry.symbol}|{entry.market}"
+        if entry.kind == "fill" and entry.side is not None:
+            pos = self.book.get(key, entry.symbol, entry.market)
+            realized = pos.apply_fill(entry.side, entry.qty_base, entry.price_quote, entry.fee_quote, entry.ts_ms)
+            self._money.append((entry.ts_ms, realized, entry.fee_quote, 0.0))
+        elif entry.kind == "funding":
+            self._money.append((entry.ts_ms, 0.0, 0.0, entry.funding_quote))
+            for pos in self.book.open_positions():
+                if pos.symbol == entry.symbol and pos.market == "perp":
+                    pos.apply_funding(entry.funding_quote * abs(pos.qty_base) / max(entry.qty_base, 1e-18))
+        elif entry.kind == "trade":
+            self._trades.append(entry)
+
+    def mark(self, ts_ms: int) -> float:
+        """Record one equity-curve point (the runner calls this at every bar close)."""
+        equity = self.equity_quote()
+        if self.curve and self.curve[-1][0] >= ts_ms:
+            return equity
+        self.curve.append((ts_ms, equity))
+        if self._curve_path is not None:
+            with self._curve_path.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps({"ts_ms": ts_ms, "equity_quote": round(equity, 8)}) + "\n")
+        return equity
+
+    def _load_curve(self) -> None:
+        if self._curve_path is None or not self._curve_path.exists():
+            return
+        for line in self._curve_path.read_text(encoding="utf-8").splitlines():
+            try:
+                row = json.loads(line)
+                self.curve.append((int(row["ts_ms"]), float(row["equity_quote"])))
+            except (ValueError, KeyError, TypeError):
+                log.warning("equity curve: unreadable line skipped")
+
+    # -- reading -------------------------------------------------------------------------------
+    def equity_quote(self) -> float:
+        return float(self._equity_source())
+
+    def open_positions(self) -> list[dict[str, Any]]:
+        """Open positions per strategy and symbol, with unrealized P&L at the last price."""
+        out = []
+        for key, pos in self.book.positions.items():
+            if not pos.is_open:
+                continue
+            price = self._price(pos.symbol) or pos.avg_entry_quote
+            out.append({"strategy_id": key.split("|")[0], "symbol": pos.symbol, "market": pos.market,
+                        "qty_base": pos.qty_base, "avg_entry_quote": pos.avg_entry_quote,
+                        "price_quote": price, "notional_quote": pos.notional_quote(price),
+                        "unrealized_quote": pos.unrealized_quote(price), "opened_ms": pos.opened_ms})
+        return out
+
+    def notional_by_symbol(self) -> dict[str, float]:
+        """Signed notional per symbol over all strategies (long > 0)."""
+        out: dict[str, float] = {}
+        for p in self.open_positions():
+            out[p["symbol"]] = out.get(p["symbol"], 0.0) + p["qty_base"] * p["price_quote"]
+        return out
+
+    def notional_by_strategy(self) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for p in self.open_positions():
+            out[p["strategy_id"]] = out.get(p["strategy_id"], 0.0) + abs(p["notional_quote"])
+        return out
+
+    def pnl(self, period: Period = "all", now_ms: int | None = None) -> dict[str, float]:
+        """Realized gross, fees, funding and net over ``period`` (ending ``now_ms``), plus unrealized now."""
+        since = 0
+        if period != "all":
+            end = now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
+            since = end - _PERIOD_MS[period]
+        rows = [r for r in self._money if r[0] >= since]
+        gross, fees, funding = (sum(r[i] for r in rows) for i in (1, 2, 3))
+        unreal = sum(p["unrealized_quote"] for p in self.open_positions())
+        return {"gross_quote": gross, "fees_quote": fees, "funding_quote": funding,
+                "net_quote": gross - fees - funding, "unrealized_quote": unreal}
+
+    def closed_trades(self, strategy_id: str | None = None, include_manual: bool = False) -> list[dict[str, Any]]:
+        """Closed trades (ledger ``trade`` lines), automatic only unless asked."""
+        out = []
+        for t in self._trades:
+            if (t.manual and not include_manual) or (strategy_id is not None and t.strategy_id != strategy_id):
+                continue
+            out.append({"strategy_id": t.strategy_id, "symbol": t.symbol, "ts_ms": t.ts_ms, **t.data})
+        return out
+
+    def strategy_stats(self, strategy_id: str) -> StrategyStats:
+        trades = self.closed_trades(strategy_id)
+        nets = [float(t.get("net_quote", 0.0)) for t in trades]
+        wins = [x for x in nets if x > 0]
+        losses = [-x for x in nets if x <= 0]
+        streak = 0
+        for x in reversed(nets):
+            if x > 0:
+                break
+            streak += 1
+        last_loss = next((int(t["exit_ms"]) for t in reversed(trades) if float(t.get("net_quote", 0)) <= 0), None)
+        return StrategyStats(len(nets), len(wins), sum(wins) / len(wins) if wins else 0.0,
+                             sum(losses) / len(losses) if losses else 0.0, streak, last_loss)
+
+    def describe(self) -> dict[str, object]:
+        pnl = self.pnl("all")
+        return {"equity_quote": round(self.equity_quote(), 2), "open_positions": len(self.open_positions()),
+                "closed_trades": len(self._trades), **{k: round(v, 4) for k, v in pnl.items()}}

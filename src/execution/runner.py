@@ -1,0 +1,330 @@
+"""The strategy runner: one readable tick per closed candle, with the backtester's exact semantics.
+
+On each :class:`~src.app.events.CandleClosed` the runner, in this fixed order:
+
+1. feeds the bar to every open position's :class:`~ai_brain.position_rules.PositionTracker`
+   (ATR stop, trailing stages, partial take-profits, liquidation, time limit — the same compiled
+   ``step_bar`` the backtester calls) and executes the exits it reports;
+2. computes the strategy's decision on the bar with :func:`ai_brain.signals.latest_signal` (the
+   one signal implementation) over the rolling window from the market cache;
+3. exits on a signal exit, an opposite entry, or an expired time limit;
+4. enters when flat and exactly one side fires, sized like the backtester
+   (equity × position_fraction × leverage / price) — then the guards may only shrink it;
+5. marks equity (curve, kill switch, daily loss) and persists.
+
+The backtester fills bar *i*'s decision at bar *i+1*'s open; the runner sends it at bar *i*'s
+close, which is the same instant. Every order goes through the router (guards → venue) with a
+deterministic client id. An intent is written to ``state/runner.json`` *before* it is sent and
+removed in the same save that books its result, so a ``kill -9`` at any point either re-sends it
+(the venue recognises the id: no duplicate) or finds it already booked.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
+
+from ai_brain import indicators as ind
+from ai_brain.backtest_data import Candles, Funding
+from ai_brain.position_rules import PositionTracker
+from ai_brain.signals import latest_signal
+from src.app.clock import Clock
+from src.app.events import CandleClosed, Event
+from src.app.events import Funding as FundingEvent
+from src.execution.interface import OrderIntent, OrderRecord, client_order_id
+from src.execution.ledger import Ledger
+from src.execution.router import Router
+from src.execution.strategy_source import FileStrategySource, StrategySource, TradableStrategy, strategy_source
+from src.market.cache import MarketCache
+from src.market.timeframes import timeframe_ms
+from src.risk.kill_switch import KillSwitch
+from src.state.store import StateStore
+
+log = logging.getLogger(__name__)
+
+_PURPOSE = {"stop": "stop", "trailing_stop": "stop", "liquidation": "stop", "take_profit": "take_profit",
+            "partial": "take_profit", "signal": "exit", "time": "exit", "flatten": "flatten"}
+DUST = 1e-12
+
+
+class OpenTrade(BaseModel):
+    """One strategy's open position on one symbol, with the tracker's state."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    strategy_id: str
+    symbol: str
+    market: str
+    side: int
+    qty0_base: float
+    remaining_base: float
+    entry_price_quote: float
+    entry_bar_ts: int
+    entry_ms: int
+    tracker_state: list[float]
+    fees_quote: float = 0.0
+    gross_quote: float = 0.0
+    funding_quote: float = 0.0
+    exit_value_quote: float = 0.0
+    last_reason: str = ""
+
+
+class PendingIntent(BaseModel):
+    """An intent written before it is sent; ``atr_signal`` opens the tracker when an entry fills."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    intent: OrderIntent
+    status: str
+    leverage: float = 1.0
+    reason: str = ""
+    atr_signal: float = 0.0
+    bar_ts: int = 0
+
+
+class RunnerState(BaseModel):
+    """``state/runner.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    trades: dict[str, OpenTrade] = Field(default_factory=dict)
+    pending: list[PendingIntent] = Field(default_factory=list)
+    last_bar: dict[str, int] = Field(default_factory=dict)
+
+
+def market_for(t: TradableStrategy) -> str:
+    """Shorts, leverage and hedged carry need a perp; a plain long trades spot."""
+    spec = t.spec
+    return "perp" if (spec.rules.entry_short or spec.risk.leverage > 1.0 or spec.risk.hedged) else "spot"
+
+
+class StrategyRunner:
+    """Turns closed candles into orders; the single writer of ``state/runner.json``."""
+
+    FILE = "runner.json"
+
+    def __init__(self, mode: str, router: Router, cache: MarketCache, ledger: Ledger, kill: KillSwitch,
+                 portfolio: Any, store: StateStore, clock: Clock, services: dict[str, Any],
+                 files: FileStrategySource, window_bars: int = 1000, maintenance_margin: float = 0.005) -> None:
+        self.mode, self.router, self.cache, self.ledger, self.kill = mode, router, cache, ledger, kill
+        self.portfolio, self._store, self.clock, self._services = portfolio, store, clock, services
+        self._files, self.window_bars, self.mmr = files, window_bars, maintenance_margin
+        self.state = store.load_or(self.FILE, RunnerState, RunnerState())
+        self.bars = 0
+        self.decisions = 0
+
+    def source(self) -> StrategySource:
+        found = strategy_source(self._services, self._files.dir)
+        return self._files if isinstance(found, FileStrategySource) else found
+
+    def save(self) -> None:
+        self._store.save(self.FILE, self.state)
+
+    # -- events --------------------------------------------------------------------------------
+    async def on_event(self, ev: Event) -> None:
+        """Market events in feed order: the paper engine first, then the decision on a closed bar."""
+        self.router.on_market_event(ev)
+        if isinstance(ev, CandleClosed):
+            await self.on_candle(ev)
+        elif isinstance(ev, FundingEvent):
+            self._attribute_funding(ev)
+
+    async def recover(self) -> None:
+        """Start-up is recovery: finish every intent that was written but not booked."""
+        for p in list(self.state.pending):
+            log.warning("recovering intent %s (%s %s) left by the previous run", p.intent.client_order_id,
+                        p.intent.purpose, p.intent.symbol)
+            await self._send(p, write_ahead=False)
+
+    async def on_candle(self, ev: CandleClosed) -> None:
+        if self.state.last_bar.get(ev.symbol, -1) >= ev.ts_ms:
+            return
+        candles, funding = self._window(ev)
+        if candles is not None:
+            for strat in self.source().tradable(self.mode):
+                if ev.symbol in strat.spec.symbols and strat.spec.timeframe == ev.timeframe:
+                    await self._step(strat, candles, funding, ev)
+        if self.kill.state.flatten_requested:
+            await self.flatten_all("flatten", ev.ts_ms)
+        self.state.last_bar[ev.symbol] = ev.ts_ms
+        self.save()
+        self.bars += 1
+        equity = self.portfolio.mark(ev.ts_ms + timeframe_ms(ev.timeframe))
+        self.kill.update(equity, self.clock.now_ms())
+
+    def _window(self, ev: CandleClosed) -> tuple[Candles | None, Funding | None]:
+        """The closed candles up to and including ``ev`` (the cache may already hold later bars)."""
+        s = self.cache.series(ev.symbol)
+        end = int(np.searchsorted(s.timestamps, ev.ts_ms, side="right"))
+        if end == 0 or int(s.timestamps[end - 1]) != ev.ts_ms:
+            log.warning("runner: %s bar %d not in the market cache; skipped", ev.symbol, ev.ts_ms)
+            return None, None
+        lo = max(0, end - self.window_bars)
+        block = s.ohlcv[lo:end]
+        candles = Candles(np.ascontiguousarray(s.timestamps[lo:end]),
+                          *(np.ascontiguousarray(block[:, k]) for k in range(5)))
+        fund = self.cache.funding(ev.symbol)
+        return candles, (Funding.from_frame(fund) if len(fund) else None)
+
+    # -- one strategy on one bar ---------------------------------------------------------------
+    async def _step(self, strat: TradableStrategy, candles: Candles, funding: Funding | None,
+                    ev: CandleClosed) -> None:
+        spec = strat.spec
+        key = f"{spec.id}|{ev.symbol}"
+        atr = ind.atr(candles.high, candles.low, candles.close, spec.risk.atr_period)
+        atr_now = float(atr[-1])
+        trade = self.state.trades.get(key)
+        tracker = self._tracker(strat, trade) if trade is not None else None
+        if trade is not None and tracker is not None:
+            exits = tracker.on_bar(ev.open, ev.high, ev.low, ev.close, atr_now)
+            trade.tracker_state = tracker.state.tolist()
+            for k, ex in enumerate(exits):
+                qty = trade.remaining_base if not tracker.is_open else trade.qty0_base * ex.fraction
+                await self._exit(trade, qty, ex.reason, ev.ts_ms, strat.status, seq=k)
+        sig = latest_signal(spec, candles, funding)
+        self.decisions += 1
+        trade = self.state.trades.get(key)
+        if trade is not None and tracker is not None:
+            sig_exit = (sig.exit_long or sig.entry_short) if trade.side > 0 else (sig.exit_short or sig.entry_long)
+            if sig_exit or tracker.exit_at_next_open:
+                reason = "signal" if sig_exit else "time"
+                await self._exit(trade, trade.remaining_base, reason, ev.ts_ms, strat.status)
+        if key in self.state.trades:
+            return
+        want = int(sig.entry_long and not sig.entry_short) - int(sig.entry_short and not sig.entry_long)
+        if want != 0 and (spec.risk.stop_atr == 0.0 or atr_now > 0.0):
+            await self._enter(strat, want, ev, atr_now)
+
+    def _tracker(self, strat: TradableStrategy, trade: OpenTrade) -> PositionTracker:
+        tracker = PositionTracker(strat.spec.risk, self.mmr)
+        tracker.state[:] = np.asarray(trade.tracker_state, dtype=np.float64)
+        return tracker
+
+    async def _enter(self, strat: TradableStrategy, side: int, ev: CandleClosed, atr_signal: float) -> None:
+        spec = strat.spec
+        price = self.router.price(ev.symbol) or ev.close
+        notional = self.portfolio.equity_quote() * spec.risk.position_fraction * spec.risk.leverage
+        if notional <= 0:
+            return
+        intent = OrderIntent(
+            client_order_id=client_order_id(spec.id, ev.symbol, ev.ts_ms, "entry"), strategy_id=spec.id,
+            symbol=ev.symbol, side="buy" if side > 0 else "sell", qty_base=notional / price, purpose="entry",
+            market=market_for(strat), decision_ts_ms=ev.ts_ms)  # type: ignore[arg-type]
+        await self._send(PendingIntent(intent=intent, status=strat.status, leverage=spec.risk.leverage,
+                                       reason="entry", atr_signal=atr_signal, bar_ts=ev.ts_ms))
+
+    async def _exit(self, trade: OpenTrade, qty: float, reason: str, bar_ts: int, status: str,
+                    seq: int = 0) -> None:
+        qty = min(qty, trade.remaining_base)
+        if qty <= DUST:
+            return
+        purpose = _PURPOSE.get(reason, "exit")
+        intent = OrderIntent(
+            client_order_id=client_order_id(trade.strategy_id, trade.symbol, bar_ts, purpose, seq),
+            strategy_id=trade.strategy_id, symbol=trade.symbol, side="sell" if trade.side > 0 else "buy",
+            qty_base=qty, purpose=purpose, reduce_only=True, market=trade.market,  # type: ignore[arg-type]
+            decision_ts_ms=bar_ts)
+        await self._send(PendingIntent(intent=intent, status=status, reason=reason, bar_ts=bar_ts))
+
+    async def flatten_all(self, reason: str, bar_ts: int) -> None:
+        """Close every open position (kill switch with ``flatten``, emergency stop)."""
+        for trade in list(self.state.trades.values()):
+            status = self._status_of(trade.strategy_id) or "testing"
+            await self._exit(trade, trade.remaining_base, reason, bar_ts, status, seq=99)
+        self.kill.flatten_done()
+
+    def _status_of(self, strategy_id: str) -> str | None:
+        for t in self.source().tradable(self.mode):
+            if t.spec.id == strategy_id:
+                return t.status
+        return None
+
+    # -- sending and booking -------------------------------------------------------------------
+    async def _send(self, p: PendingIntent, write_ahead: bool = True) -> None:
+        if write_ahead:
+            self.state.pending.append(p)
+            self.save()
+        trade = self._trade_for(p.intent)
+        held = trade.remaining_base if (trade is not None and p.intent.reduce_only) else None
+        if p.intent.reduce_only and trade is None:
+            held = 0.0
+        _, record = await self.router.submit(p.intent, p.status, p.leverage, held)
+        if record is not None:
+            self._book(p, record)
+        self.state.pending = [q for q in self.state.pending if q.intent.client_order_id != p.intent.client_order_id]
+        self.save()
+
+    def _trade_for(self, intent: OrderIntent) -> OpenTrade | None:
+        return self.state.trades.get(f"{intent.strategy_id}|{intent.symbol}")
+
+    def _book(self, p: PendingIntent, rec: OrderRecord) -> None:
+        """Fold an order's result into the runner's positions (entries open, exits reduce and close)."""
+        filled, price = rec.filled_qty_base, rec.avg_price_quote
+        if filled <= DUST or price is None:
+            return
+        i = p.intent
+        key = f"{i.strategy_id}|{i.symbol}"
+        if not i.reduce_only:
+            self.state.trades[key] = self._opened(p, rec)
+            return
+        trade = self.state.trades.get(key)
+        if trade is None:
+            return
+        trade.remaining_base = max(0.0, trade.remaining_base - filled)
+        trade.gross_quote += trade.side * filled * (price - trade.entry_price_quote)
+        trade.fees_quote += rec.fee_quote
+        trade.exit_value_quote += filled * price
+        trade.last_reason = p.reason
+        if trade.remaining_base <= max(DUST, 1e-9 * trade.qty0_base):
+            self._close(trade, p.bar_ts)
+            del self.state.trades[key]
+
+    def _opened(self, p: PendingIntent, rec: OrderRecord) -> OpenTrade:
+        i = p.intent
+        side = 1 if i.side == "buy" else -1
+        strat_risk = self._risk_of(i.strategy_id)
+        tracker = PositionTracker(strat_risk, self.mmr) if strat_risk is not None else None
+        state = np.zeros(12)
+        if tracker is not None:
+            tracker.open(side, float(rec.avg_price_quote or 0.0), p.atr_signal)
+            state = tracker.state
+        return OpenTrade(strategy_id=i.strategy_id, symbol=i.symbol, market=i.market, side=side,
+                         qty0_base=rec.filled_qty_base, remaining_base=rec.filled_qty_base,
+                         entry_price_quote=float(rec.avg_price_quote or 0.0), entry_bar_ts=p.bar_ts,
+                         entry_ms=self.clock.now_ms(), tracker_state=state.tolist(), fees_quote=rec.fee_quote)
+
+    def _risk_of(self, strategy_id: str) -> Any:
+        for t in self.source().tradable(self.mode):
+            if t.spec.id == strategy_id:
+                return t.spec.risk
+        return None
+
+    def _close(self, trade: OpenTrade, bar_ts: int) -> None:
+        """Write the closed-trade record (automatic ledger) the learning engine and reports read."""
+        net = trade.gross_quote - trade.fees_quote - trade.funding_quote
+        exit_px = trade.exit_value_quote / trade.qty0_base if trade.qty0_base else 0.0
+        self.ledger.append(kind="trade", ts_ms=self.clock.now_ms(), strategy_id=trade.strategy_id,
+                           symbol=trade.symbol, market=trade.market, data={  # type: ignore[arg-type]
+                               "side": "long" if trade.side > 0 else "short", "entry_bar_ts": trade.entry_bar_ts,
+                               "exit_bar_ts": bar_ts, "entry_ms": trade.entry_ms, "exit_ms": self.clock.now_ms(),
+                               "entry_price_quote": trade.entry_price_quote, "exit_price_quote": exit_px,
+                               "qty_base": trade.qty0_base, "gross_quote": trade.gross_quote,
+                               "fees_quote": trade.fees_quote, "funding_quote": trade.funding_quote,
+                               "net_quote": net, "reason": trade.last_reason})
+        log.info("trade closed: %s %s %s net %.2f (%s)", trade.strategy_id, trade.symbol,
+                 "long" if trade.side > 0 else "short", net, trade.last_reason)
+
+    def _attribute_funding(self, ev: FundingEvent) -> None:
+        price = self.router.price(ev.symbol)
+        if price is None:
+            return
+        for trade in self.state.trades.values():
+            if trade.symbol == ev.symbol and trade.market == "perp":
+                trade.funding_quote += trade.side * trade.remaining_base * price * ev.rate
+
+    def describe(self) -> dict[str, object]:
+        return {"bars": self.bars, "decisions": self.decisions, "open_trades": len(self.state.trades),
+                "pending_intents": len(self.state.pending)}

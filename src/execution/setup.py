@@ -1,0 +1,137 @@
+"""Wiring of the trading loop: ledger, paper engine, portfolio, kill switch, guards, router, runner.
+
+:func:`build_execution` builds the parts (tests and the benchmark use it directly);
+:func:`add_execution_components` registers them as services, status providers, commands and one
+supervised component. Start-up is recovery: the paper wallet applies ledger lines newer than its
+summary, the portfolio folds the whole ledger, the runner re-sends intents it had written but
+not booked — all before the first new bar is traded.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from ai_brain.paper_trading_engine import PaperEngine
+from src.app.context import AppContext
+from src.app.supervisor import Supervisor
+from src.execution.ledger import Ledger
+from src.execution.portfolio import Portfolio
+from src.execution.router import Router
+from src.execution.runner import StrategyRunner
+from src.execution.strategy_source import FileStrategySource
+from src.risk.guards import RiskGuards
+from src.risk.kill_switch import KillSwitch
+
+log = logging.getLogger(__name__)
+
+MARKET_KINDS = ("candle", "book", "tick", "trade", "funding")
+Result = tuple[bool, str, dict[str, Any]]
+
+
+@dataclass
+class Execution:
+    """The parts of the trading loop of one bot."""
+
+    ledger: Ledger
+    paper: PaperEngine
+    portfolio: Portfolio
+    kill: KillSwitch
+    guards: RiskGuards
+    router: Router
+    runner: StrategyRunner
+
+
+def build_execution(ctx: AppContext, ledger_fsync: bool = True) -> Execution:
+    """Build every part from ``ctx`` (needs the ``control`` and ``market_cache`` services)."""
+    cfg, services = ctx.config, ctx.services
+    control, cache = services["control"], services["market_cache"]
+    ledger = Ledger(ctx.paths.logs, fsync=ledger_fsync)
+    paper = PaperEngine(cfg.paper, ledger, ctx.clock, ctx.store, quote=cfg.quote, publish=ctx.bus.publish,
+                        price_fallback=cache.last_price)
+
+    def equity() -> float:
+        total = paper.equity_quote()
+        live = services.get("live_venue")
+        if live is not None and cfg.mode in ("testnet", "live") and hasattr(live, "equity_quote"):
+            total += float(live.equity_quote())
+        return total
+
+    def price(symbol: str) -> float | None:
+        return paper.ref_price(symbol) or cache.last_price(symbol)
+
+    portfolio = Portfolio(ledger, equity, price, ctx.paths.logs)
+    kill = KillSwitch(cfg.risk, ctx.store, control, ctx.bus.publish)
+    guards = RiskGuards(cfg.risk, control, kill, portfolio, cache, ctx.clock, cfg.paper.min_notional_quote,
+                        data_gate=lambda: services.get("data_gate"))
+    router = Router(cfg.mode, cfg.live.allow_live_trading, control, guards, paper,
+                    lambda: services.get("live_venue"), ctx.bus.publish, ctx.clock.now_ms)
+    runner = StrategyRunner(cfg.mode, router, cache, ledger, kill, portfolio, ctx.store, ctx.clock, services,
+                            FileStrategySource(ctx.paths.strategies), cfg.paper.runner_window_bars,
+                            cfg.risk.maintenance_margin)
+    return Execution(ledger, paper, portfolio, kill, guards, router, runner)
+
+
+class RunnerComponent:
+    """The runner as a supervised component: recover, then consume market events in feed order."""
+
+    name = "runner"
+
+    def __init__(self, ctx: AppContext, ex: Execution) -> None:
+        self.ctx, self.ex = ctx, ex
+        self.sub = ctx.bus.subscribe(self.name, ex.runner.on_event, kinds=MARKET_KINDS)
+
+    async def run(self) -> None:
+        await self.ex.runner.recover()
+        await self.ctx.bus.run_subscriber(self.sub)
+
+
+def _register_commands(ctx: AppContext, ex: Execution) -> None:
+    registry = ctx.services["commands"]
+
+    async def emergency_stop(args: dict[str, str], actor: str) -> Result:
+        ex.kill.emergency_stop(actor, ctx.clock.now_ms())
+        await ex.runner.flatten_all("flatten", ctx.clock.now_ms())
+        return True, "EMERGENCY STOP: halted, every position sent to close; only a person can resume", {}
+
+    async def risk(args: dict[str, str], actor: str) -> Result:
+        return True, "risk guards", ex.guards.describe()
+
+    async def positions(args: dict[str, str], actor: str) -> Result:
+        rows = ex.portfolio.open_positions()
+        return True, f"{len(rows)} open position(s)", {"positions": rows}
+
+    async def pnl(args: dict[str, str], actor: str) -> Result:
+        period = args.get("period", "day")
+        if period not in ("day", "week", "month", "all"):
+            return False, "period must be day, week, month or all", {}
+        return True, f"P&L ({period})", ex.portfolio.pnl(period, ctx.clock.now_ms())  # type: ignore[arg-type]
+
+    registry.register("emergency_stop", emergency_stop, "halt and close every position now")
+    registry.register("risk", risk, "risk guard counters, recent refusals, kill switch")
+    known = set(registry.names())
+    if "positions" not in known:
+        registry.register("positions", positions, "open positions with unrealized P&L")
+    if "pnl" not in known:
+        registry.register("pnl", pnl, "P&L: gross, fees, funding, net (period=day|week|month|all)")
+
+
+def add_execution_components(ctx: AppContext, supervisor: Supervisor) -> Execution:
+    """Register the trading loop: services, status, commands, the runner component, a shutdown flush."""
+    ex = build_execution(ctx)
+    ctx.services.update(ledger=ex.ledger, paper_engine=ex.paper, portfolio=ex.portfolio, kill_switch=ex.kill,
+                        risk=ex.guards, router=ex.router, runner=ex.runner)
+    ctx.status.register("risk", ex.guards.describe)
+    ctx.status.register("portfolio", ex.portfolio.describe)
+    ctx.status.register("paper", ex.paper.describe)
+    ctx.status.register("runner", ex.runner.describe)
+    _register_commands(ctx, ex)
+    supervisor.add(RunnerComponent(ctx, ex))
+
+    async def flush() -> None:
+        ex.runner.save()
+        ex.paper.wallet.save()
+
+    supervisor.on_shutdown("execution", flush)
+    return ex

@@ -1,0 +1,109 @@
+"""Which strategies the runner trades: a thin adapter over the lifecycle repository.
+
+When the AI brain's repository is registered (``ctx.services["strategies"]`` with
+``tradable(mode)``) the runner asks it. Until then — and in tests — :class:`FileStrategySource`
+reads ``strategies/active`` and ``strategies/testing`` directly. Strategy files are untrusted
+input: each is parsed into a :class:`~ai_brain.strategy_spec.StrategySpec`; a file that fails is
+logged once (naming the file and the field) and skipped, never half-trusted.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import ValidationError
+
+from ai_brain.strategy_spec import StrategySpec
+
+log = logging.getLogger(__name__)
+
+TRADED_FOLDERS = ("active", "testing")
+
+
+@dataclass(frozen=True)
+class TradableStrategy:
+    """A spec and its lifecycle status (testing, active, live, scaling, ...)."""
+
+    spec: StrategySpec
+    status: str
+
+
+class StrategySource(Protocol):
+    def tradable(self, mode: str) -> list[TradableStrategy]: ...
+
+
+def parse_strategy_file(data: dict[str, Any], default_status: str) -> TradableStrategy:
+    """A strategy file is the spec itself (plus lifecycle keys) or ``{"spec": {...}, "status": ...}``."""
+    body = data.get("spec", data)
+    if not isinstance(body, dict):
+        raise ValueError("'spec' must be an object")
+    spec = StrategySpec.model_validate({k: v for k, v in body.items() if k in StrategySpec.model_fields})
+    return TradableStrategy(spec, str(data.get("status") or default_status))
+
+
+class FileStrategySource:
+    """Reads strategy JSON files, re-parsing only files whose modification time changed."""
+
+    def __init__(self, strategies_dir: Path) -> None:
+        self.dir = strategies_dir
+        self._cache: dict[Path, tuple[float, TradableStrategy | None]] = {}
+
+    def tradable(self, mode: str) -> list[TradableStrategy]:
+        out: list[TradableStrategy] = []
+        seen: set[Path] = set()
+        for folder in TRADED_FOLDERS:
+            for path in sorted((self.dir / folder).glob("*.json")):
+                seen.add(path)
+                found = self._load(path, folder)
+                if found is not None:
+                    out.append(found)
+        for gone in set(self._cache) - seen:
+            del self._cache[gone]
+        return out
+
+    def _load(self, path: Path, folder: str) -> TradableStrategy | None:
+        try:
+            mtime = path.stat().st_mtime
+        except FileNotFoundError:
+            return None
+        cached = self._cache.get(path)
+        if cached is not None and cached[0] == mtime:
+            return cached[1]
+        parsed: TradableStrategy | None = None
+        try:
+            parsed = parse_strategy_file(json.loads(path.read_text(encoding="utf-8")), folder)
+        except (ValidationError, ValueError, OSError) as exc:
+            first = str(exc).splitlines()
+            log.error("strategy file %s/%s skipped: %s", folder, path.name, " ".join(first[:3]))
+        self._cache[path] = (mtime, parsed)
+        return parsed
+
+
+class ServiceStrategySource:
+    """Adapter over the lifecycle repository; accepts items with ``spec``/``status`` or bare specs."""
+
+    def __init__(self, service: Any) -> None:
+        self.service = service
+
+    def tradable(self, mode: str) -> list[TradableStrategy]:
+        out = []
+        for item in self.service.tradable(mode):
+            if isinstance(item, TradableStrategy):
+                out.append(item)
+            elif isinstance(item, StrategySpec):
+                out.append(TradableStrategy(item, "active"))
+            else:
+                out.append(TradableStrategy(item.spec, str(getattr(item, "status", "active"))))
+        return out
+
+
+def strategy_source(services: dict[str, Any], strategies_dir: Path) -> StrategySource:
+    """The repository when it is registered, else the files."""
+    svc = services.get("strategies")
+    if svc is not None and hasattr(svc, "tradable"):
+        return ServiceStrategySource(svc)
+    return FileStrategySource(strategies_dir)
