@@ -9,8 +9,10 @@ from __future__ import annotations
 from src.app.context import AppContext
 from src.app.supervisor import Supervisor
 from src.execution.setup import add_execution_components
+from src.telegram.setup import add_telegram_components
 
 
 def add_components(ctx: AppContext, supervisor: Supervisor) -> None:
     """Register market data, validation, strategies, execution, brain and cockpit components."""
     add_execution_components(ctx, supervisor)
+    add_telegram_components(ctx, supervisor)

@@ -1,0 +1,1 @@
+"""The Telegram cockpit: commands, reports, charts, scheduled messages and a flood-safe outbox."""

@@ -1,0 +1,305 @@
+"""What each cockpit command does, independent of Telegram's wire format.
+
+Telegram is just another surface: anything the shared :class:`~src.state.inbox.CommandRegistry`
+offers (status, pause, resume, stop, approve, reject, strategies, ...) is *called* through it, so a
+pause from the phone and a pause from a script are one code path. Where a part of the bot is not
+there yet (no portfolio, no ledger), the answer says so instead of failing. Commands that move
+money or stop trading take a second step with a one-time code (:mod:`src.control.golive`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from src.app.context import AppContext
+from src.app.status_line import strategy_counts
+from src.control.golive import GOLIVE, ConfirmationCodes, ConfirmError, GoLiveGate, PendingAction
+from src.state.inbox import CommandRegistry
+from src.telegram import charts, reports
+from src.telegram.analytics import closed_trades, trade_analytics
+from src.telegram.commands import Role, UsageError, allowed, help_text, lookup, short_help
+from src.telegram.outbox import Button
+from src.telegram.strategy_files import find_strategy, list_strategies
+
+log = logging.getLogger(__name__)
+
+NA = reports.NOT_AVAILABLE
+PNL_PERIODS = {"today": "day"}  # the cockpit's words → the portfolio's period names
+Result = tuple[bool, str, dict[str, Any]]
+
+
+@dataclass
+class Reply:
+    """An answer: text, optionally a PNG (sent as a photo with the text as caption) and buttons."""
+
+    text: str
+    photo: bytes | None = None
+    buttons: list[list[Button]] = field(default_factory=list)
+
+
+class Cockpit:
+    """Turns a parsed command from an allowed person into a :class:`Reply`."""
+
+    def __init__(self, ctx: AppContext, gate: GoLiveGate, codes: ConfirmationCodes,
+                 equity_points: Callable[[], Sequence[tuple[int, float]]] | None = None) -> None:
+        self.ctx = ctx
+        self.gate = gate
+        self.codes = codes
+        self._equity_points = equity_points or (lambda: [])
+        self.quote = ctx.config.quote
+        self.handled = 0
+
+    @property
+    def registry(self) -> CommandRegistry:
+        return self.ctx.services["commands"]
+
+    async def dispatch(self, name: str, words: list[str], actor: str, role: Role) -> Reply:
+        """Check the command, its arguments and the role, then run it; bad input gets usage, never a crash."""
+        spec = lookup(name)
+        if spec is None:
+            return Reply(short_help(role))
+        if not allowed(spec, role):
+            return Reply(f"/{spec.name} is for admins; viewers can read only")
+        try:
+            args = spec.parse(words)
+        except UsageError as exc:
+            return Reply(str(exc))
+        self.handled += 1
+        log.info("telegram /%s from %s (%s)", spec.name, actor, role)
+        try:
+            return await getattr(self, f"cmd_{spec.name}")(args, actor, role)
+        except Exception as exc:
+            log.exception("telegram /%s from %s failed", spec.name, actor)
+            return Reply(f"/{spec.name} failed: {type(exc).__name__}: {exc}"[:500])
+
+    async def _call(self, name: str, args: dict[str, str], actor: str) -> Result | None:
+        """Run a shared command; None when no part of this build registered it."""
+        if name not in self.registry.names():
+            return None
+        return await self.registry.execute(name, args, actor)
+
+    # ---- read-only -----------------------------------------------------------------------------
+    async def status_text(self, actor: str = "telegram") -> str:
+        result = await self._call("status", {}, actor)
+        if result is None:
+            return f"status: {NA}"
+        ok, message, snap = result
+        if not ok:
+            return f"status failed: {message}"
+        portfolio = self.ctx.services.get("portfolio")
+        equity = reports.money(portfolio.equity_quote(), self.quote) if portfolio is not None else NA
+        positions = len(portfolio.open_positions()) if portfolio is not None else None
+        return reports.format_status(self.ctx.config.mode, snap, strategy_counts(self.ctx), equity, positions)
+
+    async def heartbeat_text(self) -> str:
+        result = await self._call("status", {}, "scheduler")
+        snap = result[2] if result is not None and result[0] else {}
+        return reports.format_heartbeat(self.ctx.config.mode, snap)
+
+    async def cmd_status(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        return Reply(await self.status_text(actor))
+
+    async def cmd_positions(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        result = await self._call("positions", {}, actor)
+        if result is not None:
+            return Reply(result[1])
+        portfolio = self.ctx.services.get("portfolio")
+        if portfolio is None:
+            return Reply(f"positions: {NA}")
+        return Reply(reports.format_positions(portfolio.open_positions(), self.quote))
+
+    async def pnl_text(self, period: str, actor: str) -> str:
+        result = await self._call("pnl", {"period": period}, actor)
+        if result is not None:
+            return result[1]
+        portfolio = self.ctx.services.get("portfolio")
+        if portfolio is None or not hasattr(portfolio, "pnl"):
+            return f"P&L: {NA}"
+        return reports.format_pnl(period, portfolio.pnl(PNL_PERIODS.get(period, period)), self.quote)
+
+    async def cmd_pnl(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        return Reply(await self.pnl_text(args.get("period", "today"), actor))
+
+    async def strategies_text(self, status: str | None, actor: str) -> str:
+        result = await self._call("strategies", {"status": status} if status else {}, actor)
+        if result is not None:
+            ok, message, data = result
+            rows = data.get("strategies") if ok else None
+            return reports.format_strategies(rows, status) if isinstance(rows, list) else message
+        return reports.format_strategies(list_strategies(self.ctx.paths.strategies, status), status)
+
+    async def cmd_strategies(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        return Reply(await self.strategies_text(args.get("status"), actor))
+
+    async def _strategy_record(self, sid: str, actor: str) -> tuple[dict[str, Any] | None, str]:
+        result = await self._call("strategy", {"id": sid}, actor)
+        if result is not None:
+            ok, message, data = result
+            record = data.get("strategy", data) if ok else None
+            return (record if isinstance(record, dict) and record else None), message
+        record = find_strategy(self.ctx.paths.strategies, sid)
+        return record, "" if record else f"unknown strategy id {sid}"
+
+    async def cmd_strategy(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        record, message = await self._strategy_record(args["ID"], actor)
+        return Reply(reports.format_strategy(record) if record else message or f"unknown strategy id {args['ID']}")
+
+    async def cmd_report(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        return Reply(reports.format_report(await self.status_text(actor), await self.pnl_text("today", actor),
+                                           await self.strategies_text(None, actor)))
+
+    async def cmd_chart(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        kind = args.get("kind", "equity")
+        if kind == "strategy":
+            return await self._strategy_chart(args.get("ID"), actor)
+        points = list(self._equity_points())
+        render = charts.equity_png if kind == "equity" else charts.drawdown_png
+        try:
+            png = await asyncio.to_thread(render, points)
+        except charts.ChartError as exc:
+            source = "" if self.ctx.services.get("portfolio") is not None else f" (portfolio {NA})"
+            return Reply(f"no {kind} chart yet: {exc}{source}")
+        return Reply(f"{kind} ({len(points)} points)", photo=png)
+
+    async def _strategy_chart(self, sid: str | None, actor: str) -> Reply:
+        if not sid:
+            spec = lookup("chart")
+            return Reply(f"usage: {spec.usage if spec else '/chart strategy ID'} (missing ID)")
+        record, message = await self._strategy_record(sid, actor)
+        if record is None:
+            return Reply(message or f"unknown strategy id {sid}")
+        points = _equity_curve(record)
+        if not points:
+            return Reply(f"strategy {sid} has no recorded equity curve yet")
+        try:
+            png = await asyncio.to_thread(charts.strategy_png, points, sid, self.quote)
+        except charts.ChartError as exc:
+            return Reply(f"no chart for {sid}: {exc}")
+        return Reply(f"strategy {sid}", photo=png)
+
+    async def cmd_analytics(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        ledger_name = args["ledger"]
+        result = await self._call("analytics", {"ledger": ledger_name}, actor)
+        if result is not None:
+            return Reply(result[1])
+        trades = await asyncio.to_thread(closed_trades, self.ctx.services, ledger_name)
+        if trades is None:
+            return Reply(f"analytics ({ledger_name}): {NA} (no trade ledger)")
+        return Reply(trade_analytics(trades, ledger_name, self.quote))
+
+    async def cmd_logs(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        limit = self.ctx.config.telegram.logs_max_lines
+        n = max(1, min(int(args.get("N", "20")), limit))
+        path = self.ctx.paths.logs / self.ctx.config.logging.file
+        lines = await asyncio.to_thread(tail_log, path, n)
+        return Reply("\n".join(lines) if lines else f"no log lines in {path.name}")
+
+    async def cmd_help(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        return Reply(help_text(role))
+
+    # ---- changes -------------------------------------------------------------------------------
+    async def _shared(self, name: str, args: dict[str, str], actor: str) -> Reply:
+        result = await self._call(name, args, actor)
+        if result is None:
+            return Reply(f"/{name}: {NA}")
+        return Reply(result[1] if result[0] else f"/{name} refused: {result[1]}")
+
+    async def cmd_pause(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        return await self._shared("pause", {"reason": "from Telegram"}, actor)
+
+    async def cmd_resume(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        return await self._shared("resume", {}, actor)
+
+    async def cmd_reject(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        return await self._shared("reject", {"id": args["ID"], "reason": args["reason"]}, actor)
+
+    async def cmd_approve(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        if "approve" not in self.registry.names():
+            return Reply(f"/approve: {NA}")
+        if self._live_now():
+            pending = self.codes.issue("approve", actor, {"id": args["ID"]})
+            return Reply(f"live trading is on: approving {args['ID']} lets it trade REAL money. "
+                         f"Confirm within {int(self.codes.ttl_s)} s with: /confirm {pending.code}")
+        return await self._shared("approve", {"id": args["ID"]}, actor)
+
+    def _live_now(self) -> bool:
+        control = self.ctx.services.get("control")
+        live_confirmed = bool(control is not None and control.state.live_confirmed)
+        return live_confirmed and self.ctx.config.live.allow_live_trading
+
+    async def cmd_golive(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        ok, message, data = self.gate.request(actor)
+        would = data.get("would_go_live") if ok else None
+        return Reply(message + (f"\nwould go live: {json.dumps(would)[:500]}" if would else ""))
+
+    async def cmd_paper(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        return Reply(self.gate.revoke(actor)[1])
+
+    async def cmd_stop(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        flatten = "flatten" in args
+        if flatten and "flatten" not in self.registry.names():
+            return Reply(f"flatten is {NA}; use /stop without it, or scripts/stop_trading.py --flatten")
+        pending = self.codes.issue("stop", actor, {"flatten": "true"} if flatten else {})
+        what = "close every position and stop the bot" if flatten else "stop the bot (positions stay as they are)"
+        return Reply(f"to {what}, confirm within {int(self.codes.ttl_s)} s with: /confirm {pending.code}")
+
+    async def cmd_confirm(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        try:
+            pending = self.codes.redeem(args["CODE"], actor)
+        except ConfirmError as exc:
+            return Reply(f"not confirmed: {exc}")
+        return await self._run_confirmed(pending, actor)
+
+    async def _run_confirmed(self, pending: PendingAction, actor: str) -> Reply:
+        if pending.action == GOLIVE:
+            return Reply(self.gate.complete(actor)[1])
+        if pending.action == "approve":
+            return await self._shared("approve", dict(pending.args), actor)
+        if pending.args.get("flatten") == "true":
+            ok, message, _ = await self.registry.execute("flatten", {}, actor)
+            if not ok:
+                return Reply(f"flatten failed, NOT stopping: {message}")
+        return await self._shared("stop", dict(pending.args), actor)
+
+
+def _equity_curve(record: dict[str, Any]) -> list[tuple[int, float]]:
+    """A strategy's recorded equity curve (live, then dry run, then backtest), as (ts_ms, equity)."""
+    performance = record.get("performance") or {}
+    candidates = [record.get("equity_curve")]
+    if isinstance(performance, dict):
+        candidates += [(performance.get(s) or {}).get("equity_curve") for s in ("live", "dry_run", "backtest")
+                       if isinstance(performance.get(s), dict)]
+    for curve in candidates:
+        if isinstance(curve, list) and len(curve) >= 2:
+            try:
+                return [(int(p[0]), float(p[1])) for p in curve]
+            except (TypeError, ValueError, IndexError):
+                continue
+    return []
+
+
+def tail_log(path: Path, n: int, max_bytes: int = 256_000) -> list[str]:
+    """The last ``n`` lines of the JSON-lines log, made readable (``time level logger: msg``)."""
+    try:
+        with path.open("rb") as fh:
+            fh.seek(0, 2)
+            size = fh.tell()
+            fh.seek(max(0, size - max_bytes))
+            raw = fh.read().decode("utf-8", errors="replace")
+    except FileNotFoundError:
+        return []
+    out = []
+    for line in raw.splitlines()[-n:]:
+        try:
+            rec = json.loads(line)
+            out.append(f"{rec.get('ts', '')[11:19]} {rec.get('level', '')[:4]} {rec.get('logger', '')}: "
+                       f"{rec.get('msg', '')}"[:300])
+        except (ValueError, AttributeError):
+            out.append(line[:300])
+    return out

@@ -1,0 +1,140 @@
+"""The command table: one row per Telegram command, from which /help, setMyCommands and argument checks come.
+
+A command is ``viewer`` (read-only, viewers and admins) or ``admin`` (changes something). The
+argument grammar is declared per row, so a malformed command is answered with its usage line
+before any handler runs, and the help a person reads can never drift from what the bot accepts.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Literal
+
+Role = Literal["admin", "viewer"]
+
+STRATEGY_ID = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}"
+
+
+class UsageError(ValueError):
+    """Arguments that do not fit the command; the message is the usage line plus what was wrong."""
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One positional argument; ``rest`` swallows the remainder of the line (free text)."""
+
+    name: str
+    required: bool = True
+    choices: tuple[str, ...] = ()
+    pattern: str | None = None
+    rest: bool = False
+
+    def usage(self) -> str:
+        body = "|".join(self.choices) if self.choices else self.name
+        return f"<{body}>" if self.required else f"[{body}]"
+
+    def check(self, value: str) -> str | None:
+        """Why ``value`` is not acceptable, or None."""
+        if self.choices and value not in self.choices:
+            return f"{self.name} must be one of {', '.join(self.choices)}"
+        if self.pattern and not re.fullmatch(self.pattern, value):
+            return f"'{value[:40]}' is not a valid {self.name}"
+        return None
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """A row of the table."""
+
+    name: str
+    role: Role
+    help: str
+    args: tuple[Arg, ...] = ()
+
+    @property
+    def usage(self) -> str:
+        return " ".join([f"/{self.name}", *(a.usage() for a in self.args)])
+
+    def parse(self, words: list[str]) -> dict[str, str]:
+        """Map words onto the declared arguments or raise :class:`UsageError` carrying the usage line."""
+        out: dict[str, str] = {}
+        for i, arg in enumerate(self.args):
+            if i >= len(words):
+                if arg.required:
+                    raise UsageError(f"usage: {self.usage} (missing {arg.name})")
+                break
+            value = " ".join(words[i:]) if arg.rest else words[i]
+            problem = arg.check(value)
+            if problem:
+                raise UsageError(f"usage: {self.usage} ({problem})")
+            out[arg.name] = value
+        if len(words) > len(self.args) and not (self.args and self.args[-1].rest):
+            raise UsageError(f"usage: {self.usage} (too many arguments)")
+        return out
+
+
+_ID = Arg("ID", pattern=STRATEGY_ID)
+
+COMMANDS: tuple[CommandSpec, ...] = (
+    CommandSpec("status", "viewer", "mode, uptime, equity, positions, strategies, data quality, guards"),
+    CommandSpec("positions", "viewer", "open positions with entry, size and unrealized P&L"),
+    CommandSpec("pnl", "viewer", "gross, fees, funding and net P&L", (Arg("period", False, ("today", "week", "all")),)),
+    CommandSpec("strategies", "viewer", "strategies, optionally only one status",
+                (Arg("status", False, pattern=r"[a-z_]{2,30}"),)),
+    CommandSpec("strategy", "viewer", "one strategy in detail", (_ID,)),
+    CommandSpec("approve", "admin", "approve a strategy waiting for approval", (_ID,)),
+    CommandSpec("reject", "admin", "reject a strategy, with the reason", (_ID, Arg("reason", rest=True))),
+    CommandSpec("pause", "admin", "stop opening new positions (exits still run)"),
+    CommandSpec("resume", "admin", "resume after a pause or a halt"),
+    CommandSpec("golive", "admin", "go live with real money: answers with a one-time code"),
+    CommandSpec("confirm", "admin", "confirm a pending /golive, /stop or live approval",
+                (Arg("CODE", pattern=r"\d{6}"),)),
+    CommandSpec("paper", "admin", "drop back to paper trading at once"),
+    CommandSpec("stop", "admin", "shut the bot down (asks for a code); flatten closes positions first",
+                (Arg("flatten", False, ("flatten",)),)),
+    CommandSpec("report", "viewer", "the daily report: status, P&L and strategies in one message"),
+    CommandSpec("chart", "viewer", "equity or drawdown curve, or one strategy's equity, as a picture",
+                (Arg("kind", False, ("equity", "drawdown", "strategy")), Arg("ID", False, pattern=STRATEGY_ID))),
+    CommandSpec("analytics", "viewer", "trade analytics; automatic and manual trades never mixed",
+                (Arg("ledger", True, ("auto", "manual")),)),
+    CommandSpec("logs", "admin", "the last N log lines", (Arg("N", False, pattern=r"\d{1,3}"),)),
+    CommandSpec("help", "viewer", "this list"),
+)
+
+BY_NAME: dict[str, CommandSpec] = {c.name: c for c in COMMANDS}
+ALIASES: dict[str, str] = {"start": "help"}
+
+
+def lookup(name: str) -> CommandSpec | None:
+    """The row for ``name`` (aliases resolved), or None for an unknown command."""
+    return BY_NAME.get(ALIASES.get(name, name))
+
+
+def allowed(spec: CommandSpec, role: Role) -> bool:
+    return role == "admin" or spec.role == "viewer"
+
+
+def help_text(role: Role) -> str:
+    """The /help answer for ``role``: usage line and one sentence per command it may use."""
+    lines = [f"Commands ({role}):"]
+    lines += [f"{c.usage} — {c.help}" for c in COMMANDS if allowed(c, role)]
+    return "\n".join(lines)
+
+
+def short_help(role: Role) -> str:
+    """What an unknown command gets: the names only."""
+    names = " ".join(f"/{c.name}" for c in COMMANDS if allowed(c, role))
+    return f"unknown command. Try: {names}"
+
+
+def bot_commands() -> list[tuple[str, str]]:
+    """``(command, description)`` pairs for Telegram's setMyCommands (the menu in the app)."""
+    return [(c.name, c.help[:256]) for c in COMMANDS]
+
+
+def split_command(text: str) -> tuple[str, list[str]]:
+    """``"/pnl@my_bot week"`` → ``("pnl", ["week"])``; the name is lower-cased."""
+    words = text.strip().split()
+    head = words[0].lstrip("/").split("@", 1)[0].lower() if words else ""
+    return head, words[1:]

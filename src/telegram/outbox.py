@@ -1,0 +1,337 @@
+"""The outgoing message queue: flood control, de-duplication, retries, and it survives an outage.
+
+Nothing that trades ever waits on Telegram. Components call :meth:`Outbox.enqueue`, which only
+appends to a list in memory and returns; one sender task drains the list at the pace Telegram
+allows (about one message a second per chat, twenty a minute per group, thirty a second overall).
+While Telegram is unreachable the messages stay queued and the sender backs off; when it comes
+back they go out in order. The queue is written to ``state/telegram_outbox.json`` by a separate
+writer task (atomic write in a worker thread, coalesced), so a restart sends what was pending.
+Photos (chart replies) are kept in memory only: they answer a question asked moments ago.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import threading
+import time
+import uuid
+import warnings
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+from pydantic import BaseModel, ConfigDict, Field
+from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.warnings import PTBDeprecationWarning
+
+from src.config.telegram import TelegramConfig
+from src.state.store import read_model, write_model
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT = 4000  # Telegram rejects more than 4096 characters; keep a margin for formatting
+Button = tuple[str, str]  # (label, callback data)
+
+
+class OutgoingMessage(BaseModel):
+    """One message waiting to be sent; this is what is persisted."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    chat_id: int
+    text: str
+    buttons: list[list[Button]] = Field(default_factory=list)
+    key: str = ""
+    created_at: float = 0.0
+    attempts: int = 0
+
+
+class PendingMessages(BaseModel):
+    """``state/telegram_outbox.json``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    messages: list[OutgoingMessage] = Field(default_factory=list)
+
+
+@dataclass
+class _Item:
+    msg: OutgoingMessage
+    photo: bytes | None = None
+
+    @property
+    def persistent(self) -> bool:
+        return self.photo is None
+
+
+class Sender(Protocol):
+    """What actually talks to Telegram (the bot); raises ``telegram.error`` exceptions."""
+
+    async def send(self, msg: OutgoingMessage, photo: bytes | None) -> None: ...
+
+
+def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
+    """Cut a long text at line breaks (or hard, if a single line is too long) into sendable parts."""
+    parts: list[str] = []
+    current = ""
+    for line in text.splitlines(keepends=True):
+        while len(line) > limit:
+            if current:
+                parts.append(current)
+                current = ""
+            parts.append(line[:limit])
+            line = line[limit:]
+        if len(current) + len(line) > limit:
+            parts.append(current)
+            current = ""
+        current += line
+    if current or not parts:
+        parts.append(current)
+    return parts
+
+
+def retry_after_s(exc: RetryAfter) -> float:
+    """Seconds Telegram asked us to wait, whatever PTB's int/timedelta mode is."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value: Any = exc.retry_after
+    return value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+
+
+class FloodControl:
+    """Earliest next send per chat and overall, from the configured intervals."""
+
+    def __init__(self, cfg: TelegramConfig, monotonic: Callable[[], float]) -> None:
+        self.cfg = cfg
+        self._monotonic = monotonic
+        self._last_chat: dict[int, float] = {}
+        self._last_any = float("-inf")
+
+    def interval(self, chat_id: int) -> float:
+        """Groups (negative ids) get the stricter per-group pace."""
+        return self.cfg.group_interval_s if chat_id < 0 else self.cfg.per_chat_interval_s
+
+    def ready_at(self, chat_id: int) -> float:
+        chat_ready = self._last_chat.get(chat_id, float("-inf")) + self.interval(chat_id)
+        return max(chat_ready, self._last_any + 1.0 / self.cfg.global_per_second)
+
+    def record(self, chat_id: int) -> None:
+        now = self._monotonic()
+        self._last_chat[chat_id] = now
+        self._last_any = now
+
+
+class Outbox:
+    """The queue component (``telegram_outbox``); the bot attaches itself as the sender when online."""
+
+    name = "telegram_outbox"
+
+    def __init__(self, cfg: TelegramConfig, path: Path, monotonic: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.cfg = cfg
+        self.path = path
+        self._monotonic = monotonic
+        self._sleep = sleep
+        self.flood = FloodControl(cfg, monotonic)
+        self._items: list[_Item] = [_Item(m) for m in self._load()]
+        self._recent_keys: dict[tuple[int, str], float] = {}
+        self._sender: Sender | None = None
+        self._wake = asyncio.Event()
+        self._dirty = asyncio.Event()
+        self._paused_until = 0.0
+        self._backoff_s = 0.0
+        self._write_lock = threading.Lock()
+        self._seq = 0
+        self._written_seq = 0
+        self.stats = {"sent": 0, "deduped": 0, "dropped": 0, "failed_attempts": 0, "rejected": 0}
+        self.last_error = ""
+
+    # ---- producers -------------------------------------------------------------------------
+    def enqueue(self, chat_id: int, text: str, *, key: str = "", buttons: list[list[Button]] | None = None,
+                photo: bytes | None = None) -> bool:
+        """Queue a message without waiting; False when ``key`` was already sent to this chat recently."""
+        now = self._monotonic()
+        if key and self._is_duplicate(chat_id, key, now):
+            self.stats["deduped"] += 1
+            return False
+        parts = split_text(text)
+        for i, part in enumerate(parts):
+            last = i == len(parts) - 1
+            msg = OutgoingMessage(id=uuid.uuid4().hex[:12], chat_id=chat_id, text=part, key=key,
+                                  buttons=(buttons or []) if last else [], created_at=time.time())
+            self._items.append(_Item(msg, photo if i == 0 else None))
+        self._trim()
+        self._dirty.set()
+        self._wake.set()
+        return True
+
+    def _is_duplicate(self, chat_id: int, key: str, now: float) -> bool:
+        seen = self._recent_keys.get((chat_id, key))
+        if seen is not None and now - seen < self.cfg.dedupe_window_s:
+            return True
+        self._recent_keys[(chat_id, key)] = now
+        if len(self._recent_keys) > 4 * self.cfg.max_pending:
+            cutoff = now - self.cfg.dedupe_window_s
+            self._recent_keys = {k: t for k, t in self._recent_keys.items() if t >= cutoff}
+        return False
+
+    def _trim(self) -> None:
+        excess = len(self._items) - self.cfg.max_pending
+        if excess > 0:
+            del self._items[:excess]
+            self.stats["dropped"] += excess
+            log.warning("telegram outbox full: dropped the %d oldest pending message(s)", excess)
+
+    # ---- the sender ------------------------------------------------------------------------
+    def attach(self, sender: Sender | None) -> None:
+        """The bot calls this when it is online (and with None when it goes away)."""
+        self._sender = sender
+        self._wake.set()
+
+    @property
+    def pending(self) -> list[OutgoingMessage]:
+        return [item.msg for item in self._items]
+
+    def describe(self) -> dict[str, Any]:
+        return {"pending": len(self._items), "online": self._sender is not None, **self.stats,
+                "last_error": self.last_error}
+
+    async def run(self) -> None:
+        try:
+            await asyncio.gather(self._send_loop(), self._persist_loop())
+        finally:
+            self._write_now()
+
+    async def _send_loop(self) -> None:
+        while True:
+            delay = await self.send_once()
+            if delay is not None and delay <= 0:
+                continue
+            self._wake.clear()
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=delay)
+            except TimeoutError:
+                pass
+
+    async def send_once(self) -> float | None:
+        """Send the next message that may go now; return how long to wait (None: until woken)."""
+        now = self._monotonic()
+        if self._sender is None or not self._items:
+            return None
+        if now < self._paused_until:
+            return self._paused_until - now
+        item, wait = self._next_ready(now)
+        if item is None:
+            return wait
+        await self._deliver(item)
+        return 0.0
+
+    def _next_ready(self, now: float) -> tuple[_Item | None, float | None]:
+        """The oldest message whose chat may be written to now; per-chat order is kept."""
+        seen: set[int] = set()
+        soonest: float | None = None
+        for item in self._items:
+            chat = item.msg.chat_id
+            if chat in seen:
+                continue
+            seen.add(chat)
+            ready = self.flood.ready_at(chat)
+            if ready <= now:
+                return item, None
+            soonest = ready - now if soonest is None else min(soonest, ready - now)
+        return None, soonest
+
+    async def _deliver(self, item: _Item) -> None:
+        assert self._sender is not None
+        item.msg.attempts += 1
+        try:
+            await self._sender.send(item.msg, item.photo)
+        except RetryAfter as exc:
+            self._failed(f"flood wait {retry_after_s(exc):.0f}s", retry_after_s(exc))
+        except (BadRequest, Forbidden) as exc:  # BadRequest is a NetworkError: check it first
+            self._drop(item, f"{type(exc).__name__}: {exc}")
+        except InvalidToken as exc:
+            self._failed(f"invalid token: {exc}", self.cfg.retry_max_s)
+        except (NetworkError, TelegramError) as exc:
+            self._backoff_s = min(self.cfg.retry_max_s, max(self.cfg.retry_initial_s, self._backoff_s * 2))
+            self._failed(f"{type(exc).__name__}: {exc}", self._backoff_s)
+        except Exception as exc:  # not Telegram's answer: our bug or a poison message; never loop on it
+            log.exception("telegram send of message %s crashed", item.msg.id)
+            if item.msg.attempts >= 3:
+                self._drop(item, f"{type(exc).__name__}: {exc}")
+            else:
+                self._failed(f"{type(exc).__name__}: {exc}", self.cfg.retry_initial_s)
+        else:
+            self._sent(item)
+
+    def _sent(self, item: _Item) -> None:
+        self.flood.record(item.msg.chat_id)
+        self._remove(item)
+        self.stats["sent"] += 1
+        if self._backoff_s:
+            log.info("telegram reachable again; %d message(s) still queued", len(self._items))
+        self._backoff_s = 0.0
+        self.last_error = ""
+
+    def _failed(self, reason: str, wait_s: float) -> None:
+        self.stats["failed_attempts"] += 1
+        if reason != self.last_error:
+            log.warning("telegram send failed (%s); %d queued, retrying in %.1fs", reason, len(self._items), wait_s)
+        self.last_error = reason
+        self._paused_until = self._monotonic() + wait_s
+
+    def _drop(self, item: _Item, reason: str) -> None:
+        self._remove(item)
+        self.stats["rejected"] += 1
+        log.error("telegram refused a message to chat %s (%s); dropped: %.80s", item.msg.chat_id, reason,
+                  item.msg.text)
+
+    def _remove(self, item: _Item) -> None:
+        self._items = [i for i in self._items if i is not item]
+        if item.persistent:
+            self._dirty.set()
+
+    async def flush(self, timeout_s: float) -> bool:
+        """Try to send everything now (shutdown); True when the queue emptied in time."""
+        deadline = self._monotonic() + timeout_s
+        while self._items and self._sender is not None and self._monotonic() < deadline:
+            delay = await self.send_once()
+            if delay:
+                await self._sleep(min(delay, max(0.0, deadline - self._monotonic())))
+        self._write_now()
+        return not self._items
+
+    # ---- persistence -----------------------------------------------------------------------
+    def _snapshot(self) -> PendingMessages:
+        return PendingMessages(messages=[i.msg.model_copy() for i in self._items if i.persistent])
+
+    async def _persist_loop(self) -> None:
+        while True:
+            await self._dirty.wait()
+            self._dirty.clear()
+            self._seq += 1
+            await asyncio.to_thread(self._write, self._snapshot(), self._seq)
+
+    def _write(self, snapshot: PendingMessages, seq: int) -> None:
+        """Write unless a newer snapshot already landed (a slow thread must not overwrite a newer file)."""
+        with self._write_lock:
+            if seq <= self._written_seq:
+                return
+            write_model(self.path, snapshot)
+            self._written_seq = seq
+
+    def _write_now(self) -> None:
+        self._seq += 1
+        self._write(self._snapshot(), self._seq)
+
+    def _load(self) -> list[OutgoingMessage]:
+        found = read_model(self.path, PendingMessages, self.path.parent / "quarantine")
+        if found is None:
+            return []
+        if found.messages:
+            log.info("telegram outbox: %d message(s) pending from before the restart", len(found.messages))
+        return list(found.messages)

@@ -1,0 +1,92 @@
+"""Scheduled messages: a start-up note, the hourly status and the 6-hourly heartbeat; equity sampling.
+
+Wall-clock intervals (a person's phone lives in real time, even when the market is replayed),
+with an injectable ``sleep`` so tests do not wait an hour. Messages go through the notifier, so
+without a token they land in the log on the same schedule.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+
+from src.app.context import AppContext
+from src.app.events import CandleClosed, Event
+from src.telegram.actions import Cockpit
+from src.telegram.notifier import Notifier
+
+log = logging.getLogger(__name__)
+
+Sleep = Callable[[float], Awaitable[None]]
+
+
+class Scheduler:
+    """Component ``telegram_scheduler``: one loop per periodic message."""
+
+    name = "telegram_scheduler"
+
+    def __init__(self, ctx: AppContext, cockpit: Cockpit, notifier: Notifier, sleep: Sleep = asyncio.sleep) -> None:
+        self.ctx = ctx
+        self.cockpit = cockpit
+        self.notifier = notifier
+        self._sleep = sleep
+        self.sent = {"status": 0, "heartbeat": 0}
+        self._announced = False
+
+    async def run(self) -> None:
+        cfg = self.ctx.config.telegram
+        if not self._announced:  # once per process, not once per restart of this task
+            self._announced = True
+            self.notifier.notify(f"▶️ AI Trading Lab started ({self.ctx.config.mode} mode)", key="started")
+        await asyncio.gather(self._every(cfg.status_every_minutes * 60.0, self.send_status),
+                             self._every(cfg.heartbeat_every_hours * 3600.0, self.send_heartbeat))
+
+    async def _every(self, period_s: float, job: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await self._sleep(period_s)
+            try:
+                await job()
+            except Exception:  # a report that cannot be built must not kill the schedule
+                log.exception("scheduled message %s failed", getattr(job, "__name__", job))
+
+    async def send_status(self) -> None:
+        self.sent["status"] += 1
+        self.notifier.notify("🕐 " + await self.cockpit.status_text("scheduler"))
+
+    async def send_heartbeat(self) -> None:
+        self.sent["heartbeat"] += 1
+        self.notifier.notify("💓 " + await self.cockpit.heartbeat_text())
+
+
+class EquitySampler:
+    """Records portfolio equity once per closed candle time, for /chart when the portfolio keeps no curve."""
+
+    name = "equity_sampler"
+
+    def __init__(self, ctx: AppContext, max_points: int = 5000) -> None:
+        self.ctx = ctx
+        self.points: deque[tuple[int, float]] = deque(maxlen=max_points)
+        self._sub = ctx.bus.subscribe(self.name, self.on_event, kinds=("candle",), maxsize=1000)
+
+    async def on_event(self, event: Event) -> None:
+        assert isinstance(event, CandleClosed)
+        portfolio = self.ctx.services.get("portfolio")
+        if portfolio is None:
+            return
+        ts = self.ctx.clock.now_ms() or event.ts_ms
+        if self.points and ts <= self.points[-1][0]:
+            return
+        self.points.append((ts, float(portfolio.equity_quote())))
+
+    def curve(self) -> list[tuple[int, float]]:
+        """The portfolio's own equity curve when it offers one, else what was sampled here."""
+        portfolio = self.ctx.services.get("portfolio")
+        curve = getattr(portfolio, "curve", None) if portfolio is not None else None
+        if curve:
+            return [(int(t), float(v)) for t, v in list(curve)]
+        return list(self.points)
+
+    async def run(self) -> None:
+        await self.ctx.bus.run_subscriber(self._sub)

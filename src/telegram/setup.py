@@ -1,0 +1,81 @@
+"""Wiring of the control surface: the go-live gate, the notifier, and (with a token) the Telegram bot.
+
+Called once from :func:`src.app.components.add_components`. Without ``TELEGRAM_BOT_TOKEN`` and at
+least one admin chat id, the scheduler still runs and its messages go to the log through a
+:class:`LogNotifier`; alerts already reach the console through the foundation's ConsoleNotifier.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from src.app.context import AppContext
+from src.app.supervisor import Supervisor
+from src.control.golive import ConfirmationCodes, GoLiveGate, register_golive_commands
+from src.telegram.access import Access
+from src.telegram.actions import Cockpit
+from src.telegram.bot import TelegramBot
+from src.telegram.notifier import EventRelay, LogNotifier, Notifier, TelegramNotifier
+from src.telegram.outbox import Outbox
+from src.telegram.scheduler import EquitySampler, Scheduler
+from src.telegram.strategy_files import list_strategies
+
+log = logging.getLogger(__name__)
+
+OUTBOX_FILE = "telegram_outbox.json"
+
+
+def telegram_disabled_reason(ctx: AppContext) -> str | None:
+    """Why Telegram stays off (None when it can start)."""
+    if not ctx.config.telegram.enabled:
+        return "telegram.enabled is false"
+    if not ctx.secrets.telegram_bot_token:
+        return "TELEGRAM_BOT_TOKEN is not set"
+    if not ctx.secrets.telegram_chat_ids:
+        return "TELEGRAM_CHAT_IDS is empty (nobody to obey)"
+    return None
+
+
+def add_telegram_components(ctx: AppContext, supervisor: Supervisor) -> TelegramBot | None:
+    """Register the gate's commands, ``ctx.services['notifier']`` and the cockpit components."""
+    cfg = ctx.config.telegram
+    codes = ConfirmationCodes(cfg.confirm_code_ttl_s, cfg.confirm_max_attempts)
+    gate = GoLiveGate(ctx.config, ctx.services["control"], codes, describe=lambda: _would_go_live(ctx))
+    register_golive_commands(ctx.services["commands"], gate)
+    ctx.services["golive"] = gate
+    sampler = EquitySampler(ctx)
+    supervisor.add(sampler)
+    cockpit = Cockpit(ctx, gate, codes, sampler.curve)
+    notifier: Notifier
+    bot: TelegramBot | None = None
+    reason = telegram_disabled_reason(ctx)
+    if reason is None:
+        bot, notifier = _add_bot(ctx, supervisor, cockpit)
+    else:
+        log.info("telegram off (%s): scheduled messages go to the log", reason)
+        notifier = LogNotifier()
+    ctx.services["notifier"] = notifier
+    supervisor.add(Scheduler(ctx, cockpit, notifier))
+    return bot
+
+
+def _add_bot(ctx: AppContext, supervisor: Supervisor, cockpit: Cockpit) -> tuple[TelegramBot, Notifier]:
+    cfg = ctx.config.telegram
+    access = Access(ctx.secrets.telegram_chat_ids, ctx.secrets.telegram_viewer_ids, cfg.stranger_log_interval_s)
+    outbox = Outbox(cfg, ctx.paths.state / OUTBOX_FILE)
+    bot = TelegramBot(ctx.secrets.telegram_bot_token, cfg, cockpit, outbox, access)
+    notifier = TelegramNotifier(outbox, access, cfg.notify_viewers)
+    supervisor.add(outbox)
+    supervisor.add(bot)
+    supervisor.add(EventRelay(ctx, notifier))
+    supervisor.on_shutdown("telegram", bot.close)
+    ctx.status.register("telegram", bot.describe)
+    return bot, notifier
+
+
+def _would_go_live(ctx: AppContext) -> dict[str, Any]:
+    """What a go-live confirmation would switch on: the approved strategies (read from their files)."""
+    approved = [str(r.get("id")) for r in list_strategies(ctx.paths.strategies)
+                if r.get("status") in ("approved", "live", "scaling")]
+    return {"approved_strategies": approved, "initial_size_fraction": ctx.config.live.initial_size_fraction}

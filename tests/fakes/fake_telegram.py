@@ -1,0 +1,260 @@
+"""A loopback fake of the Telegram Bot API that the *real* python-telegram-bot client talks to.
+
+Point the client at ``fake.base_url`` (``ApplicationBuilder().base_url(...)``). The fake keeps a
+queue of updates (``push_command`` / ``push_callback``), answers ``getUpdates`` with the ones at or
+after the requested offset (holding the long poll briefly when there are none), and records every
+call and every message sent with its arrival time, so tests can check flood control.
+
+Faults::
+
+    fake.fail("sendMessage", status=429, retry_after=1)   # next call only
+    fake.fail("*", status=503, times=5)                   # next five calls of any method
+    fake.down = 503                                       # every call fails until set back to None
+    await fake.refuse()  /  await fake.restore()          # connection refused, then back on the same port
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+BOT = {"id": 999, "is_bot": True, "first_name": "FakeBot", "username": "fake_bot"}
+
+
+@dataclass
+class SentMessage:
+    """One message (or photo) the bot sent, with the fake's monotonic arrival time."""
+
+    method: str
+    chat_id: int
+    text: str
+    at: float
+    reply_markup: dict[str, Any] | None = None
+    photo: bytes | None = None
+    message_id: int = 0
+
+
+@dataclass
+class _Fault:
+    method: str
+    status: int
+    times: int
+    retry_after: int | None = None
+    description: str = "fault"
+
+
+@dataclass
+class FakeTelegram:
+    """The fake server; use as ``async with FakeTelegram() as fake:``."""
+
+    hold_s: float = 0.2
+    updates: list[dict[str, Any]] = field(default_factory=list)
+    sent: list[SentMessage] = field(default_factory=list)
+    calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    commands_set: list[dict[str, str]] = field(default_factory=list)
+    callback_answers: list[dict[str, Any]] = field(default_factory=list)
+    down: int | None = None
+
+    def __post_init__(self) -> None:
+        self._faults: list[_Fault] = []
+        self._next_update = 1
+        self._next_message = 100
+        self._new_update = asyncio.Event()
+        self._new_sent = asyncio.Event()
+        self._refused = False
+        self._runner: web.AppRunner | None = None
+        self._site: web.TCPSite | None = None
+        self.port = 0
+
+    async def __aenter__(self) -> FakeTelegram:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._runner = web.AppRunner(app, handler_cancellation=True)
+        await self._runner.setup()
+        await self._listen()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        assert self._runner is not None
+        await self._runner.cleanup()
+
+    async def _listen(self) -> None:
+        assert self._runner is not None
+        self._site = web.TCPSite(self._runner, "127.0.0.1", self.port)
+        await self._site.start()
+        server = self._site._server
+        assert server is not None
+        self.port = server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/bot"
+
+    # ---- faults --------------------------------------------------------------------------------
+    def fail(self, method: str, status: int, times: int = 1, retry_after: int | None = None,
+             description: str = "fault") -> None:
+        self._faults.append(_Fault(method, status, times, retry_after, description))
+
+    async def refuse(self) -> None:
+        """Stop listening (new connections refused) and drop requests on kept-alive connections."""
+        self._refused = True
+        if self._site is not None:
+            await self._site.stop()
+            self._site = None
+
+    async def restore(self) -> None:
+        self._refused = False
+        await self._listen()
+
+    # ---- updates from "people" -----------------------------------------------------------------
+    def push_command(self, chat_id: int, text: str, user_id: int | None = None, chat_type: str = "private") -> int:
+        """Queue a message as if ``chat_id`` typed ``text``; a leading /word gets its bot_command entity."""
+        user = user_id if user_id is not None else chat_id
+        message: dict[str, Any] = {
+            "message_id": self._next_message, "date": int(time.time()), "text": text,
+            "chat": {"id": chat_id, "type": chat_type},
+            "from": {"id": user, "is_bot": False, "first_name": f"user{user}"},
+        }
+        if text.startswith("/"):
+            length = len(text.split()[0])
+            message["entities"] = [{"type": "bot_command", "offset": 0, "length": length}]
+        self._next_message += 1
+        return self._push({"message": message})
+
+    def push_callback(self, chat_id: int, data: str, user_id: int | None = None, message_id: int = 1) -> int:
+        """Queue an inline-button press on one of the bot's messages."""
+        user = user_id if user_id is not None else chat_id
+        query = {
+            "id": f"cb{self._next_update}", "chat_instance": "ci", "data": data,
+            "from": {"id": user, "is_bot": False, "first_name": f"user{user}"},
+            "message": {"message_id": message_id, "date": int(time.time()), "text": "alert",
+                        "chat": {"id": chat_id, "type": "private"}, "from": BOT},
+        }
+        return self._push({"callback_query": query})
+
+    def _push(self, payload: dict[str, Any]) -> int:
+        update_id = self._next_update
+        self._next_update += 1
+        self.updates.append({"update_id": update_id, **payload})
+        self._new_update.set()
+        return update_id
+
+    # ---- assertions helpers --------------------------------------------------------------------
+    def sent_to(self, chat_id: int) -> list[SentMessage]:
+        return [m for m in self.sent if m.chat_id == chat_id]
+
+    def methods(self) -> list[str]:
+        return [name for name, _ in self.calls]
+
+    async def wait_sent(self, count: int, timeout_s: float = 5.0, chat_id: int | None = None) -> list[SentMessage]:
+        """Wait until at least ``count`` messages were sent (to ``chat_id`` if given)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            found = self.sent if chat_id is None else self.sent_to(chat_id)
+            if len(found) >= count:
+                return found
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise AssertionError(f"expected {count} sent message(s), got {len(found)}: "
+                                     f"{[m.text[:60] for m in found]}")
+            self._new_sent.clear()
+            try:
+                await asyncio.wait_for(self._new_sent.wait(), timeout=min(remaining, 0.2))
+            except TimeoutError:
+                pass
+
+    # ---- the API -------------------------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        if self._refused:
+            if request.transport is not None:
+                request.transport.close()
+            raise web.HTTPServiceUnavailable()
+        method = request.path.rsplit("/", 1)[-1]
+        params, photo = await self._params(request)
+        self.calls.append((method, params))
+        failure = self._fault_for(method)
+        if failure is not None:
+            return failure
+        return await self._answer(method, params, photo)
+
+    async def _params(self, request: web.Request) -> tuple[dict[str, Any], bytes | None]:
+        form = await request.post()
+        params: dict[str, Any] = {}
+        photo: bytes | None = None
+        for key, value in form.items():
+            if isinstance(value, web.FileField):
+                photo = value.file.read()
+                continue
+            text = str(value)
+            try:
+                params[key] = json.loads(text) if text[:1] in "[{" else text
+            except ValueError:
+                params[key] = text
+        if photo is None and isinstance(params.get("photo"), str) and params["photo"].startswith("attach://"):
+            photo = b""
+        return params, photo
+
+    def _fault_for(self, method: str) -> web.Response | None:
+        if self.down is not None:
+            return _error(self.down, "service down")
+        for fault in self._faults:
+            if fault.method in (method, "*") and fault.times > 0:
+                fault.times -= 1
+                extra = {"retry_after": fault.retry_after} if fault.retry_after is not None else None
+                return _error(fault.status, fault.description, extra)
+        return None
+
+    async def _answer(self, method: str, params: dict[str, Any], photo: bytes | None) -> web.Response:
+        if method == "getUpdates":
+            return _ok(await self._get_updates(params))
+        if method in ("sendMessage", "sendPhoto"):
+            return _ok(self._record_sent(method, params, photo))
+        if method == "setMyCommands":
+            self.commands_set = list(params.get("commands", []))
+        if method == "answerCallbackQuery":
+            self.callback_answers.append(params)
+        if method == "getMe":
+            return _ok(BOT)
+        return _ok(True)
+
+    async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
+        offset = int(params.get("offset", 0) or 0)
+        pending = [u for u in self.updates if u["update_id"] >= offset]
+        if not pending:
+            self._new_update.clear()
+            hold = min(float(params.get("timeout", 0) or 0), self.hold_s)
+            try:
+                await asyncio.wait_for(self._new_update.wait(), timeout=hold)
+            except TimeoutError:
+                pass
+            pending = [u for u in self.updates if u["update_id"] >= offset]
+        return pending
+
+    def _record_sent(self, method: str, params: dict[str, Any], photo: bytes | None) -> dict[str, Any]:
+        chat_id = int(params["chat_id"])
+        text = str(params.get("text", params.get("caption", "")))
+        message_id = self._next_message
+        self._next_message += 1
+        markup = params.get("reply_markup")
+        self.sent.append(SentMessage(method, chat_id, text, time.monotonic(), markup if isinstance(markup, dict)
+                                     else None, photo, message_id))
+        self._new_sent.set()
+        return {"message_id": message_id, "date": int(time.time()), "text": text,
+                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"}, "from": BOT}
+
+
+def _ok(result: Any) -> web.Response:
+    return web.json_response({"ok": True, "result": result})
+
+
+def _error(status: int, description: str, parameters: dict[str, Any] | None = None) -> web.Response:
+    body: dict[str, Any] = {"ok": False, "error_code": status, "description": description}
+    if parameters:
+        body["parameters"] = parameters
+    return web.json_response(body, status=status)
