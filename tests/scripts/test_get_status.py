@@ -1,0 +1,113 @@
+"""get_status.py: reads the files when the bot is down, tells alive from hung, asks the live bot."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from pathlib import Path
+
+from tests.scripts.conftest import BotUnderTest, run_script
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def _down_root(root: Path) -> None:
+    """The files a bot leaves behind after a crash: a pid that is not a bot, an old heartbeat."""
+    state = root / "state"
+    for folder in ("testing", "active", "retired"):
+        (root / "strategies" / folder).mkdir(parents=True)
+    state.mkdir(parents=True)
+    (state / "bot.pid").write_text(f"{os.getpid()}\n")  # alive, but pytest is not the bot
+    (state / "heartbeat.json").write_text(json.dumps({"pid": os.getpid(), "mode": "paper", "state": "running",
+                                                      "started_at": "2026-01-01T00:00:00Z",
+                                                      "updated_at": "2026-01-01T00:00:00Z",
+                                                      "updated_at_epoch": time.time() - 3600}))
+    (state / "control.json").write_text(json.dumps({"paused": True, "paused_by": "telegram:1", "halted": False}))
+    (root / "strategies" / "testing" / "a.json").write_text(json.dumps({"id": "a", "status": "awaiting_approval"}))
+    (root / "strategies" / "active" / "b.json").write_text(json.dumps({"id": "b", "status": "live"}))
+    (root / "strategies" / "retired" / "c.json").write_text("{ not json")
+    (state / "positions.json").write_text(json.dumps({"positions": [{"symbol": "BTC/USDT", "qty_base": 0.1}]}))
+
+
+def test_bot_down_reads_the_files_and_writes_nothing(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    _down_root(root)
+    before = _tree(root)
+
+    ran = run_script("get_status.py", root, "--json")
+
+    assert ran.code == 3, ran.err
+    report = ran.json()
+    assert report["verdict"] == "down" and report["process"] is None
+    assert report["heartbeat"]["stale"] is True and report["heartbeat"]["mode"] == "paper"
+    assert report["control"]["run_state"] == "paused" and report["control"]["paused_by"] == "telegram:1"
+    assert report["strategies"]["folders"] == {"testing": 1, "active": 1, "retired": 1}
+    assert report["strategies"]["statuses"] == {"awaiting_approval": 1, "live": 1}
+    assert report["strategies"]["unreadable"] == ["retired/c.json"]
+    assert report["positions"]["open_positions"] == 1
+    assert _tree(root) == before  # nothing quarantined, repaired or created
+
+
+def test_bot_down_human_output(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    _down_root(root)
+    (root / "STOPPED").write_text(json.dumps({"stopped_by": "ops", "reason": "maintenance"}))
+
+    ran = run_script("get_status.py", root)
+
+    assert ran.code == 3
+    assert "not running (held down by STOPPED" in ran.out
+    assert "STALE" in ran.out and "paused by telegram:1" in ran.out
+    assert "verdict     DOWN" in ran.out
+
+
+def test_empty_root_is_not_an_error(tmp_path: Path) -> None:
+    root = tmp_path / "fresh"
+    root.mkdir()
+
+    ran = run_script("get_status.py", root, "--json")
+
+    assert ran.code == 3
+    assert ran.json()["heartbeat"] == {"present": False, "problem": None}
+    assert list(root.iterdir()) == []
+
+
+def test_running_bot_is_healthy_and_answers_live(shared_bot: BotUnderTest) -> None:
+    ran = run_script("get_status.py", shared_bot.root, "--json", "--live")
+
+    assert ran.code == 0, ran.out + ran.err
+    report = ran.json()
+    assert report["verdict"] == "healthy"
+    assert report["process"]["pid"] == shared_bot.pid
+    assert report["heartbeat"]["age_s"] < 30
+    assert report["live"]["ok"] is True and "replay" in report["live"]["message"]
+    assert report["live"]["data"]["heartbeat"]["pid"] == shared_bot.pid
+    assert list((shared_bot.root / "state" / "outbox").iterdir()) == []  # the script cleaned its answer
+
+
+def test_stopped_process_is_reported_hung(bot: BotUnderTest) -> None:
+    os.kill(bot.pid, signal.SIGSTOP)
+    try:
+        ran = run_script("get_status.py", bot.root, "--json")
+    finally:
+        os.kill(bot.pid, signal.SIGCONT)
+
+    assert ran.code == 6
+    assert ran.json()["verdict"] == "hung" and ran.json()["process"]["stopped"] is True
+
+
+def test_bad_option_values(tmp_path: Path) -> None:
+    ran = run_script("get_status.py", tmp_path, "--stale-after", "0")
+    assert ran.code == 2 and "positive" in ran.err
+    ran = run_script("get_status.py", tmp_path, "--no-such-flag")
+    assert ran.code == 2
+
+
+def test_help_documents_exit_codes(tmp_path: Path) -> None:
+    for name in ("get_status.py", "approve_strategy.py", "go_live.py", "stop_trading.py"):
+        ran = run_script(name, tmp_path, "--help")
+        assert ran.code == 0 and "exit codes:" in ran.out and "--root" in ran.out and "--json" in ran.out, name
