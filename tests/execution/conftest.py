@@ -1,0 +1,69 @@
+"""Builders for execution tests: a real AppContext on a temp root, a paper engine, intents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ai_brain.paper_trading_engine import PaperEngine
+from src.app.bus import EventBus
+from src.app.clock import MarketClock
+from src.app.context import AppContext, Paths
+from src.app.events import CandleClosed, OrderBook
+from src.config import AppConfig, parse_config
+from src.config.execution import PaperConfig
+from src.config.secrets import Secrets
+from src.execution.interface import OrderIntent, client_order_id
+from src.execution.ledger import Ledger
+from src.market.cache import MarketCache
+from src.state.control import Controller
+from src.state.inbox import CommandRegistry
+from src.state.store import StateStore
+
+HOUR_MS = 3_600_000
+SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+
+
+def make_ctx(root: Path, config: dict | None = None) -> AppContext:
+    """A context with the foundation services the execution layer needs (control, commands, cache)."""
+    cfg: AppConfig = parse_config(config or {})
+    paths = Paths(root)
+    paths.ensure()
+    store = StateStore(paths.state)
+    ctx = AppContext(config=cfg, secrets=Secrets(), paths=paths, bus=EventBus(), store=store, clock=MarketClock())
+    ctx.services.update(control=Controller(store), commands=CommandRegistry(),
+                        market_cache=MarketCache(cfg.replay.timeframe))
+    return ctx
+
+
+def make_engine(root: Path, clock: MarketClock | None = None, **paper: object) -> PaperEngine:
+    """A paper engine with its ledger and state under ``root``."""
+    cfg = PaperConfig(**paper)  # type: ignore[arg-type]
+    return PaperEngine(cfg, Ledger(root / "logs"), clock or MarketClock(HOUR_MS), StateStore(root / "state"))
+
+
+def intent(side: str = "buy", qty: float = 0.1, symbol: str = "BTC/USDT", *, kind: str = "market",
+           price: float | None = None, purpose: str = "entry", seq: int = 0, market: str = "spot",
+           reduce_only: bool = False, strategy: str = "s1", manual: bool = False) -> OrderIntent:
+    return OrderIntent(client_order_id=client_order_id(strategy, symbol, 0, purpose, seq), strategy_id=strategy,
+                       symbol=symbol, side=side, type=kind, qty_base=qty, price_quote=price,  # type: ignore[arg-type]
+                       purpose=purpose, market=market, reduce_only=reduce_only, decision_ts_ms=0,  # type: ignore[arg-type]
+                       manual=manual)
+
+
+def candle(price: float = 100.0, ts_ms: int = 0, symbol: str = "BTC/USDT", volume: float = 1_000.0,
+           spread: float = 1.0) -> CandleClosed:
+    return CandleClosed(symbol, "1h", ts_ms, price, price + spread, price - spread, price, volume)
+
+
+def book(bids: list[tuple[float, float]], asks: list[tuple[float, float]], ts_ms: int = HOUR_MS,
+         symbol: str = "BTC/USDT") -> OrderBook:
+    return OrderBook(symbol, ts_ms, tuple(bids), tuple(asks))
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    if not SHARED_DATA.exists():
+        pytest.skip("shared data folder not found beside the repo")
+    return SHARED_DATA
