@@ -48,6 +48,7 @@ async def make_client(fake: FakeBinance, fake_time: FakeTime) -> AsyncIterator[M
               timeout_ms: int = 2_000, alert: Callable | None = None, api_key: str = "") -> ExchangeClient:
         ex = build_exchange(exchange_id, api_base_url=fake.base_url, timeout_ms=timeout_ms,
                             api_key=api_key, secret="s" if api_key else "")
+        ex.timeout_on_exit = 0  # ccxt pauses on close for TLS goodbyes; loopback has none
         client = ExchangeClient(ex, budget=budget, policy=RetryPolicy(attempts, 0.5, 4.0, 60.0),
                                 sleep=fake_time.sleep, alert=alert, now_s=fake_time)
         made.append(client)
