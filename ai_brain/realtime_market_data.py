@@ -232,3 +232,23 @@ class RealtimeMarketData:
                                  (dq.ticker_degrade_pct, dq.ticker_block_pct))
             out[symbol] = {"score": min(parts.values()), **parts}
         return out
+
+
+def add_market_components(ctx: AppContext, supervisor: Any) -> None:
+    """Wire market data into the bot: the data gate in every mode, the ccxt feed outside replay.
+
+    The shared exchange clients are closed by a shutdown hook, after every task has stopped, so the
+    execution engine can still use them while it winds down.
+    """
+    from ai_brain.data_integrity_monitor import DataIntegrityMonitor
+
+    supervisor.add(DataIntegrityMonitor(ctx))
+    if ctx.config.mode != "replay":
+        supervisor.add(RealtimeMarketData(ctx, exchange_clients(ctx)))
+
+    async def close_exchange() -> None:
+        clients = ctx.services.get("exchange")
+        if clients is not None:
+            await clients.close()
+
+    supervisor.on_shutdown("exchange", close_exchange)

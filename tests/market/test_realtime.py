@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from ai_brain.data_integrity_monitor import DataIntegrityMonitor
-from ai_brain.realtime_market_data import RealtimeMarketData
+from ai_brain.realtime_market_data import RealtimeMarketData, add_market_components
 from src.app.bus import EventBus
 from src.app.clock import Clock
 from src.app.context import AppContext, Paths
@@ -141,3 +141,27 @@ async def test_runs_as_a_component(setup: tuple, fake: FakeBinance, fake_time: F
     with pytest.raises(asyncio.CancelledError):
         await task
     assert all(feed.published[k] for k in ("candle", "tick", "book", "funding")), feed.published
+
+
+async def test_wiring_adds_gate_everywhere_and_feed_outside_replay(setup: tuple) -> None:
+    ctx, _, _, _ = setup
+
+    class _Sup:
+        def __init__(self) -> None:
+            self.added: list[str] = []
+            self.closers: list = []
+
+        def add(self, component, restart: bool = True) -> None:
+            self.added.append(component.name)
+
+        def on_shutdown(self, name: str, closer) -> None:
+            self.closers.append(closer)
+
+    sup = _Sup()
+    add_market_components(ctx, sup)
+    for closer in sup.closers:
+        await closer()
+
+    assert sup.added == ["data_gate", "market_data"]
+    assert ctx.services["data_gate"].allows_entry("BTC/USDT") is False  # no data yet
+    assert ctx.services["exchange"].snapshot() == {}  # closed by the shutdown hook
