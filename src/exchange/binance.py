@@ -32,7 +32,14 @@ import ccxt.async_support as ccxt
 
 from src.app.events import Alert
 from src.exchange.budget import RequestBudget
-from src.exchange.errors import BadExchangeResponse, ExchangeAccessError, IpBanned, UnknownSymbol, convert
+from src.exchange.errors import (
+    BadExchangeResponse,
+    ExchangeAccessError,
+    IpBanned,
+    RateLimited,
+    UnknownSymbol,
+    convert,
+)
 from src.exchange.models import Balance, BookSnapshot, FundingSnapshot, MarketInfo, TickerSnapshot
 from src.exchange.retry import RetryPolicy, retry_call
 
@@ -185,6 +192,8 @@ class ExchangeClient:
             ban_until_ms = int((self._now_s() + ban_s) * 1000)
             self._on_ban(ban_until_ms, str(exc))
         err = convert(exc, status=status, retry_after_s=retry_after, ban_until_ms=ban_until_ms)
+        if isinstance(err, RateLimited) and retry_after is not None and self.budget is not None:
+            self.budget.cool_down(min(retry_after, self.policy.max_retry_after_s))
         self._count(type(err).__name__)
         return err
 

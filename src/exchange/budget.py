@@ -42,6 +42,7 @@ class RequestBudget:
         self._lock = asyncio.Lock()
         self.banned_until_ms = 0
         self.ban_reason = ""
+        self.cool_until_s = 0.0
         self.server_used_weight: int | None = None
         self.requests = 0
         self.waited_s = 0.0
@@ -56,6 +57,10 @@ class RequestBudget:
         if until_ms > self.banned_until_ms:
             self.banned_until_ms = until_ms
             self.ban_reason = reason
+
+    def cool_down(self, seconds: float) -> None:
+        """After a 429 every caller waits (not just the one that got it): the limit is per IP."""
+        self.cool_until_s = max(self.cool_until_s, self._now_s() + max(0.0, seconds))
 
     def ban_remaining_s(self) -> float:
         return max(0.0, self.banned_until_ms / 1000.0 - self._now_s())
@@ -73,6 +78,10 @@ class RequestBudget:
         async with self._lock:
             while True:
                 now = self._now_s()
+                if now < self.cool_until_s:
+                    self.waited_s += self.cool_until_s - now
+                    await self._sleep(self.cool_until_s - now)
+                    continue
                 self._expire(now)
                 used = sum(c for _, c in self._spent)
                 if used + cost <= self.capacity:

@@ -232,3 +232,17 @@ async def test_registry_from_config_shares_and_closes_clients(fake: FakeBinance)
     finally:
         await registry.close()
     assert registry.snapshot() == {}
+
+
+async def test_429_cools_down_every_caller_of_the_budget(fake: FakeBinance, make_client: MakeClient,
+                                                         fake_time: FakeTime) -> None:
+    budget = RequestBudget(1_000, sleep=fake_time.sleep, now_s=fake_time)
+    client = make_client(budget=budget, attempts=1)
+    fake.fault(DEPTH, status=429, headers={"Retry-After": "9"})
+
+    with pytest.raises(RateLimited):
+        await client.fetch_order_book("BTC/USDT")
+    start = fake_time()
+    await client.fetch_ticker("BTC/USDT")  # another caller, another endpoint: still waits
+
+    assert fake_time() - start == pytest.approx(9.0)
