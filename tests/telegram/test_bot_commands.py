@@ -1,0 +1,107 @@
+"""Every command round-trips through the real python-telegram-bot client and the fake Bot API."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from src.telegram.commands import COMMANDS, bot_commands
+from tests.telegram.charts_util import png_size
+from tests.telegram.conftest import ADMIN, CockpitFactory, Harness, registry_recorder
+
+HOUR_MS = 3_600_000
+
+
+class StandInPortfolio:
+    """The execution team's portfolio surface (equity, positions, P&L, curve), with fixed numbers."""
+
+    def __init__(self) -> None:
+        self.curve = [(1_704_067_200_000 + i * HOUR_MS, 10_000.0 + 5 * i - (i % 5) * 8) for i in range(48)]
+
+    def equity_quote(self) -> float:
+        return 10_123.45
+
+    def open_positions(self) -> list[dict[str, Any]]:
+        return [{"symbol": "ETH/USDT", "qty_base": 1.5, "avg_entry_quote": 3000.0, "unrealized_quote": 42.0,
+                 "strategy_id": "S1"}]
+
+    def pnl(self, period: str) -> dict[str, float]:
+        assert period in ("day", "week", "all"), period
+        return {"gross_quote": 50.0, "fees_quote": 2.0, "funding_quote": 1.0, "net_quote": 47.0}
+
+
+def write_strategy(root: Path, sid: str, status: str, folder: str = "testing") -> None:
+    record = {"id": sid, "name": f"{sid} ema", "type": "momentum", "status": status,
+              "spec": {"symbols": ["BTC/USDT"], "timeframe": "1h"},
+              "performance": {"backtest": {"sharpe": 1.2, "equity_curve": [[0, 100.0], [HOUR_MS, 101.0],
+                                                                          [2 * HOUR_MS, 103.0]]}}}
+    (root / "strategies" / folder / f"{sid}.json").write_text(json.dumps(record))
+
+
+async def test_every_command_answers(cockpit: Harness) -> None:
+    write_strategy(cockpit.ctx.paths.root, "S1", "awaiting_approval")
+    registry_recorder(cockpit, "approve")
+    registry_recorder(cockpit, "reject")
+    invocations = {"strategy": "/strategy S1", "approve": "/approve S1", "reject": "/reject S1 chop kills it",
+                   "confirm": "/confirm 123456", "chart": "/chart drawdown", "analytics": "/analytics auto",
+                   "logs": "/logs 3", "pnl": "/pnl week", "stop": "/stop"}
+    answers = {}
+    for spec in COMMANDS:
+        reply = await cockpit.ask(ADMIN, invocations.get(spec.name, f"/{spec.name}"))
+        assert reply.text.strip(), spec.name
+        answers[spec.name] = reply.text
+    assert "replay mode, running" in answers["status"]
+    assert "not available in this build" in answers["positions"] and "not available" in answers["pnl"]
+    assert "S1" in answers["strategies"] and "awaiting_approval" in answers["strategy"]
+    assert "paused" in answers["pause"] and "resumed" in answers["resume"]
+    assert "cannot go live" in answers["golive"] and "nothing is waiting" in answers["confirm"]
+    assert "Daily report" in answers["report"] and "/confirm" in answers["stop"]
+    assert all(spec.usage in answers["help"] for spec in COMMANDS)
+    assert ("approve", {"id": "S1"}, f"telegram:{ADMIN}") in cockpit.calls
+    assert ("reject", {"id": "S1", "reason": "chop kills it"}, f"telegram:{ADMIN}") in cockpit.calls
+    assert [c["command"] for c in cockpit.fake.commands_set] == [n for n, _ in bot_commands()]
+
+
+async def test_pause_and_resume_change_the_persisted_state(cockpit: Harness) -> None:
+    await cockpit.ask(ADMIN, "/pause")
+    saved = json.loads((cockpit.ctx.paths.state / "control.json").read_text())
+    assert saved["paused"] and saved["paused_by"] == f"telegram:{ADMIN}"
+    await cockpit.ask(ADMIN, "/resume")
+    assert cockpit.control.state.run_state == "running"
+
+
+async def test_bad_input_gets_help_or_usage(cockpit: Harness) -> None:
+    assert (await cockpit.ask(ADMIN, "/frobnicate")).text.startswith("unknown command. Try: /status")
+    assert (await cockpit.ask(ADMIN, "/pnl yesterday")).text.startswith("usage: /pnl [today|week|all]")
+    assert (await cockpit.ask(ADMIN, "/reject S1")).text.startswith("usage: /reject <ID> <reason>")
+    assert (await cockpit.ask(ADMIN, "/strategy NOPE")).text == "unknown strategy id NOPE"
+    assert "usage: /chart" in (await cockpit.ask(ADMIN, "/chart strategy")).text
+    assert "not available in this build" in (await cockpit.ask(ADMIN, "/approve S9")).text  # no lifecycle here
+    assert (await cockpit.ask(ADMIN, "hello")).text == "send /help for the commands"
+    assert cockpit.control.state.run_state == "running"
+
+
+async def test_portfolio_views_and_charts(cockpit_factory: CockpitFactory) -> None:
+    def add_portfolio(h: Harness) -> None:
+        h.ctx.services["portfolio"] = StandInPortfolio()
+
+    h = await cockpit_factory(before_start=add_portfolio)
+    write_strategy(h.ctx.paths.root, "S2", "dry_run")
+    assert "10,123.45 USDT" in (await h.ask(ADMIN, "/status")).text
+    assert "ETH/USDT long 1.5 @ 3,000.00 | uPnL +42.00 USDT | S1" in (await h.ask(ADMIN, "/positions")).text
+    assert "net +47.00 USDT" in (await h.ask(ADMIN, "/pnl today")).text
+    for text in ("/chart", "/chart drawdown", "/chart strategy S2"):
+        reply = await h.ask(ADMIN, text)
+        assert reply.method == "sendPhoto" and reply.photo is not None, text
+        assert png_size(reply.photo) == (1000, 500)
+    assert "no recorded equity curve" not in (await h.ask(ADMIN, "/chart strategy S2")).text
+
+
+async def test_logs_shows_the_last_lines(cockpit: Harness) -> None:
+    log_file = cockpit.ctx.paths.logs / cockpit.ctx.config.logging.file
+    lines = [json.dumps({"ts": f"2026-01-01T00:00:0{i}.000Z", "level": "INFO", "logger": "x", "msg": f"line {i}"})
+             for i in range(5)]
+    log_file.write_text("\n".join(lines) + "\n")
+    reply = (await cockpit.ask(ADMIN, "/logs 2")).text
+    assert "line 3" in reply and "line 4" in reply and "line 2" not in reply

@@ -1,0 +1,61 @@
+"""Report text and trade analytics from real ledger lines (automatic and manual never mixed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from src.execution.ledger import Ledger
+from src.telegram.analytics import closed_trades, distribution, trade_analytics
+from src.telegram.reports import duration, format_pnl, format_positions, format_strategy
+
+HOUR_MS = 3_600_000
+
+
+def write_trades(ledger: Ledger) -> None:
+    base = 1_704_067_200_000
+    for i, (net, side, reason) in enumerate([(12.5, "long", "take_profit"), (-4.0, "long", "stop_loss"),
+                                             (7.0, "short", "take_profit"), (-1.5, "short", "time_exit")]):
+        ledger.append(kind="trade", ts_ms=base + i * HOUR_MS, strategy_id="S1", symbol="BTC/USDT",
+                      data={"side": side, "net_quote": net, "exit_ms": base + (i + 1) * HOUR_MS, "exit_reason": reason})
+    ledger.append(kind="trade", ts_ms=base, manual=True, symbol="ETH/USDT",
+                  data={"side": "long", "net_quote": 1000.0, "exit_ms": base + 5 * HOUR_MS, "exit_reason": "manual"})
+
+
+def test_analytics_reads_one_ledger_only(tmp_path: Path) -> None:
+    ledger = Ledger(tmp_path / "logs", fsync=False)
+    write_trades(ledger)
+    auto = closed_trades({"ledger": ledger}, "auto")
+    manual = closed_trades({"ledger": ledger}, "manual")
+    assert auto is not None and manual is not None and len(auto) == 4 and len(manual) == 1
+    text = trade_analytics(auto, "auto", "USDT")
+    assert "trades 4" in text and "win rate 50%" in text and "net +14.00 USDT" in text
+    assert "take_profit: 2 trades, 100% won, net +19.50 USDT" in text
+    assert "short: 2 trades, 50% won, net +5.50 USDT" in text
+    assert "1000" not in text  # the manual trade never leaks into the automatic analytics
+    assert "trades 1" in trade_analytics(manual, "manual", "USDT")
+
+
+def test_analytics_without_a_ledger_is_not_available() -> None:
+    assert closed_trades({}, "auto") is None
+    assert "no closed trades" in trade_analytics([], "auto", "USDT")
+
+
+def test_distribution_counts_every_trade() -> None:
+    pnls = [-3.0, -1.0, 0.5, 2.0, 2.5, 9.0]
+    lines = distribution(pnls, bins=3)
+    assert sum(int(line.rsplit(" ", 1)[1]) for line in lines) == len(pnls)
+
+
+def test_positions_pnl_and_strategy_text() -> None:
+    text = format_positions([{"symbol": "BTC/USDT", "qty_base": -0.5, "avg_entry_quote": 60000.0,
+                              "unrealized_quote": -12.345, "strategy_id": "S1"}], "USDT")
+    assert "BTC/USDT short 0.5 @ 60,000.00 | uPnL −12.35 USDT | S1" in text
+    pnl = format_pnl("week", {"gross_quote": 100.0, "fees_quote": 3.0, "funding_quote": -1.0, "net_quote": 98.0},
+                     "USDT")
+    assert "gross realized +100.00 USDT" in pnl and "fees paid 3.00 USDT" in pnl and "net +98.00 USDT" in pnl
+    record = {"id": "S1", "name": "ema cross", "status": "dry_run", "type": "momentum",
+              "spec": {"symbols": ["BTC/USDT"], "timeframe": "1h"}, "verdict": {"passed": True, "score": 0.8123},
+              "history": [{"to_status": "dry_run", "actor": "ai", "reason": "passed"}]}
+    text = format_strategy(record)
+    assert "BTC/USDT" in text and "1h" in text and "score 0.8123" in text and "dry_run by ai: passed" in text
+    assert duration(93_784) == "1d 2h 3m"
