@@ -6,6 +6,7 @@ line) are assembled in :func:`src.app.main.assemble`.
 
 from __future__ import annotations
 
+from ai_brain.brain_wiring import add_brain_components
 from src.app.context import AppContext
 from src.app.supervisor import Supervisor
 from src.execution.setup import add_execution_components
@@ -14,5 +15,6 @@ from src.telegram.setup import add_telegram_components
 
 def add_components(ctx: AppContext, supervisor: Supervisor) -> None:
     """Register market data, validation, strategies, execution, brain and cockpit components."""
+    add_brain_components(ctx, supervisor)
     add_execution_components(ctx, supervisor)
     add_telegram_components(ctx, supervisor)

@@ -1,0 +1,250 @@
+"""The AI cycle component: learn → generate → evaluate → file → promote, on a schedule.
+
+One cycle reads point-in-time candles from the market cache, updates regimes, asks every
+hypothesis source (offline ones always, the LLM when a key is set), evaluates the new ideas in
+the evaluator's process pool (so the trading loop never waits), writes the best as strategy
+files in ``strategies/testing`` and starts dry runs. Between cycles a light review applies the
+lifecycle rules (approval requests, drift, scaling, retirement) and closed automatic trades
+feed the learning engine. In replay the first cycle starts right after warm-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from ai_brain import statistics as st
+from ai_brain.backtest_data import Candles, Funding
+from ai_brain.backtest_engine import CostModel, run_backtest
+from ai_brain.generators.dedup import content_hash
+from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, HypothesisGenerator
+from ai_brain.learning_engine import LearningEngine, TradeAssembler
+from ai_brain.lifecycle import Lifecycle
+from ai_brain.strategy_evaluator import Evaluation, TrialCounter, evaluate
+from ai_brain.strategy_spec import StrategySpec
+from ai_brain.strategy_store import Performance, Provenance, Source, StrategyRecord, StrategyStore, Verdict
+from src.app.context import AppContext
+from src.app.events import Alert, Event, Fill
+from src.state.store import atomic_write_bytes
+
+log = logging.getLogger(__name__)
+
+
+def evaluation_id(ev: Evaluation, spec: StrategySpec) -> str:
+    return f"ev-{content_hash(spec)}-{ev.last_ts}"
+
+
+def oos_figures(ev: Evaluation, spec: StrategySpec, candles: Candles, funding: Funding | None,
+                cfg: Any) -> dict[str, Any]:
+    """Out-of-sample metrics, significance and the per-bar return moments the lifecycle's band needs."""
+    (_a, _b), (start, end) = st.oos_split(len(candles), cfg.oos_fraction)
+    res = run_backtest(spec, candles, funding, CostModel(cfg.fee_bps, cfg.slippage_bps), cfg.initial_cash,
+                       cfg.maintenance_margin, start=start, end=end)
+    r = st.bar_returns(res.equity, res.initial_cash)
+    return {**ev.out_of_sample.model_dump(), "significance": ev.significance.model_dump(),
+            "bar_return_mean": float(np.mean(r)) if len(r) else 0.0,
+            "bar_return_std": float(np.std(r)) if len(r) else 0.0,
+            "start_ts": int(candles.ts[start]), "end_ts": int(candles.ts[end - 1])}
+
+
+def build_record(h: Hypothesis, ev: Evaluation, oos: dict[str, Any]) -> StrategyRecord:
+    """A new strategy file's content from a hypothesis and its evaluation."""
+    now = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    ev_id = evaluation_id(ev, h.spec)
+    backtest = {**ev.in_sample.model_dump(), "bars": ev.bars, "first_ts": ev.first_ts, "last_ts": ev.last_ts,
+                "fee_bps": ev.fee_bps, "slippage_bps": ev.slippage_bps,
+                "positive_walk_forward_windows": ev.positive_windows, "lookahead_ok": ev.lookahead_ok}
+    failed = [c.name for c in ev.checks if not c.passed]
+    return StrategyRecord(
+        id=h.spec.id, name=h.spec.name, type=h.spec.type, status="generated", spec=h.spec,
+        source=Source(generator=h.generator, reasoning=h.reasoning, hypothesis_id=h.id, parents=list(h.parents),
+                      prompt_hash=h.prompt_hash, regime=h.regime),
+        performance=Performance(backtest=backtest, out_of_sample=oos),
+        verdict=Verdict(evaluation_id=ev_id, passed=ev.passed, score=ev.score, reasons=ev.reasons,
+                        failed_checks=failed),
+        provenance=Provenance(hypothesis_id=h.id, evaluation_id=ev_id), created_at=now, updated_at=now)
+
+
+class BrainCycle:
+    """The scheduled discovery component (``name = "brain"``)."""
+
+    name = "brain"
+
+    def __init__(self, ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, generator: HypothesisGenerator,
+                 learning: LearningEngine, trials: TrialCounter, pool: Any = None) -> None:
+        self.ctx, self.cfg = ctx, ctx.config.brain
+        self.store, self.lifecycle, self.generator, self.learning = store, lifecycle, generator, learning
+        self.trials, self.pool = trials, pool
+        self.cycles = 0
+        self.last_cycle: dict[str, Any] = {}
+        self.assembler = TradeAssembler(ctx.config.mode)
+        self._candles: dict[str, Candles] = {}
+        self._funding: dict[str, Funding | None] = {}
+        self._evaluated: dict[str, Evaluation] = {}
+        self.context_hook: Callable[[GenerationContext], None] = lambda _ctx: None
+        self._sub = ctx.bus.subscribe("brain_fills", self.on_event, kinds=("fill",))
+        ctx.status.register(self.name, self.describe)
+
+    # ------------------------------------------------------------------ component
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.ctx.bus.run_subscriber(self._sub))
+            tg.create_task(self._review_loop())
+            tg.create_task(self._cycle_loop())
+
+    async def _cycle_loop(self) -> None:
+        await asyncio.sleep(self.cfg.first_cycle_delay_s)
+        while True:
+            try:
+                await self.cycle_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a failed cycle is logged; the next one runs on schedule
+                log.exception("AI cycle %d failed", self.cycles)
+            await asyncio.sleep(self.cfg.cycle_minutes * 60)
+
+    async def _review_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.cfg.lifecycle.review_every_s)
+            try:
+                self.review_once()
+            except Exception:
+                log.exception("lifecycle review failed")
+
+    def review_once(self) -> None:
+        control = self.ctx.services.get("control")
+        gate = bool(self.ctx.config.live.allow_live_trading and control is not None
+                    and control.state.live_confirmed)
+        runner = self.ctx.services.get("runner") is not None
+        self.lifecycle.review(self.candles_of, runner, self.learning.regime_label, gate)
+
+    def candles_of(self, symbol: str) -> Candles | None:
+        cache = self.ctx.services.get("market_cache")
+        if cache is None or symbol not in cache.symbols:
+            return None
+        frame = cache.candles(symbol, last=self.cfg.history_bars)
+        return Candles.from_frame(frame) if len(frame) else None
+
+    async def on_event(self, event: Event) -> None:
+        """Closed automatic trades → the strategy's file and the learning engine."""
+        if not isinstance(event, Fill):
+            return
+        trade = self.assembler.on_fill(event)
+        if trade is None or event.strategy_id is None:
+            return
+        if self.store.exists(event.strategy_id):
+            self.store.record_trade_result(event.strategy_id, trade)
+        self.learning.learn_from_trade(event.strategy_id, trade, self.candles_of(trade.symbol))
+
+    # ------------------------------------------------------------------ one cycle
+    def _context(self) -> GenerationContext:
+        cache = self.ctx.services["market_cache"]
+        symbols = list(self.cfg.symbols) or list(cache.symbols)
+        self._candles, self._funding = {}, {}
+        for sym in symbols:
+            c = self.candles_of(sym)
+            if c is None or len(c) < self.cfg.min_history_bars:
+                continue
+            self._candles[sym] = c
+            fund = cache.funding(sym)
+            self._funding[sym] = Funding.from_frame(fund) if len(fund) else None
+            self.learning.update_regime(sym, c)
+        similar = {s: sim.describe() for s, c in self._candles.items() if (sim := self.learning.similar(c))}
+        verdicts = [f"{r.id} ({r.source.generator}): {r.history[-1].reason}" for r in self.store.list("retired")[-8:]]
+        return GenerationContext(decision_ts_ms=self.ctx.clock.now_ms(), timeframe=self.ctx.config.replay.timeframe,
+                                 candles=dict(self._candles), funding=dict(self._funding),
+                                 regimes={s: r for s, r in self.learning.regimes.items() if s in self._candles},
+                                 recent_verdicts=verdicts, similar_patterns=similar, cycle=self.cycles,
+                                 seed=self.cfg.generators.seed)
+
+    async def cycle_once(self) -> list[StrategyRecord]:
+        """Run one discovery cycle; returns the strategy records it wrote."""
+        started = time.monotonic()
+        ctx = self._context()
+        if not ctx.candles:
+            log.info("AI cycle skipped: no symbol has %d bars yet", self.cfg.min_history_bars)
+            return []
+        self._evaluated = {}
+        self.context_hook(ctx)
+        hyps = await self.generator.generate(ctx)
+        evals = await self.evaluate_hypotheses(hyps)
+        ranked = sorted(zip(hyps, evals, strict=True), key=lambda he: (not self._eligible(he[1]), -he[1].score))
+        written = [self._file(h, ev) for h, ev in ranked[: self.cfg.lifecycle.keep_per_cycle]]
+        self.cycles += 1
+        self.last_cycle = {"cycle": self.cycles, "hypotheses": len(hyps), "written": [r.id for r in written],
+                           "best_score": ranked[0][1].score if ranked else None,
+                           "seconds": round(time.monotonic() - started, 2), "market_ts": ctx.decision_ts_ms}
+        log.info("AI cycle %d: %d hypotheses evaluated, %d filed, best score %s, %.1f s", self.cycles, len(hyps),
+                 len(written), self.last_cycle["best_score"], self.last_cycle["seconds"])
+        return written
+
+    def _eligible(self, ev: Evaluation) -> bool:
+        """Would earn a dry run (ranked first, so the files written are the useful ones)."""
+        rules = self.cfg.lifecycle
+        return (ev.lookahead_ok and ev.score >= rules.dry_run_min_score and ev.out_of_sample.total_return > 0
+                and ev.out_of_sample.trades >= rules.dry_run_min_oos_trades)
+
+    def _file(self, h: Hypothesis, ev: Evaluation) -> StrategyRecord:
+        sym = h.spec.symbols[0]
+        rec = build_record(h, ev, oos_figures(ev, h.spec, self._candles[sym], self._funding.get(sym),
+                                              self.ctx.config.evaluator))
+        self._save_evaluation(rec.provenance.evaluation_id or rec.id, ev)
+        rec = self.store.add(rec, "ai", f"proposed by {h.generator}")
+        rec = self.store.transition(rec.id, "backtested", "ai", f"evaluated: score {ev.score:.3f}, "
+                                    f"{'passed' if ev.passed else 'failed'} the evaluator's gates")
+        rec = self.lifecycle.admit(rec.id)
+        if rec.status in ("dry_run", "backtested"):
+            self._announce(rec, ev)
+        return rec
+
+    def _save_evaluation(self, ev_id: str, ev: Evaluation) -> None:
+        path = self.ctx.paths.state / "evaluations" / f"{ev_id}.json"
+        atomic_write_bytes(path, ev.model_dump_json(indent=1).encode("utf-8"))
+
+    def _announce(self, rec: StrategyRecord, ev: Evaluation) -> None:
+        oos = ev.out_of_sample
+        sharpe = "n/a" if oos.sharpe is None else f"{oos.sharpe:.2f}"
+        text = (f"{rec.name} [{rec.spec.symbols[0]} {rec.spec.timeframe}] by {rec.source.generator}, now "
+                f"{rec.status}. Out-of-sample: {oos.trades} trades, return {oos.total_return:+.2%}, Sharpe {sharpe}, "
+                f"max drawdown {oos.max_drawdown:.1%}; score {ev.score:.3f}; evaluator "
+                f"{'passed' if ev.passed else 'failed: ' + '; '.join(ev.reasons[:2])}. "
+                f"Why: {rec.source.reasoning[:300]}")
+        self.ctx.bus.publish(Alert("info", f"Strategy discovered: {rec.id}", text, key=f"discovery:{rec.id}",
+                                   ts_ms=self.ctx.clock.now_ms()))
+
+    # ------------------------------------------------------------------ evaluation
+    async def evaluate_specs(self, specs: list[StrategySpec], symbol: str) -> list[Evaluation]:
+        """Evaluate on the cycle's candles of ``symbol`` (pool when configured), counting trials."""
+        todo = [s for s in specs if content_hash(s) not in self._evaluated]
+        if todo:
+            candles, funding = self._candles[symbol], self._funding.get(symbol)
+            counts = [self.trials.record(s.type) for s in todo]
+            if self.pool is not None:
+                evs = await self.pool.evaluate_many_async(todo, candles, funding, counts)
+            else:
+                cfg = self.ctx.config.evaluator
+                evs = await asyncio.to_thread(
+                    lambda: [evaluate(s, candles, funding, cfg, n) for s, n in zip(todo, counts, strict=True)])
+            for s, ev in zip(todo, evs, strict=True):
+                self._evaluated[content_hash(s)] = ev
+        return [self._evaluated[content_hash(s)] for s in specs]
+
+    async def evaluate_hypotheses(self, hyps: list[Hypothesis]) -> list[Evaluation]:
+        by_symbol: dict[str, list[StrategySpec]] = {}
+        for h in hyps:
+            by_symbol.setdefault(h.spec.symbols[0], []).append(h.spec)
+        for sym, specs in by_symbol.items():
+            await self.evaluate_specs(specs, sym)
+        return [self._evaluated[content_hash(h.spec)] for h in hyps]
+
+    async def fitness(self, symbol: str, specs: list[StrategySpec]) -> list[float]:
+        return [ev.score for ev in await self.evaluate_specs(specs, symbol)]
+
+    def describe(self) -> dict[str, Any]:
+        return {"cycles": self.cycles, "last_cycle": self.last_cycle, "sources": self.generator.describe(),
+                "learning": self.learning.describe(), "strategies": self.store.counts()}

@@ -1,0 +1,120 @@
+"""Builds the AI brain's parts from the context and registers them with the supervisor.
+
+Always: the strategy repository (``ctx.services["strategies"]``), the lifecycle and the strategy
+commands, because people and the runner need them even with discovery switched off. With
+``brain.enabled``: the learning engine, the hypothesis sources (templates and genetic search
+always; the LLM only with ``llm.enabled`` and a ``GEMINI_API_KEY``) and the cycle component.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from functools import partial
+
+from ai_brain.brain_cycle import BrainCycle
+from ai_brain.evaluation_pool import EvaluationPool
+from ai_brain.generators.dedup import Deduplicator
+from ai_brain.generators.evolutionary import EvolutionarySource
+from ai_brain.generators.llm import LLMSource
+from ai_brain.generators.templates import TemplateSource
+from ai_brain.hypothesis_generator import GenerationContext, HypothesisGenerator, Source
+from ai_brain.learning_engine import LearningEngine
+from ai_brain.lifecycle import Lifecycle, transition_problem
+from ai_brain.llm_client import GeminiGateway
+from ai_brain.llm_governance import CircuitBreaker, ResponseCache, TokenBudget
+from ai_brain.strategy_commands import StrategyCommands
+from ai_brain.strategy_evaluator import TrialCounter
+from ai_brain.strategy_spec import StrategySpec
+from ai_brain.strategy_store import StrategyStore
+from src.app.context import AppContext
+from src.app.supervisor import Supervisor
+from src.market.timeframes import timeframe_ms
+from src.state.store import quarantine
+
+log = logging.getLogger(__name__)
+
+
+def build_store(ctx: AppContext) -> StrategyStore:
+    return StrategyStore(ctx.paths.strategies, ctx.paths.state / "quarantine", ctx.clock.now_ms,
+                         ctx.bus.publish, allowed=transition_problem)
+
+
+def load_trials(ctx: AppContext) -> TrialCounter:
+    """The persisted trial counts; a damaged file is quarantined (with a log line) and counting restarts."""
+    path = ctx.paths.state / "trials.json"
+    try:
+        return TrialCounter(path)
+    except (ValueError, OSError) as exc:
+        quarantine(path, ctx.paths.state / "quarantine", f"trial counter unreadable: {exc}")
+        return TrialCounter(path)
+
+
+def build_gateway(ctx: AppContext) -> GeminiGateway | None:
+    cfg = ctx.config.llm
+    if not cfg.enabled or not ctx.secrets.gemini_api_key:
+        log.info("LLM generator off (%s); offline generators only",
+                 "disabled in config" if not cfg.enabled else "no GEMINI_API_KEY")
+        return None
+    q = ctx.paths.state / "quarantine"
+    budget = TokenBudget(ctx.paths.state / "llm_budget.json", q, cfg.daily_token_budget, cfg.daily_cost_budget_usd,
+                         cfg.usd_per_million_input_tokens, cfg.usd_per_million_output_tokens)
+    return GeminiGateway(cfg, ctx.secrets.gemini_api_key, ResponseCache(ctx.paths.state / cfg.cache_dir, q),
+                         budget, CircuitBreaker(cfg.breaker_failures, cfg.breaker_cooldown_s))
+
+
+def _seeds_for(store: StrategyStore, limit: int, symbol: str) -> list[StrategySpec]:
+    """The best strategies on file for ``symbol`` seed the next genetic search."""
+    alive = [r for r in store.list() if r.status not in ("rejected", "retired") and r.spec.symbols[0] == symbol]
+    alive.sort(key=lambda r: -(r.verdict.score if r.verdict else -1e9))
+    return [r.spec for r in alive[:limit]]
+
+
+def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, supervisor: Supervisor) -> BrainCycle:
+    cfg = ctx.config.brain
+    learning = LearningEngine(cfg.learning, ctx.paths.state / "learning", ctx.paths.state / "quarantine")
+    ctx.services["learning"] = learning
+    dedup = Deduplicator(cfg.generators.dedup_param_tolerance)
+    for rec in store.list():
+        dedup.add(rec.spec)
+    pool = EvaluationPool(ctx.config.evaluator) if cfg.use_pool else None
+    if pool is not None:
+        supervisor.on_shutdown("evaluation_pool", partial(asyncio.to_thread, pool.close))
+    templates = TemplateSource(cfg.generators.templates_per_cycle, cfg.generators.seed)
+    cycle = BrainCycle(ctx, store, lifecycle, HypothesisGenerator([], dedup), learning, load_trials(ctx), pool)
+    holder: dict[str, GenerationContext] = {}
+
+    def make_seed(rng: random.Random, symbol: str) -> StrategySpec | None:
+        gen_ctx = holder.get("ctx") or GenerationContext(0, ctx.config.replay.timeframe, {})
+        hyp = templates.draw(rng, gen_ctx, symbol)
+        return hyp.spec if hyp else None
+
+    evo = EvolutionarySource(cfg.generators, lambda sym: partial(cycle.fitness, sym), make_seed,
+                             partial(_seeds_for, store, cfg.generators.ga_population // 2))
+    sources: list[Source] = [templates, evo]
+    gateway = build_gateway(ctx)
+    if gateway is not None:
+        llm = LLMSource(gateway, ctx.config.llm)
+        sources.append(llm)
+        ctx.status.register("llm", llm.describe)
+        supervisor.on_shutdown("llm_client", gateway.close)
+    cycle.generator = HypothesisGenerator(sources, dedup, timeout_s=max(120.0, ctx.config.llm.timeout_s * 4))
+    cycle.context_hook = lambda gen_ctx: holder.__setitem__("ctx", gen_ctx)
+    return cycle
+
+
+def add_brain_components(ctx: AppContext, supervisor: Supervisor) -> None:
+    """Publish ``strategies`` and register the strategy commands; start the AI cycle when enabled."""
+    store = build_store(ctx)
+    ctx.services["strategies"] = store
+    lifecycle = Lifecycle(store, ctx.config.brain.lifecycle, ctx.config.mode, ctx.bus.publish, ctx.clock.now_ms,
+                          timeframe_ms(ctx.config.replay.timeframe))
+    ctx.services["lifecycle"] = lifecycle
+    commands = ctx.services.get("commands")
+    if commands is not None:
+        StrategyCommands(store, ctx.bus.publish).register(commands)
+    if store.duplicates_resolved:
+        log.warning("strategy files: %d stale copies from an interrupted move were removed", store.duplicates_resolved)
+    if ctx.config.brain.enabled:
+        supervisor.add(build_cycle(ctx, store, lifecycle, supervisor))
