@@ -35,6 +35,7 @@ from src.exchange.binance import ExchangeClient, perp_symbol
 from src.exchange.errors import ExchangeAccessError, IpBanned, TemporaryExchangeError
 from src.execution import order_filters
 from src.execution.interface import OrderIntent, OrderRecord, OrderStatus
+from src.execution.live_ledger import LiveFillRecorder
 from src.execution.order_store import IllegalTransition, OrderStore, StoredFill, StoredOrder
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ class LiveVenue:
     def __init__(self, spot: ExchangeClient, futures: ExchangeClient | None, orders: OrderStore, *,
                  publish: Publish, now_ms: Callable[[], int], quote: str = "USDT", name: str = "live",
                  settings: LiveSettings = LiveSettings(), sleep: Sleep = asyncio.sleep,
-                 ref_price: Callable[[str], float | None] | None = None) -> None:
+                 ref_price: Callable[[str], float | None] | None = None,
+                 recorder: LiveFillRecorder | None = None) -> None:
         self.name = name
         self.spot = spot
         self.futures = futures
@@ -93,6 +95,7 @@ class LiveVenue:
         self._now_ms = now_ms
         self._sleep = sleep
         self._ref_price = ref_price
+        self.recorder = recorder
         self._locks: dict[str, asyncio.Lock] = {}
         self.counters: dict[str, int] = {"sent": 0, "lookups": 0, "refused_by_us": 0, "rejected": 0}
 
@@ -151,12 +154,12 @@ class LiveVenue:
         return out
 
     async def positions(self) -> dict[str, float]:
-        """Signed perp positions in base units by ccxt symbol (short < 0); empty without futures."""
+        """Signed perp positions in base units, keyed like intents (``BTC/USDT``; short < 0)."""
         if self.futures is None:
             return {}
         raw = await self.futures.call("fapiPrivateV3GetPositionRisk")
         markets = await self.futures.load_markets()
-        by_id = {m["id"]: s for s, m in markets.items() if m.get("contract")}
+        by_id = {m["id"]: s.split(":")[0] for s, m in markets.items() if m.get("contract")}
         out: dict[str, float] = {}
         for item in raw or []:
             qty = float(item.get("positionAmt") or 0.0)
@@ -164,6 +167,29 @@ class LiveVenue:
             if sym and qty:
                 out[sym] = out.get(sym, 0.0) + qty
         return out
+
+    def adopt_external(self, raw: dict[str, Any], now_ms: int) -> OrderRecord:
+        """Take over an order the exchange holds but we never sent (placed by a person): track its fills."""
+        sym = str(raw.get("symbol"))
+        market = "perp" if ":" in sym else "spot"
+        cid = str(raw.get("clientOrderId") or f"ext-{raw.get('id')}")[:36]
+        price = raw.get("price") or None
+        intent = OrderIntent(client_order_id=cid, strategy_id="external", symbol=sym.split(":")[0],
+                             side=raw.get("side") or "buy", type="limit" if raw.get("type") == "limit" else "market",
+                             qty_base=float(raw.get("amount") or raw.get("filled") or 1e-12),
+                             price_quote=float(price) if price else None, purpose="manual", market=market,
+                             decision_ts_ms=now_ms, manual=True)
+        order = self.orders.get(cid) or self.orders.record_intent(intent, exchange_symbol=sym)
+        return self._adopt(order, self._snapshot(raw, order))
+
+    async def refresh(self, client_order_id: str) -> OrderRecord | None:
+        """Re-read one of our orders from the exchange (reconcile uses it for orders that left the book)."""
+        order = self.orders.get(client_order_id)
+        if order is None:
+            return None
+        async with self._lock(client_order_id):
+            await self._resolve(order)
+        return self.orders.get(client_order_id).record  # type: ignore[union-attr]
 
     # ----------------------------------------------------------------- recovery and polling
     async def resolve_unresolved(self) -> int:
@@ -322,9 +348,12 @@ class LiveVenue:
         return updated.record
 
     def _emit(self, order: StoredOrder, fills: list[StoredFill], changed: bool) -> None:
+        """Ledger line (when a ledger is wired) then bus events; ``symbol`` is the intent's, as paper does."""
         rec, intent = order.record, order.record.intent
-        sym = order.exchange_symbol or intent.symbol
+        sym = intent.symbol
         for f in fills:
+            if self.recorder is not None:
+                self.recorder.record(order, f)
             self._publish(Fill(intent.client_order_id, sym, intent.side, f.qty_base, f.price_quote, f.fee_quote,
                                f.ts_ms, intent.strategy_id, "maker" if intent.type == "limit" else "taker"))
         if changed or fills:

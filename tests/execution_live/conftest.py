@@ -10,7 +10,9 @@ import pytest
 from src.app.events import Event
 from src.exchange.binance import ExchangeClient, build_exchange
 from src.exchange.retry import RetryPolicy
+from src.execution.ledger import Ledger
 from src.execution.live_ccxt import LiveSettings, LiveVenue
+from src.execution.live_ledger import LiveFillRecorder
 from src.execution.order_store import OrderStore
 from src.state.store import StateStore
 from tests.fakes.fake_binance import FakeBinance
@@ -45,6 +47,7 @@ class VenueHarness:
         self.fake, self.root, self.time = fake, root, fake_time
         self.events: list[Event] = []
         self._clients: list[ExchangeClient] = []
+        self.ledger: Ledger | None = None
 
     def client(self, exchange_id: str, timeout_ms: int) -> ExchangeClient:
         ex = build_exchange(exchange_id, api_base_url=self.fake.base_url, timeout_ms=timeout_ms,
@@ -56,9 +59,12 @@ class VenueHarness:
     def venue(self, *, timeout_ms: int = 400, settings: LiveSettings = LiveSettings(resend_backoff_s=0.0),
               futures: bool = True) -> LiveVenue:
         store = OrderStore(StateStore(self.root / "state"), now_ms=self.time.now_ms)
+        self.ledger = Ledger(self.root / "logs")  # a new process life opens the ledger afresh
+        recorder = LiveFillRecorder(self.ledger)
+        recorder.catch_up(store)
         fut = self.client("binanceusdm", timeout_ms) if futures else None
         return LiveVenue(self.client("binance", timeout_ms), fut, store, publish=self.events.append,
-                         now_ms=self.time.now_ms, settings=settings, sleep=self.time.sleep)
+                         now_ms=self.time.now_ms, settings=settings, sleep=self.time.sleep, recorder=recorder)
 
     def fills(self) -> list[Event]:
         return [e for e in self.events if e.kind == "fill"]
