@@ -4,7 +4,9 @@ One numba function walks the bars once per strategy; per bar it (1) charges perp
 position carried over a settlement, (2) executes the previous bar's signals at this open
 (exit first, then entry; an opposite entry both closes and reverses), (3) lets
 `position_rules.step_bar` take stops, liquidation, partial and full take-profits intrabar, and
-(4) marks equity at the close. An open position is closed at the last close.
+(4) marks equity at the close. An open position is closed at the last close. Bars that cannot
+trigger any level (`position_rules.quiet_band`) skip the full step: same result, far fewer
+cycles while a position is held.
 
 Costs: every fill pays `fee_bps` of its notional (twice for a hedged carry: two legs); market
 fills (entries, signal/time/stop exits) move `slippage_bps` against the trader; limit-like
@@ -71,16 +73,48 @@ def _exit_all(trades, nt, state, qty0, price, fee_rate, pm, bar, reason, eq_entr
 
 
 @njit(cache=True)
+def _enter(trades, nt, state, params, side, px, atr_sig, cash, fraction, fee_rate, bar) -> tuple:
+    """Open a position at fill price `px`; returns (cash after the fee, qty0)."""
+    qty0 = cash * fraction * params[pr.P_LEVERAGE] / px
+    pr.open_state(state, params, side, px, atr_sig)
+    trades[nt, :] = 0.0
+    trades[nt, T_ENTRY_BAR], trades[nt, T_SIDE] = bar, side
+    trades[nt, T_ENTRY_PX], trades[nt, T_QTY] = px, qty0
+    fee_in = qty0 * px * fee_rate
+    trades[nt, T_FEES] = fee_in
+    return cash - fee_in, qty0
+
+
+@njit(cache=True)
+def _step(trades, nt, state, params, fills, o, h, lo, c, atr_now, qty0, fee_rate, pm, slip,
+          bar, eq_entry) -> tuple:
+    """Full exit step for one bar; returns (cash change, position closed?)."""
+    side = state[pr.S_SIDE]
+    nf = pr.step_bar(state, params, o, h, lo, c, atr_now, fills)
+    cash = 0.0
+    for k in range(nf):
+        px, reason = fills[k, 0], int(fills[k, 2])
+        if reason == pr.R_STOP or reason == pr.R_TRAIL:
+            px = px * (1.0 - side * slip)
+        cash += _close_fill(trades[nt], state, qty0, px, fills[k, 1], fee_rate, pm)
+    closed = nf > 0 and state[pr.S_QTY] <= 0.0
+    if closed:
+        _finish(trades[nt], bar, int(fills[nf - 1, 2]), eq_entry)
+    return cash, closed
+
+
+@njit(cache=True)
 def run_loop(o, h, lo, c, atr, el, es, xl, xs, funding, params, fee, slip, cash0, fraction,
              start, end, trades, equity) -> int:
     """The hot loop (see module docstring). Writes `trades` rows and `equity[start:end]`;
     returns the number of closed trades."""
     state = np.zeros(pr.N_STATE)
     fills = np.zeros((pr.MAX_FILLS, 3))
-    hedged = params[pr.P_HEDGED] != 0.0
-    fee_rate = fee * (2.0 if hedged else 1.0)
-    pm = 0.0 if hedged else 1.0
+    fee_rate = fee * (2.0 if params[pr.P_HEDGED] != 0.0 else 1.0)
+    pm = 0.0 if params[pr.P_HEDGED] != 0.0 else 1.0
     cash, side, qty0, eq_entry, nt = cash0, 0.0, 0.0, cash0, 0
+    band_lo, band_hi, quiet_static = 0.0, 0.0, False
+    max_hold = params[pr.P_MAX_HOLD]
     for i in range(start, end):
         if side != 0.0 and funding[i] != 0.0:
             pay = side * qty0 * state[pr.S_QTY] * o[i] * funding[i]
@@ -91,38 +125,30 @@ def run_loop(o, h, lo, c, atr, el, es, xl, xs, funding, params, fee, slip, cash0
             if side != 0.0:
                 sig_exit = (xl[j] or es[j]) if side > 0 else (xs[j] or el[j])
                 if sig_exit or state[pr.S_TIME_EXIT] == 1.0:
-                    px = o[i] * (1.0 - side * slip)
                     reason = pr.R_SIGNAL if sig_exit else pr.R_TIME
+                    px = o[i] * (1.0 - side * slip)
                     cash += _exit_all(trades, nt, state, qty0, px, fee_rate, pm, i, reason, eq_entry)
-                    nt += 1
-                    side = 0.0
-            want = 1.0 if (el[j] and not es[j]) else (-1.0 if (es[j] and not el[j]) else 0.0)
-            ok_atr = params[pr.P_STOP_ATR] == 0.0 or atr[j] > 0.0
-            if side == 0.0 and want != 0.0 and ok_atr and cash > 0.0:
-                side = want
-                px = o[i] * (1.0 + side * slip)
-                qty0 = cash * fraction * params[pr.P_LEVERAGE] / px
-                pr.open_state(state, params, side, px, atr[j])
-                eq_entry = cash
-                trades[nt, :] = 0.0
-                trades[nt, T_ENTRY_BAR], trades[nt, T_SIDE] = i, side
-                trades[nt, T_ENTRY_PX], trades[nt, T_QTY] = px, qty0
-                fee_in = qty0 * px * fee_rate
-                trades[nt, T_FEES] = fee_in
-                cash -= fee_in
-        if side != 0.0:
-            nf = pr.step_bar(state, params, o[i], h[i], lo[i], c[i], atr[i], fills)
-            for k in range(nf):
-                px, reason = fills[k, 0], int(fills[k, 2])
-                if reason == pr.R_STOP or reason == pr.R_TRAIL:
-                    px = px * (1.0 - side * slip)
-                cash += _close_fill(trades[nt], state, qty0, px, fills[k, 1], fee_rate, pm)
-            if nf > 0 and state[pr.S_QTY] <= 0.0:
-                _finish(trades[nt], i, int(fills[nf - 1, 2]), eq_entry)
-                nt += 1
-                side = 0.0
-        unreal = pm * side * qty0 * state[pr.S_QTY] * (c[i] - state[pr.S_ENTRY]) if side != 0.0 else 0.0
-        equity[i] = cash + unreal
+                    nt, side = nt + 1, 0.0
+            # inline on purpose: a call with array arguments per bar costs more than the loop body
+            want = (1.0 if el[j] else 0.0) - (1.0 if es[j] else 0.0)
+            if side == 0.0 and want != 0.0 and cash > 0.0 and (params[pr.P_STOP_ATR] == 0.0 or atr[j] > 0.0):
+                side, eq_entry = want, cash
+                cash, qty0 = _enter(trades, nt, state, params, side, o[i] * (1.0 + side * slip), atr[j],
+                                    cash, fraction, fee_rate, i)
+                band_lo, band_hi, quiet_static = pr.quiet_band(state, params)
+        if side != 0.0 and quiet_static and lo[i] > band_lo and h[i] < band_hi:
+            state[pr.S_BEST] = max(state[pr.S_BEST], h[i]) if side > 0 else min(state[pr.S_BEST], lo[i])
+            state[pr.S_BARS] += 1.0
+            if max_hold > 0 and state[pr.S_BARS] >= max_hold:
+                state[pr.S_TIME_EXIT] = 1.0
+        elif side != 0.0:
+            dcash, closed = _step(trades, nt, state, params, fills, o[i], h[i], lo[i], c[i], atr[i], qty0,
+                                  fee_rate, pm, slip, i, eq_entry)
+            cash += dcash
+            if closed:
+                nt, side = nt + 1, 0.0
+            band_lo, band_hi, quiet_static = pr.quiet_band(state, params)
+        equity[i] = cash + (pm * side * qty0 * state[pr.S_QTY] * (c[i] - state[pr.S_ENTRY]) if side != 0.0 else 0.0)
     if side != 0.0:
         px = c[end - 1] * (1.0 - side * slip)
         cash += _exit_all(trades, nt, state, qty0, px, fee_rate, pm, end - 1, pr.R_END, eq_entry)

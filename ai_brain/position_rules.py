@@ -170,6 +170,29 @@ def step_bar(state: np.ndarray, params: np.ndarray, o: float, h: float, lo: floa
     return n
 
 
+@njit(cache=True)
+def quiet_band(state: np.ndarray, params: np.ndarray) -> tuple[float, float, bool]:
+    """(low bound, high bound, static): a bar with low > low bound and high < high bound
+    triggers no stop, liquidation or take-profit, so when `static` (no trail stages) it only
+    advances the best price, bars held and the time limit. The backtest loop uses this to skip
+    `step_bar` on quiet bars; results are identical by construction."""
+    side, entry, r = state[S_SIDE], state[S_ENTRY], state[S_R]
+    adverse = -side * np.inf
+    for level in (state[S_STOP], state[S_LIQ]):
+        if not np.isnan(level) and side * (level - adverse) > 0:
+            adverse = level
+    favourable = side * np.inf
+    k = int(state[S_NEXT_PARTIAL])
+    if k < params[P_N_PARTIAL]:
+        favourable = entry + side * params[P_PARTIAL + 2 * k] * r
+    if not np.isnan(state[S_TP]) and side * (state[S_TP] - favourable) < 0:
+        favourable = state[S_TP]
+    static = params[P_N_TRAIL] == 0
+    if side > 0:
+        return adverse, favourable, static
+    return favourable, adverse, static
+
+
 @dataclass(frozen=True)
 class ExitFill:
     """One exit (partial or full) the rules produced on a bar, before slippage and fees."""
