@@ -55,8 +55,28 @@ class RiskConfig(BaseModel):
 
 
 class FundingConfig(BaseModel):
-    """Funding-rate carry."""
+    """Funding-rate carry: long spot + short perp on one base while funding pays more than it costs.
+
+    Rates are annualized (fraction per year). Entry needs the trailing funding, net of a round
+    trip's fees and slippage spread over ``expected_hold_days``, above ``entry_apr``; the position
+    is left when the trailing funding falls below ``exit_apr`` or the basis leaves its band.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = False
+    symbols: tuple[str, ...] = ("BTC/USDT",)
+    lookback_periods: int = Field(9, ge=1, le=1_000, description="funding settlements averaged (9 = 3 days)")
+    entry_apr: float = Field(0.10, description="net annualized funding needed to enter")
+    exit_apr: float = Field(0.02, description="trailing annualized funding below which the carry is closed")
+    spot_fee_bps: float = Field(10.0, ge=0, le=500)
+    perp_fee_bps: float = Field(5.0, ge=0, le=500)
+    slippage_bps: float = Field(2.0, ge=0, le=500, description="expected per leg and side")
+    expected_hold_days: float = Field(30.0, gt=0, le=3_650, description="spreads the round-trip cost")
+    allocation_fraction: float = Field(0.2, gt=0, le=1, description="share of equity put into one carry")
+    perp_leverage: float = Field(2.0, ge=1, le=10, description="perp margin = notional / leverage")
+    hedge_band: float = Field(0.02, gt=0, lt=1, description="re-hedge when |spot - perp| / spot exceeds this")
+    margin_band: float = Field(0.5, gt=0, lt=1, description="rebalance when perp equity / margin leaves 1 ± band")
+    max_basis_entry: float = Field(0.005, gt=0, lt=1, description="|perp / spot - 1| allowed to enter")
+    max_basis_hold: float = Field(0.02, gt=0, lt=1, description="|perp / spot - 1| that forces an exit")
+    min_notional_quote: float = Field(20.0, ge=0, description="smaller carries are not opened")
