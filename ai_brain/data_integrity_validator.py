@@ -18,8 +18,8 @@ Severity policy (what each finding does to the verdict) and why:
 Spikes are *isolated* moves: a bar whose close jumps away and comes straight back, both legs more
 than ``spike_mad_k`` robust sigmas (1.4826 × rolling median |log return|) and more than
 ``spike_min_move``; or a wick beyond ``spike_wick_min`` that is also ``spike_mad_k`` sigmas. On the
-shared real data (BTC/ETH/SOL 1h 2017-2025, BTC 5m, BTC/ETH 1m) the largest genuine isolated
-reversal is 16% and the largest wick 16.6%, which is why history-only spikes never block.
+shared real data (BTC/ETH/SOL 1h 2017-2025, BTC 5m, BTC/ETH 1m) real isolated reversals reach 12%
+per leg (2020-03-13) and real wicks 16.6%, which is why spikes deep in history never block.
 """
 
 from __future__ import annotations

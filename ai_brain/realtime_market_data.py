@@ -200,12 +200,44 @@ class RealtimeMarketData:
         q.polls.append(True)
         return result
 
+    async def warm_up(self) -> int:
+        """Fill the market cache with ``replay.warmup_bars`` of history (no events: it is the past).
+
+        Mirrors the replay feed's warm-up so strategies start with the same look-back in paper/live.
+        Candles already published (the cursor) are not re-fetched; returns the candles loaded.
+        """
+        cache = self.ctx.services.get("market_cache")
+        tf = getattr(cache, "timeframe", None)
+        if cache is None or tf is None:
+            return 0
+        tf_ms, bars, loaded = timeframe_ms(tf), self.ctx.config.replay.warmup_bars, 0
+        for symbol in self.cfg.symbols:
+            series = cache.series(symbol)
+            if len(series.timestamps) or not bars:
+                continue
+            since = (self._now_ms() // tf_ms - bars) * tf_ms
+            until = self.cursor.last_ts.get(f"{symbol}|{tf}")
+            pages = self.spot.iter_ohlcv(symbol, tf, since, None if until is None else until + tf_ms,
+                                         self.cfg.ohlcv_page_limit)
+            async for page in pages:
+                for ts, o, h, lo, c, v in page:
+                    loaded += int(series.append(int(ts), o, h, lo, c, v))
+                    self._note_close(symbol, tf_ms, c)
+            if len(series.timestamps) and f"{symbol}|{tf}" not in self.cursor.last_ts:
+                self.cursor.last_ts[f"{symbol}|{tf}"] = int(series.timestamps[-1])
+        self.ctx.store.save(CURSOR_FILE, self.cursor)
+        return loaded
+
     # ----------------------------------------------------------------- component
     async def run(self) -> None:
-        """Poll each kind of data at its own interval until cancelled."""
+        """Warm the cache up, then poll each kind of data at its own interval until cancelled."""
         loops = [(self.poll_candles, self.cfg.candle_poll_s), (self.poll_tickers, self.cfg.ticker_poll_s),
                  (self.poll_books, self.cfg.book_poll_s), (self.poll_funding, self.cfg.funding_poll_s)]
         await self.spot.load_markets()
+        try:
+            await self.warm_up()
+        except ExchangeAccessError as exc:
+            log.warning("market data warm-up failed (%s); strategies start with less history", exc)
         async with asyncio.TaskGroup() as group:
             for poll, every in loops:
                 group.create_task(self._loop(poll, every))

@@ -165,3 +165,22 @@ async def test_wiring_adds_gate_everywhere_and_feed_outside_replay(setup: tuple)
     assert sup.added == ["data_gate", "market_data"]
     assert ctx.services["data_gate"].allows_entry("BTC/USDT") is False  # no data yet
     assert ctx.services["exchange"].snapshot() == {}  # closed by the shutdown hook
+
+
+async def test_warm_up_fills_the_cache_without_events(setup: tuple, fake: FakeBinance,
+                                                      fake_time: FakeTime) -> None:
+    from src.market.cache import MarketCache
+
+    ctx, clients, sub, _ = setup
+    ctx.services["market_cache"] = MarketCache("1m")
+    fake.set_klines("BTCUSDT", "1m", minute_rows(fake_time(), 500))
+    feed = RealtimeMarketData(ctx, clients)
+
+    loaded = await feed.warm_up()
+    fake_time.now += 60
+    fake.set_klines("BTCUSDT", "1m", minute_rows(fake_time(), 501))
+    fresh = await feed.poll_candles()
+
+    assert loaded == ctx.config.replay.warmup_bars
+    assert fresh == 1 and [type(e) for e in _take(sub)] == [CandleClosed]
+    assert len(ctx.services["market_cache"].series("BTC/USDT").timestamps) == loaded + 1
