@@ -64,7 +64,7 @@ class OpenTrade(BaseModel):
     entry_price_quote: float
     entry_bar_ts: int
     entry_ms: int
-    tracker_state: list[float]
+    tracker_state: list[float | None]  # NaN (an unset level) is stored as null: JSON has no NaN
     fees_quote: float = 0.0
     gross_quote: float = 0.0
     funding_quote: float = 0.0
@@ -83,6 +83,7 @@ class PendingIntent(BaseModel):
     reason: str = ""
     atr_signal: float = 0.0
     bar_ts: int = 0
+    closes: bool = False
 
 
 class RunnerState(BaseModel):
@@ -93,6 +94,10 @@ class RunnerState(BaseModel):
     trades: dict[str, OpenTrade] = Field(default_factory=dict)
     pending: list[PendingIntent] = Field(default_factory=list)
     last_bar: dict[str, int] = Field(default_factory=dict)
+
+
+def _to_json(state: np.ndarray) -> list[float | None]:
+    return [None if np.isnan(v) else float(v) for v in state]
 
 
 def market_for(t: TradableStrategy) -> str:
@@ -150,7 +155,8 @@ class StrategyRunner:
         if self.kill.state.flatten_requested:
             await self.flatten_all("flatten", ev.ts_ms)
         self.state.last_bar[ev.symbol] = ev.ts_ms
-        self.save()
+        if self.state.trades:  # trackers moved; a flat bar without orders changed nothing worth a fsync
+            self.save()
         self.bars += 1
         equity = self.portfolio.mark(ev.ts_ms + timeframe_ms(ev.timeframe))
         self.kill.update(equity, self.clock.now_ms())
@@ -180,7 +186,7 @@ class StrategyRunner:
         tracker = self._tracker(strat, trade) if trade is not None else None
         if trade is not None and tracker is not None:
             exits = tracker.on_bar(ev.open, ev.high, ev.low, ev.close, atr_now)
-            trade.tracker_state = tracker.state.tolist()
+            trade.tracker_state = _to_json(tracker.state)
             for k, ex in enumerate(exits):
                 qty = trade.remaining_base if not tracker.is_open else trade.qty0_base * ex.fraction
                 await self._exit(trade, qty, ex.reason, ev.ts_ms, strat.status, seq=k)
@@ -200,7 +206,7 @@ class StrategyRunner:
 
     def _tracker(self, strat: TradableStrategy, trade: OpenTrade) -> PositionTracker:
         tracker = PositionTracker(strat.spec.risk, self.mmr)
-        tracker.state[:] = np.asarray(trade.tracker_state, dtype=np.float64)
+        tracker.state[:] = np.array([np.nan if v is None else v for v in trade.tracker_state], dtype=np.float64)
         return tracker
 
     async def _enter(self, strat: TradableStrategy, side: int, ev: CandleClosed, atr_signal: float) -> None:
@@ -221,13 +227,14 @@ class StrategyRunner:
         qty = min(qty, trade.remaining_base)
         if qty <= DUST:
             return
+        closes = qty >= trade.remaining_base * (1 - 1e-9)
         purpose = _PURPOSE.get(reason, "exit")
         intent = OrderIntent(
             client_order_id=client_order_id(trade.strategy_id, trade.symbol, bar_ts, purpose, seq),
             strategy_id=trade.strategy_id, symbol=trade.symbol, side="sell" if trade.side > 0 else "buy",
             qty_base=qty, purpose=purpose, reduce_only=True, market=trade.market,  # type: ignore[arg-type]
             decision_ts_ms=bar_ts)
-        await self._send(PendingIntent(intent=intent, status=status, reason=reason, bar_ts=bar_ts))
+        await self._send(PendingIntent(intent=intent, status=status, reason=reason, bar_ts=bar_ts, closes=closes))
 
     async def flatten_all(self, reason: str, bar_ts: int) -> None:
         """Close every open position (kill switch with ``flatten``, emergency stop)."""
@@ -278,7 +285,8 @@ class StrategyRunner:
         trade.fees_quote += rec.fee_quote
         trade.exit_value_quote += filled * price
         trade.last_reason = p.reason
-        if trade.remaining_base <= max(DUST, 1e-9 * trade.qty0_base):
+        # a full exit rounded down to the lot step leaves dust in the wallet, not an open trade
+        if trade.remaining_base <= max(DUST, 1e-9 * trade.qty0_base) or (p.closes and rec.status == "filled"):
             self._close(trade, p.bar_ts)
             del self.state.trades[key]
 
@@ -294,7 +302,7 @@ class StrategyRunner:
         return OpenTrade(strategy_id=i.strategy_id, symbol=i.symbol, market=i.market, side=side,
                          qty0_base=rec.filled_qty_base, remaining_base=rec.filled_qty_base,
                          entry_price_quote=float(rec.avg_price_quote or 0.0), entry_bar_ts=p.bar_ts,
-                         entry_ms=self.clock.now_ms(), tracker_state=state.tolist(), fees_quote=rec.fee_quote)
+                         entry_ms=self.clock.now_ms(), tracker_state=_to_json(state), fees_quote=rec.fee_quote)
 
     def _risk_of(self, strategy_id: str) -> Any:
         for t in self.source().tradable(self.mode):
