@@ -1,11 +1,13 @@
 """Go live from a shell: the double gate, with a typed confirmation. Real money follows.
 
-1. The config must allow live trading (live.allow_live_trading: true); otherwise nothing is sent.
+1. The config must allow live trading (live.allow_live_trading: true, mode: live) — checked with
+   the bot's own rules (src/control/golive.py); otherwise nothing is sent.
 2. The script shows what would go live (mode, approved strategies, equity, first size) and the
    person must type GO LIVE. There is no way to skip this: no --yes, no piped default.
-3. Only then it asks the running bot for a one-time code (`golive`) and answers it at once
-   (`confirm CODE`), through state/inbox/: the bot applies the same rules as Telegram's
-   /golive + /confirm (code, expiry, config check) and records who confirmed.
+3. Only then it asks the running bot for a one-time code (`golive_request`) and answers it at
+   once (`golive_confirm code=...`), through state/inbox/: the bot's one go-live gate checks the
+   code, its expiry and the config again, exactly as for Telegram's /golive + /confirm, and
+   records who confirmed.
 
 Going back to paper is immediate and needs no confirmation: Telegram /paper.
 
@@ -38,6 +40,7 @@ from scripts.common import (  # noqa: E402
     run_script,
 )
 from src.config import AppConfig  # noqa: E402
+from src.control.golive import live_blockers  # noqa: E402
 
 CONFIRM_PHRASE = "GO LIVE"
 
@@ -68,8 +71,7 @@ def preview(root: Path, cfg: AppConfig, status: dict[str, Any]) -> dict[str, Any
 def render_preview(p: dict[str, Any]) -> str:
     equity = f"{p['equity_quote']:,.2f} {p['quote']}" if isinstance(p["equity_quote"], (int, float)) else "unknown"
     lines = ["GO LIVE: real orders with real money",
-             f"  config mode          {p['mode']}" + ("" if p["mode"] == "live" else
-                                                      "  (orders stay simulated until mode: live)"),
+             f"  config mode          {p['mode']}",
              f"  allow_live_trading   {p['allow_live_trading']}",
              f"  bot                  {p['bot_says']}",
              f"  equity               {equity}",
@@ -94,9 +96,10 @@ def run(args: argparse.Namespace) -> int:
     root = args.root.resolve()
     bot = require_bot(root)
     cfg = load_script_config(args.config or bot_config_path(bot))
-    if not cfg.live.allow_live_trading:
-        raise ScriptError(EXIT_REFUSED, "config does not allow live trading (live.allow_live_trading: false); "
-                                        "nothing was sent. Change config.yaml and restart the bot first")
+    blockers = live_blockers(cfg)
+    if blockers:
+        raise ScriptError(EXIT_REFUSED, "cannot go live: " + "; ".join(blockers) + ". Nothing was sent; change "
+                                        "the config and restart the bot first", {"blockers": blockers})
     status = ask_bot(root, "status", {}, args.timeout)
     info = preview(root, cfg, {"message": status.message, "data": status.data})
     if info["already_live"]:
@@ -110,13 +113,14 @@ def run(args: argparse.Namespace) -> int:
 
 def _double_gate(root: Path, args: argparse.Namespace, info: dict[str, Any]) -> int:
     """Ask the bot for a one-time code and answer it: the bot's own gate decides."""
-    ticket = ask_bot(root, "golive", {}, args.timeout)
+    ticket = ask_bot(root, "golive_request", {}, args.timeout)
     code = str(ticket.data.get("code", "")) if ticket.ok else ""
     if not code:
         raise ScriptError(EXIT_FAILED, f"the bot did not issue a go-live code: {ticket.message}",
                           {"preview": info})
-    answer = ask_bot(root, "confirm", {"code": code}, args.timeout)
-    payload = {"ok": answer.ok, "message": answer.message, "data": answer.data, "preview": info}
+    answer = ask_bot(root, "golive_confirm", {"code": code}, args.timeout)
+    payload = {"ok": answer.ok, "message": answer.message, "data": answer.data, "preview": info,
+               "bot_would_go_live": ticket.data.get("would_go_live")}
     emit(args.json, ("LIVE: " if answer.ok else "NOT live: ") + answer.message, payload)
     return EXIT_OK if answer.ok else EXIT_FAILED
 

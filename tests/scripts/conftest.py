@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+import yaml
 
 REPO = Path(__file__).resolve().parents[2]
 PY = sys.executable
@@ -43,16 +44,29 @@ def run_script(name: str, root: Path, *args: str, stdin: str = "", timeout_s: fl
     return Ran(proc.returncode, proc.stdout, proc.stderr)
 
 
+def light_config(folder: Path) -> Path:
+    """The repo's config.yaml without the brain cycle and with a short warm-up: the same bot, started
+    in about a second instead of five (the scripts talk to its inbox and control, not to the brain)."""
+    body = yaml.safe_load((REPO / "config.yaml").read_text())
+    body["brain"]["enabled"] = False
+    body["replay"]["warmup_bars"] = 300
+    path = folder / "bot-config.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
 class BotUnderTest:
     """``python ai_trading_lab.py --root ROOT`` in replay mode; always killed at teardown."""
 
     def __init__(self, root: Path, *extra: str) -> None:
         self.root = root
+        root.mkdir(parents=True, exist_ok=True)
         self.log = root.parent / f"{root.name}-bot.log"
+        config = light_config(root.parent)
         with self.log.open("ab") as fh:
-            self.proc = subprocess.Popen([PY, str(REPO / "ai_trading_lab.py"), "--root", str(root), "--speed",
-                                          "36000", "--duration", "120", *extra], cwd=REPO, stdout=fh,
-                                         stderr=subprocess.STDOUT)
+            self.proc = subprocess.Popen([PY, str(REPO / "ai_trading_lab.py"), "--root", str(root), "--config",
+                                          str(config), "--speed", "36000", "--duration", "120", *extra], cwd=REPO,
+                                         stdout=fh, stderr=subprocess.STDOUT)
         self.pid = self.proc.pid
 
     def wait_running(self, timeout_s: float = 30.0) -> None:
@@ -91,9 +105,9 @@ def bot(tmp_path: Path) -> Iterator[BotUnderTest]:
         b.kill()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def shared_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotUnderTest]:
-    """One running bot for tests that only read or get refused (faster than one bot each)."""
+    """One running bot for every test that only reads, pauses it briefly or gets refused (starts are slow)."""
     b = BotUnderTest(tmp_path_factory.mktemp("shared") / "root")
     try:
         b.wait_running()

@@ -89,12 +89,12 @@ def test_running_bot_is_healthy_and_answers_live(shared_bot: BotUnderTest) -> No
     assert list((shared_bot.root / "state" / "outbox").iterdir()) == []  # the script cleaned its answer
 
 
-def test_stopped_process_is_reported_hung(bot: BotUnderTest) -> None:
-    os.kill(bot.pid, signal.SIGSTOP)
+def test_stopped_process_is_reported_hung(shared_bot: BotUnderTest) -> None:
+    os.kill(shared_bot.pid, signal.SIGSTOP)
     try:
-        ran = run_script("get_status.py", bot.root, "--json")
+        ran = run_script("get_status.py", shared_bot.root, "--json")
     finally:
-        os.kill(bot.pid, signal.SIGCONT)
+        os.kill(shared_bot.pid, signal.SIGCONT)
 
     assert ran.code == 6
     assert ran.json()["verdict"] == "hung" and ran.json()["process"]["stopped"] is True
