@@ -86,6 +86,7 @@ class BrainCycle:
         self._candles: dict[str, Candles] = {}
         self._funding: dict[str, Funding | None] = {}
         self._evaluated: dict[str, Evaluation] = {}
+        self._cycle_trials: dict[str, int] = {}
         self.context_hook: Callable[[GenerationContext], None] = lambda _ctx: None
         self._sub = ctx.bus.subscribe("brain_fills", self.on_event, kinds=("fill",))
         ctx.status.register(self.name, self.describe)
@@ -169,12 +170,14 @@ class BrainCycle:
         if not ctx.candles:
             log.info("AI cycle skipped: no symbol has %d bars yet", self.cfg.min_history_bars)
             return []
-        self._evaluated = {}
+        self._evaluated, self._cycle_trials = {}, {}
         self.context_hook(ctx)
         hyps = await self.generator.generate(ctx)
         evals = await self.evaluate_hypotheses(hyps)
         ranked = sorted(zip(hyps, evals, strict=True), key=lambda he: (not self._eligible(he[1]), -he[1].score))
-        written = [self._file(h, ev) for h, ev in ranked[: self.cfg.lifecycle.keep_per_cycle]]
+        best = ranked[: self.cfg.lifecycle.keep_per_cycle]
+        final = await self.rejudge([h for h, _ev in best])
+        written = [self._file(h, ev) for h, ev in zip([h for h, _ev in best], final, strict=True)]
         self.cycles += 1
         self.last_cycle = {"cycle": self.cycles, "hypotheses": len(hyps), "written": [r.id for r in written],
                            "best_score": ranked[0][1].score if ranked else None,
@@ -223,7 +226,11 @@ class BrainCycle:
         todo = [s for s in specs if content_hash(s) not in self._evaluated]
         if todo:
             candles, funding = self._candles[symbol], self._funding.get(symbol)
-            counts = [self.trials.record(s.type) for s in todo]
+            # Every trial is counted, but candidates of one cycle are compared on equal terms (the
+            # count at the cycle's start); the ones filed are re-judged with the full count.
+            counts = [self._cycle_trials.setdefault(s.type, self.trials.count(s.type) + 1) for s in todo]
+            for s in todo:
+                self.trials.record(s.type)
             if self.pool is not None:
                 evs = await self.pool.evaluate_many_async(todo, candles, funding, counts)
             else:
@@ -233,6 +240,15 @@ class BrainCycle:
             for s, ev in zip(todo, evs, strict=True):
                 self._evaluated[content_hash(s)] = ev
         return [self._evaluated[content_hash(s)] for s in specs]
+
+    async def rejudge(self, hyps: list[Hypothesis]) -> list[Evaluation]:
+        """Final verdicts with every trial spent so far charged to the deflated Sharpe."""
+        cfg = self.ctx.config.evaluator
+
+        def run() -> list[Evaluation]:
+            return [evaluate(h.spec, self._candles[h.spec.symbols[0]], self._funding.get(h.spec.symbols[0]), cfg,
+                             max(1, self.trials.count(h.spec.type))) for h in hyps]
+        return await asyncio.to_thread(run)
 
     async def evaluate_hypotheses(self, hyps: list[Hypothesis]) -> list[Evaluation]:
         by_symbol: dict[str, list[StrategySpec]] = {}
