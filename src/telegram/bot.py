@@ -100,10 +100,21 @@ class TelegramBot:
                 await self.app.initialize()
                 self._initialized = True
             except (NetworkError, InvalidToken) as exc:
+                await self._release_client()
                 level = logging.ERROR if isinstance(exc, InvalidToken) else logging.WARNING
                 log.log(level, "telegram not reachable (%s: %s); retrying in %.0fs", type(exc).__name__, exc, backoff)
                 await asyncio.sleep(backoff)
                 backoff = min(self.cfg.retry_max_s, backoff * 2)
+            except BaseException:
+                await self._release_client()
+                raise
+
+    async def _release_client(self) -> None:
+        """A failed ``initialize`` leaves the HTTP clients open (PTB only closes them after success)."""
+        try:
+            await self.app.bot.shutdown()
+        except Exception:
+            log.debug("closing the telegram http client failed", exc_info=True)
 
     async def _set_commands(self) -> None:
         try:

@@ -134,8 +134,9 @@ async def cockpit_factory(tmp_path: Path, fake_tg: FakeTelegram) -> AsyncIterato
         ctx = make_ctx(root or tmp_path / "bot", telegram=telegram, **kwargs)
         h = await start_harness(ctx, fake_tg, before_start)
         started.append(h)
-        if wait_started:
-            await fake_tg.wait_sent(1, chat_id=ADMIN)  # the start-up note: the bot is online
+        if wait_started and h.bot is not None:  # the start-up note reached everyone: the bot is online
+            for chat in h.bot.access.recipients("all"):
+                await fake_tg.wait_sent(1, chat_id=chat)
         return h
 
     yield build

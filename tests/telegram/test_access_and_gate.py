@@ -1,0 +1,119 @@
+"""Strangers get silence, viewers read only, and the Telegram double gate goes nowhere without a valid code."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+
+import pytest
+
+from src.app.events import StrategyEvent
+from tests.telegram.conftest import ADMIN, ADMIN2, STRANGER, VIEWER, CockpitFactory, Harness, registry_recorder
+
+LIVE_OK = {"mode": "live", "live": {"allow_live_trading": True}}
+
+
+def control_bytes(h: Harness) -> bytes:
+    return (h.ctx.paths.state / "control.json").read_bytes()
+
+
+async def test_unknown_chat_gets_nothing_and_changes_nothing(cockpit: Harness,
+                                                             caplog: pytest.LogCaptureFixture) -> None:
+    registry_recorder(cockpit, "approve")
+    before = control_bytes(cockpit)
+    caplog.set_level(logging.WARNING, logger="src.telegram.access")
+    for text in ("/status", "/pause", "/golive", "/stop flatten", "/confirm 123456", "/help", "hi"):
+        cockpit.fake.push_command(STRANGER, text)
+    cockpit.fake.push_callback(STRANGER, "approve:S1")
+    await cockpit.settle()
+    assert cockpit.fake.sent_to(STRANGER) == []
+    assert cockpit.fake.callback_answers == []
+    assert control_bytes(cockpit) == before and cockpit.calls == []
+    stranger_logs = [r for r in caplog.records if str(STRANGER) in r.getMessage()]
+    assert len(stranger_logs) == 1  # logged once, then rate-limited
+    assert cockpit.bot is not None and cockpit.bot.access.stranger_messages == 8
+
+
+async def test_viewer_reads_but_cannot_change(cockpit: Harness) -> None:
+    registry_recorder(cockpit, "approve")
+    before = control_bytes(cockpit)
+    assert "replay mode" in (await cockpit.ask(VIEWER, "/status")).text
+    for text in ("/pause", "/golive", "/stop", "/approve S1", "/paper", "/logs 5"):
+        assert "for admins" in (await cockpit.ask(VIEWER, text)).text, text
+    help_text = (await cockpit.ask(VIEWER, "/help")).text
+    assert "/status" in help_text and "/pause" not in help_text
+    cockpit.fake.push_callback(VIEWER, "approve:S1")
+    await cockpit.settle()
+    assert cockpit.calls == [] and control_bytes(cockpit) == before
+    assert cockpit.fake.callback_answers[-1]["text"] == "admins only"
+
+
+def code_in(text: str) -> str:
+    return text.rsplit("/confirm ", 1)[1].split()[0]
+
+
+async def test_golive_without_confirm_or_with_wrong_code_goes_nowhere(cockpit_factory: CockpitFactory) -> None:
+    h = await cockpit_factory(config=LIVE_OK)
+    before = control_bytes(h)
+    code = code_in((await h.ask(ADMIN, "/golive")).text)
+    wrong = f"{(int(code) + 1) % 1_000_000:06d}"
+    assert "wrong code" in (await h.ask(ADMIN, f"/confirm {wrong}")).text
+    assert "nothing is waiting" in (await h.ask(ADMIN2, f"/confirm {code}")).text  # another admin's code
+    assert not h.control.state.live_confirmed and control_bytes(h) == before
+    assert "LIVE trading confirmed" in (await h.ask(ADMIN, f"/confirm {code}")).text
+    assert json.loads(control_bytes(h))["live_confirmed_by"] == f"telegram:{ADMIN}"
+    assert "paper trading" in (await h.ask(ADMIN, "/paper")).text
+    assert not h.control.state.live_confirmed
+
+
+async def test_golive_code_expires(cockpit_factory: CockpitFactory) -> None:
+    h = await cockpit_factory(config=LIVE_OK, telegram={"confirm_code_ttl_s": 0.3})
+    before = control_bytes(h)
+    code = code_in((await h.ask(ADMIN, "/golive")).text)
+    await asyncio.sleep(0.35)
+    assert "expired" in (await h.ask(ADMIN, f"/confirm {code}")).text
+    assert not h.control.state.live_confirmed and control_bytes(h) == before
+
+
+async def test_golive_refused_when_config_forbids(cockpit_factory: CockpitFactory) -> None:
+    h = await cockpit_factory(config={"mode": "live"})
+    reply = (await h.ask(ADMIN, "/golive")).text
+    assert "cannot go live" in reply and "allow_live_trading" in reply and "/confirm" not in reply
+
+
+async def test_stop_needs_its_code(cockpit: Harness) -> None:
+    reply = (await cockpit.ask(ADMIN, "/stop flatten")).text
+    assert "flatten is not available" in reply  # no flatten command in this build: refuse rather than half-do it
+    code = code_in((await cockpit.ask(ADMIN, "/stop")).text)
+    assert not cockpit.supervisor.stop_event.is_set()
+    assert "stopping" in (await cockpit.ask(ADMIN, f"/confirm {code}")).text
+    await asyncio.wait_for(cockpit.supervisor.stop_event.wait(), 2)
+
+
+async def test_approval_while_live_takes_a_code(cockpit_factory: CockpitFactory) -> None:
+    h = await cockpit_factory(config=LIVE_OK)
+    registry_recorder(h, "approve")
+    h.control.confirm_live("test")
+    reply = (await h.ask(ADMIN, "/approve S1")).text
+    assert "REAL money" in reply and h.calls == []
+    await h.ask(ADMIN, f"/confirm {code_in(reply)}")
+    assert h.calls == [("approve", {"id": "S1"}, f"telegram:{ADMIN}")]
+
+
+async def test_approve_buttons_on_discovery_alerts(cockpit: Harness) -> None:
+    registry_recorder(cockpit, "approve")
+    registry_recorder(cockpit, "reject")
+    viewer_before = len(cockpit.fake.sent_to(VIEWER))
+    cockpit.ctx.bus.publish(StrategyEvent("S7", "awaiting_approval", "passed out-of-sample", 0))
+    alert = (await cockpit.fake.wait_sent(2, chat_id=ADMIN))[-1]
+    assert "S7 waits for approval" in alert.text
+    buttons = alert.reply_markup["inline_keyboard"][0] if alert.reply_markup else []
+    assert [b["callback_data"] for b in buttons] == ["approve:S7", "reject:S7"]
+    cockpit.fake.push_callback(ADMIN, "approve:S7")
+    cockpit.fake.push_callback(ADMIN, "reject:S7")
+    await cockpit.settle()
+    assert [c[:2] for c in cockpit.calls] == [("approve", {"id": "S7"}),
+                                              ("reject", {"id": "S7", "reason": "rejected with the Telegram button"})]
+    assert len(cockpit.fake.callback_answers) == 2
+    assert len(cockpit.fake.sent_to(VIEWER)) == viewer_before  # action messages and buttons: admins only
