@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import numpy as np
@@ -87,11 +87,25 @@ class BrainCycle:
         self._funding: dict[str, Funding | None] = {}
         self._evaluated: dict[str, Evaluation] = {}
         self._cycle_trials: dict[str, int] = {}
+        self._closers: list[Callable[[], Awaitable[None]]] = []
         self.context_hook: Callable[[GenerationContext], None] = lambda _ctx: None
         self._sub = ctx.bus.subscribe("brain_fills", self.on_event, kinds=("fill",))
         ctx.status.register(self.name, self.describe)
 
     # ------------------------------------------------------------------ component
+    def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
+        """Register a client or pool to release in :meth:`close` (the LLM client, the process pool)."""
+        self._closers.append(closer)
+
+    async def close(self) -> None:
+        """Release clients and worker processes; safe to call more than once."""
+        closers, self._closers = self._closers, []
+        for closer in closers:
+            try:
+                await closer()
+            except Exception:
+                log.exception("closing a brain resource failed")
+
     async def run(self) -> None:
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.ctx.bus.run_subscriber(self._sub))

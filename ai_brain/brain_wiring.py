@@ -79,10 +79,11 @@ def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, sup
     for rec in store.list():
         dedup.add(rec.spec)
     pool = EvaluationPool(ctx.config.evaluator) if cfg.use_pool else None
-    if pool is not None:
-        supervisor.on_shutdown("evaluation_pool", partial(asyncio.to_thread, pool.close))
     templates = TemplateSource(cfg.generators.templates_per_cycle, cfg.generators.seed)
     cycle = BrainCycle(ctx, store, lifecycle, HypothesisGenerator([], dedup), learning, load_trials(ctx), pool)
+    supervisor.on_shutdown("brain", cycle.close)
+    if pool is not None:
+        cycle.on_close(partial(asyncio.to_thread, pool.close))
     holder: dict[str, GenerationContext] = {}
 
     def make_seed(rng: random.Random, symbol: str) -> StrategySpec | None:
@@ -98,7 +99,7 @@ def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, sup
         llm = LLMSource(gateway, ctx.config.llm)
         sources.append(llm)
         ctx.status.register("llm", llm.describe)
-        supervisor.on_shutdown("llm_client", gateway.close)
+        cycle.on_close(gateway.close)
     cycle.generator = HypothesisGenerator(sources, dedup, timeout_s=max(120.0, ctx.config.llm.timeout_s * 4))
     cycle.context_hook = lambda gen_ctx: holder.__setitem__("ctx", gen_ctx)
     return cycle

@@ -1,0 +1,99 @@
+"""One AI cycle end to end in process: real candles in the cache, a broken LLM, offline sources still file."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ai_brain.brain_wiring import add_brain_components, build_cycle, build_store
+from ai_brain.lifecycle import Lifecycle
+from src.app.bus import EventBus
+from src.app.context import AppContext, Paths
+from src.app.events import Alert
+from src.app.supervisor import Supervisor
+from src.config import Secrets
+from src.config import parse_config as parse
+from src.market.cache import MarketCache
+from src.state.inbox import CommandRegistry
+from src.state.store import StateStore
+from tests.brain.conftest import FakeClock
+from tests.brain.llm_builders import proposal
+from tests.fakes.fake_gemini import FakeGemini, Reply
+
+
+def _context(root: Path, btc_1h, llm: dict, key: str = "k") -> AppContext:
+    cfg = parse({"llm": llm, "brain": {"use_pool": False, "generators": {
+        "templates_per_cycle": 8, "ga_population": 6, "ga_generations": 1},
+        "lifecycle": {"keep_per_cycle": 4}}})
+    window = btc_1h.slice(len(btc_1h) - 2500, len(btc_1h))
+    paths = Paths(root)
+    paths.ensure()
+    ctx = AppContext(config=cfg, secrets=Secrets(gemini_api_key=key), paths=paths, bus=EventBus(),
+                     store=StateStore(paths.state), clock=FakeClock(int(window.ts[-1]) + 3_600_000))  # type: ignore
+    cache = MarketCache("1h")
+    for i in range(len(window)):
+        cache.series("BTC/USDT").append(int(window.ts[i]), window.open[i], window.high[i], window.low[i],
+                                        window.close[i], window.volume[i])
+    ctx.services.update(market_cache=cache, commands=CommandRegistry())
+    return ctx
+
+
+async def test_a_cycle_with_a_hanging_llm_still_files_offline_discoveries(tmp_path, btc_1h) -> None:
+    fake = FakeGemini()
+    await fake.start()
+    fake.default = Reply(text="{}", hang_s=10.0)
+    ctx = _context(tmp_path, btc_1h, {"base_url": fake.base_url, "timeout_s": 0.5, "retries": 0,
+                                      "proposals_per_cycle": 2})
+    alerts = ctx.bus.subscribe("test", _noop, kinds=("alert",))
+    supervisor = Supervisor(ctx)
+    store = build_store(ctx)
+    cycle = build_cycle(ctx, store, Lifecycle(store, ctx.config.brain.lifecycle, "replay", ctx.bus.publish,
+                                              ctx.clock.now_ms, 3_600_000), supervisor)
+    try:
+        written = await cycle.cycle_once()
+    finally:
+        await cycle.close()
+        await fake.close()
+
+    assert written, "offline sources must still produce strategies"
+    assert fake.generate_calls == 2
+    llm_stats = ctx.status.snapshot()["llm"]
+    assert llm_stats["rejected"] == {"timeout": 2}
+    files = list((tmp_path / "strategies").rglob("*.json"))
+    assert len(files) == len(written)
+    body = json.loads(files[0].read_text())
+    assert body["performance"]["backtest"]["bars"] > 0 and body["performance"]["out_of_sample"]["trades"] >= 0
+    assert body["source"]["generator"] in ("templates", "evolutionary") and body["source"]["reasoning"]
+    assert body["verdict"]["evaluation_id"] == body["provenance"]["evaluation_id"]
+    assert (tmp_path / "state" / "evaluations" / f"{body['provenance']['evaluation_id']}.json").exists()
+    kept = [r for r in written if r.status in ("dry_run", "backtested")]
+    titles = [alerts.queue.get_nowait().title for _ in range(alerts.queue.qsize())]
+    assert [f"Strategy discovered: {r.id}" for r in kept] == [t for t in titles if t.startswith("Strategy disc")]
+
+
+async def test_an_llm_idea_goes_through_the_same_evaluator(tmp_path, btc_1h) -> None:
+    fake = FakeGemini()
+    await fake.start()
+    ctx = _context(tmp_path, btc_1h, {"base_url": fake.base_url, "timeout_s": 5, "retries": 0,
+                                      "proposals_per_cycle": 1, "crazy_share": 0.0})
+    supervisor = Supervisor(ctx)
+    add_brain_components(ctx, supervisor)
+    cycle = next(c for c, _restart in supervisor._components if c.name == "brain")
+    cycle.generator.sources = [s for s in cycle.generator.sources if s.name == "llm"]
+    gen_ctx = cycle._context()
+    fake.queue_json(proposal(gen_ctx))
+    try:
+        written = await cycle.cycle_once()
+    finally:
+        await cycle.close()
+        await fake.close()
+
+    assert len(written) == 1
+    rec = written[0]
+    assert rec.source.generator == "llm" and rec.source.prompt_hash and "EMA cross" in rec.source.reasoning
+    assert rec.verdict is not None and rec.performance.out_of_sample is not None
+    assert ctx.services["strategies"].get(rec.id).status == rec.status
+
+
+async def _noop(_event: Alert) -> None:
+    return None
