@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from src.config import AppConfig, ConfigError, load_config
+from src.execution.ledger import AUTO_FILE, MANUAL_FILE, LedgerEntry
 from src.state.inbox import CommandResult, drop_command, read_result
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -251,3 +252,40 @@ def load_script_config(path: Path) -> AppConfig:
         return load_config(path)
     except ConfigError as exc:
         raise ScriptError(EXIT_FAILED, f"cannot use {path}: {exc}") from None
+
+
+# ----------------------------------------------------------------- ledger (read-only)
+QTY_EPS = 1e-12
+
+
+def ledger_fills(logs: Path) -> tuple[list[LedgerEntry], int]:
+    """Fill lines of both ledgers in ``seq`` order, and how many lines could not be read.
+
+    Read-only on purpose: unlike the bot's Ledger it never cuts a torn last line; it skips it.
+    """
+    fills: list[LedgerEntry] = []
+    bad = 0
+    for name in (AUTO_FILE, MANUAL_FILE):
+        try:
+            raw_lines = (logs / name).read_bytes().splitlines(keepends=True)
+        except FileNotFoundError:
+            continue
+        for raw in raw_lines:
+            try:
+                entry = LedgerEntry.model_validate_json(raw)
+            except ValueError:
+                bad += 1
+                continue
+            if entry.kind == "fill" and entry.side is not None and raw.endswith(b"\n"):
+                fills.append(entry)
+    return sorted(fills, key=lambda e: e.seq), bad
+
+
+def net_positions(fills: list[LedgerEntry], venues: tuple[str, ...]) -> dict[tuple[str, str], float]:
+    """Signed open quantity (long > 0) per ``(symbol, market)`` from the fills of ``venues``."""
+    net: dict[tuple[str, str], float] = {}
+    for e in fills:
+        if e.venue in venues:
+            key = (e.symbol, e.market)
+            net[key] = net.get(key, 0.0) + (e.qty_base if e.side == "buy" else -e.qty_base)
+    return {k: q for k, q in net.items() if abs(q) > QTY_EPS}

@@ -1,8 +1,9 @@
 """Show the bot's status from its files, whether or not it runs; optionally ask the live bot too.
 
-Reads state/heartbeat.json, state/control.json, strategies/<folder>/ and the position and wallet
-files if present; checks the pid (state/bot.pid) is alive and really the bot. With --live and a
-healthy bot it also asks the bot for its own status through the inbox. Never writes anything.
+Reads state/heartbeat.json, state/control.json, strategies/<folder>/ and the open positions the
+ledger (logs/ledger_*.jsonl) implies, per venue; checks the pid (state/bot.pid) is alive and
+really the bot. With --live and a healthy bot it also asks the bot for its own status through the
+inbox. Never writes anything.
 
     python scripts/get_status.py --root /srv/ai-trading-lab
     python scripts/get_status.py --json --live
@@ -27,15 +28,15 @@ from scripts.common import (  # noqa: E402
     ScriptError,
     emit,
     find_bot,
+    ledger_fills,
     make_parser,
+    net_positions,
     read_json,
     run_script,
     send_command,
 )
 
 STRATEGY_FOLDERS = ("testing", "active", "retired")
-POSITION_FILES = ("positions.json", "paper_positions.json")
-WALLET_FILES = ("wallet.json", "paper_wallet.json")
 
 
 def strategy_summary(strategies: Path) -> dict[str, Any]:
@@ -55,31 +56,14 @@ def strategy_summary(strategies: Path) -> dict[str, Any]:
     return {"folders": folders, "statuses": dict(statuses), "unreadable": unreadable}
 
 
-def _count_positions(body: Any) -> int:
-    """Open positions in a positions file: a list, ``{"positions": [...]}`` or a symbol-keyed map."""
-    if isinstance(body, dict) and "positions" in body:
-        body = body["positions"]
-    if isinstance(body, list):
-        return len(body)
-    if isinstance(body, dict):
-        return sum(1 for v in body.values() if isinstance(v, dict))
-    return 0
-
-
-def positions_summary(state: Path) -> dict[str, Any]:
-    """What the position and wallet files say, if the bot keeps any (paper or live)."""
-    out: dict[str, Any] = {"positions_file": None, "open_positions": None, "wallet_file": None, "wallet": None}
-    for name in POSITION_FILES:
-        body, problem = read_json(state / name)
-        if body is not None or problem:
-            out.update(positions_file=name, open_positions=_count_positions(body), problem=problem)
-            break
-    for name in WALLET_FILES:
-        body, problem = read_json(state / name)
-        if body is not None or problem:
-            out.update(wallet_file=name, wallet=body if isinstance(body, dict) else None)
-            break
-    return out
+def positions_summary(root: Path) -> dict[str, Any]:
+    """Open positions per venue from the bot's ledger (the source of truth for money)."""
+    fills, bad = ledger_fills(root / "logs")
+    venues = sorted({f.venue for f in fills})
+    open_by_venue = {v: [{"symbol": s, "market": m, "qty_base": q}
+                         for (s, m), q in net_positions(fills, (v,)).items()] for v in venues}
+    return {"fills": len(fills), "unreadable_ledger_lines": bad,
+            "open": {v: rows for v, rows in open_by_venue.items() if rows}}
 
 
 def heartbeat_summary(state: Path, stale_after_s: float, now_s: float) -> dict[str, Any]:
@@ -123,7 +107,7 @@ def collect(root: Path, stale_after_s: float) -> dict[str, Any]:
     return {"root": str(root), "verdict": verdict, "process": bot.as_dict() if bot else None,
             "hold": (hold if isinstance(hold, dict) else {"present": True}) if hold_present else None,
             "heartbeat": hb, "control": control_summary(state),
-            "strategies": strategy_summary(root / "strategies"), "positions": positions_summary(state)}
+            "strategies": strategy_summary(root / "strategies"), "positions": positions_summary(root)}
 
 
 def _process_line(report: dict[str, Any]) -> str:
@@ -163,8 +147,11 @@ def render(report: dict[str, Any]) -> str:
     counts = " ".join(f"{k}={v}" for k, v in strat["folders"].items())
     if strat["statuses"]:
         counts += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(strat["statuses"].items())) + ")"
-    positions = ("no positions file" if pos["positions_file"] is None
-                 else f"{pos['open_positions']} open ({pos['positions_file']})")
+    positions = ", ".join(f"{venue}: " + " ".join(f"{r['symbol']}{'(perp)' if r['market'] == 'perp' else ''} "
+                                                  f"{r['qty_base']:+g}" for r in rows)
+                          for venue, rows in pos["open"].items()) or f"none open ({pos['fills']} fills in the ledger)"
+    if pos["unreadable_ledger_lines"]:
+        positions += f" | {pos['unreadable_ledger_lines']} unreadable ledger line(s)"
     lines = [f"AI Trading Lab at {report['root']}",
              f"process     {_process_line(report)}",
              f"heartbeat   {_heartbeat_line(report['heartbeat'])}",

@@ -8,6 +8,7 @@ import signal
 import time
 from pathlib import Path
 
+from src.execution.ledger import Ledger
 from tests.scripts.conftest import BotUnderTest, run_script
 
 
@@ -30,7 +31,15 @@ def _down_root(root: Path) -> None:
     (root / "strategies" / "testing" / "a.json").write_text(json.dumps({"id": "a", "status": "awaiting_approval"}))
     (root / "strategies" / "active" / "b.json").write_text(json.dumps({"id": "b", "status": "live"}))
     (root / "strategies" / "retired" / "c.json").write_text("{ not json")
-    (state / "positions.json").write_text(json.dumps({"positions": [{"symbol": "BTC/USDT", "qty_base": 0.1}]}))
+    ledger = Ledger(root / "logs")
+    for venue, symbol, market, side, qty in (("paper", "BTC/USDT", "spot", "buy", 0.1),
+                                             ("live", "ETH/USDT", "perp", "sell", 2.0),
+                                             ("live", "SOL/USDT", "spot", "buy", 1.0),
+                                             ("live", "SOL/USDT", "spot", "sell", 1.0)):
+        ledger.append(kind="fill", ts_ms=1, venue=venue, symbol=symbol, market=market, side=side, qty_base=qty,
+                      price_quote=100.0)
+    with (root / "logs" / "ledger_auto.jsonl").open("ab") as fh:
+        fh.write(b'{"seq": 99, "kind": "fi')  # torn by a kill -9: reported, never repaired by a script
 
 
 def test_bot_down_reads_the_files_and_writes_nothing(tmp_path: Path) -> None:
@@ -48,7 +57,10 @@ def test_bot_down_reads_the_files_and_writes_nothing(tmp_path: Path) -> None:
     assert report["strategies"]["folders"] == {"testing": 1, "active": 1, "retired": 1}
     assert report["strategies"]["statuses"] == {"awaiting_approval": 1, "live": 1}
     assert report["strategies"]["unreadable"] == ["retired/c.json"]
-    assert report["positions"]["open_positions"] == 1
+    assert report["positions"]["open"] == {
+        "paper": [{"symbol": "BTC/USDT", "market": "spot", "qty_base": 0.1}],
+        "live": [{"symbol": "ETH/USDT", "market": "perp", "qty_base": -2.0}]}
+    assert report["positions"]["unreadable_ledger_lines"] == 1
     assert _tree(root) == before  # nothing quarantined, repaired or created
 
 
@@ -63,6 +75,7 @@ def test_bot_down_human_output(tmp_path: Path) -> None:
     assert "not running (held down by STOPPED" in ran.out
     assert "STALE" in ran.out and "paused by telegram:1" in ran.out
     assert "verdict     DOWN" in ran.out
+    assert "live: ETH/USDT(perp) -2" in ran.out and "1 unreadable ledger line(s)" in ran.out
 
 
 def test_empty_root_is_not_an_error(tmp_path: Path) -> None:
