@@ -98,7 +98,7 @@ class PaperEngine:
         book = self._fresh_book(symbol)
         if book is not None:
             return (book.bids[0][0] + book.asks[0][0]) / 2.0
-        return self._last.get(symbol)
+        return self._last.get(symbol) or self._price_fallback(symbol)
 
     def _fresh_book(self, symbol: str) -> OrderBook | None:
         book = self._books.get(symbol)
@@ -233,7 +233,7 @@ class PaperEngine:
                 if not self._book_fill(rec, level.qty_base, level.price_quote, "taker", slip):
                     break
         else:
-            ref = self._last.get(intent.symbol)
+            ref = self._last.get(intent.symbol) or self._price_fallback(intent.symbol)
             if ref is not None:
                 price, slip = candle_fill_price(ref, intent.side, qty, self.cfg.candle_spread_bps,
                                                 self.cfg.candle_impact_bps, self._bar_notional.get(intent.symbol))

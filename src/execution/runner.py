@@ -147,6 +147,8 @@ class StrategyRunner:
     async def on_candle(self, ev: CandleClosed) -> None:
         if self.state.last_bar.get(ev.symbol, -1) >= ev.ts_ms:
             return
+        # marked before acting: a crash mid-bar recovers its written intents, never re-steps the bar
+        self.state.last_bar[ev.symbol] = ev.ts_ms
         candles, funding = self._window(ev)
         if candles is not None:
             for strat in self.source().tradable(self.mode):
@@ -154,7 +156,6 @@ class StrategyRunner:
                     await self._step(strat, candles, funding, ev)
         if self.kill.state.flatten_requested:
             await self.flatten_all("flatten", ev.ts_ms)
-        self.state.last_bar[ev.symbol] = ev.ts_ms
         if self.state.trades:  # trackers moved; a flat bar without orders changed nothing worth a fsync
             self.save()
         self.bars += 1
