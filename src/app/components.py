@@ -9,6 +9,7 @@ from __future__ import annotations
 from ai_brain.brain_wiring import add_brain_components
 from src.app.context import AppContext
 from src.app.supervisor import Supervisor
+from src.execution.live_wiring import add_live_components
 from src.execution.setup import add_execution_components
 from src.telegram.setup import add_telegram_components
 
@@ -17,4 +18,5 @@ def add_components(ctx: AppContext, supervisor: Supervisor) -> None:
     """Register market data, validation, strategies, execution, brain and cockpit components."""
     add_brain_components(ctx, supervisor)
     add_execution_components(ctx, supervisor)
+    add_live_components(ctx, supervisor)
     add_telegram_components(ctx, supervisor)

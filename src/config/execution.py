@@ -73,7 +73,7 @@ class FundingConfig(BaseModel):
     perp_fee_bps: float = Field(5.0, ge=0, le=500)
     slippage_bps: float = Field(2.0, ge=0, le=500, description="expected per leg and side")
     expected_hold_days: float = Field(30.0, gt=0, le=3_650, description="spreads the round-trip cost")
-    allocation_fraction: float = Field(0.2, gt=0, le=1, description="share of equity put into one carry")
+    allocation_fraction: float = Field(0.15, gt=0, le=1, description="share of equity put into one carry")
     perp_leverage: float = Field(2.0, ge=1, le=10, description="perp margin = notional / leverage")
     hedge_band: float = Field(0.02, gt=0, lt=1, description="re-hedge when |spot - perp| / spot exceeds this")
     margin_band: float = Field(0.5, gt=0, lt=1, description="rebalance when perp equity / margin leaves 1 ± band")

@@ -135,6 +135,11 @@ class LiveVenue:
             await self._resolve(order)
             return self.orders.get(client_order_id).record  # type: ignore[union-attr]
 
+    def lookup(self, client_order_id: str) -> OrderRecord | None:
+        """Our record of ``client_order_id`` (the router recovers known intents through this)."""
+        found = self.orders.get(client_order_id)
+        return found.record if found is not None else None
+
     async def open_orders(self) -> list[OrderRecord]:
         """Our non-terminal orders (the reconciler compares them with the exchange's list)."""
         return [o.record for o in self.orders.active()]

@@ -158,7 +158,7 @@ class VenueTruth:
 
 
 class ReconcileState(BaseModel):
-    """``state/reconcile.json``: the adopted baseline and whether a person still has to acknowledge."""
+    """``state/reconcile_<venue>.json``: the adopted baseline and whether a person still has to acknowledge."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -200,12 +200,12 @@ class Reconciler:
     """Component ``reconcile``: one run at start, then every ``interval_s``; owns ``ack_reconcile``."""
 
     name = "reconcile"
-    FILE = "reconcile.json"
 
     def __init__(self, source: TruthSource, *, store: StateStore, ledger: Ledger | None, control: Controller | None,
                  publish: Publish, now_ms: Callable[[], int], settings: ReconcileSettings = ReconcileSettings(),
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, file_name: str | None = None) -> None:
         self.source = source
+        self.file = file_name or f"reconcile_{source.venue_name}.json"
         self.ledger = ledger
         self.control = control
         self.settings = settings
@@ -213,7 +213,7 @@ class Reconciler:
         self._publish = publish
         self._now_ms = now_ms
         self._sleep = sleep
-        self.state = store.load_or(self.FILE, ReconcileState, ReconcileState())
+        self.state = store.load_or(self.file, ReconcileState, ReconcileState())
         self.ready = asyncio.Event()
         self.failures = 0
 
@@ -387,7 +387,7 @@ class Reconciler:
         self._publish(Alert(level, title, text, key=key, ts_ms=self._now_ms()))  # type: ignore[arg-type]
 
     def _save(self) -> None:
-        self._store.save(self.FILE, self.state)
+        self._store.save(self.file, self.state)
 
 
 def _add(base: dict[str, float], deltas: dict[str, float]) -> dict[str, float]:

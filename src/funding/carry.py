@@ -41,7 +41,7 @@ class CarryParams:
     perp_fee: float = 0.0005
     slippage: float = 0.0002
     expected_hold_days: float = 30.0
-    allocation_fraction: float = 0.2
+    allocation_fraction: float = 0.15
     leverage: float = 2.0
     hedge_band: float = 0.02
     margin_band: float = 0.5

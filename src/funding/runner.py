@@ -81,6 +81,7 @@ class CarryPosition(BaseModel):
     seq: int = 0
     carries: int = 0
     last_decision: str = ""
+    retry_after_ms: int = 0  # after a refused order: no new entry or rebalance before this (exits always run)
 
     @property
     def in_position(self) -> bool:
@@ -160,6 +161,9 @@ class CarryRunner:
         if decision.action == "enter" and not self._entries_allowed():
             pos.last_decision = "hold: entries paused"
             return decision
+        if decision.action != "exit" and ts_ms < pos.retry_after_ms:
+            pos.last_decision = f"hold: an order was refused; {decision.action} retried after {pos.retry_after_ms}"
+            return decision
         intents = self._intents(pos, decision, ts_ms, spot)
         if intents:
             log.info("carry %s: %s (%s)", symbol, decision.action, decision.reason)
@@ -208,6 +212,8 @@ class CarryRunner:
             was_in = pos.in_position
             if record is not None:
                 self._book_fill(pos, intent, record)
+            if record is None or record.status == "rejected":
+                pos.retry_after_ms = ts_ms + int(self.params.period_hours * 3_600_000)
             pos.pending = [i for i in pos.pending if i.client_order_id != intent.client_order_id]
             self._note_transition(pos, was_in, ts_ms)
             self.save()
