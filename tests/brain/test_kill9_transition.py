@@ -45,7 +45,7 @@ def test_kill_minus_9_during_moves_leaves_exactly_one_newest_copy(tmp_path: Path
         store.add(make_record(sid, status="dry_run"))
     rng = random.Random(5)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for _round in range(12):
+    for _round in range(8):
         child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path)], stdout=subprocess.PIPE, text=True,
                                  env=env, cwd=REPO)
         assert child.stdout is not None
