@@ -97,20 +97,25 @@ def registry_recorder(h: Harness, name: str, ok: bool = True,
     h.ctx.services["commands"].register(name, handler, f"test {name}")
 
 
-async def start_harness(ctx: AppContext, fake: FakeTelegram,
-                        before_start: Callable[[Harness], Awaitable[None] | None] | None = None) -> Harness:
+def wire_harness(ctx: AppContext, fake: FakeTelegram) -> Harness:
+    """The entry point's wiring (control, shared commands, the cockpit) without starting anything."""
     control = Controller(ctx.store)
     registry = CommandRegistry()
     supervisor = Supervisor(ctx)
     ctx.services.update(control=control, commands=registry, supervisor=supervisor)
     register_control_commands(ctx, registry, control, supervisor)
     bot = add_telegram_components(ctx, supervisor)
-    h = Harness(ctx, supervisor, bot, fake)
+    return Harness(ctx, supervisor, bot, fake)
+
+
+async def start_harness(ctx: AppContext, fake: FakeTelegram,
+                        before_start: Callable[[Harness], Awaitable[None] | None] | None = None) -> Harness:
+    h = wire_harness(ctx, fake)
     if before_start is not None:
         result = before_start(h)
         if result is not None:
             await result
-    h.task = asyncio.create_task(supervisor.run())
+    h.task = asyncio.create_task(h.supervisor.run())
     return h
 
 
