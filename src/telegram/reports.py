@@ -113,14 +113,24 @@ def _data_quality(snap: Mapping[str, Any]) -> str:
 
 
 def _guards(snap: Mapping[str, Any], control: Mapping[str, Any]) -> str:
-    risk = snap.get("risk") or snap.get("guards")
+    """Kill switch, daily-loss block, halts and refusal counts by reason, from the risk status."""
+    risk = snap.get("risk")
     tripped: list[str] = []
-    if isinstance(risk, Mapping):
-        tripped = [str(t) for t in risk.get("tripped", [])] if "tripped" in risk else []
     if control.get("halted"):
-        tripped.append("kill switch / halt")
-    if not tripped and not isinstance(risk, Mapping):
-        return "none" if not control.get("halted") else "kill switch / halt"
+        tripped.append("halt")
+    if not isinstance(risk, Mapping):
+        return ", ".join(tripped) or ("none" if control else NOT_AVAILABLE)
+    kill = risk.get("kill_switch")
+    if isinstance(kill, Mapping):
+        if kill.get("tripped"):
+            tripped.append(f"KILL SWITCH ({kill.get('reason') or 'drawdown'})")
+        if kill.get("emergency"):
+            tripped.append("emergency stop")
+        if kill.get("daily_blocked"):
+            tripped.append("daily loss limit")
+    refused = risk.get("refused")
+    if isinstance(refused, Mapping) and refused:
+        tripped.append("refusals " + ", ".join(f"{k} {v}" for k, v in sorted(refused.items())))
     return ", ".join(tripped) or "none"
 
 

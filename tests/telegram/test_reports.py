@@ -6,7 +6,7 @@ from pathlib import Path
 
 from src.execution.ledger import Ledger
 from src.telegram.analytics import closed_trades, distribution, trade_analytics
-from src.telegram.reports import duration, format_pnl, format_positions, format_strategy
+from src.telegram.reports import duration, format_pnl, format_positions, format_status, format_strategy
 
 HOUR_MS = 3_600_000
 
@@ -59,3 +59,15 @@ def test_positions_pnl_and_strategy_text() -> None:
     text = format_strategy(record)
     assert "BTC/USDT" in text and "1h" in text and "score 0.8123" in text and "dry_run by ai: passed" in text
     assert duration(93_784) == "1d 2h 3m"
+
+
+def test_status_reads_data_gate_and_risk_snapshots() -> None:
+    snap = {"control": {"paused": True, "paused_by": "telegram:1"},
+            "heartbeat": {"started_at": "2020-01-01T00:00:00Z", "tasks": {"feed": {"state": "crashed"}}},
+            "data_gate": {"BTC/USDT": {"status": "OK", "reasons": []},
+                          "ETH/USDT": {"status": "BLOCKED", "reasons": ["stale"]}},
+            "risk": {"refused": {"max_exposure": 2}, "kill_switch": {"tripped": True, "reason": "drawdown 21%"}}}
+    text = format_status("paper", snap, {"testing": 2}, "10,000.00 USDT", 1)
+    assert "paper mode, paused by telegram:1" in text and "data quality: ETH/USDT BLOCKED" in text
+    assert "KILL SWITCH (drawdown 21%)" in text and "refusals max_exposure 2" in text
+    assert "tasks: feed crashed" in text and "strategies: testing 2" in text
