@@ -61,6 +61,8 @@ class PaperEngine:
         self._bar_notional: dict[str, float] = {}
         self._last_print_ms: dict[str, int] = {}
         self.counters = {"submitted": 0, "filled": 0, "rejected": 0, "duplicates": 0, "fills": 0}
+        self._resting = {cid for cid, r in self.wallet.state.orders.items()
+                         if r.intent.type == "limit" and not r.is_terminal}
         replayed = self.wallet.replay(ledger.since(self.wallet.state.applied_seq))
         if replayed:
             log.warning("paper wallet: applied %d ledger lines written after the last state save", replayed)
@@ -134,6 +136,8 @@ class PaperEngine:
             self._fill_market(record)
         else:
             self._fill_marketable_limit(record)
+            if not record.is_terminal:
+                self._resting.add(intent.client_order_id)
         self.wallet.save()
         return record
 
@@ -263,9 +267,13 @@ class PaperEngine:
                    strict: bool = False) -> None:
         """Fill resting limits that a trade (or a bar's extreme) went through; maker fills at the limit."""
         touched = False
-        for rec in list(self.wallet.state.orders.values()):
+        for cid in list(self._resting):
+            rec = self.wallet.state.orders.get(cid)
+            if rec is None or rec.is_terminal:
+                self._resting.discard(cid)
+                continue
             i = rec.intent
-            if rec.is_terminal or i.type != "limit" or i.symbol != symbol or i.price_quote is None:
+            if i.symbol != symbol or i.price_quote is None:
                 continue
             if i.side == aggressor:
                 continue

@@ -10,7 +10,10 @@ On each :class:`~src.app.events.CandleClosed` the runner, in this fixed order:
 3. exits on a signal exit, an opposite entry, or an expired time limit;
 4. enters when flat and exactly one side fires, sized like the backtester
    (equity × position_fraction × leverage / price) — then the guards may only shrink it;
-5. marks equity (curve, kill switch, daily loss) and persists.
+5. marks equity (curve, kill switch, daily loss).
+
+State is written with every order (never on an idle bar): a tracker that missed bars after a
+restart re-steps them from the market cache through the same rules (see ``_catch_up``).
 
 The backtester fills bar *i*'s decision at bar *i+1*'s open; the runner sends it at bar *i*'s
 close, which is the same instant. Every order goes through the router (guards → venue) with a
@@ -65,6 +68,7 @@ class OpenTrade(BaseModel):
     entry_bar_ts: int
     entry_ms: int
     tracker_state: list[float | None]  # NaN (an unset level) is stored as null: JSON has no NaN
+    tracker_bar_ts: int = 0  # the last bar the tracker has seen; later bars are re-stepped after a restart
     fees_quote: float = 0.0
     gross_quote: float = 0.0
     funding_quote: float = 0.0
@@ -98,6 +102,10 @@ class RunnerState(BaseModel):
 
 def _to_json(state: np.ndarray) -> list[float | None]:
     return [None if np.isnan(v) else float(v) for v in state]
+
+
+def _reads_funding(t: TradableStrategy) -> bool:
+    return any(ref.name.startswith("funding") for ref in t.spec.indicator_refs())
 
 
 def market_for(t: TradableStrategy) -> str:
@@ -149,32 +157,35 @@ class StrategyRunner:
             return
         # marked before acting: a crash mid-bar recovers its written intents, never re-steps the bar
         self.state.last_bar[ev.symbol] = ev.ts_ms
-        candles, funding = self._window(ev)
+        candles = self._window(ev)
         if candles is not None:
+            funding: Funding | None | bool = False  # built once per bar, only if a strategy reads funding
             for strat in self.source().tradable(self.mode):
                 if ev.symbol in strat.spec.symbols and strat.spec.timeframe == ev.timeframe:
-                    await self._step(strat, candles, funding, ev)
+                    if funding is False and _reads_funding(strat):
+                        funding = self._funding(ev.symbol)
+                    await self._step(strat, candles, funding or None, ev)
         if self.kill.state.flatten_requested:
             await self.flatten_all("flatten", ev.ts_ms)
-        if self.state.trades:  # trackers moved; a flat bar without orders changed nothing worth a fsync
-            self.save()
         self.bars += 1
         equity = self.portfolio.mark(ev.ts_ms + timeframe_ms(ev.timeframe))
         self.kill.update(equity, self.clock.now_ms())
 
-    def _window(self, ev: CandleClosed) -> tuple[Candles | None, Funding | None]:
+    def _window(self, ev: CandleClosed) -> Candles | None:
         """The closed candles up to and including ``ev`` (the cache may already hold later bars)."""
         s = self.cache.series(ev.symbol)
         end = int(np.searchsorted(s.timestamps, ev.ts_ms, side="right"))
         if end == 0 or int(s.timestamps[end - 1]) != ev.ts_ms:
             log.warning("runner: %s bar %d not in the market cache; skipped", ev.symbol, ev.ts_ms)
-            return None, None
+            return None
         lo = max(0, end - self.window_bars)
         block = s.ohlcv[lo:end]
-        candles = Candles(np.ascontiguousarray(s.timestamps[lo:end]),
-                          *(np.ascontiguousarray(block[:, k]) for k in range(5)))
-        fund = self.cache.funding(ev.symbol)
-        return candles, (Funding.from_frame(fund) if len(fund) else None)
+        columns = (np.ascontiguousarray(block[:, k]) for k in range(5))
+        return Candles(np.ascontiguousarray(s.timestamps[lo:end]), *columns)
+
+    def _funding(self, symbol: str) -> Funding | None:
+        fund = self.cache.funding(symbol)
+        return Funding.from_frame(fund) if len(fund) else None
 
     # -- one strategy on one bar ---------------------------------------------------------------
     async def _step(self, strat: TradableStrategy, candles: Candles, funding: Funding | None,
@@ -186,8 +197,9 @@ class StrategyRunner:
         trade = self.state.trades.get(key)
         tracker = self._tracker(strat, trade) if trade is not None else None
         if trade is not None and tracker is not None:
+            self._catch_up(trade, tracker, candles, atr)
             exits = tracker.on_bar(ev.open, ev.high, ev.low, ev.close, atr_now)
-            trade.tracker_state = _to_json(tracker.state)
+            trade.tracker_state, trade.tracker_bar_ts = _to_json(tracker.state), ev.ts_ms
             for k, ex in enumerate(exits):
                 qty = trade.remaining_base if not tracker.is_open else trade.qty0_base * ex.fraction
                 await self._exit(trade, qty, ex.reason, ev.ts_ms, strat.status, seq=k)
@@ -204,6 +216,22 @@ class StrategyRunner:
         want = int(sig.entry_long and not sig.entry_short) - int(sig.entry_short and not sig.entry_long)
         if want != 0 and (spec.risk.stop_atr == 0.0 or atr_now > 0.0):
             await self._enter(strat, want, ev, atr_now)
+
+    @staticmethod
+    def _catch_up(trade: OpenTrade, tracker: PositionTracker, candles: Candles, atr: np.ndarray) -> None:
+        """Re-step bars the tracker missed since its state was last written (after a restart).
+
+        Tracker state is persisted with every order, not every bar: bars without an order change
+        only the tracker, and replaying them through the same ``step_bar`` rebuilds it exactly.
+        """
+        first = int(np.searchsorted(candles.ts, trade.tracker_bar_ts, side="right"))
+        for k in range(first, len(candles) - 1):
+            exits = tracker.on_bar(candles.open[k], candles.high[k], candles.low[k], candles.close[k], float(atr[k]))
+            if exits:
+                log.warning("runner: %s re-stepped bar %d produced exits already handled; ignored",
+                            trade.strategy_id, int(candles.ts[k]))
+        if first < len(candles) - 1:
+            log.info("runner: %s tracker caught up over %d bar(s)", trade.strategy_id, len(candles) - 1 - first)
 
     def _tracker(self, strat: TradableStrategy, trade: OpenTrade) -> PositionTracker:
         tracker = PositionTracker(strat.spec.risk, self.mmr)
@@ -303,7 +331,8 @@ class StrategyRunner:
         return OpenTrade(strategy_id=i.strategy_id, symbol=i.symbol, market=i.market, side=side,
                          qty0_base=rec.filled_qty_base, remaining_base=rec.filled_qty_base,
                          entry_price_quote=float(rec.avg_price_quote or 0.0), entry_bar_ts=p.bar_ts,
-                         entry_ms=self.clock.now_ms(), tracker_state=_to_json(state), fees_quote=rec.fee_quote)
+                         entry_ms=self.clock.now_ms(), tracker_state=_to_json(state), tracker_bar_ts=p.bar_ts,
+                         fees_quote=rec.fee_quote)
 
     def _risk_of(self, strategy_id: str) -> Any:
         for t in self.source().tradable(self.mode):

@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import json
 import logging
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -48,11 +50,34 @@ def parse_strategy_file(data: dict[str, Any], default_status: str) -> TradableSt
 class FileStrategySource:
     """Reads strategy JSON files, re-parsing only files whose modification time changed."""
 
-    def __init__(self, strategies_dir: Path) -> None:
+    RESCAN_S = 30.0
+
+    def __init__(self, strategies_dir: Path, monotonic: Callable[[], float] = time.monotonic) -> None:
         self.dir = strategies_dir
         self._cache: dict[Path, tuple[float, TradableStrategy | None]] = {}
+        self._monotonic = monotonic
+        self._stamp: tuple[int, ...] = ()
+        self._scanned_at = -1e18
+        self._last: list[TradableStrategy] = []
 
     def tradable(self, mode: str) -> list[TradableStrategy]:
+        """Files are re-read when a folder changed (every atomic write renames into it) or every 30 s."""
+        stamp = tuple(self._mtime_ns(self.dir / f) for f in TRADED_FOLDERS)
+        now = self._monotonic()
+        if stamp == self._stamp and now - self._scanned_at < self.RESCAN_S:
+            return self._last
+        self._stamp, self._scanned_at = stamp, now
+        self._last = self._scan()
+        return self._last
+
+    @staticmethod
+    def _mtime_ns(folder: Path) -> int:
+        try:
+            return folder.stat().st_mtime_ns
+        except FileNotFoundError:
+            return -1
+
+    def _scan(self) -> list[TradableStrategy]:
         out: list[TradableStrategy] = []
         seen: set[Path] = set()
         for folder in TRADED_FOLDERS:

@@ -27,6 +27,7 @@ from src.state.store import StateStore
 
 log = logging.getLogger(__name__)
 DAY_MS = 86_400_000
+PEAK_WRITE_STEP = 0.001
 
 
 class RiskState(BaseModel):
@@ -55,9 +56,11 @@ class KillSwitch:
         self.cfg, self._store, self.control, self._publish = cfg, store, control, publish
         self.state = store.load_or(self.FILE, RiskState, RiskState())
         self._last_dd = 0.0
+        self._saved_peak = self.state.peak_equity_quote
 
     def _save(self) -> None:
         self._store.save(self.FILE, self.state)
+        self._saved_peak = self.state.peak_equity_quote
 
     @property
     def drawdown(self) -> float:
@@ -69,7 +72,9 @@ class KillSwitch:
         changed = self._rearm_if_resumed(equity_quote)
         if equity_quote > self.state.peak_equity_quote:
             self.state.peak_equity_quote = equity_quote
-            changed = True
+            # a new peak is written once it is 0.1% above the written one (not every bar): after a
+            # crash the switch measures from at most 0.1% below the true peak
+            changed |= equity_quote > self._saved_peak * (1 + PEAK_WRITE_STEP)
         changed |= self._roll_day(equity_quote, now_ms)
         peak = self.state.peak_equity_quote
         self._last_dd = 1.0 - equity_quote / peak if peak > 0 else 0.0
