@@ -108,20 +108,24 @@ class Cockpit:
     async def cmd_positions(self, args: dict[str, str], actor: str, role: Role) -> Reply:
         result = await self._call("positions", {}, actor)
         if result is not None:
-            return Reply(result[1])
+            ok, message, data = result
+            rows = data.get("positions") if ok else None
+            return Reply(reports.format_positions(rows, self.quote) if isinstance(rows, list) else message)
         portfolio = self.ctx.services.get("portfolio")
         if portfolio is None:
             return Reply(f"positions: {NA}")
         return Reply(reports.format_positions(portfolio.open_positions(), self.quote))
 
     async def pnl_text(self, period: str, actor: str) -> str:
-        result = await self._call("pnl", {"period": period}, actor)
+        name = PNL_PERIODS.get(period, period)
+        result = await self._call("pnl", {"period": name}, actor)
         if result is not None:
-            return result[1]
+            ok, message, data = result
+            return reports.format_pnl(period, data, self.quote) if ok and data else message
         portfolio = self.ctx.services.get("portfolio")
         if portfolio is None or not hasattr(portfolio, "pnl"):
             return f"P&L: {NA}"
-        return reports.format_pnl(period, portfolio.pnl(PNL_PERIODS.get(period, period)), self.quote)
+        return reports.format_pnl(period, portfolio.pnl(name), self.quote)
 
     async def cmd_pnl(self, args: dict[str, str], actor: str, role: Role) -> Reply:
         return Reply(await self.pnl_text(args.get("period", "today"), actor))
@@ -243,7 +247,7 @@ class Cockpit:
 
     async def cmd_stop(self, args: dict[str, str], actor: str, role: Role) -> Reply:
         flatten = "flatten" in args
-        if flatten and "flatten" not in self.registry.names():
+        if flatten and self._flatten_command() is None:
             return Reply(f"flatten is {NA}; use /stop without it, or scripts/stop_trading.py --flatten")
         pending = self.codes.issue("stop", actor, {"flatten": "true"} if flatten else {})
         what = "close every position and stop the bot" if flatten else "stop the bot (positions stay as they are)"
@@ -262,10 +266,20 @@ class Cockpit:
         if pending.action == "approve":
             return await self._shared("approve", dict(pending.args), actor)
         if pending.args.get("flatten") == "true":
-            ok, message, _ = await self.registry.execute("flatten", {}, actor)
+            name = self._flatten_command()
+            if name is None:
+                return Reply(f"flatten is {NA}; NOT stopping")
+            ok, message, _ = await self.registry.execute(name, {}, actor)
             if not ok:
                 return Reply(f"flatten failed, NOT stopping: {message}")
+            stopped = await self._shared("stop", dict(pending.args), actor)
+            return Reply(f"{message}\n{stopped.text}")
         return await self._shared("stop", dict(pending.args), actor)
+
+    def _flatten_command(self) -> str | None:
+        """The shared command that closes every position (the execution layer's emergency stop halts too)."""
+        names = self.registry.names()
+        return next((n for n in ("flatten", "emergency_stop") if n in names), None)
 
 
 def _equity_curve(record: dict[str, Any]) -> list[tuple[int, float]]:

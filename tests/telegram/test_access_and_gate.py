@@ -84,7 +84,7 @@ async def test_golive_refused_when_config_forbids(cockpit_factory: CockpitFactor
 
 async def test_stop_needs_its_code(cockpit: Harness) -> None:
     reply = (await cockpit.ask(ADMIN, "/stop flatten")).text
-    assert "flatten is not available" in reply  # no flatten command in this build: refuse rather than half-do it
+    assert "flatten is not available" in reply  # nothing registered that can flatten: refuse, don't half-do it
     code = code_in((await cockpit.ask(ADMIN, "/stop")).text)
     assert not cockpit.supervisor.stop_event.is_set()
     assert "stopping" in (await cockpit.ask(ADMIN, f"/confirm {code}")).text
@@ -117,3 +117,21 @@ async def test_approve_buttons_on_discovery_alerts(cockpit: Harness) -> None:
                                               ("reject", {"id": "S7", "reason": "rejected with the Telegram button"})]
     assert len(cockpit.fake.callback_answers) == 2
     assert len(cockpit.fake.sent_to(VIEWER)) == viewer_before  # action messages and buttons: admins only
+
+
+async def test_stop_with_flatten_closes_positions_first(cockpit: Harness) -> None:
+    registry_recorder(cockpit, "emergency_stop", message=lambda a: "EMERGENCY STOP: every position sent to close")
+    reply = (await cockpit.ask(ADMIN, "/stop flatten")).text
+    assert "close every position" in reply and cockpit.calls == []
+    answer = (await cockpit.ask(ADMIN, f"/confirm {code_in(reply)}")).text
+    assert "EMERGENCY STOP" in answer and "stopping" in answer
+    assert [c[0] for c in cockpit.calls] == ["emergency_stop"]
+    await asyncio.wait_for(cockpit.supervisor.stop_event.wait(), 2)
+
+
+async def test_stop_with_flatten_does_not_stop_when_flatten_fails(cockpit: Harness) -> None:
+    registry_recorder(cockpit, "emergency_stop", ok=False, message=lambda a: "exchange unreachable")
+    reply = (await cockpit.ask(ADMIN, "/stop flatten")).text
+    answer = (await cockpit.ask(ADMIN, f"/confirm {code_in(reply)}")).text
+    assert "NOT stopping" in answer and "exchange unreachable" in answer
+    assert not cockpit.supervisor.stop_event.is_set()

@@ -105,3 +105,24 @@ async def test_logs_shows_the_last_lines(cockpit: Harness) -> None:
     log_file.write_text("\n".join(lines) + "\n")
     reply = (await cockpit.ask(ADMIN, "/logs 2")).text
     assert "line 3" in reply and "line 4" in reply and "line 2" not in reply
+
+
+async def test_execution_commands_are_called_not_reimplemented(cockpit: Harness) -> None:
+    rows = [{"symbol": "BTC/USDT", "qty_base": 0.25, "avg_entry_quote": 50_000.0, "unrealized_quote": -3.0}]
+
+    async def positions(args: dict[str, str], actor: str) -> tuple[bool, str, dict[str, Any]]:
+        cockpit.calls.append(("positions", args, actor))
+        return True, "1 open position(s)", {"positions": rows}
+
+    async def pnl(args: dict[str, str], actor: str) -> tuple[bool, str, dict[str, Any]]:
+        cockpit.calls.append(("pnl", args, actor))
+        if args.get("period") not in ("day", "week", "month", "all"):
+            return False, "period must be day, week, month or all", {}
+        return True, "P&L", {"gross_quote": 10.0, "fees_quote": 1.0, "funding_quote": 0.5, "net_quote": 8.5}
+
+    cockpit.ctx.services["commands"].register("positions", positions)
+    cockpit.ctx.services["commands"].register("pnl", pnl)
+    assert "BTC/USDT long 0.25 @ 50,000.00 | uPnL −3.00 USDT" in (await cockpit.ask(ADMIN, "/positions")).text
+    reply = (await cockpit.ask(ADMIN, "/pnl")).text
+    assert reply.startswith("P&L (today)") and "net +8.50 USDT" in reply
+    assert [c[1] for c in cockpit.calls if c[0] == "pnl"] == [{"period": "day"}]
