@@ -51,7 +51,7 @@ notify() {
   [[ -n "${TELEGRAM_BOT_TOKEN:-}" && -n "${TELEGRAM_CHAT_IDS:-}" ]] || return 0
   for chat in ${TELEGRAM_CHAT_IDS//[,;]/ }; do
     if printf 'url = "%s/bot%s/sendMessage"\n' "${TELEGRAM_API_URL%/}" "$TELEGRAM_BOT_TOKEN" \
-        | curl -sS -m 10 --retry 2 --retry-delay 1 -o /dev/null -f -K - \
+        | curl -sS -m 10 --retry "${TELEGRAM_RETRIES:-2}" --retry-delay 1 -o /dev/null -f -K - \
                --data-urlencode "chat_id=$chat" --data-urlencode "text=$text" \
                --data-urlencode "disable_web_page_preview=true"; then
       ok=$((ok + 1))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import pwd
 import shlex
 import sys
 import time
@@ -181,6 +182,26 @@ def require_bot(root: Path) -> BotProcess:
 
 
 # ----------------------------------------------------------------- inbox
+def inbox_problem(root: Path) -> str | None:
+    """Why this user cannot talk to the bot's inbox, or None.
+
+    Command files are written 0600: one dropped by another user (root, say) is unreadable to the
+    bot, so scripts must run as the bot's own user.
+    """
+    state = root / "state"
+    try:
+        owner = state.stat().st_uid
+    except FileNotFoundError:
+        return f"{state} does not exist"
+    if owner != os.geteuid():
+        try:
+            name = pwd.getpwuid(owner).pw_name
+        except KeyError:
+            name = str(owner)
+        return f"run this as the bot's user '{name}' (e.g. sudo -u {name} ...): its inbox is not ours to write"
+    return None
+
+
 def send_command(root: Path, name: str, args: dict[str, str] | None = None, timeout_s: float = 15.0,
                  actor: str | None = None, poll_s: float = 0.1) -> CommandResult | None:
     """Drop ``name`` into the inbox and wait for the bot's result; withdraw it if none comes in time.
@@ -189,6 +210,9 @@ def send_command(root: Path, name: str, args: dict[str, str] | None = None, time
     took it, in which case a late answer is still collected once).
     """
     state = root / "state"
+    problem = inbox_problem(root)
+    if problem:
+        raise ScriptError(EXIT_FAILED, problem)
     who = actor or f"{os.environ.get('USER', 'shell')}@pid{os.getpid()}"
     cmd_id = drop_command(state / "inbox", name, args or {}, actor=who[:80])
     deadline = time.monotonic() + timeout_s

@@ -36,6 +36,7 @@ from scripts.common import (  # noqa: E402
     bot_config_path,
     emit,
     find_bot,
+    inbox_problem,
     make_parser,
     probe_pid,
     run_script,
@@ -67,8 +68,11 @@ def _signal(pid: int, sig: signal.Signals) -> None:
 def stop_process(root: Path, bot: BotProcess, graceful_s: float, term_s: float, kill_s: float) -> tuple[str, list[str]]:
     """Escalate inbox → SIGTERM → SIGKILL; returns how it stopped and what happened, step by step."""
     steps: list[str] = []
+    problem = inbox_problem(root)
     if bot.stopped:
         steps.append(f"pid {bot.pid} is stopped (SIGSTOP): it cannot read its inbox, skipping the graceful stop")
+    elif problem:
+        steps.append(f"inbox stop skipped ({problem}); SIGTERM still stops the bot cleanly")
     else:
         started = time.monotonic()
         answer = send_command(root, "stop", {}, graceful_s)

@@ -118,10 +118,11 @@ async def test_telegram_outage_does_not_stop_the_restart(tmp_path: Path, sink: H
     root = tmp_path / "root"
     sink.status = 502
 
-    code, out = await run_shell("monitor_bot.sh", _env(root, sink))
+    code, out = await run_shell("monitor_bot.sh", _env(root, sink, TELEGRAM_RETRIES="0"))
 
     assert code == 1
     assert _restarts(root) == 1 and "telegram alert not sent" in out
+    assert len(sink.messages()) == 2  # both admins were tried
 
 
 async def test_logs_are_rotated_but_not_the_bots_own(tmp_path: Path, sink: HttpSink, stand_in) -> None:

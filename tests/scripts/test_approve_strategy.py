@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -102,3 +103,17 @@ def test_bad_input_is_a_usage_error(tmp_path: Path, args: list[str], message: st
     ran = run_script("approve_strategy.py", tmp_path, *args)
 
     assert ran.code == 2 and message in ran.err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the state folder to another user")
+def test_another_users_bot_is_not_written_to(tmp_path: Path, impostor_factory) -> None:
+    """A 0600 command file from the wrong user would be unreadable to the bot: refuse before writing."""
+    root = tmp_path / "root"
+    impostor_factory(root)
+    (root / "state" / "inbox").mkdir()
+    os.chown(root / "state", 65534, 65534)
+
+    ran = run_script("approve_strategy.py", root, "mom-test-1")
+
+    assert ran.code == 1 and "run this as the bot's user" in ran.err
+    assert list((root / "state" / "inbox").iterdir()) == []

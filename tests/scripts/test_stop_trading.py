@@ -8,6 +8,8 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from tests.scripts.conftest import BotUnderTest, run_script
 
 
@@ -94,3 +96,17 @@ def test_bad_timeouts_are_usage_errors(tmp_path: Path) -> None:
     ran = run_script("stop_trading.py", tmp_path, "--term-timeout", "-1")
     assert ran.code == 2 and "--term-timeout must be positive" in ran.err
     assert not (tmp_path / "STOPPED").exists()
+
+
+def test_wrong_user_skips_the_inbox_but_still_stops(tmp_path: Path, impostor_factory) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("needs root to give the state folder to another user")
+    root = tmp_path / "root"
+    imp = impostor_factory(root)
+    os.chown(root / "state", 65534, 65534)
+
+    ran = run_script("stop_trading.py", root, "--json", "--no-hold")
+
+    assert ran.code == 0, ran.out + ran.err
+    assert ran.json()["how"] == "sigterm" and "inbox stop skipped" in ran.json()["steps"][0]
+    assert imp.proc.wait(timeout=5) == 0
