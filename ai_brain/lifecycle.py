@@ -84,6 +84,12 @@ def band(oos: dict | None, n_bars: int, z: float) -> tuple[float, float]:
     return centre - width, centre + width
 
 
+def was_demoted(rec: StrategyRecord) -> bool:
+    """Demoted for drift or by a person: it waits for a person, the AI does not re-admit it."""
+    return any(h.from_status in ("dry_run", "awaiting_approval") and h.to_status == "backtested"
+               for h in rec.history)
+
+
 def dry_run_problems(rec: StrategyRecord, cfg: LifecycleConfig) -> list[str]:
     """Reasons a freshly backtested strategy may not start a dry run (empty = it may)."""
     oos = rec.performance.out_of_sample or {}
@@ -151,7 +157,7 @@ class Lifecycle:
                live_gate_open: bool = False) -> None:
         """One pass over every strategy that has evidence to judge."""
         for rec in self.store.list("backtested"):
-            if len(self.store.list("dry_run")) < self.cfg.max_dry_run:
+            if len(self.store.list("dry_run")) < self.cfg.max_dry_run and not was_demoted(rec):
                 self.admit(rec.id)
         for rec in self.store.list("dry_run"):
             self._review_dry_run(rec, candles_of, runner_active)
@@ -244,7 +250,6 @@ class Lifecycle:
         if candles is None or not len(candles):
             return False
         expected = backtest_window_trades(rec.spec, candles, rec.status_since_ms, int(candles.ts[-1]) + 1)
-        expected = [t for t in expected if t.exit_ts < int(candles.ts[-1])]  # closed ones only
         report = diff_trades(expected, ev.rows, self.step_ms, self.cfg.drift_price_tolerance)
         if not report.diverged(self.cfg.drift_max_mismatched_fraction):
             return False

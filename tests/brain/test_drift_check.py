@@ -35,3 +35,10 @@ def test_every_kind_of_difference_is_named() -> None:
     assert report.matched == 0 and report.mismatched == 4 and report.diverged(0.2)
     assert "entry 102 vs backtest 100" in text and f"exit at {15 * H} vs backtest {12 * H}" in text
     assert f"missing short trade entered at {20 * H}" in text and f"unexpected long trade entered at {30 * H}" in text
+
+
+def test_a_trade_the_backtest_closed_only_at_the_window_end_is_not_missed() -> None:
+    still_open = TradeRow("long", 40 * H, 48 * H, 100.0, 104.0, reason="end")
+
+    assert diff_trades([still_open], [], H, 0.005).differences == []
+    assert diff_trades([still_open], [_t("long", 40, 44, 100.0, 101.0)], H, 0.005).matched == 1
