@@ -16,6 +16,7 @@ take-profits and the liquidation price fill at their level. Sizing: margin = equ
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -103,11 +104,11 @@ def _step(trades, nt, state, params, fills, o, h, lo, c, atr_now, qty0, fee_rate
     return cash, closed
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def run_loop(o, h, lo, c, atr, el, es, xl, xs, funding, params, fee, slip, cash0, fraction,
              start, end, trades, equity) -> int:
-    """The hot loop (see module docstring). Writes `trades` rows and `equity[start:end]`;
-    returns the number of closed trades."""
+    """The hot loop (see module docstring). Writes `trades` rows and `equity[i - start]` for
+    bars [start, end); `funding` is per bar or empty (no funding); returns closed trades."""
     state = np.zeros(pr.N_STATE)
     fills = np.zeros((pr.MAX_FILLS, 3))
     fee_rate = fee * (2.0 if params[pr.P_HEDGED] != 0.0 else 1.0)
@@ -115,8 +116,9 @@ def run_loop(o, h, lo, c, atr, el, es, xl, xs, funding, params, fee, slip, cash0
     cash, side, qty0, eq_entry, nt = cash0, 0.0, 0.0, cash0, 0
     band_lo, band_hi, quiet_static = 0.0, 0.0, False
     max_hold = params[pr.P_MAX_HOLD]
+    has_funding = funding.shape[0] > 0
     for i in range(start, end):
-        if side != 0.0 and funding[i] != 0.0:
+        if side != 0.0 and has_funding and funding[i] != 0.0:
             pay = side * qty0 * state[pr.S_QTY] * o[i] * funding[i]
             cash -= pay
             trades[nt, T_FUNDING] += pay
@@ -148,12 +150,13 @@ def run_loop(o, h, lo, c, atr, el, es, xl, xs, funding, params, fee, slip, cash0
             if closed:
                 nt, side = nt + 1, 0.0
             band_lo, band_hi, quiet_static = pr.quiet_band(state, params)
-        equity[i] = cash + (pm * side * qty0 * state[pr.S_QTY] * (c[i] - state[pr.S_ENTRY]) if side != 0.0 else 0.0)
+        unreal = pm * side * qty0 * state[pr.S_QTY] * (c[i] - state[pr.S_ENTRY]) if side != 0.0 else 0.0
+        equity[i - start] = cash + unreal
     if side != 0.0:
         px = c[end - 1] * (1.0 - side * slip)
         cash += _exit_all(trades, nt, state, qty0, px, fee_rate, pm, end - 1, pr.R_END, eq_entry)
         nt += 1
-        equity[end - 1] = cash
+        equity[end - 1 - start] = cash
     return nt
 
 
@@ -197,17 +200,38 @@ def run_backtest(spec: StrategySpec, candles: Candles, funding: Funding | None =
     sig = signals if signals is not None else compute_signals(spec, candles, funding, cache)
     atr = _atr(spec, candles, cache)
     fund = (funding.settled_per_bar(candles.ts, candles.step_ms()) if funding is not None
-            else np.zeros(len(candles)))
+            else np.zeros(0))
     cap = int(np.count_nonzero(sig.entry_long[start:end]) + np.count_nonzero(sig.entry_short[start:end])) + 1
     trades = np.zeros((cap, len(TRADE_FIELDS)))
-    equity = np.full(len(candles), np.nan)
+    equity = np.empty(end - start)
     params = pr.risk_params(spec.risk, maintenance_margin)
     n = run_loop(candles.open, candles.high, candles.low, candles.close, atr, sig.entry_long,
                  sig.entry_short, sig.exit_long, sig.exit_short, fund, params, costs.fee_bps / 1e4,
                  costs.slippage_bps / 1e4, float(initial_cash), spec.risk.position_fraction,
                  start, end, trades, equity)
-    return BacktestResult(trades=trades[:n].copy(), equity=equity[start:end], ts=candles.ts,
+    return BacktestResult(trades=trades[:n].copy(), equity=equity, ts=candles.ts,
                           start=start, initial_cash=float(initial_cash))
+
+
+def run_many(specs: list[StrategySpec], candles: Candles, funding: Funding | None = None,
+             costs: CostModel = CostModel(), initial_cash: float = 10_000.0, threads: int = 2) -> list[BacktestResult]:
+    """Backtest many specs on the same candles (a parameter sweep).
+
+    Indicators are computed once per distinct series and signals serially (numpy), then the
+    compiled loops run on `threads` threads: the loop releases the GIL, so they run in parallel.
+    """
+    cache: IndicatorCache = {}
+    prepared = [(spec, compute_signals(spec, candles, funding, cache)) for spec in specs]
+    for spec in specs:
+        _atr(spec, candles, cache)
+
+    def one(item: tuple[StrategySpec, Signals]) -> BacktestResult:
+        return run_backtest(item[0], candles, funding, costs, initial_cash, signals=item[1], cache=cache)
+
+    if threads <= 1 or len(prepared) < 2:
+        return [one(item) for item in prepared]
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        return list(pool.map(one, prepared))
 
 
 def _atr(spec: StrategySpec, candles: Candles, cache: IndicatorCache | None) -> np.ndarray:

@@ -224,6 +224,20 @@ def volatility(close: FloatArray, n: int) -> FloatArray:
     return out
 
 
+@njit(cache=True, nogil=True)
+def crosses(left: FloatArray, right: FloatArray, above: bool) -> np.ndarray:
+    """True on bars where `left` moves from <= right to > right (or >= to < when not above).
+    NaN on either bar never crosses."""
+    m = left.shape[0]
+    out = np.zeros(m, dtype=np.bool_)
+    for i in range(1, m):
+        if above:
+            out[i] = left[i] > right[i] and left[i - 1] <= right[i - 1]
+        else:
+            out[i] = left[i] < right[i] and left[i - 1] >= right[i - 1]
+    return out
+
+
 def shift(x: FloatArray, k: int) -> FloatArray:
     """Lag a series by k bars (NaN-filled), keeping it causal."""
     if k == 0:

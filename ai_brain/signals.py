@@ -144,12 +144,8 @@ def _condition(cond: Condition, c: Candles, funding: Funding | None,
             return left > right
         if cond.op == "<":
             return left < right
-        out = np.zeros(left.shape[0], dtype=np.bool_)
-        if cond.op == "crosses_above":
-            out[1:] = (left[1:] > right[1:]) & (left[:-1] <= right[:-1])
-        else:
-            out[1:] = (left[1:] < right[1:]) & (left[:-1] >= right[:-1])
-        return out
+        return ind.crosses(np.ascontiguousarray(left, dtype=np.float64),
+                           np.ascontiguousarray(right, dtype=np.float64), cond.op == "crosses_above")
 
 
 def _group(conds: list[Condition], threshold: float, c: Candles, funding: Funding | None,
