@@ -14,6 +14,7 @@ HOLD_FILE="${HOLD_FILE:-$BOT_ROOT/STOPPED}"
 SERVICE_NAME="${SERVICE_NAME:-ai-trading-lab}"
 TELEGRAM_API_URL="${TELEGRAM_API_URL:-https://api.telegram.org}"
 # The bot's user restarts the service through a narrow sudoers rule (deploy/install.sh); root needs none.
+# shellcheck disable=SC2034  # used by the scripts that source this file
 if [[ "$(id -u)" -eq 0 ]]; then SYSTEMCTL="systemctl"; else SYSTEMCTL="sudo -n systemctl"; fi
 
 # Read KEY=value lines from the env file without executing it (it holds secrets; never `source` it).

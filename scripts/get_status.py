@@ -62,8 +62,11 @@ def positions_summary(root: Path) -> dict[str, Any]:
     venues = sorted({f.venue for f in fills})
     open_by_venue = {v: [{"symbol": s, "market": m, "qty_base": q}
                          for (s, m), q in net_positions(fills, (v,)).items()] for v in venues}
+    wallet, problem = read_json(root / "state" / "paper_wallet.json")
+    balances = wallet.get("balances") if isinstance(wallet, dict) else None
     return {"fills": len(fills), "unreadable_ledger_lines": bad,
-            "open": {v: rows for v, rows in open_by_venue.items() if rows}}
+            "open": {v: rows for v, rows in open_by_venue.items() if rows},
+            "paper_balances": balances if isinstance(balances, dict) else None, "paper_wallet_problem": problem}
 
 
 def heartbeat_summary(state: Path, stale_after_s: float, now_s: float) -> dict[str, Any]:
@@ -152,6 +155,9 @@ def render(report: dict[str, Any]) -> str:
                           for venue, rows in pos["open"].items()) or f"none open ({pos['fills']} fills in the ledger)"
     if pos["unreadable_ledger_lines"]:
         positions += f" | {pos['unreadable_ledger_lines']} unreadable ledger line(s)"
+    if pos["paper_balances"]:
+        positions += " | paper wallet " + ", ".join(f"{a} {q:,.8g}" for a, q in pos["paper_balances"].items()
+                                                     if isinstance(q, (int, float)) and q)
     lines = [f"AI Trading Lab at {report['root']}",
              f"process     {_process_line(report)}",
              f"heartbeat   {_heartbeat_line(report['heartbeat'])}",

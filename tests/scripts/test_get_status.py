@@ -31,6 +31,7 @@ def _down_root(root: Path) -> None:
     (root / "strategies" / "testing" / "a.json").write_text(json.dumps({"id": "a", "status": "awaiting_approval"}))
     (root / "strategies" / "active" / "b.json").write_text(json.dumps({"id": "b", "status": "live"}))
     (root / "strategies" / "retired" / "c.json").write_text("{ not json")
+    (state / "paper_wallet.json").write_text(json.dumps({"applied_seq": 4, "balances": {"USDT": 9950.5, "BTC": 0.1}}))
     ledger = Ledger(root / "logs")
     for venue, symbol, market, side, qty in (("paper", "BTC/USDT", "spot", "buy", 0.1),
                                              ("live", "ETH/USDT", "perp", "sell", 2.0),
@@ -61,6 +62,7 @@ def test_bot_down_reads_the_files_and_writes_nothing(tmp_path: Path) -> None:
         "paper": [{"symbol": "BTC/USDT", "market": "spot", "qty_base": 0.1}],
         "live": [{"symbol": "ETH/USDT", "market": "perp", "qty_base": -2.0}]}
     assert report["positions"]["unreadable_ledger_lines"] == 1
+    assert report["positions"]["paper_balances"] == {"USDT": 9950.5, "BTC": 0.1}
     assert _tree(root) == before  # nothing quarantined, repaired or created
 
 
@@ -76,6 +78,7 @@ def test_bot_down_human_output(tmp_path: Path) -> None:
     assert "STALE" in ran.out and "paused by telegram:1" in ran.out
     assert "verdict     DOWN" in ran.out
     assert "live: ETH/USDT(perp) -2" in ran.out and "1 unreadable ledger line(s)" in ran.out
+    assert "paper wallet USDT 9,950.5, BTC 0.1" in ran.out
 
 
 def test_empty_root_is_not_an_error(tmp_path: Path) -> None:
