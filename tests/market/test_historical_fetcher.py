@@ -10,12 +10,15 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from ai_brain.candles_io import load_candles
 from ai_brain.historical_data_fetcher import (
     CachedSeries,
     Gap,
     HistoricalDataFetcher,
+    merge_intervals,
     subtract_intervals,
 )
 from src.exchange import ExchangeUnavailable
@@ -102,6 +105,17 @@ async def test_csv_export_import_round_trip(fake: FakeBinance, make_client: Make
     assert exported == imported == 1_200
     assert np.array_equal(a.to_numpy(), b.to_numpy())
     assert np.array_equal(load_candles(out).to_numpy(), a.to_numpy())
+
+
+@given(st.lists(st.tuples(st.integers(0, 200), st.integers(0, 200)), max_size=8),
+       st.integers(0, 100), st.integers(0, 200))
+def test_missing_plus_covered_is_exactly_the_request(have: list[tuple[int, int]], lo: int, hi: int) -> None:
+    missing = subtract_intervals((lo, hi), have)
+    covered = {t for a, b in merge_intervals(have) for t in range(a, b)}
+    want = set(range(lo, hi))
+
+    assert {t for a, b in missing for t in range(a, b)} == want - covered
+    assert all(a < b for a, b in missing) and missing == merge_intervals(missing)
 
 
 def test_interval_subtraction() -> None:
