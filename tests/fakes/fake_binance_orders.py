@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -63,6 +64,7 @@ class FakeOrders:
         self.positions: dict[str, float] = {}
         self.market_fill_fraction = 1.0
         self._after: list[AfterAccept] = []
+        self.on_accept: Callable[[FakeOrder], Awaitable[None]] | None = None  # e.g. kill the client right here
         self._next_id = 1000
         self.accepted = asyncio.Event()
         for api in (SPOT, FUT):
@@ -130,6 +132,8 @@ class FakeOrders:
                 return web.json_response({"code": -2010, "msg": "Duplicate order sent."}, status=400)
             order = self._create(api, form)
             self.accepted.set()
+            if self.on_accept is not None:
+                await self.on_accept(order)
             if self._after:
                 treat = self._after.pop(0)
                 if treat.hang_s:
