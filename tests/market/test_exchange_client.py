@@ -151,8 +151,8 @@ async def test_persistent_outage_gives_up_with_a_clear_error(fake: FakeBinance,
 
 
 async def test_timeout_is_retried(fake: FakeBinance, make_client: MakeClient) -> None:
-    fake.fault(DEPTH, hang_s=2.0)
-    client = make_client(timeout_ms=200)
+    fake.fault(DEPTH, hang_s=5.0)
+    client = make_client(timeout_ms=1_000)  # generous: a loaded CI box must not time out the retry too
 
     book = await client.fetch_order_book("BTC/USDT")
 
@@ -179,7 +179,9 @@ async def test_dropped_connections_end_in_exchange_unavailable(fake: FakeBinance
     with pytest.raises(ExchangeUnavailable):
         await client.fetch_order_book("BTC/USDT")
 
-    assert fake.count(DEPTH) >= 2
+    # aiohttp itself silently retries a request once when a reused keep-alive connection dies, so
+    # the server may see up to two requests per attempt; what matters is that it gave up, typed.
+    assert 2 <= fake.count(DEPTH) <= 4
 
 
 async def test_permanent_errors_are_not_retried(fake: FakeBinance, make_client: MakeClient) -> None:

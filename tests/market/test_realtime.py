@@ -133,7 +133,7 @@ async def test_runs_as_a_component(setup: tuple, fake: FakeBinance, fake_time: F
 
     feed = RealtimeMarketData(ctx, clients, sleep=short_sleep)
     task = asyncio.create_task(feed.run())
-    for _ in range(200):
+    for _ in range(500):
         if all(feed.published[k] for k in ("candle", "tick", "book", "funding")):
             break
         await asyncio.sleep(0.01)
