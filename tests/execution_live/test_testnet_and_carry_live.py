@@ -1,0 +1,74 @@
+"""Testnet = ccxt sandbox mode on the shared clients; the funding carry trading both legs on the fake exchange."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from src.app.events import CandleClosed, Funding
+from src.config.market import ExchangeConfig
+from src.config.secrets import Secrets
+from src.exchange.clients import ExchangeClients
+from src.funding.carry import CarryParams
+from src.funding.runner import CarryRunner, VenuePort
+from src.state.store import StateStore
+from tests.execution_live.conftest import VenueHarness
+from tests.fakes.fake_binance_orders import FUT, SPOT, FakeOrders
+
+HOUR = 3_600_000
+T0 = 1_704_067_200_000
+
+
+async def test_testnet_mode_uses_ccxt_sandbox_urls_and_testnet_keys() -> None:
+    secrets = Secrets(exchange_api_key="live-key", exchange_api_secret="live-secret",
+                      testnet_api_key="tn-key", testnet_api_secret="tn-secret")
+    registry = ExchangeClients(ExchangeConfig(), secrets, mode="testnet")
+    try:
+        spot, fut = registry.spot.ex, registry.futures.ex  # type: ignore[union-attr]
+        assert spot.isSandboxModeEnabled and fut.isSandboxModeEnabled
+        assert spot.urls["api"]["private"].startswith("https://testnet.binance.vision/")
+        assert fut.urls["api"]["fapiPrivate"].startswith("https://testnet.binancefuture.com/")
+        assert spot.apiKey == "tn-key" and fut.apiKey == "tn-key"  # never the live keys
+    finally:
+        await registry.close()
+
+
+async def test_live_mode_never_uses_the_sandbox() -> None:
+    registry = ExchangeClients(ExchangeConfig(), Secrets(exchange_api_key="k", exchange_api_secret="s"), mode="live")
+    try:
+        assert not registry.spot.ex.isSandboxModeEnabled
+        assert registry.spot.ex.urls["api"]["private"].startswith("https://api.binance.com/")
+    finally:
+        await registry.close()
+
+
+async def test_carry_enters_and_exits_with_both_legs_on_the_exchange(harness: VenueHarness,
+                                                                      orders_fake: FakeOrders,
+                                                                      tmp_path: Path) -> None:
+    venue = harness.venue()
+    price = 50_000.0
+    params = CarryParams(lookback_periods=3)
+    runner = CarryRunner(params, ("BTC/USDT",), VenuePort(venue), StateStore(tmp_path / "carry"),
+                         spot_price=lambda s: price, equity_quote=lambda: 10_000.0)
+
+    for k, rate in enumerate([0.0003, 0.0004, 0.0003, 0.0002, -0.0002, -0.0003]):
+        ts = T0 + (k + 1) * 8 * HOUR
+        await runner.on_event(Funding("BTC/USDT", ts, rate))
+        await runner.on_event(CandleClosed("BTC/USDT", "1h", ts - HOUR, price, price, price, price, 1.0))
+        if k == 2:
+            pos = runner.doc.positions["BTC/USDT"]
+            assert pos.in_position and pos.spot_qty == pytest.approx(pos.perp_qty)
+            assert await venue.positions() == {"BTC/USDT": pytest.approx(-pos.perp_qty)}
+
+    pos = runner.doc.positions["BTC/USDT"]
+    assert not pos.in_position and pos.carries == 1 and pos.pending == []
+    assert orders_fake.posts(SPOT) == 2 and orders_fake.posts(FUT) == 2  # in and out, one order per leg
+    assert await venue.positions() == {}
+    short = next(e.qty_base for e in harness.ledger.entries() if e.market == "perp" and e.side == "sell")
+    # entered after the 3rd settlement, held over the 4th-6th, out after the 6th flipped the trailing mean
+    assert pos.funding_quote == pytest.approx(short * price * (0.0002 - 0.0002 - 0.0003), rel=1e-9)
+    lines = [e for e in harness.ledger.entries() if e.strategy_id == "funding_carry"]
+    assert sorted((e.market, e.side) for e in lines) == [("perp", "buy"), ("perp", "sell"), ("spot", "buy"),
+                                                         ("spot", "sell")]
+
