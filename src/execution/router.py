@@ -51,9 +51,13 @@ class Router:
             return self.paper
         if self.mode == "testnet":
             return live
-        if self.allow_live and self.control.state.live_confirmed:
+        if self.live_gate_open():
             return live
         return self.paper
+
+    def live_gate_open(self) -> bool:
+        """Both halves of the double gate: config allows live trading AND a person confirmed it."""
+        return bool(self.allow_live and self.control.state.live_confirmed)
 
     def price(self, symbol: str) -> float | None:
         return self.paper.ref_price(symbol)
@@ -97,5 +101,5 @@ class Router:
         self.paper.on_event(ev)
 
     def describe(self) -> dict[str, object]:
-        return {"mode": self.mode, "live_gate": bool(self.allow_live and self.control.state.live_confirmed),
+        return {"mode": self.mode, "live_gate": self.live_gate_open(),
                 "live_venue": self._live() is not None, "sent": dict(self.sent)}

@@ -121,16 +121,19 @@ class StrategyRunner:
 
     def __init__(self, mode: str, router: Router, cache: MarketCache, ledger: Ledger, kill: KillSwitch,
                  portfolio: Any, store: StateStore, clock: Clock, services: dict[str, Any],
-                 files: FileStrategySource, window_bars: int = 1000, maintenance_margin: float = 0.005) -> None:
+                 files: FileStrategySource, window_bars: int = 1000, maintenance_margin: float = 0.005,
+                 live_start_fraction: float = 0.1) -> None:
         self.mode, self.router, self.cache, self.ledger, self.kill = mode, router, cache, ledger, kill
         self.portfolio, self._store, self.clock, self._services = portfolio, store, clock, services
         self._files, self.window_bars, self.mmr = files, window_bars, maintenance_margin
+        self.live_start_fraction = live_start_fraction
         self.state = store.load_or(self.FILE, RunnerState, RunnerState())
         self.bars = 0
         self.decisions = 0
 
     def source(self) -> StrategySource:
-        found = strategy_source(self._services, self._files.dir)
+        found = strategy_source(self._services, self._files.dir, self.router.live_gate_open,
+                                self.live_start_fraction)
         return self._files if isinstance(found, FileStrategySource) else found
 
     def save(self) -> None:
@@ -241,7 +244,8 @@ class StrategyRunner:
     async def _enter(self, strat: TradableStrategy, side: int, ev: CandleClosed, atr_signal: float) -> None:
         spec = strat.spec
         price = self.router.price(ev.symbol) or ev.close
-        notional = self.portfolio.equity_quote() * spec.risk.position_fraction * spec.risk.leverage
+        equity = self.portfolio.equity_quote()
+        notional = equity * spec.risk.position_fraction * spec.risk.leverage * strat.size_fraction
         if notional <= 0:
             return
         intent = OrderIntent(

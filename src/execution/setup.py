@@ -69,7 +69,7 @@ def build_execution(ctx: AppContext, ledger_fsync: bool = True) -> Execution:
                     lambda: services.get("live_venue"), ctx.bus.publish, ctx.clock.now_ms)
     runner = StrategyRunner(cfg.mode, router, cache, ledger, kill, portfolio, ctx.store, ctx.clock, services,
                             FileStrategySource(ctx.paths.strategies), cfg.paper.runner_window_bars,
-                            cfg.risk.maintenance_margin)
+                            cfg.risk.maintenance_margin, cfg.live.initial_size_fraction)
     return Execution(ledger, paper, portfolio, kill, guards, router, runner)
 
 

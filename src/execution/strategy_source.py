@@ -28,10 +28,14 @@ TRADED_FOLDERS = ("active", "testing")
 
 @dataclass(frozen=True)
 class TradableStrategy:
-    """A spec and its lifecycle status (testing, active, live, scaling, ...)."""
+    """A spec, its lifecycle status (dry_run, live, scaling, ...) and the share of its size it may use.
+
+    ``size_fraction`` < 1 is how a strategy that just went live starts small and scales on evidence.
+    """
 
     spec: StrategySpec
     status: str
+    size_fraction: float = 1.0
 
 
 class StrategySource(Protocol):
@@ -109,26 +113,50 @@ class FileStrategySource:
 
 
 class ServiceStrategySource:
-    """Adapter over the lifecycle repository; accepts items with ``spec``/``status`` or bare specs."""
+    """Adapter over the lifecycle repository (``tradable(mode, live_gate_open)``).
 
-    def __init__(self, service: Any) -> None:
-        self.service = service
+    The repository answers per mode: paper-stage strategies (dry runs) for ``paper``, and
+    live/scaling ones for ``live`` only while the gate is open. The runner trades both sets at
+    once in live and testnet modes (the router sends each to its venue); a testnet's sandbox
+    needs no gate. Items may carry ``spec``/``status``/``size_fraction`` or be bare specs.
+    """
+
+    def __init__(self, service: Any, gate_open: Callable[[], bool] = lambda: False,
+                 live_start_fraction: float = 0.1) -> None:
+        self.service, self._gate_open, self.live_start_fraction = service, gate_open, live_start_fraction
+
+    def _ask(self, mode: str, gate: bool) -> list[Any]:
+        try:
+            return list(self.service.tradable(mode, live_gate_open=gate))
+        except TypeError:
+            return list(self.service.tradable(mode))
 
     def tradable(self, mode: str) -> list[TradableStrategy]:
-        out = []
-        for item in self.service.tradable(mode):
-            if isinstance(item, TradableStrategy):
-                out.append(item)
-            elif isinstance(item, StrategySpec):
-                out.append(TradableStrategy(item, "active"))
-            else:
-                out.append(TradableStrategy(item.spec, str(getattr(item, "status", "active"))))
-        return out
+        items = self._ask("paper", False)
+        if mode in ("live", "testnet"):
+            items += self._ask("live", mode == "testnet" or self._gate_open())
+        out: dict[str, TradableStrategy] = {}
+        for item in items:
+            t = self._convert(item)
+            out.setdefault(t.spec.id, t)
+        return list(out.values())
+
+    def _convert(self, item: Any) -> TradableStrategy:
+        if isinstance(item, TradableStrategy):
+            return item
+        if isinstance(item, StrategySpec):
+            return TradableStrategy(item, "active")
+        status = str(getattr(item, "status", "active"))
+        size = 1.0
+        if status in ("live", "scaling"):
+            size = float(getattr(item, "size_fraction", 0.0) or 0.0) or self.live_start_fraction
+        return TradableStrategy(item.spec, status, min(1.0, size))
 
 
-def strategy_source(services: dict[str, Any], strategies_dir: Path) -> StrategySource:
+def strategy_source(services: dict[str, Any], strategies_dir: Path, gate_open: Callable[[], bool] = lambda: False,
+                    live_start_fraction: float = 0.1) -> StrategySource:
     """The repository when it is registered, else the files."""
     svc = services.get("strategies")
     if svc is not None and hasattr(svc, "tradable"):
-        return ServiceStrategySource(svc)
+        return ServiceStrategySource(svc, gate_open, live_start_fraction)
     return FileStrategySource(strategies_dir)

@@ -1,0 +1,163 @@
+"""Venue selection behind the double gate, events on the bus, flattening, and the strategy sources."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+from ai_brain.strategy_spec import family_spec
+from src.app.events import CandleClosed
+from src.execution.setup import add_execution_components, build_execution
+from src.execution.strategy_source import FileStrategySource, ServiceStrategySource, TradableStrategy
+from tests.execution.conftest import HOUR_MS, candle, intent, make_ctx, make_engine
+
+T0 = 1_700_000_000_000 // HOUR_MS * HOUR_MS
+
+
+def stack(root: Path, mode: str = "replay", allow_live: bool = False, risk: dict | None = None):
+    ctx = make_ctx(root, {"mode": mode, "live": {"allow_live_trading": allow_live}, "risk": risk or {}})
+    ex = build_execution(ctx, ledger_fsync=False)
+    cache = ctx.services["market_cache"]
+    for k in range(60):
+        cache.series("BTC/USDT").append(T0 + k * HOUR_MS, 100.0, 101.0, 99.0, 100.0, 1e6)
+    ex.paper.on_event(candle(100.0, T0 + 59 * HOUR_MS, volume=1e6))
+    ctx.clock.advance_to(T0 + 60 * HOUR_MS)
+    return ctx, ex
+
+
+@pytest.mark.parametrize("mode, allow, confirmed, status, expect_live", [
+    ("replay", True, True, "live", False),
+    ("paper", True, True, "live", False),
+    ("live", False, True, "live", False),
+    ("live", True, False, "live", False),
+    ("live", True, True, "dry_run", False),
+    ("live", True, True, "live", True),
+    ("live", True, True, "scaling", True),
+    ("testnet", False, False, "live", True),
+])
+async def test_only_the_double_gate_sends_orders_to_the_live_venue(tmp_path: Path, mode: str, allow: bool,
+                                                                   confirmed: bool, status: str,
+                                                                   expect_live: bool) -> None:
+    ctx, ex = stack(tmp_path, mode, allow)
+    live = make_engine(tmp_path / "exchange")  # a second, separate account standing in for the exchange
+    live.on_event(candle(100.0, T0 + 59 * HOUR_MS))
+    ctx.services["live_venue"] = live
+    if confirmed:
+        ctx.services["control"].confirm_live("person")
+    _, rec = await ex.router.submit(intent("buy", 1.0), status)
+    assert rec is not None and rec.status == "filled"
+    assert (live.lookup(rec.intent.client_order_id) is not None) is expect_live
+    assert (ex.paper.lookup(rec.intent.client_order_id) is not None) is not expect_live
+
+
+async def test_revoking_go_live_sends_the_next_order_back_to_paper(tmp_path: Path) -> None:
+    ctx, ex = stack(tmp_path, "live", True)
+    ctx.services["live_venue"] = make_engine(tmp_path / "exchange")
+    ctx.services["control"].confirm_live("person")
+    assert ex.router.venue_for("live") is ctx.services["live_venue"]
+    ctx.services["control"].revoke_live("person")
+    assert ex.router.venue_for("live") is ex.paper
+
+
+async def test_a_refused_intent_never_reaches_a_venue_and_is_published(tmp_path: Path) -> None:
+    ctx, ex = stack(tmp_path)
+    seen = []
+
+    async def collect(ev) -> None:
+        seen.append(ev)
+
+    sub = ctx.bus.subscribe("test", collect, kinds=("order", "fill"))
+    ctx.services["control"].pause("person", "lunch")
+    decision, rec = await ex.router.submit(intent("buy", 1.0), "dry_run")
+    assert rec is None and not decision.allowed
+    assert ex.paper.lookup(intent("buy", 1.0).client_order_id) is None
+    ctx.services["control"].resume("person")
+    await ex.router.submit(intent("buy", 1.0, seq=1), "dry_run")
+    while (ev := sub.next_event()) is not None:
+        await collect(ev)
+    kinds = [(e.kind, getattr(e, "status", "")) for e in seen]
+    assert kinds[0] == ("order", "rejected") and "risk: paused" in seen[0].reason
+    assert ("fill", "") in kinds and ("order", "filled") in kinds
+
+
+async def test_kill_switch_with_flatten_closes_every_position(tmp_path: Path) -> None:
+    ctx, ex = stack(tmp_path, risk={"kill_switch_action": "flatten", "max_drawdown_fraction": 0.05})
+    spec = family_spec("momentum", fast=3, slow=8, position_fraction=0.1, id="flat-me")
+    (ctx.paths.strategies / "testing" / "flat-me.json").write_text(spec.model_dump_json())
+    await ex.router.submit(intent("buy", 10.0, strategy="flat-me"), "dry_run")
+    # give the runner the position as if it had opened it, then let equity fall through the limit
+    rec = ex.paper.lookup(intent("buy", 10.0, strategy="flat-me").client_order_id)
+    from src.execution.runner import PendingIntent
+    ex.runner._book(PendingIntent(intent=rec.intent, status="dry_run", atr_signal=1.0, bar_ts=T0), rec)  # noqa: SLF001
+    assert len(ex.runner.state.trades) == 1
+    ex.kill.update(10_000.0, ctx.clock.now_ms())
+    ex.kill.update(9_000.0, ctx.clock.now_ms())
+    assert ex.kill.state.flatten_requested and ctx.services["control"].state.halted
+    ts = T0 + 60 * HOUR_MS
+    ctx.services["market_cache"].series("BTC/USDT").append(ts, 100, 100.5, 99.5, 100, 1e6)
+    ctx.clock.advance_to(ts + HOUR_MS)
+    await ex.runner.on_event(CandleClosed("BTC/USDT", "1h", ts, 100, 100.5, 99.5, 100, 1e6))
+    assert ex.runner.state.trades == {}
+    assert ex.paper.wallet.balance("BTC") == pytest.approx(0.0, abs=1e-9)
+    assert not ex.kill.state.flatten_requested
+    assert ex.portfolio.closed_trades()[-1]["reason"] == "flatten"
+
+
+async def test_emergency_stop_command_halts_and_flattens(tmp_path: Path) -> None:
+    ctx, _ = stack(tmp_path)
+    from src.app.supervisor import Supervisor
+
+    ex = add_execution_components(ctx, Supervisor(ctx))
+    ok, message, _ = await ctx.services["commands"].execute("emergency_stop", {}, "telegram:42")
+    assert ok and "EMERGENCY" in message
+    assert ctx.services["control"].state.halted and ex.kill.state.emergency
+    assert "risk" in ctx.status.snapshot() and "portfolio" in ctx.status.snapshot()
+    ok, _, data = await ctx.services["commands"].execute("pnl", {"period": "week"}, "script")
+    assert ok and set(data) >= {"gross_quote", "fees_quote", "funding_quote", "net_quote"}
+
+
+def test_bad_strategy_files_are_skipped_with_a_log_line(tmp_path: Path, caplog) -> None:
+    folder = tmp_path / "active"
+    folder.mkdir()
+    (tmp_path / "testing").mkdir()
+    good = family_spec("breakout", channel=20, exit_channel=10, id="good")
+    (folder / "good.json").write_text(good.model_dump_json())
+    (folder / "bad.json").write_text('{"id": "bad", "name": "x", "rules": {"entry_long": []}}')
+    (folder / "junk.json").write_text("{not json")
+    found = FileStrategySource(tmp_path).tradable("replay")
+    assert [t.spec.id for t in found] == ["good"] and found[0].status == "active"
+    assert "bad.json" in caplog.text and "junk.json" in caplog.text
+
+
+def test_repository_adapter_trades_dry_runs_and_gated_live_strategies() -> None:
+    dry = SimpleNamespace(spec=family_spec("breakout", id="dry"), status="dry_run", size_fraction=0.0)
+    live = SimpleNamespace(spec=family_spec("breakout", id="live"), status="live", size_fraction=0.0)
+    scaled = SimpleNamespace(spec=family_spec("breakout", id="big"), status="scaling", size_fraction=0.5)
+
+    class Repo:
+        def tradable(self, mode: str, live_gate_open: bool = False) -> list:
+            if mode == "live":
+                return [live, scaled] if live_gate_open else []
+            return [dry]
+
+    gate = {"open": False}
+    src = ServiceStrategySource(Repo(), lambda: gate["open"], live_start_fraction=0.1)
+    assert [t.spec.id for t in src.tradable("live")] == ["dry"]
+    gate["open"] = True
+    got = {t.spec.id: t for t in src.tradable("live")}
+    assert got["live"].size_fraction == pytest.approx(0.1) and got["big"].size_fraction == pytest.approx(0.5)
+    assert got["dry"].size_fraction == 1.0
+    assert [t.spec.id for t in src.tradable("replay")] == ["dry"]
+    assert isinstance(next(iter(got.values())), TradableStrategy)
+
+
+def test_runner_window_never_includes_bars_after_the_event(tmp_path: Path) -> None:
+    ctx, ex = stack(tmp_path)
+    cache = ctx.services["market_cache"]
+    cache.series("BTC/USDT").append(T0 + 60 * HOUR_MS, 1.0, 1.0, 1.0, 1.0, 1.0)  # a later bar already cached
+    window = ex.runner._window(CandleClosed("BTC/USDT", "1h", T0 + 59 * HOUR_MS, 100, 101, 99, 100, 1e6))  # noqa: SLF001
+    assert window is not None and int(window.ts[-1]) == T0 + 59 * HOUR_MS
+    assert np.all(window.close == 100.0)
