@@ -148,8 +148,13 @@ class Portfolio:
         rows = [r for r in self._money if r[0] >= since]
         gross, fees, funding = (sum(r[i] for r in rows) for i in (1, 2, 3))
         unreal = sum(p["unrealized_quote"] for p in self.open_positions())
+        trades = sum(1 for t in self._trades if t.ts_ms >= since and not t.manual)
         return {"gross_quote": gross, "fees_quote": fees, "funding_quote": funding,
-                "net_quote": gross - fees - funding, "unrealized_quote": unreal}
+                "net_quote": gross - fees - funding, "unrealized_quote": unreal, "trades": trades}
+
+    def equity_curve(self, since_ms: int = 0) -> list[tuple[int, float]]:
+        """(bar close ms, equity) points for charts, oldest first."""
+        return [pt for pt in self.curve if pt[0] >= since_ms]
 
     def closed_trades(self, strategy_id: str | None = None, include_manual: bool = False) -> list[dict[str, Any]]:
         """Closed trades (ledger ``trade`` lines), automatic only unless asked."""

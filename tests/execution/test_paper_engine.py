@@ -144,3 +144,26 @@ async def test_ledger_lines_after_the_last_save_are_replayed_once(tmp_path) -> N
     assert again.wallet.balance("BTC") == pytest.approx(2.0)
     third = make_engine(tmp_path)
     assert third.wallet.balance("BTC") == pytest.approx(2.0)
+
+
+async def test_latency_fills_against_the_market_as_it_is_after_the_delay(tmp_path) -> None:
+    from ai_brain.paper_trading_engine import PaperEngine
+    from src.app.clock import MarketClock
+    from src.config.execution import PaperConfig
+    from src.execution.ledger import Ledger
+
+    waited: list[float] = []
+    engine: list[PaperEngine] = []
+
+    async def market_moves_while_we_wait(seconds: float) -> None:
+        waited.append(seconds)
+        engine[0].on_event(book([(101.5, 5.0)], [(102.0, 5.0)], ts_ms=HOUR_MS + 50))
+
+    eng = PaperEngine(PaperConfig(latency_ms=50), Ledger(tmp_path / "logs"), MarketClock(HOUR_MS),
+                      sleep=market_moves_while_we_wait)
+    engine.append(eng)
+    eng.on_event(candle(100.0))
+    eng.on_event(book(BIDS, ASKS))
+    rec = await eng.submit(intent("buy", 1.0))
+    assert waited == [0.05]
+    assert rec.avg_price_quote == pytest.approx(102.0)
