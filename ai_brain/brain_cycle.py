@@ -115,13 +115,25 @@ class BrainCycle:
     async def _cycle_loop(self) -> None:
         await asyncio.sleep(self.cfg.first_cycle_delay_s)
         while True:
+            wall, market = time.monotonic(), self.ctx.clock.now_ms()
             try:
                 await self.cycle_once()
             except asyncio.CancelledError:
                 raise
             except Exception:  # a failed cycle is logged; the next one runs on schedule
                 log.exception("AI cycle %d failed", self.cycles)
-            await asyncio.sleep(self.cfg.cycle_minutes * 60)
+            await self._wait_next(wall, market)
+
+    async def _wait_next(self, wall_start: float, market_start_ms: int) -> None:
+        """Until ``cycle_minutes`` of wall time or ``cycle_market_hours`` of market time have passed
+        (a replay runs the market fast), but never sooner than ``min_cycle_gap_s``."""
+        while True:
+            waited = time.monotonic() - wall_start
+            market_h = (self.ctx.clock.now_ms() - market_start_ms) / 3_600_000
+            due = waited >= self.cfg.cycle_minutes * 60 or market_h >= self.cfg.cycle_market_hours
+            if due and waited >= self.cfg.min_cycle_gap_s:
+                return
+            await asyncio.sleep(1.0)
 
     async def _review_loop(self) -> None:
         while True:

@@ -126,7 +126,9 @@ class BrainConfig(_Section):
     """The discovery cycle and its parts."""
 
     enabled: bool = True
-    cycle_minutes: float = Field(60.0, gt=0, description="wall minutes between discovery cycles")
+    cycle_minutes: float = Field(60.0, gt=0, description="wall minutes between discovery cycles ...")
+    cycle_market_hours: float = Field(24.0, gt=0, description="... or this much market time, whichever is first")
+    min_cycle_gap_s: float = Field(30.0, ge=0, description="never start cycles closer than this (fast replays)")
     first_cycle_delay_s: float = Field(0.0, ge=0, description="wait after warm-up before the first cycle")
     min_history_bars: int = Field(300, ge=100, description="bars a symbol needs before it is searched")
     history_bars: int = Field(3_000, ge=100, le=200_000, description="bars per symbol handed to the evaluator")
