@@ -1,9 +1,12 @@
 """Notifiers: where scheduled messages and alerts go — Telegram when configured, the log otherwise.
 
 ``ctx.services["notifier"]`` is one of these; any component may call ``notify(...)`` without
-knowing whether a phone is listening. :class:`EventRelay` forwards alerts, strategy lifecycle
-changes and data-status changes from the bus to Telegram (the console already gets them from
+knowing whether a phone is listening. :class:`EventRelay` forwards alerts and the lifecycle steps
+no alert announces from the bus to Telegram (the console already gets everything from
 :class:`~src.app.notifier.ConsoleNotifier`, so the relay exists only when Telegram is on).
+Data-status changes arrive as the data gate's own alerts, so ``DataStatus`` events are not
+relayed a second time. Discovery and approval alerts (keys ``discovery:<id>``, ``approval:<id>``)
+carry Approve / Reject buttons for admins.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 from typing import Literal, Protocol
 
 from src.app.context import AppContext
-from src.app.events import Alert, DataStatus, Event, StrategyEvent
+from src.app.events import Alert, Event, StrategyEvent
 from src.telegram.access import Access
 from src.telegram.outbox import Button, Outbox
 
@@ -21,8 +24,10 @@ log = logging.getLogger("notify")
 Audience = Literal["admins", "all"]
 PREFIX = {"info": "ℹ️", "warning": "⚠️", "action": "❗ ACTION NEEDED:", "critical": "🛑 CRITICAL:"}
 AUDIENCE: dict[str, Audience] = {"info": "all", "warning": "all", "action": "admins", "critical": "all"}
-# Lifecycle steps worth a message; the rest (generated, backtested) would be noise on a phone.
-RELAYED_STATUSES = frozenset({"dry_run", "awaiting_approval", "approved", "live", "scaling", "retired", "rejected"})
+# Lifecycle steps no alert announces (the lifecycle alerts on discovery, approval waiting, demotion
+# and retirement itself); generated/backtested would be noise on a phone.
+RELAYED_STATUSES = frozenset({"approved", "live", "scaling", "rejected"})
+BUTTON_KEYS = ("approval:", "discovery:")
 CALLBACK_LIMIT = 64  # Telegram's cap on callback data, in bytes
 
 
@@ -69,7 +74,7 @@ def approval_buttons(strategy_id: str) -> list[list[Button]]:
 
 
 class EventRelay:
-    """Bus → notifier for alerts, strategy events and data-status changes (component ``telegram_alerts``)."""
+    """Bus → notifier for alerts and person-relevant lifecycle steps (component ``telegram_alerts``)."""
 
     name = "telegram_alerts"
 
@@ -77,39 +82,31 @@ class EventRelay:
         self.ctx = ctx
         self.notifier = notifier
         self.relayed = 0
-        self._sub = ctx.bus.subscribe(self.name, self.on_event, kinds=("alert", "strategy", "data_status"))
+        self._sub = ctx.bus.subscribe(self.name, self.on_event, kinds=("alert", "strategy"))
 
     async def on_event(self, event: Event) -> None:
         if isinstance(event, Alert):
             self._alert(event)
         elif isinstance(event, StrategyEvent):
             self._strategy(event)
-        elif isinstance(event, DataStatus):
-            self._data(event)
 
     def _alert(self, event: Alert) -> None:
+        """One message per alert; a repeat of the same condition (key, level, title) inside the window is dropped."""
         self.relayed += 1
         text = f"{PREFIX.get(event.level, '')} {event.title}\n{event.text}".strip()
-        self.notifier.notify(text, level=event.level, key=event.key, audience=AUDIENCE.get(event.level, "all"))
+        key = f"{event.key}|{event.level}|{event.title}" if event.key else ""
+        buttons = None
+        if event.key.startswith(BUTTON_KEYS):
+            buttons = approval_buttons(event.key.split(":", 1)[1])
+        self.notifier.notify(text, level=event.level, key=key, audience=AUDIENCE.get(event.level, "all"),
+                             buttons=buttons)
 
     def _strategy(self, event: StrategyEvent) -> None:
         if event.status not in RELAYED_STATUSES:
             return
         self.relayed += 1
-        key = f"strategy:{event.strategy_id}:{event.status}"
-        if event.status == "awaiting_approval":
-            text = f"{PREFIX['action']} strategy {event.strategy_id} waits for approval\n{event.reason}"
-            self.notifier.notify(text, level="action", key=key, audience="admins",
-                                 buttons=approval_buttons(event.strategy_id))
-            return
-        self.notifier.notify(f"strategy {event.strategy_id} → {event.status}: {event.reason}", key=key)
-
-    def _data(self, event: DataStatus) -> None:
-        self.relayed += 1
-        level = "action" if event.status == "BLOCKED" else "warning" if event.status == "DEGRADED" else "info"
-        reasons = "; ".join(event.reasons) or "ok"
-        self.notifier.notify(f"{PREFIX[level]} data {event.symbol} is {event.status}: {reasons}", level=level,
-                             key=f"data:{event.symbol}:{event.status}", audience=AUDIENCE[level])
+        self.notifier.notify(f"strategy {event.strategy_id} → {event.status}: {event.reason}",
+                             key=f"strategy:{event.strategy_id}:{event.status}")
 
     async def run(self) -> None:
         await self.ctx.bus.run_subscriber(self._sub)

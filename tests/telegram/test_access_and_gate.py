@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from src.app.events import StrategyEvent
+from src.app.events import Alert, StrategyEvent
 from tests.telegram.conftest import ADMIN, ADMIN2, STRANGER, VIEWER, CockpitFactory, Harness, registry_recorder
 
 LIVE_OK = {"mode": "live", "live": {"allow_live_trading": True}}
@@ -101,13 +101,13 @@ async def test_approval_while_live_takes_a_code(cockpit_factory: CockpitFactory)
     assert h.calls == [("approve", {"id": "S1"}, f"telegram:{ADMIN}")]
 
 
-async def test_approve_buttons_on_discovery_alerts(cockpit: Harness) -> None:
+@pytest.mark.parametrize("key", ["approval:S7", "discovery:S7"])
+async def test_approve_buttons_on_discovery_alerts(cockpit: Harness, key: str) -> None:
     registry_recorder(cockpit, "approve")
     registry_recorder(cockpit, "reject")
-    viewer_before = len(cockpit.fake.sent_to(VIEWER))
-    cockpit.ctx.bus.publish(StrategyEvent("S7", "awaiting_approval", "passed out-of-sample", 0))
+    cockpit.ctx.bus.publish(Alert("action", "Approval waiting: S7", "passed out-of-sample", key=key))
     alert = (await cockpit.fake.wait_sent(2, chat_id=ADMIN))[-1]
-    assert "S7 waits for approval" in alert.text
+    assert "Approval waiting: S7" in alert.text
     buttons = alert.reply_markup["inline_keyboard"][0] if alert.reply_markup else []
     assert [b["callback_data"] for b in buttons] == ["approve:S7", "reject:S7"]
     cockpit.fake.push_callback(ADMIN, "approve:S7")
@@ -116,7 +116,29 @@ async def test_approve_buttons_on_discovery_alerts(cockpit: Harness) -> None:
     assert [c[:2] for c in cockpit.calls] == [("approve", {"id": "S7"}),
                                               ("reject", {"id": "S7", "reason": "rejected with the Telegram button"})]
     assert len(cockpit.fake.callback_answers) == 2
-    assert len(cockpit.fake.sent_to(VIEWER)) == viewer_before  # action messages and buttons: admins only
+    assert len(cockpit.fake.sent_to(VIEWER)) == 1  # only the start-up note: action alerts are for admins
+
+
+async def test_info_alerts_reach_viewers_without_buttons(cockpit: Harness) -> None:
+    cockpit.ctx.bus.publish(Alert("info", "Strategy discovered: S8", "details", key="discovery:S8"))
+    cockpit.ctx.bus.publish(StrategyEvent("S8", "approved", "approved (by telegram:1)", 0))
+    cockpit.ctx.bus.publish(StrategyEvent("S8", "backtested", "noise", 0))
+    viewer = await cockpit.fake.wait_sent(3, chat_id=VIEWER)
+    assert "Strategy discovered: S8" in viewer[1].text and viewer[1].reply_markup is None
+    assert viewer[2].text.startswith("strategy S8 → approved")
+    admin = await cockpit.fake.wait_sent(3, chat_id=ADMIN)
+    assert admin[1].reply_markup is not None
+    await asyncio.sleep(0.2)
+    assert not any("noise" in m.text for m in cockpit.fake.sent)
+
+
+async def test_state_changes_of_one_condition_are_not_deduplicated(cockpit: Harness) -> None:
+    for title in ("data BTC/USDT: OK → BLOCKED", "data BTC/USDT: OK → BLOCKED", "data BTC/USDT: BLOCKED → OK"):
+        cockpit.ctx.bus.publish(Alert("warning", title, "stale", key="data:BTC/USDT"))
+    sent = await cockpit.fake.wait_sent(3, chat_id=ADMIN)
+    await asyncio.sleep(0.2)
+    titles = [m.text.splitlines()[0] for m in cockpit.fake.sent_to(ADMIN)[1:]]
+    assert titles == ["⚠️ data BTC/USDT: OK → BLOCKED", "⚠️ data BTC/USDT: BLOCKED → OK"] and len(sent) == 3
 
 
 async def test_stop_with_flatten_closes_positions_first(cockpit: Harness) -> None:
