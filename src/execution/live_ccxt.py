@@ -140,6 +140,17 @@ class LiveVenue:
         found = self.orders.get(client_order_id)
         return found.record if found is not None else None
 
+    async def cancel_all(self) -> int:
+        """Cancel every non-terminal order we placed (shutdown with ``cancel_open_orders_on_stop``)."""
+        n = 0
+        for order in self.orders.active():
+            try:
+                await self.cancel(order.client_order_id)
+                n += 1
+            except ExchangeAccessError as exc:
+                log.error("cancel %s at shutdown failed: %s", order.client_order_id, exc)
+        return n
+
     async def open_orders(self) -> list[OrderRecord]:
         """Our non-terminal orders (the reconciler compares them with the exchange's list)."""
         return [o.record for o in self.orders.active()]

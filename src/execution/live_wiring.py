@@ -122,6 +122,10 @@ def add_live_components(ctx: AppContext, supervisor: Supervisor) -> dict[str, An
         ctx.services["live_venue"] = added["live_venue"] = live
         ctx.status.register("live_venue", live.snapshot)
         supervisor.add(LiveOrderPoller(live))
+        if ctx.config.supervisor.cancel_open_orders_on_stop:
+            async def cancel_open() -> None:
+                await live.cancel_all()  # type: ignore[union-attr]
+            supervisor.on_shutdown("cancel_live_orders", cancel_open)
         supervisor.on_shutdown("exchange_clients", ctx.services["exchange"].close)
     source = _truth_source(ctx, live)
     if source is not None:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from src.execution.interface import OrderIntent
 from src.execution.order_store import IllegalTransition, OrderStore
@@ -99,3 +102,27 @@ def test_terminal_orders_beyond_the_limit_are_pruned_active_ones_never(tmp_path:
     kept = [o.client_order_id for o in s.all()]
 
     assert "atl-1" in kept and len(kept) == 3 and "atl-4" in kept
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from(["open", "partially_filled", "filled", "cancelled", "expired"]),
+                          st.floats(0.0, 1.0)), min_size=1, max_size=12))
+def test_any_stream_of_exchange_readings_records_each_unit_once(readings: list[tuple[str, float]]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        s = store_at(Path(folder))
+        s.record_intent(make_intent())
+        cum = 0.0
+        for status, step in readings:
+            cum = min(2.0, cum + step)  # the exchange's cumulative fill only grows
+            before = s.get("atl-1").record
+            try:
+                s.apply("atl-1", status, filled_qty_base=cum, cum_quote=cum * 100.0)  # type: ignore[arg-type]
+            except IllegalTransition:
+                assert store_at(Path(folder)).get("atl-1").record == before  # refused: nothing changed
+                continue
+        order = store_at(Path(folder)).get("atl-1")
+        fills = order.fills
+        assert sum(f.qty_base for f in fills) == pytest.approx(order.record.filled_qty_base)
+        assert len({f.fill_id for f in fills}) == len(fills)
+        assert all(f.qty_base > 0 and f.price_quote == pytest.approx(100.0) for f in fills)
+        assert order.record.filled_qty_base <= 2.0 + 1e-9

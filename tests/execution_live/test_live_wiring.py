@@ -1,0 +1,70 @@
+"""Wiring: which parts exist per mode, and that orders and market data share one request budget."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from src.app.clock import Clock, MarketClock
+from src.app.main import assemble, build_context
+from src.app.supervisor import Supervisor
+from src.config import parse_config
+from src.config.market import ExchangeConfig
+from src.config.secrets import Secrets
+from src.exchange.clients import ExchangeClients
+from src.execution.live_ccxt import LiveSettings, LiveVenue
+from src.execution.order_store import OrderStore
+from src.execution.reconcile import LiveTruth, VenueTruth
+from src.state.store import StateStore
+from tests.execution_live.test_live_venue import intent
+from tests.fakes.fake_binance import FakeBinance
+from tests.fakes.fake_binance_orders import FakeOrders
+
+
+async def test_orders_and_market_data_draw_on_one_budget(fake: FakeBinance, orders_fake: FakeOrders,
+                                                         tmp_path: Path) -> None:
+    cfg = ExchangeConfig(api_base_url=fake.base_url, timeout_ms=2_000)
+    registry = ExchangeClients(cfg, Secrets(exchange_api_key="k", exchange_api_secret="s"), mode="live")
+    try:
+        spot = registry.spot
+        venue = LiveVenue(spot, None, OrderStore(StateStore(tmp_path), now_ms=lambda: 1), publish=lambda e: None,
+                          now_ms=lambda: 1, settings=LiveSettings(resend_backoff_s=0.0))
+        await spot.fetch_ticker("BTC/USDT")  # a market-data read
+        before = spot.budget.requests  # type: ignore[union-attr]
+        await venue.submit(intent())
+        assert spot.budget.requests > before and venue.spot is registry.spot  # type: ignore[union-attr]
+        assert spot.budget.used() >= spot.budget.requests  # type: ignore[union-attr]  # weights, not just counts
+    finally:
+        await registry.close()
+
+
+def _assembled(tmp_path: Path, data: dict) -> tuple:
+    cfg = parse_config(data)
+    clock: Clock = MarketClock() if cfg.mode == "replay" else Clock()
+    ctx = build_context(cfg, Secrets(), tmp_path, clock)
+    supervisor = Supervisor(ctx)
+    assemble(ctx, supervisor)
+    return ctx, supervisor
+
+
+async def test_replay_wires_a_paper_reconciler_and_no_live_venue(tmp_path: Path) -> None:
+    ctx, _ = _assembled(tmp_path, {"mode": "replay", "funding": {"enabled": True}})
+
+    assert "live_venue" not in ctx.services
+    assert isinstance(ctx.services["reconciler"].source, VenueTruth)
+    assert "ack_reconcile" in ctx.services["commands"].names()
+    assert ctx.services["carry"].symbols == ("BTC/USDT",)
+    assert {"reconcile", "funding_carry"} <= set(ctx.status.providers)
+
+
+async def test_live_mode_wires_the_live_venue_behind_the_router(tmp_path: Path, fake: FakeBinance) -> None:
+    ctx, _ = _assembled(tmp_path, {"mode": "live", "exchange": {"api_base_url": fake.base_url}})
+    try:
+        venue = ctx.services["live_venue"]
+        assert isinstance(venue, LiveVenue) and venue.name == "live"
+        assert venue.spot is ctx.services["exchange"].spot  # the shared client, so the shared budget
+        assert isinstance(ctx.services["reconciler"].source, LiveTruth)
+        assert "carry" not in ctx.services  # off by default
+        router = ctx.services["router"]
+        assert router.venue_for("live") is not venue  # the double gate: no go-live confirmation yet
+    finally:
+        await ctx.services["exchange"].close()
