@@ -35,7 +35,9 @@ class Notifier(Protocol):
     """What every part of the bot may call to tell a person something."""
 
     def notify(self, text: str, *, level: str = "info", key: str = "", audience: Audience = "all",
-               buttons: list[list[Button]] | None = None) -> None: ...
+               buttons: list[list[Button]] | None = None, replace: bool = False) -> None:
+        """Tell people ``text``; ``key`` de-duplicates, ``replace`` lets a newer report supersede a pending one."""
+        ...
 
 
 class LogNotifier:
@@ -45,7 +47,7 @@ class LogNotifier:
         self.sent = 0
 
     def notify(self, text: str, *, level: str = "info", key: str = "", audience: Audience = "all",
-               buttons: list[list[Button]] | None = None) -> None:
+               buttons: list[list[Button]] | None = None, replace: bool = False) -> None:
         self.sent += 1
         log.log(logging.WARNING if level in ("action", "critical") else logging.INFO, "%s", text)
 
@@ -59,11 +61,11 @@ class TelegramNotifier:
         self.notify_viewers = notify_viewers
 
     def notify(self, text: str, *, level: str = "info", key: str = "", audience: Audience = "all",
-               buttons: list[list[Button]] | None = None) -> None:
+               buttons: list[list[Button]] | None = None, replace: bool = False) -> None:
         scope: Audience = audience if self.notify_viewers else "admins"
         for chat in self.access.recipients(scope):
             is_admin = self.access.role(chat) == "admin"
-            self.outbox.enqueue(chat, text, key=key, buttons=buttons if is_admin else None)
+            self.outbox.enqueue(chat, text, key=key, buttons=buttons if is_admin else None, replace=replace)
 
 
 def approval_buttons(strategy_id: str) -> list[list[Button]]:

@@ -145,20 +145,28 @@ class Outbox:
         self._paused_until = 0.0
         self._backoff_s = 0.0
         self._write_lock = threading.Lock()
+        self.persist_error = ""
         self._seq = 0
         self._written_seq = 0
-        self.stats = {"sent": 0, "deduped": 0, "dropped": 0, "failed_attempts": 0, "rejected": 0}
+        self.stats = {"sent": 0, "deduped": 0, "superseded": 0, "dropped": 0, "failed_attempts": 0, "rejected": 0}
         self.last_error = ""
 
     # ---- producers -------------------------------------------------------------------------
     def enqueue(self, chat_id: int, text: str, *, key: str = "", buttons: list[list[Button]] | None = None,
-                photo: bytes | None = None) -> bool:
-        """Queue a message without waiting; False when ``key`` was already sent to this chat recently."""
+                photo: bytes | None = None, replace: bool = False) -> bool:
+        """Queue a message without waiting; False when ``key`` was already sent to this chat recently.
+
+        ``replace`` is for periodic reports: the new message supersedes a still-pending one with the
+        same key (after an outage, one fresh status beats forty stale ones) and is never de-duplicated.
+        """
         now = self._monotonic()
-        if key and self._is_duplicate(chat_id, key, now):
+        if replace and key:
+            self._supersede(chat_id, key)
+            self._recent_keys[(chat_id, key)] = now
+        elif key and self._is_duplicate(chat_id, key, now):
             self.stats["deduped"] += 1
             return False
-        parts = split_text(text)
+        parts = split_text(text if text.strip() else "(empty message)")
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             msg = OutgoingMessage(id=uuid.uuid4().hex[:12], chat_id=chat_id, text=part, key=key,
@@ -168,6 +176,11 @@ class Outbox:
         self._dirty.set()
         self._wake.set()
         return True
+
+    def _supersede(self, chat_id: int, key: str) -> None:
+        kept = [i for i in self._items if not (i.msg.chat_id == chat_id and i.msg.key == key)]
+        self.stats["superseded"] += len(self._items) - len(kept)
+        self._items = kept
 
     def _is_duplicate(self, chat_id: int, key: str, now: float) -> bool:
         seen = self._recent_keys.get((chat_id, key))
@@ -198,7 +211,7 @@ class Outbox:
 
     def describe(self) -> dict[str, Any]:
         return {"pending": len(self._items), "online": self._sender is not None, **self.stats,
-                "last_error": self.last_error}
+                "last_error": self.last_error, "persist_error": self.persist_error}
 
     async def run(self) -> None:
         try:
@@ -317,19 +330,33 @@ class Outbox:
             await asyncio.to_thread(self._write, self._snapshot(), self._seq)
 
     def _write(self, snapshot: PendingMessages, seq: int) -> None:
-        """Write unless a newer snapshot already landed (a slow thread must not overwrite a newer file)."""
+        """Write unless a newer snapshot already landed (a slow thread must not overwrite a newer file).
+
+        A failing disk is logged, not raised: the messages are still in memory and still get sent.
+        """
         with self._write_lock:
             if seq <= self._written_seq:
                 return
-            write_model(self.path, snapshot)
+            try:
+                write_model(self.path, snapshot)
+            except OSError as exc:
+                if not self.persist_error:
+                    log.error("telegram outbox cannot be saved (%s); pending messages live in memory only", exc)
+                self.persist_error = str(exc)
+                return
             self._written_seq = seq
+            self.persist_error = ""
 
     def _write_now(self) -> None:
         self._seq += 1
         self._write(self._snapshot(), self._seq)
 
     def _load(self) -> list[OutgoingMessage]:
-        found = read_model(self.path, PendingMessages, self.path.parent / "quarantine")
+        try:
+            found = read_model(self.path, PendingMessages, self.path.parent / "quarantine")
+        except OSError as exc:  # unreadable is not fatal: the bot must still start and talk
+            log.error("telegram outbox %s unreadable (%s); starting with an empty queue", self.path, exc)
+            return []
         if found is None:
             return []
         if found.messages:

@@ -53,11 +53,11 @@ class Scheduler:
 
     async def send_status(self) -> None:
         self.sent["status"] += 1
-        self.notifier.notify("🕐 " + await self.cockpit.status_text("scheduler"))
+        self.notifier.notify("🕐 " + await self.cockpit.status_text("scheduler"), key="scheduled:status", replace=True)
 
     async def send_heartbeat(self) -> None:
         self.sent["heartbeat"] += 1
-        self.notifier.notify("💓 " + await self.cockpit.heartbeat_text())
+        self.notifier.notify("💓 " + await self.cockpit.heartbeat_text(), key="scheduled:heartbeat", replace=True)
 
 
 class EquitySampler:

@@ -167,3 +167,25 @@ async def test_queue_is_bounded_and_deduplicates(tmp_path: Path) -> None:
         outbox.enqueue(1, f"m{i}")
     assert len(outbox.pending) == 10 and outbox.pending[-1].text == "m19"
     assert outbox.stats == {**outbox.stats, "deduped": 1, "dropped": 12}
+
+
+async def test_a_newer_report_supersedes_a_pending_one(tmp_path: Path) -> None:
+    outbox = Outbox(TelegramConfig(), tmp_path / OUTBOX_FILE)
+    for hour in range(3):
+        outbox.enqueue(1, f"status at {hour}h", key="scheduled:status", replace=True)
+        outbox.enqueue(1, f"alert {hour}", key=f"a{hour}")
+    assert [m.text for m in outbox.pending] == ["alert 0", "alert 1", "status at 2h", "alert 2"]
+    assert outbox.stats["superseded"] == 2 and outbox.stats["deduped"] == 0
+
+
+async def test_a_broken_disk_does_not_stop_the_queue(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("x")
+    outbox = Outbox(TelegramConfig(), blocker / OUTBOX_FILE)  # every read and write fails with OSError
+    outbox.enqueue(1, "still queued")
+    task = asyncio.create_task(outbox.run())
+    await asyncio.sleep(0.1)
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    assert [m.text for m in outbox.pending] == ["still queued"] and outbox.persist_error
+    assert sum("cannot be saved" in r.getMessage() for r in caplog.records) == 1
