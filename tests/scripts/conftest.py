@@ -68,6 +68,7 @@ class BotUnderTest:
                                           str(config), "--speed", "36000", "--duration", "120", *extra], cwd=REPO,
                                          stdout=fh, stderr=subprocess.STDOUT)
         self.pid = self.proc.pid
+        self.has_candidates = False
 
     def wait_running(self, timeout_s: float = 30.0) -> None:
         """Until the bot's own heartbeat names this pid and says running, and the pid file exists."""
@@ -105,10 +106,36 @@ def bot(tmp_path: Path) -> Iterator[BotUnderTest]:
         b.kill()
 
 
+CANDIDATES = ("mom-test-1", "mom-test-2")
+
+
+def add_candidates(root: Path) -> bool:
+    """Strategies awaiting approval, written through the AI brain's repository API before the bot
+    starts (it loads them at start-up); False while that API does not exist."""
+    try:
+        from ai_brain import strategy_store as store_mod
+        from ai_brain.strategy_spec import family_spec
+    except ImportError:
+        return False
+    store = store_mod.StrategyStore(root / "strategies", root / "state" / "quarantine", now_ms=lambda: 0)
+    for sid in CANDIDATES:
+        spec = family_spec("momentum", id=sid, name=f"momentum {sid}", symbols=["BTC/USDT"], timeframe="1h")
+        store.add(store_mod.StrategyRecord(
+            id=sid, name=spec.name, type="momentum", status="awaiting_approval", spec=spec,
+            source=store_mod.Source(generator="templates", reasoning="test fixture", hypothesis_id=f"h-{sid}"),
+            provenance=store_mod.Provenance(hypothesis_id=f"h-{sid}"),
+            created_at="2026-01-01T00:00:00Z", updated_at="2026-01-01T00:00:00Z"), actor="test", reason="fixture")
+    return True
+
+
 @pytest.fixture(scope="package")
 def shared_bot(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BotUnderTest]:
-    """One running bot for every test that only reads, pauses it briefly or gets refused (starts are slow)."""
-    b = BotUnderTest(tmp_path_factory.mktemp("shared") / "root")
+    """One running bot for every test that only reads, pauses it briefly, gets refused, or approves
+    one of the two candidate strategies it was started with (bot starts are the slow part)."""
+    root = tmp_path_factory.mktemp("shared") / "root"
+    has_candidates = add_candidates(root)
+    b = BotUnderTest(root)
+    b.has_candidates = has_candidates
     try:
         b.wait_running()
         yield b

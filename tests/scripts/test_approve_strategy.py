@@ -8,23 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.scripts.conftest import BotUnderTest, run_script
-
-
-def _awaiting_approval(root: Path, sid: str) -> Path:
-    """A strategy awaiting approval, written through the AI brain's own repository API."""
-    store_mod = pytest.importorskip("ai_brain.strategy_store", reason="waiting on ai_brain/strategy_store.py")
-    from ai_brain.strategy_spec import family_spec
-
-    spec = family_spec("momentum", id=sid, name=f"momentum {sid}", symbols=["BTC/USDT"], timeframe="1h")
-    rec = store_mod.StrategyRecord(
-        id=sid, name=spec.name, type="momentum", status="awaiting_approval", spec=spec,
-        source=store_mod.Source(generator="templates", reasoning="test fixture", hypothesis_id=f"h-{sid}"),
-        provenance=store_mod.Provenance(hypothesis_id=f"h-{sid}"),
-        created_at="2026-01-01T00:00:00Z", updated_at="2026-01-01T00:00:00Z")
-    store = store_mod.StrategyStore(root / "strategies", root / "state" / "quarantine", now_ms=lambda: 0)
-    store.add(rec, actor="test", reason="fixture")
-    return root / "strategies" / "testing" / f"{sid}.json"
+from tests.scripts.conftest import CANDIDATES, BotUnderTest, run_script
 
 
 def _skip_unless_wired(ran_out: str) -> None:
@@ -32,17 +16,11 @@ def _skip_unless_wired(ran_out: str) -> None:
         pytest.skip("waiting on the approve/reject commands being wired into the bot")
 
 
-@pytest.fixture(scope="module")
-def bot_with_candidates(tmp_path_factory: pytest.TempPathFactory):
-    """A running bot with two strategies awaiting approval: one to approve, one to reject."""
-    root = tmp_path_factory.mktemp("approve") / "root"
-    paths = {sid: _awaiting_approval(root, sid) for sid in ("mom-test-1", "mom-test-2")}
-    b = BotUnderTest(root)
-    try:
-        b.wait_running()
-        yield b, paths
-    finally:
-        b.kill()
+@pytest.fixture
+def bot_with_candidates(shared_bot: BotUnderTest) -> tuple[BotUnderTest, dict[str, Path]]:
+    if not shared_bot.has_candidates:
+        pytest.skip("waiting on ai_brain/strategy_store.py")
+    return shared_bot, {sid: shared_bot.root / "strategies" / "testing" / f"{sid}.json" for sid in CANDIDATES}
 
 
 def test_approve_moves_the_strategy(bot_with_candidates) -> None:
