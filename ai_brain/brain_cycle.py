@@ -183,10 +183,13 @@ class BrainCycle:
             self.learning.update_regime(sym, c)
         similar = {s: sim.describe() for s, c in self._candles.items() if (sim := self.learning.similar(c))}
         verdicts = [f"{r.id} ({r.source.generator}): {r.history[-1].reason}" for r in self.store.list("retired")[-8:]]
+        intel = self.ctx.services.get("intel")
+        news = intel.news_summary(self.ctx.clock.now_ms()) if intel is not None else ""
         return GenerationContext(decision_ts_ms=self.ctx.clock.now_ms(), timeframe=self.ctx.config.replay.timeframe,
                                  candles=dict(self._candles), funding=dict(self._funding),
                                  regimes={s: r for s, r in self.learning.regimes.items() if s in self._candles},
-                                 recent_verdicts=verdicts, similar_patterns=similar, cycle=self.cycles,
+                                 recent_verdicts=verdicts, similar_patterns=similar, news_summary=news,
+                                 cycle=self.cycles,
                                  seed=self.cfg.generators.seed)
 
     async def cycle_once(self) -> list[StrategyRecord]:

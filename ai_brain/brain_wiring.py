@@ -20,10 +20,15 @@ from ai_brain.generators.evolutionary import EvolutionarySource
 from ai_brain.generators.llm import LLMSource
 from ai_brain.generators.templates import TemplateSource
 from ai_brain.hypothesis_generator import GenerationContext, HypothesisGenerator, Source
+from ai_brain.intel import IntelComponent
 from ai_brain.learning_engine import LearningEngine
 from ai_brain.lifecycle import Lifecycle, transition_problem
+from ai_brain.llm_analyzer import MarketAnalyst
 from ai_brain.llm_client import GeminiGateway
 from ai_brain.llm_governance import CircuitBreaker, ResponseCache, TokenBudget
+from ai_brain.news_fetcher import NewsFetcher
+from ai_brain.onchain_monitor import OnchainMonitor
+from ai_brain.sentiment_analyzer import SentimentAnalyzer
 from ai_brain.strategy_commands import StrategyCommands
 from ai_brain.strategy_evaluator import TrialCounter
 from ai_brain.strategy_spec import StrategySpec
@@ -95,6 +100,11 @@ def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, sup
                              partial(_seeds_for, store, cfg.generators.ga_population // 2))
     sources: list[Source] = [templates, evo]
     gateway = build_gateway(ctx)
+    ctx.services["market_analyst"] = MarketAnalyst(gateway if cfg.intel.analyzer_enabled else None)
+    intel = build_intel(ctx, gateway)
+    if intel is not None:
+        ctx.services["intel"] = intel
+        supervisor.add(intel)
     if gateway is not None:
         llm = LLMSource(gateway, ctx.config.llm)
         sources.append(llm)
@@ -103,6 +113,19 @@ def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, sup
     cycle.generator = HypothesisGenerator(sources, dedup, timeout_s=max(120.0, ctx.config.llm.timeout_s * 4))
     cycle.context_hook = lambda gen_ctx: holder.__setitem__("ctx", gen_ctx)
     return cycle
+
+
+def build_intel(ctx: AppContext, gateway: GeminiGateway | None) -> IntelComponent | None:
+    """The optional news / sentiment / on-chain component, or None when every part is off."""
+    icfg = ctx.config.brain.intel
+    q = ctx.paths.state / "quarantine"
+    news = (NewsFetcher(icfg.news_sources, ctx.paths.state / "news_cache.json", q, icfg.news_timeout_s,
+                        icfg.news_max_items) if icfg.news_enabled and icfg.news_sources else None)
+    onchain = (OnchainMonitor(icfg.onchain_url, icfg.onchain_min_value_usd, ctx.bus.publish, ctx.clock.now_ms)
+               if icfg.onchain_enabled and icfg.onchain_url else None)
+    if news is None and onchain is None:
+        return None
+    return IntelComponent(ctx, news, SentimentAnalyzer(gateway if icfg.sentiment_use_llm else None), onchain)
 
 
 def add_brain_components(ctx: AppContext, supervisor: Supervisor) -> None:
