@@ -55,6 +55,10 @@ class Router:
             return live
         return self.paper
 
+    def route_name(self, status: str) -> str:
+        """``"live"`` or ``"paper"``: where an order of a strategy with ``status`` would go now."""
+        return "paper" if self.venue_for(status) is self.paper else "live"
+
     def live_gate_open(self) -> bool:
         """Both halves of the double gate: config allows live trading AND a person confirmed it."""
         return bool(self.allow_live and self.control.state.live_confirmed)
@@ -63,9 +67,17 @@ class Router:
         return self.paper.ref_price(symbol)
 
     async def submit(self, intent: OrderIntent, status: str, leverage: float = 1.0,
-                     held_base: float | None = None) -> tuple[GuardDecision, OrderRecord | None]:
-        """Guards, then the venue; a refused intent never reaches a venue and is published as rejected."""
-        venue = self.venue_for(status)
+                     held_base: float | None = None,
+                     venue_name: str | None = None) -> tuple[GuardDecision, OrderRecord | None]:
+        """Guards, then the venue; a refused intent never reaches a venue and is published as rejected.
+
+        ``venue_name`` pins the venue (an exit goes where its position lives, whatever the gate
+        says now); otherwise the strategy's ``status`` decides.
+        """
+        venue = self._named(venue_name) if venue_name else self.venue_for(status)
+        if venue is None:
+            log.critical("order %s needs the live venue, which is not available", intent.client_order_id)
+            return self._refuse(intent, GuardDecision(False, 0.0, None, "live venue unavailable")), None
         known = await self.lookup(venue, intent.client_order_id)
         if known is not None:
             return GuardDecision(True, known.intent.qty_base, None, "recovered"), await venue.submit(known.intent)
@@ -75,15 +87,20 @@ class Router:
         else:
             decision = self.guards.check(intent, price, leverage, held_base)
         if not decision.allowed:
-            reason = decision.reason.value if decision.reason else decision.detail
-            self._publish(OrderUpdate(intent.client_order_id, intent.symbol, intent.side, "rejected",
-                                      intent.qty_base, intent.price_quote, self._now(), intent.strategy_id,
-                                      f"risk: {reason}"))
-            return decision, None
+            return self._refuse(intent, decision), None
         if decision.qty_base < intent.qty_base:
             intent = intent.model_copy(update={"qty_base": decision.qty_base})
         self.sent["live" if venue is not self.paper else "paper"] += 1
         return decision, await venue.submit(intent)
+
+    def _named(self, name: str) -> ExecutionVenue | None:
+        return self.paper if name == "paper" else self._live()
+
+    def _refuse(self, intent: OrderIntent, decision: GuardDecision) -> GuardDecision:
+        reason = decision.reason.value if decision.reason else decision.detail
+        self._publish(OrderUpdate(intent.client_order_id, intent.symbol, intent.side, "rejected", intent.qty_base,
+                                  intent.price_quote, self._now(), intent.strategy_id, f"risk: {reason}"))
+        return decision
 
     @staticmethod
     async def lookup(venue: ExecutionVenue, client_order_id: str) -> OrderRecord | None:

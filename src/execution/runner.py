@@ -34,6 +34,7 @@ from ai_brain import indicators as ind
 from ai_brain.backtest_data import Candles, Funding
 from ai_brain.position_rules import PositionTracker
 from ai_brain.signals import latest_signal
+from ai_brain.strategy_spec import RiskGenes, StrategySpec
 from src.app.clock import Clock
 from src.app.events import CandleClosed, Event
 from src.app.events import Funding as FundingEvent
@@ -74,6 +75,9 @@ class OpenTrade(BaseModel):
     funding_quote: float = 0.0
     exit_value_quote: float = 0.0
     last_reason: str = ""
+    status: str = "dry_run"  # lifecycle status at entry
+    venue: str = "paper"  # where the position lives: its exits go there, whatever the gate says later
+    spec: dict[str, Any] = Field(default_factory=dict)  # the rules it was opened with
 
 
 class PendingIntent(BaseModel):
@@ -88,6 +92,8 @@ class PendingIntent(BaseModel):
     atr_signal: float = 0.0
     bar_ts: int = 0
     closes: bool = False
+    venue: str = "paper"
+    spec: dict[str, Any] | None = None  # entries carry their spec, so recovery never needs the file
 
 
 class RunnerState(BaseModel):
@@ -163,16 +169,29 @@ class StrategyRunner:
         candles = self._window(ev)
         if candles is not None:
             funding: Funding | None | bool = False  # built once per bar, only if a strategy reads funding
-            for strat in self.source().tradable(self.mode):
-                if ev.symbol in strat.spec.symbols and strat.spec.timeframe == ev.timeframe:
-                    if funding is False and _reads_funding(strat):
-                        funding = self._funding(ev.symbol)
-                    await self._step(strat, candles, funding or None, ev)
+            for strat, entries in self._strategies_for(ev):
+                if funding is False and _reads_funding(strat):
+                    funding = self._funding(ev.symbol)
+                await self._step(strat, candles, funding or None, ev, entries)
         if self.kill.state.flatten_requested:
             await self.flatten_all("flatten", ev.ts_ms)
         self.bars += 1
         equity = self.portfolio.mark(ev.ts_ms + timeframe_ms(ev.timeframe))
         self.kill.update(equity, self.clock.now_ms())
+
+    def _strategies_for(self, ev: CandleClosed) -> list[tuple[TradableStrategy, bool]]:
+        """Tradable strategies on this symbol, then open trades whose strategy is no longer tradable
+        (retired, paused, file gone): those keep their exits and stops, with the rules they opened with,
+        but make no new entries."""
+        out = [(t, True) for t in self.source().tradable(self.mode)
+               if ev.symbol in t.spec.symbols and t.spec.timeframe == ev.timeframe]
+        ids = {t.spec.id for t, _ in out}
+        for trade in self.state.trades.values():
+            if trade.symbol == ev.symbol and trade.strategy_id not in ids and trade.spec:
+                spec = StrategySpec.model_validate(trade.spec)
+                if spec.timeframe == ev.timeframe:
+                    out.append((TradableStrategy(spec, trade.status, 0.0), False))
+        return out
 
     def _window(self, ev: CandleClosed) -> Candles | None:
         """The closed candles up to and including ``ev`` (the cache may already hold later bars)."""
@@ -192,7 +211,7 @@ class StrategyRunner:
 
     # -- one strategy on one bar ---------------------------------------------------------------
     async def _step(self, strat: TradableStrategy, candles: Candles, funding: Funding | None,
-                    ev: CandleClosed) -> None:
+                    ev: CandleClosed, entries: bool = True) -> None:
         spec = strat.spec
         key = f"{spec.id}|{ev.symbol}"
         atr = ind.atr(candles.high, candles.low, candles.close, spec.risk.atr_period)
@@ -205,7 +224,12 @@ class StrategyRunner:
             trade.tracker_state, trade.tracker_bar_ts = _to_json(tracker.state), ev.ts_ms
             for k, ex in enumerate(exits):
                 qty = trade.remaining_base if not tracker.is_open else trade.qty0_base * ex.fraction
-                await self._exit(trade, qty, ex.reason, ev.ts_ms, strat.status, seq=k)
+                await self._exit(trade, qty, ex.reason, ev.ts_ms, seq=k)
+            trade = self.state.trades.get(key)
+            if trade is not None and not tracker.is_open:
+                # the rules closed it but the orders did not (refused, book too thin): close the rest
+                reason = exits[-1].reason if exits else (trade.last_reason or "stop")
+                await self._exit(trade, trade.remaining_base, reason, ev.ts_ms, seq=len(exits) + 1)
         sig = latest_signal(spec, candles, funding)
         self.decisions += 1
         trade = self.state.trades.get(key)
@@ -213,8 +237,8 @@ class StrategyRunner:
             sig_exit = (sig.exit_long or sig.entry_short) if trade.side > 0 else (sig.exit_short or sig.entry_long)
             if sig_exit or tracker.exit_at_next_open:
                 reason = "signal" if sig_exit else "time"
-                await self._exit(trade, trade.remaining_base, reason, ev.ts_ms, strat.status)
-        if key in self.state.trades:
+                await self._exit(trade, trade.remaining_base, reason, ev.ts_ms)
+        if key in self.state.trades or not entries:
             return
         want = int(sig.entry_long and not sig.entry_short) - int(sig.entry_short and not sig.entry_long)
         if want != 0 and (spec.risk.stop_atr == 0.0 or atr_now > 0.0):
@@ -253,10 +277,10 @@ class StrategyRunner:
             symbol=ev.symbol, side="buy" if side > 0 else "sell", qty_base=notional / price, purpose="entry",
             market=market_for(strat), decision_ts_ms=ev.ts_ms)  # type: ignore[arg-type]
         await self._send(PendingIntent(intent=intent, status=strat.status, leverage=spec.risk.leverage,
-                                       reason="entry", atr_signal=atr_signal, bar_ts=ev.ts_ms))
+                                       reason="entry", atr_signal=atr_signal, bar_ts=ev.ts_ms,
+                                       venue=self.router.route_name(strat.status), spec=spec.model_dump()))
 
-    async def _exit(self, trade: OpenTrade, qty: float, reason: str, bar_ts: int, status: str,
-                    seq: int = 0) -> None:
+    async def _exit(self, trade: OpenTrade, qty: float, reason: str, bar_ts: int, seq: int = 0) -> None:
         qty = min(qty, trade.remaining_base)
         if qty <= DUST:
             return
@@ -267,20 +291,14 @@ class StrategyRunner:
             strategy_id=trade.strategy_id, symbol=trade.symbol, side="sell" if trade.side > 0 else "buy",
             qty_base=qty, purpose=purpose, reduce_only=True, market=trade.market,  # type: ignore[arg-type]
             decision_ts_ms=bar_ts)
-        await self._send(PendingIntent(intent=intent, status=status, reason=reason, bar_ts=bar_ts, closes=closes))
+        await self._send(PendingIntent(intent=intent, status=trade.status, reason=reason, bar_ts=bar_ts,
+                                       closes=closes, venue=trade.venue))
 
     async def flatten_all(self, reason: str, bar_ts: int) -> None:
         """Close every open position (kill switch with ``flatten``, emergency stop)."""
         for trade in list(self.state.trades.values()):
-            status = self._status_of(trade.strategy_id) or "testing"
-            await self._exit(trade, trade.remaining_base, reason, bar_ts, status, seq=99)
+            await self._exit(trade, trade.remaining_base, reason, bar_ts, seq=99)
         self.kill.flatten_done()
-
-    def _status_of(self, strategy_id: str) -> str | None:
-        for t in self.source().tradable(self.mode):
-            if t.spec.id == strategy_id:
-                return t.status
-        return None
 
     # -- sending and booking -------------------------------------------------------------------
     async def _send(self, p: PendingIntent, write_ahead: bool = True) -> None:
@@ -291,7 +309,7 @@ class StrategyRunner:
         held = trade.remaining_base if (trade is not None and p.intent.reduce_only) else None
         if p.intent.reduce_only and trade is None:
             held = 0.0
-        _, record = await self.router.submit(p.intent, p.status, p.leverage, held)
+        _, record = await self.router.submit(p.intent, p.status, p.leverage, held, venue_name=p.venue)
         if record is not None:
             self._book(p, record)
         self.state.pending = [q for q in self.state.pending if q.intent.client_order_id != p.intent.client_order_id]
@@ -326,22 +344,21 @@ class StrategyRunner:
     def _opened(self, p: PendingIntent, rec: OrderRecord) -> OpenTrade:
         i = p.intent
         side = 1 if i.side == "buy" else -1
-        strat_risk = self._risk_of(i.strategy_id)
-        tracker = PositionTracker(strat_risk, self.mmr) if strat_risk is not None else None
-        state = np.zeros(12)
-        if tracker is not None:
-            tracker.open(side, float(rec.avg_price_quote or 0.0), p.atr_signal)
-            state = tracker.state
+        spec = StrategySpec.model_validate(p.spec) if p.spec else self._spec_of(i.strategy_id)
+        tracker = PositionTracker(spec.risk if spec is not None else RiskGenes(), self.mmr)
+        tracker.open(side, float(rec.avg_price_quote or 0.0), p.atr_signal)
+        state = tracker.state
         return OpenTrade(strategy_id=i.strategy_id, symbol=i.symbol, market=i.market, side=side,
                          qty0_base=rec.filled_qty_base, remaining_base=rec.filled_qty_base,
                          entry_price_quote=float(rec.avg_price_quote or 0.0), entry_bar_ts=p.bar_ts,
                          entry_ms=self.clock.now_ms(), tracker_state=_to_json(state), tracker_bar_ts=p.bar_ts,
-                         fees_quote=rec.fee_quote)
+                         fees_quote=rec.fee_quote, status=p.status, venue=p.venue,
+                         spec=spec.model_dump() if spec is not None else {})
 
-    def _risk_of(self, strategy_id: str) -> Any:
+    def _spec_of(self, strategy_id: str) -> StrategySpec | None:
         for t in self.source().tradable(self.mode):
             if t.spec.id == strategy_id:
-                return t.spec.risk
+                return t.spec
         return None
 
     def _close(self, trade: OpenTrade, bar_ts: int) -> None:

@@ -161,3 +161,52 @@ def test_runner_window_never_includes_bars_after_the_event(tmp_path: Path) -> No
     window = ex.runner._window(CandleClosed("BTC/USDT", "1h", T0 + 59 * HOUR_MS, 100, 101, 99, 100, 1e6))  # noqa: SLF001
     assert window is not None and int(window.ts[-1]) == T0 + 59 * HOUR_MS
     assert np.all(window.close == 100.0)
+
+
+async def _open_by_hand(ctx, ex, spec, qty: float = 10.0) -> None:
+    """Enter through the router and book it, as the runner does when an entry fills."""
+    from src.execution.runner import PendingIntent
+
+    it = intent("buy", qty, strategy=spec.id)
+    _, rec = await ex.router.submit(it, "dry_run")
+    ex.runner._book(PendingIntent(intent=rec.intent, status="dry_run", atr_signal=1.0, bar_ts=T0 + 59 * HOUR_MS,  # noqa: SLF001
+                                  spec=spec.model_dump()), rec)
+
+
+async def _bar(ctx, ex, k: int, low: float = 99.5, bids: list | None = None) -> None:
+    from src.app.events import OrderBook
+
+    ts = T0 + (60 + k) * HOUR_MS
+    ctx.services["market_cache"].series("BTC/USDT").append(ts, 100, 100.5, low, 100, 1e6)
+    ctx.clock.advance_to(ts + HOUR_MS)
+    if bids is not None:
+        await ex.runner.on_event(OrderBook("BTC/USDT", ts + HOUR_MS, tuple(bids), ((100.1, 50.0),)))
+    await ex.runner.on_event(CandleClosed("BTC/USDT", "1h", ts, 100, 100.5, low, 100, 1e6))
+
+
+async def test_a_retired_strategy_keeps_its_exits_but_makes_no_entries(tmp_path: Path) -> None:
+    ctx, ex = stack(tmp_path, risk={"max_position_fraction": 1.0, "max_strategy_allocation_fraction": 1.0})
+    spec = family_spec("momentum", fast=3, slow=8, position_fraction=0.1, max_hold_bars=2, id="retiring")
+    path = ctx.paths.strategies / "testing" / "retiring.json"
+    path.write_text(spec.model_dump_json())
+    await _open_by_hand(ctx, ex, spec)
+    path.unlink()  # retired while the position is open
+    for k in range(3):
+        await _bar(ctx, ex, k)
+    assert ex.runner.state.trades == {}
+    assert ex.portfolio.closed_trades()[-1]["reason"] == "time"
+    assert ex.paper.wallet.balance("BTC") == pytest.approx(0.0, abs=1e-9)
+
+
+async def test_an_exit_the_book_could_not_absorb_is_retried_until_flat(tmp_path: Path) -> None:
+    ctx, ex = stack(tmp_path, risk={"max_position_fraction": 1.0, "max_strategy_allocation_fraction": 1.0})
+    spec = family_spec("momentum", fast=3, slow=8, position_fraction=0.1, stop_atr=1.0, id="thin")
+    (ctx.paths.strategies / "testing" / "thin.json").write_text(spec.model_dump_json())
+    await _open_by_hand(ctx, ex, spec)
+    await _bar(ctx, ex, 0, low=98.0, bids=[(98.9, 0.5)])  # stop at ~99 hit; only 0.5 BTC bid twice
+    trade = next(iter(ex.runner.state.trades.values()))
+    assert trade.remaining_base == pytest.approx(9.0)
+    await _bar(ctx, ex, 1, bids=[(99.8, 100.0)])
+    assert ex.runner.state.trades == {}
+    assert ex.portfolio.closed_trades()[-1]["reason"] == "stop"
+    assert ex.paper.wallet.balance("BTC") == pytest.approx(0.0, abs=1e-9)
