@@ -61,12 +61,13 @@ def fills(ledger: Ledger) -> list:
 async def test_runner_makes_the_backtests_decisions_through_the_paper_venue(
         tmp_path: Path, simulated_btc: tuple[Funding, Candles]) -> None:
     funding, candles = simulated_btc
-    n = 24 * 90
+    n = 24 * 60
     bot = Bot(tmp_path)
 
     await bot.feed(candles, funding, 0, n)
 
     expected = run_carry_backtest(funding, candles.slice(0, n), P)
+    assert len(expected.trades) >= 2 and expected.trades[0].exit_ms is not None
     got = [e for e in fills(bot.ledger)]
     entries = sorted({e.ts_ms for e in got if e.side == "buy" and e.market == "spot"})
     exits = sorted({e.ts_ms for e in got if e.side == "sell" and e.market == "spot"})
