@@ -3,7 +3,7 @@
 #
 #   1. fetch REMOTE/BRANCH and fast-forward to it (never a merge commit; a diverged or dirty
 #      checkout stops the deploy before anything changes)
-#   2. install requirements into .venv, run the tests          — a failure rolls back before any restart
+#   2. install requirements and test tools into .venv, run the tests — a failure rolls back before any restart
 #   3. restart the service and wait for a fresh heartbeat from the new process
 #   4. not healthy within HEALTH_TIMEOUT_S → roll back to the previous commit, reinstall, restart,
 #      check again, and tell the admins on Telegram either way
@@ -14,7 +14,7 @@
 # Environment (all optional; substitute commands are how the tests drive it):
 #   APP_DIR, BOT_ROOT, ENV_FILE   checkout, data root, env file
 #   REMOTE=origin BRANCH=<current branch>
-#   INSTALL_CMD   default ".venv/bin/pip install -q -r requirements.txt" (creates .venv if missing)
+#   INSTALL_CMD   default ".venv/bin/pip install -q -r requirements-dev.txt" (creates .venv if missing)
 #   TEST_CMD      default ".venv/bin/python -m pytest -q -x -p no:cacheprovider"
 #   RESTART_CMD   default "[sudo -n] systemctl restart ai-trading-lab" (sudo when not root)
 #   HEALTH_CMD    default: the built-in check (process alive + heartbeat newer than the restart)
@@ -29,7 +29,8 @@ source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib.sh"
 load_env_file "$ENV_FILE"
 
 REMOTE="${REMOTE:-origin}"
-INSTALL_CMD="${INSTALL_CMD:-[ -x .venv/bin/python ] || python3 -m venv .venv; .venv/bin/pip install -q -r requirements.txt}"
+# requirements-dev.txt includes requirements.txt plus the test tools the next step needs.
+INSTALL_CMD="${INSTALL_CMD:-[ -x .venv/bin/python ] || python3 -m venv .venv; .venv/bin/pip install -q -r requirements-dev.txt}"
 TEST_CMD="${TEST_CMD:-.venv/bin/python -m pytest -q -x -p no:cacheprovider}"
 RESTART_CMD="${RESTART_CMD:-$SYSTEMCTL restart $SERVICE_NAME}"
 HEALTH_CMD="${HEALTH_CMD:-}"

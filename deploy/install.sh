@@ -57,10 +57,10 @@ if ! id "$BOT_USER" > /dev/null 2>&1; then
 fi
 chown -R "$BOT_USER:" "$APP_DIR"
 
-step "virtualenv and requirements"
+step "virtualenv and requirements (with the test tools deploy.sh runs before every restart)"
 [[ -x "$APP_DIR/.venv/bin/python" ]] || as_bot "$PYTHON" -m venv "$APP_DIR/.venv"
 as_bot "$APP_DIR/.venv/bin/pip" install -q --upgrade pip
-as_bot "$APP_DIR/.venv/bin/pip" install -q -r "$APP_DIR/requirements.txt"
+as_bot "$APP_DIR/.venv/bin/pip" install -q -r "$APP_DIR/requirements-dev.txt"
 
 step "config and secrets (kept, if they exist)"
 [[ -f "$CONFIG_FILE" ]] || as_bot cp "$APP_DIR/config.yaml" "$CONFIG_FILE"
