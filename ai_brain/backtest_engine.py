@@ -8,7 +8,8 @@ position carried over a settlement, (2) executes the previous bar's signals at t
 trigger any level (`position_rules.quiet_band`) skip the full step: same result, far fewer
 cycles while a position is held.
 
-Costs: every fill pays `fee_bps` of its notional (twice for a hedged carry: two legs); market
+Costs: every fill pays `fee_bps` of its notional (twice for a hedged carry: two legs), resting
+take-profits `maker_fee_bps`; market
 fills (entries, signal/time/stop exits) move `slippage_bps` against the trader; limit-like
 take-profits and the liquidation price fill at their level. Sizing: margin = equity ×
 `position_fraction`, notional = margin × `leverage`; P&L is linear (USDT-margined).
@@ -41,6 +42,7 @@ class CostModel:
 
     fee_bps: float = 10.0
     slippage_bps: float = 2.0
+    maker_fee_bps: float | None = None  # resting take-profit orders; None = same as fee_bps
 
 
 @njit(cache=True)
@@ -87,7 +89,7 @@ def _enter(trades, nt, state, params, side, px, atr_sig, cash, fraction, fee_rat
 
 
 @njit(cache=True)
-def _step(trades, nt, state, params, fills, o, h, lo, c, atr_now, qty0, fee_rate, pm, slip,
+def _step(trades, nt, state, params, fills, o, h, lo, c, atr_now, qty0, fee_rate, maker_rate, pm, slip,
           bar, eq_entry) -> tuple:
     """Full exit step for one bar; returns (cash change, position closed?)."""
     side = state[pr.S_SIDE]
@@ -97,7 +99,8 @@ def _step(trades, nt, state, params, fills, o, h, lo, c, atr_now, qty0, fee_rate
         px, reason = fills[k, 0], int(fills[k, 2])
         if reason == pr.R_STOP or reason == pr.R_TRAIL:
             px = px * (1.0 - side * slip)
-        cash += _close_fill(trades[nt], state, qty0, px, fills[k, 1], fee_rate, pm)
+        rate = maker_rate if (reason == pr.R_PARTIAL or reason == pr.R_TAKE_PROFIT) else fee_rate
+        cash += _close_fill(trades[nt], state, qty0, px, fills[k, 1], rate, pm)
     closed = nf > 0 and state[pr.S_QTY] <= 0.0
     if closed:
         _finish(trades[nt], bar, int(fills[nf - 1, 2]), eq_entry)
@@ -105,13 +108,14 @@ def _step(trades, nt, state, params, fills, o, h, lo, c, atr_now, qty0, fee_rate
 
 
 @njit(cache=True, nogil=True)
-def run_loop(o, h, lo, c, atr, el, es, xl, xs, funding, params, fee, slip, cash0, fraction,
+def run_loop(o, h, lo, c, atr, el, es, xl, xs, funding, params, fee, maker_fee, slip, cash0, fraction,
              start, end, trades, equity) -> int:
     """The hot loop (see module docstring). Writes `trades` rows and `equity[i - start]` for
     bars [start, end); `funding` is per bar or empty (no funding); returns closed trades."""
     state = np.zeros(pr.N_STATE)
     fills = np.zeros((pr.MAX_FILLS, 3))
     fee_rate = fee * (2.0 if params[pr.P_HEDGED] != 0.0 else 1.0)
+    maker_rate = maker_fee * (2.0 if params[pr.P_HEDGED] != 0.0 else 1.0)
     pm = 0.0 if params[pr.P_HEDGED] != 0.0 else 1.0
     cash, side, qty0, eq_entry, nt = cash0, 0.0, 0.0, cash0, 0
     band_lo, band_hi, quiet_static = 0.0, 0.0, False
@@ -145,7 +149,7 @@ def run_loop(o, h, lo, c, atr, el, es, xl, xs, funding, params, fee, slip, cash0
                 state[pr.S_TIME_EXIT] = 1.0
         elif side != 0.0:
             dcash, closed = _step(trades, nt, state, params, fills, o[i], h[i], lo[i], c[i], atr[i], qty0,
-                                  fee_rate, pm, slip, i, eq_entry)
+                                  fee_rate, maker_rate, pm, slip, i, eq_entry)
             cash += dcash
             if closed:
                 nt, side = nt + 1, 0.0
@@ -207,6 +211,7 @@ def run_backtest(spec: StrategySpec, candles: Candles, funding: Funding | None =
     params = pr.risk_params(spec.risk, maintenance_margin)
     n = run_loop(candles.open, candles.high, candles.low, candles.close, atr, sig.entry_long,
                  sig.entry_short, sig.exit_long, sig.exit_short, fund, params, costs.fee_bps / 1e4,
+                 (costs.fee_bps if costs.maker_fee_bps is None else costs.maker_fee_bps) / 1e4,
                  costs.slippage_bps / 1e4, float(initial_cash), spec.risk.position_fraction,
                  start, end, trades, equity)
     return BacktestResult(trades=trades[:n].copy(), equity=equity, ts=candles.ts,

@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ai_brain import statistics as st
 from ai_brain.backtest_data import Candles, Funding
-from ai_brain.backtest_engine import BacktestResult, CostModel, run_backtest
+from ai_brain.backtest_engine import BacktestResult, CostModel, run_backtest, run_many
 from ai_brain.signals import check_lookahead, compute_signals
 from ai_brain.strategy_spec import StrategySpec
 from src.config.evaluator import EvaluatorConfig
@@ -96,7 +96,7 @@ def evaluate(spec: StrategySpec, candles: Candles | pd.DataFrame, funding: Fundi
     c = candles if isinstance(candles, Candles) else Candles.from_frame(candles)
     if len(c) < 100:
         raise ValueError(f"need at least 100 bars to evaluate, got {len(c)}")
-    costs = CostModel(cfg.fee_bps, cfg.slippage_bps if slippage_bps is None else slippage_bps)
+    costs = CostModel(cfg.fee_bps, cfg.slippage_bps if slippage_bps is None else slippage_bps, cfg.maker_fee_bps)
     cache: dict = {}
     sig = compute_signals(spec, c, funding, cache)
     look = check_lookahead(spec, c, cfg.lookahead_checks, funding, cfg.seed, full=sig)
@@ -171,6 +171,20 @@ def ranking_score(m: st.Metrics, s: Significance, positive: float, cfg: Evaluato
     score = (w.oos_sharpe * sharpe + w.significance * s.dsr - w.drawdown * m.max_drawdown
              + w.stability * positive - w.turnover * turnover)
     return round(float(score), 12)
+
+
+def candidate_set_pbo(specs: list[StrategySpec], candles: Candles, funding: Funding | None = None,
+                      cfg: EvaluatorConfig | None = None) -> float:
+    """Probability of backtest overfitting of a family's candidate set (CSCV on bar returns).
+
+    High values mean picking the in-sample best of these candidates tends to pick a below-median
+    one out of sample: the family's apparent winners are luck, whatever their own statistics say.
+    """
+    cfg = cfg or EvaluatorConfig()
+    costs = CostModel(cfg.fee_bps, cfg.slippage_bps, cfg.maker_fee_bps)
+    results = run_many(specs, candles, funding, costs, cfg.initial_cash, threads=1)
+    returns = np.column_stack([st.bar_returns(r.equity, r.initial_cash) for r in results])
+    return st.pbo_cscv(returns, cfg.pbo_blocks)
 
 
 class TrialCounter:

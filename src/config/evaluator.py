@@ -32,6 +32,7 @@ class EvaluatorConfig(BaseModel):
 
     initial_cash: float = Field(10_000.0, gt=0.0, description="quote currency at the start of a backtest")
     fee_bps: float = Field(10.0, ge=0.0, le=500.0, description="taker fee per fill, basis points of notional")
+    maker_fee_bps: float | None = Field(None, ge=0.0, le=500.0, description="resting take-profit fills; null = fee_bps")
     slippage_bps: float = Field(2.0, ge=0.0, le=500.0, description="adverse price move per fill, bps")
     maintenance_margin: float = Field(0.005, ge=0.0, le=0.5, description="fraction of notional (liquidation)")
     min_trades: int = Field(30, ge=1, le=100_000, description="OOS round trips needed before any verdict")

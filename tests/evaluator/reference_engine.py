@@ -84,16 +84,17 @@ def _bar_exits(pos: dict, o: float, h: float, lo: float, atr_now: float, risk: R
 
 
 def slow_backtest(c, atr, sig, funding, risk: RiskGenes, fee: float, slip: float, cash0: float,  # noqa: C901
-                  mmr: float, start: int, end: int) -> tuple[list[dict], list[float]]:
+                  mmr: float, start: int, end: int, maker: float | None = None) -> tuple[list[dict], list[float]]:
     """Returns (trades, equity at each close of [start, end))."""
     fee_rate = fee * (2 if risk.hedged else 1)
+    maker_rate = (fee if maker is None else maker) * (2 if risk.hedged else 1)
     pm = 0.0 if risk.hedged else 1.0
     cash, pos, trades, equity = cash0, None, [], []
 
-    def book(price: float, frac: float) -> float:
+    def book(price: float, frac: float, rate: float = fee_rate) -> float:
         q = pos["qty0"] * frac
         gross = pm * pos["side"] * q * (price - pos["entry"])
-        f = q * price * fee_rate
+        f = q * price * rate
         pos["trade"]["gross"] += gross
         pos["trade"]["fees"] += f
         pos["trade"]["exit_value"] += price * frac
@@ -141,7 +142,7 @@ def slow_backtest(c, atr, sig, funding, risk: RiskGenes, fee: float, slip: float
             for price, frac, reason in exits:
                 if reason in ("stop", "trailing_stop"):
                     price *= 1 - pos["side"] * slip
-                cash += book(price, frac)
+                cash += book(price, frac, maker_rate if reason in ("partial", "take_profit") else fee_rate)
             if exits and pos["rem"] == 0.0:
                 finish(i, exits[-1][2])
                 pos = None

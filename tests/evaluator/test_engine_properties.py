@@ -5,12 +5,13 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ai_brain import indicators as ind
 from ai_brain.backtest_data import Funding
-from ai_brain.backtest_engine import CostModel, run_backtest
+from ai_brain.backtest_engine import CostModel, book_slippage_bps, run_backtest
 from ai_brain.position_rules import REASONS
 from ai_brain.signals import Signals, compute_signals
 from ai_brain.strategy_spec import RiskGenes, family_spec
@@ -54,8 +55,9 @@ def _random_signals(n: int, seed: int, p: float) -> Signals:
 @settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 10_000), n=st.integers(20, 250), risk=risk_genes(),
        mode=st.sampled_from(["momentum", "breakout", "random"]), fee_bps=st.sampled_from([0.0, 4.0, 10.0]),
-       slip_bps=st.sampled_from([0.0, 3.0]), use_funding=st.booleans(), start_frac=st.floats(0.0, 0.5))
-def test_fast_engine_matches_slow_loop(seed, n, risk, mode, fee_bps, slip_bps, use_funding, start_frac):
+       slip_bps=st.sampled_from([0.0, 3.0]), use_funding=st.booleans(), start_frac=st.floats(0.0, 0.5),
+       maker_bps=st.sampled_from([None, 0.0, 2.0]))
+def test_fast_engine_matches_slow_loop(seed, n, risk, mode, fee_bps, slip_bps, use_funding, start_frac, maker_bps):
     c = random_candles(n, seed, vol=0.03)
     risk_kw = risk.model_dump()
     if mode == "momentum":
@@ -68,11 +70,12 @@ def test_fast_engine_matches_slow_loop(seed, n, risk, mode, fee_bps, slip_bps, u
         funding = Funding(ts=c.ts[::8].copy(), rate=rng.normal(0.0001, 0.0005, c.ts[::8].shape[0]))
     sig = _random_signals(n, seed, 0.15) if mode == "random" else compute_signals(spec, c, funding)
     start = int(start_frac * n)
-    fast = run_backtest(spec, c, funding, CostModel(fee_bps, slip_bps), 1000.0, MMR, start=start, signals=sig)
+    costs = CostModel(fee_bps, slip_bps, maker_bps)
+    fast = run_backtest(spec, c, funding, costs, 1000.0, MMR, start=start, signals=sig)
     atr = ind.atr(c.high, c.low, c.close, risk.atr_period)
     fund_bar = funding.settled_per_bar(c.ts, c.step_ms()) if funding else np.zeros(n)
     slow_trades, slow_eq = slow_backtest(c, atr, sig, fund_bar, risk, fee_bps / 1e4, slip_bps / 1e4, 1000.0,
-                                         MMR, start, n)
+                                         MMR, start, n, None if maker_bps is None else maker_bps / 1e4)
 
     tf = fast.trade_frame()
     assert len(tf) == len(slow_trades)
@@ -99,3 +102,13 @@ def test_fees_make_a_round_trip_cost_exactly_two_fills():
     expected_pnl = qty * (c.open[21] - c.open[11]) - qty * (c.open[11] + c.open[21]) * 0.001
     assert math.isclose(trade[8], expected_pnl, rel_tol=1e-12)
     assert math.isclose(res.equity[-1], 1000.0 + expected_pnl, rel_tol=1e-12)
+
+
+def test_book_slippage_walks_the_levels():
+    prices = np.array([100.0, 101.0, 102.0])
+    qtys = np.array([1.0, 1.0, 10.0])
+    assert book_slippage_bps(prices, qtys, 50.0) == 0.0
+    # 100 + 101 quote fill the first two levels exactly: VWAP 201 / 2 = 100.5 → 50 bps
+    assert book_slippage_bps(prices, qtys, 201.0) == pytest.approx(50.0)
+    with pytest.raises(ValueError, match="depth"):
+        book_slippage_bps(prices, qtys, 1e6)

@@ -11,7 +11,7 @@ import pytest
 from ai_brain import statistics as st
 from ai_brain.backtest_engine import CostModel, run_backtest
 from ai_brain.signals import Signals
-from ai_brain.strategy_evaluator import Evaluation, TrialCounter, evaluate
+from ai_brain.strategy_evaluator import Evaluation, TrialCounter, candidate_set_pbo, evaluate
 from ai_brain.strategy_spec import family_spec
 from src.config.evaluator import EvaluatorConfig
 
@@ -103,3 +103,10 @@ def test_trial_counter_persists_atomically(tmp_path):
     path.write_text('{"families": {"momentum": -3}}')
     with pytest.raises(ValueError, match="not a trial counter"):
         TrialCounter(path)
+
+
+def test_candidate_set_pbo_is_a_probability(btc_1h):
+    candles = btc_1h.slice(len(btc_1h) - 20_000, len(btc_1h))
+    specs = [family_spec("momentum", fast=f, slow=s, ma="ema", short=True) for f in (3, 8, 13) for s in (21, 55)]
+    pbo = candidate_set_pbo(specs, candles, cfg=EvaluatorConfig(pbo_blocks=8))
+    assert 0.0 <= pbo <= 1.0
