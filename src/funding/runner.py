@@ -33,6 +33,7 @@ log = logging.getLogger(__name__)
 
 STRATEGY_ID = "funding_carry"
 EPS_QTY = 1e-12
+GRID_TOLERANCE_MS = 1_000  # settlement stamps run a few ms late; anything earlier is a prediction
 
 
 class OrderPort(Protocol):
@@ -81,6 +82,7 @@ class CarryPosition(BaseModel):
     seq: int = 0
     carries: int = 0
     last_decision: str = ""
+    observed: tuple[int, float] | None = None  # latest predicted rate from a live feed (ts, rate)
     retry_after_ms: int = 0  # after a refused order: no new entry or rebalance before this (exits always run)
 
     @property
@@ -119,7 +121,17 @@ class CarryRunner:
         for sym in symbols:
             pos = self.doc.positions.setdefault(sym, CarryPosition(symbol=sym))
             if history is not None and not pos.rates:
-                pos.rates = history(sym)[-self.KEEP_RATES:]
+                pos.rates = self._settled_only(history(sym))[-self.KEEP_RATES:]
+
+    def _settled_only(self, items: list[tuple[int, float]]) -> list[tuple[int, float]]:
+        """Keep history entries stamped on the settlement grid (a live cache also holds predictions)."""
+        period = self._period_ms()
+        out: list[tuple[int, float]] = []
+        for ts, rate in items:
+            boundary = ts // period * period
+            if ts - boundary <= GRID_TOLERANCE_MS and (not out or boundary > out[-1][0]):
+                out.append((boundary, rate))
+        return out
 
     # ----------------------------------------------------------------- events
     async def on_event(self, ev: Event) -> None:
@@ -131,15 +143,36 @@ class CarryRunner:
             await self.evaluate(ev.symbol, ev.ts_ms)
 
     def _book_funding(self, ev: Funding) -> None:
+        """Turn a funding event into settlements: records on the period grid, or predictions crossing it.
+
+        Replay, the simulator and history publish the *settled* rate at the settlement time (on the
+        8h grid). A live feed publishes the *predicted* rate every poll; the last prediction seen
+        before a grid time is what settles there, so a settlement is booked when the stream crosses it.
+        """
         pos = self.doc.positions[ev.symbol]
-        if pos.rates and ev.ts_ms <= pos.rates[-1][0]:
-            return  # already seen (replayed history or a duplicate event)
-        pos.rates = (pos.rates + [(ev.ts_ms, ev.rate)])[-self.KEEP_RATES:]
+        period = self._period_ms()
+        boundary = ev.ts_ms // period * period
+        if pos.observed is not None and pos.observed[0] < boundary:
+            self._settle(pos, boundary, pos.observed[1])
+        if ev.ts_ms - boundary <= GRID_TOLERANCE_MS:
+            self._settle(pos, boundary, ev.rate)
+        elif pos.observed != (ev.ts_ms, ev.rate):
+            pos.observed = (ev.ts_ms, ev.rate)
+            self.save()
+
+    def _settle(self, pos: CarryPosition, ts_ms: int, rate: float) -> None:
+        """Book one settlement (once per grid time): the trailing window and the carry's funding P&L."""
+        if pos.rates and ts_ms <= pos.rates[-1][0]:
+            return
+        pos.rates = (pos.rates + [(ts_ms, rate)])[-self.KEEP_RATES:]
         if pos.perp_qty > EPS_QTY:
-            mark = self._perp_price(ev.symbol) or pos.entry_price
-            pos.funding_quote += funding_payment_quote(pos.perp_qty, mark, ev.rate)
-            pos.last_funding_ms = ev.ts_ms
+            mark = self._perp_price(pos.symbol) or pos.entry_price
+            pos.funding_quote += funding_payment_quote(pos.perp_qty, mark, rate)
+            pos.last_funding_ms = ts_ms
         self.save()
+
+    def _period_ms(self) -> int:
+        return int(self.params.period_hours * 3_600_000)
 
     # ----------------------------------------------------------------- the rule
     async def evaluate(self, symbol: str, ts_ms: int) -> Decision | None:

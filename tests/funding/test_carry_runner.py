@@ -21,6 +21,7 @@ from src.state.store import StateStore
 
 P = CarryParams()
 HOUR = 3_600_000
+T0 = 1_704_067_200_000  # 2024-01-01 00:00 UTC, on the 8h grid
 SYM = "BTC/USDT"
 
 
@@ -133,3 +134,25 @@ async def test_crash_between_the_two_legs_resends_nothing_twice(tmp_path: Path,
     assert restarted.paper.counters["duplicates"] == 1  # the first leg was recognised, not re-sent
     pos = restarted.runner.doc.positions[SYM]
     assert pos.pending == [] and pos.spot_qty == pytest.approx(pos.perp_qty) and pos.spot_qty > 0
+
+
+class NullPort:
+    async def send(self, intent: OrderIntent) -> OrderRecord | None:
+        return None
+
+
+async def test_live_predicted_funding_is_booked_once_per_settlement_with_the_last_prediction(tmp_path: Path) -> None:
+    cached = [(T0 - 16 * HOUR + 6, 0.0001), (T0 - 12 * HOUR - 5, 0.5), (T0 - 8 * HOUR + 3, 0.0002)]
+    runner = CarryRunner(P, (SYM,), NullPort(), StateStore(tmp_path), spot_price=lambda s: 100.0,
+                         equity_quote=lambda: 1_000.0, history=lambda s: cached)
+    pos = runner.doc.positions[SYM]
+    assert pos.rates == [(T0 - 16 * HOUR, 0.0001), (T0 - 8 * HOUR, 0.0002)]  # predictions dropped, jitter rounded
+    pos.perp_qty = pos.spot_qty = 2.0  # holding a carry: settlements pay the short
+    polls = [(T0 - 7 * HOUR, 0.0003), (T0 - 60_000, 0.0004), (T0 + 500, 0.0009), (T0 + 60_000, 0.0009),
+             (T0 + 8 * HOUR - 1, 0.0001), (T0 + 8 * HOUR + 30_000, 0.0002)]
+
+    for ts, rate in polls:
+        await runner.on_event(FundingEvent(SYM, ts, rate))
+
+    assert pos.rates[-2:] == [(T0, 0.0004), (T0 + 8 * HOUR, 0.0001)]
+    assert pos.funding_quote == pytest.approx(2.0 * 100.0 * (0.0004 + 0.0001))
