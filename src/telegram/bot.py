@@ -123,15 +123,16 @@ class TelegramBot:
             log.warning("setMyCommands failed: %s", exc)
 
     async def _stop_receiving(self) -> None:
+        """Stop polling and handlers; bounded, because PTB's last getUpdates waits on a possibly dead server."""
         self.online = False
         self.outbox.attach(None)
         try:
             if self.app.updater is not None and self.app.updater.running:
-                await self.app.updater.stop()
+                await asyncio.wait_for(self.app.updater.stop(), timeout=self.cfg.final_message_timeout_s)
             if self.app.running:
                 await self.app.stop()
         except Exception:
-            log.exception("stopping telegram polling failed")
+            log.warning("stopping telegram polling did not finish cleanly", exc_info=True)
 
     async def _shutdown(self) -> None:
         if self._initialized:

@@ -67,6 +67,7 @@ class FakeTelegram:
         self._new_update = asyncio.Event()
         self._new_sent = asyncio.Event()
         self._refused = False
+        self._confirmed = 0
         self._runner: web.AppRunner | None = None
         self._site: web.TCPSite | None = None
         self.port = 0
@@ -225,6 +226,9 @@ class FakeTelegram:
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset", 0) or 0)
+        # Like Telegram: asking with an offset confirms (forgets) every update below it, for every client.
+        self._confirmed = max(self._confirmed, offset)
+        offset = max(offset, self._confirmed)
         pending = [u for u in self.updates if u["update_id"] >= offset]
         if not pending:
             self._new_update.clear()
