@@ -8,9 +8,9 @@ always; the LLM only with ``llm.enabled`` and a ``GEMINI_API_KEY``) and the cycl
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import random
+import threading
 from functools import partial
 
 from ai_brain.brain_cycle import BrainCycle
@@ -76,6 +76,12 @@ def _seeds_for(store: StrategyStore, limit: int, symbol: str) -> list[StrategySp
     return [r.spec for r in alive[:limit]]
 
 
+async def _close_in_background(pool: EvaluationPool) -> None:
+    """Stop the worker processes without spending the shutdown budget other closers need (the
+    ledger flush matters more); the interpreter still waits for this thread before exiting."""
+    threading.Thread(target=pool.close, name="evaluation-pool-close", daemon=False).start()
+
+
 def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, supervisor: Supervisor) -> BrainCycle:
     cfg = ctx.config.brain
     learning = LearningEngine(cfg.learning, ctx.paths.state / "learning", ctx.paths.state / "quarantine")
@@ -88,7 +94,7 @@ def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, sup
     cycle = BrainCycle(ctx, store, lifecycle, HypothesisGenerator([], dedup), learning, load_trials(ctx), pool)
     supervisor.on_shutdown("brain", cycle.close)
     if pool is not None:
-        cycle.on_close(partial(asyncio.to_thread, pool.close))
+        cycle.on_close(partial(_close_in_background, pool))
     holder: dict[str, GenerationContext] = {}
 
     def make_seed(rng: random.Random, symbol: str) -> StrategySpec | None:
