@@ -62,17 +62,33 @@ notify() {
 }
 
 # bot_pid: print the pid of the bot of BOT_ROOT if it runs (pid file first, then a process scan).
+# A process counts only if its --root is BOT_ROOT: a recycled pid of another bot is not ours.
 bot_pid() {
-  local pid
+  local pid want
+  want="$(realpath -m "$BOT_ROOT")"
   pid="$(tr -dc '0-9' 2>/dev/null < "$BOT_ROOT/state/bot.pid" || true)"
-  if [[ -n "$pid" ]] && is_bot_pid "$pid"; then echo "$pid"; return 0; fi
+  if [[ -n "$pid" ]] && is_bot_pid "$pid" && [[ "$(root_of "$pid")" == "$want" || -z "$(root_of "$pid")" ]]; then
+    echo "$pid"; return 0
+  fi
   for pid in $(pgrep -f ai_trading_lab 2>/dev/null); do
-    if is_bot_pid "$pid" && { [[ " $(cmdline_of "$pid") " == *" --root $BOT_ROOT "* ]] \
-        || [[ "$(readlink "/proc/$pid/cwd" 2>/dev/null)" == "$BOT_ROOT" ]]; }; then
-      echo "$pid"; return 0
-    fi
+    if is_bot_pid "$pid" && [[ "$(root_of "$pid")" == "$want" ]]; then echo "$pid"; return 0; fi
   done
   return 1
+}
+
+root_of() {  # the --root a bot process was given, as an absolute path (empty when it has none)
+  local pid="$1" i val="" args=()
+  mapfile -d '' args 2>/dev/null < "/proc/$pid/cmdline" || return 0
+  for (( i = 0; i < ${#args[@]}; i++ )); do
+    case "${args[$i]}" in
+      --root) val="${args[$((i + 1))]:-}" ;;
+      --root=*) val="${args[$i]#--root=}" ;;
+      *) continue ;;
+    esac
+    [[ "$val" == /* ]] || val="$(readlink "/proc/$pid/cwd" 2>/dev/null)/$val"
+    realpath -m "$val"
+    return 0
+  done
 }
 
 cmdline_of() { tr '\0' ' ' 2>/dev/null < "/proc/$1/cmdline"; }

@@ -13,11 +13,10 @@ import argparse
 import json
 import os
 import pwd
-import shlex
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -121,29 +120,70 @@ class BotProcess:
 
     pid: int
     state: str
-    cmdline: str
+    argv: tuple[str, ...]
+    cwd: str
+
+    @property
+    def cmdline(self) -> str:
+        return " ".join(self.argv)
 
     @property
     def stopped(self) -> bool:
         """SIGSTOPped or traced: it cannot read its inbox or handle SIGTERM until continued."""
         return self.state in ("T", "t")
 
+    def option(self, name: str) -> str | None:
+        """The value of ``--name VALUE`` / ``--name=VALUE`` on its command line."""
+        for i, arg in enumerate(self.argv):
+            if arg == name and i + 1 < len(self.argv):
+                return self.argv[i + 1]
+            if arg.startswith(name + "="):
+                return arg.split("=", 1)[1]
+        return None
+
+    def path_option(self, name: str) -> Path | None:
+        """An option's value as an absolute path (relative ones are relative to the bot's cwd)."""
+        value = self.option(name)
+        if value is None or not (Path(value).is_absolute() or self.cwd):
+            return None  # a relative path with an unreadable cwd (another user's process): unknown
+        return (Path(self.cwd or "/") / value).resolve()
+
+    def data_root(self) -> Path | None:
+        """Its --root, or the folder of its ai_trading_lab.py (the bot's default root)."""
+        root = self.path_option("--root")
+        if root is not None:
+            return root
+        script = next((a for a in self.argv if a.endswith(PROCESS_MARKER + ".py")), None)
+        if script is None or not (Path(script).is_absolute() or self.cwd):
+            return None
+        return (Path(self.cwd or "/") / script).resolve().parent
+
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "stopped": self.stopped}
+        return {"pid": self.pid, "state": self.state, "cmdline": self.cmdline, "stopped": self.stopped}
 
 
-def probe_pid(pid: int) -> BotProcess | None:
-    """The process ``pid`` if it exists, is not a zombie and is an AI Trading Lab bot."""
+def probe_pid(pid: int, root: Path | None = None) -> BotProcess | None:
+    """The process ``pid`` if it exists, is not a zombie, is an AI Trading Lab bot and (given
+    ``root``) runs on that data root — a recycled pid of another bot is never mistaken for ours."""
     proc = Path("/proc") / str(pid)
     try:
-        cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+        argv = tuple(a.decode(errors="replace") for a in (proc / "cmdline").read_bytes().split(b"\0") if a)
         stat = (proc / "stat").read_text(encoding="utf-8")
     except OSError:
         return None
+    try:
+        cwd = os.readlink(proc / "cwd")
+    except OSError:  # another user's process: its root is then only known from an absolute --root
+        cwd = ""
     state = stat.rsplit(")", 1)[-1].split()[0] if ")" in stat else "?"
-    if state in ("Z", "X") or PROCESS_MARKER not in cmdline:
+    if state in ("Z", "X") or not any(PROCESS_MARKER in a for a in argv):
         return None
-    return BotProcess(pid, state, cmdline)
+    bot = BotProcess(pid, state, argv, cwd)
+    if root is not None:
+        bot_root = bot.data_root()
+        if bot_root is not None and bot_root != root.resolve():
+            return None
+    return bot
 
 
 def find_bot(root: Path) -> BotProcess | None:
@@ -155,7 +195,7 @@ def find_bot(root: Path) -> BotProcess | None:
         candidates.append(hb["pid"])
     for pid in candidates:
         if pid and pid != os.getpid():
-            found = probe_pid(pid)
+            found = probe_pid(pid, root)
             if found is not None:
                 return found
     return None
@@ -255,15 +295,10 @@ def result_payload(result: CommandResult) -> dict[str, Any]:
 
 # ----------------------------------------------------------------- config
 def bot_config_path(bot: BotProcess | None) -> Path:
-    """The config the bot runs with: its --config (relative to its cwd), else config.local.yaml, else config.yaml."""
-    if bot is not None:
-        argv = shlex.split(bot.cmdline)
-        for i, arg in enumerate(argv):
-            value = argv[i + 1] if arg == "--config" and i + 1 < len(argv) else (
-                arg.split("=", 1)[1] if arg.startswith("--config=") else None)
-            if value:
-                path = Path(value)
-                return path if path.is_absolute() else (Path("/proc") / str(bot.pid) / "cwd").resolve() / path
+    """The config the bot runs with: its --config, else config.local.yaml, else config.yaml."""
+    found = bot.path_option("--config") if bot is not None else None
+    if found is not None:
+        return found
     local = REPO_ROOT / LOCAL_CONFIG
     return local if local.exists() else REPO_ROOT / "config.yaml"
 

@@ -143,3 +143,16 @@ async def test_logs_are_rotated_but_not_the_bots_own(tmp_path: Path, sink: HttpS
     assert gzip.decompress((logs / "deploy.log.1.gz").read_bytes()) == big
     assert (logs / "ai_lab.log").stat().st_size == len(big)
     assert (logs / "ledger_auto.jsonl").stat().st_size == len(big)
+
+
+async def test_a_recycled_pid_of_another_bot_is_not_ours(tmp_path: Path, sink: HttpSink, stand_in) -> None:
+    root = tmp_path / "root"
+    other = stand_in(tmp_path / "other-root")  # a bot of another data root, alive and well
+    _heartbeat(root, age_s=2)
+    (root / "state" / "bot.pid").write_text(f"{other.pid}\n")
+
+    code, out = await run_shell("monitor_bot.sh", _env(root, sink))
+
+    assert code == 1, out  # this root's bot is dead: restarted
+    assert "not running" in sink.messages()[0]["text"]
+    assert other.proc.poll() is None

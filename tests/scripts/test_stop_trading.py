@@ -110,3 +110,18 @@ def test_wrong_user_skips_the_inbox_but_still_stops(tmp_path: Path, impostor_fac
     assert ran.code == 0, ran.out + ran.err
     assert ran.json()["how"] == "sigterm" and "inbox stop skipped" in ran.json()["steps"][0]
     assert imp.proc.wait(timeout=5) == 0
+
+
+def test_another_roots_bot_is_never_touched(tmp_path: Path, shared_bot: BotUnderTest) -> None:
+    """Two bots on one machine (paper and live, say): a stale pid file that now names the other bot
+    must not make this root's scripts report it, or stop it."""
+    root = tmp_path / "root"
+    (root / "state").mkdir(parents=True)
+    (root / "state" / "bot.pid").write_text(f"{shared_bot.pid}\n")
+
+    status = run_script("get_status.py", root, "--json")
+    stop = run_script("stop_trading.py", root, "--json", "--no-hold")
+
+    assert status.code == 3 and status.json()["process"] is None
+    assert stop.code == 0 and stop.json()["how"] == "not-running"
+    assert shared_bot.proc.poll() is None
