@@ -14,6 +14,7 @@ from itertools import combinations
 from statistics import NormalDist
 
 import numpy as np
+from numba import njit
 from pydantic import BaseModel, ConfigDict
 
 from ai_brain.backtest_engine import (
@@ -195,19 +196,28 @@ def bootstrap_mean_ci(values: np.ndarray, samples: int, seed: int, level: float 
     return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
 
+@njit(cache=True)
+def _shuffled_drawdowns(growth: np.ndarray, runs: int, seed: int) -> np.ndarray:
+    np.random.seed(seed)
+    g = growth.copy()
+    out = np.empty(runs)
+    for r in range(runs):
+        np.random.shuffle(g)
+        cum, peak, worst = 0.0, 0.0, 0.0
+        for x in g:
+            cum += x
+            peak = max(peak, cum)
+            worst = min(worst, cum - peak)
+        out[r] = 1.0 - np.exp(worst)
+    return out
+
+
 def monte_carlo_drawdown(trade_returns: np.ndarray, runs: int, seed: int) -> tuple[float, float]:
     """(median, 95th percentile) max drawdown over random reorderings of the trades."""
     if trade_returns.size < 2:
         return 0.0, 0.0
-    rng = np.random.default_rng(seed)
-    growth = np.log1p(np.clip(trade_returns, -0.999999, None))
-    dd = np.empty(runs)
-    chunk = max(1, 2_000_000 // trade_returns.size)
-    for s in range(0, runs, chunk):
-        k = min(chunk, runs - s)
-        paths = np.cumsum(rng.permuted(np.tile(growth, (k, 1)), axis=1), axis=1)
-        paths = np.concatenate((np.zeros((k, 1)), paths), axis=1)
-        dd[s:s + k] = 1.0 - np.exp((paths - np.maximum.accumulate(paths, axis=1)).min(axis=1))
+    growth = np.log1p(np.clip(trade_returns.astype(np.float64), -0.999999, None))
+    dd = _shuffled_drawdowns(growth, runs, seed)
     return float(np.median(dd)), float(np.percentile(dd, 95))
 
 
