@@ -82,7 +82,8 @@ class BrainCycle:
         self.trials, self.pool = trials, pool
         self.cycles = 0
         self.last_cycle: dict[str, Any] = {}
-        self.assembler = TradeAssembler(ctx.config.mode)
+        self.assembler = TradeAssembler(ctx.config.mode, ctx.paths.state / "learning" / "open_trades.json",
+                                        ctx.paths.state / "quarantine")
         self._candles: dict[str, Candles] = {}
         self._funding: dict[str, Funding | None] = {}
         self._evaluated: dict[str, Evaluation] = {}
@@ -165,6 +166,8 @@ class BrainCycle:
         if trade is None or event.strategy_id is None:
             return
         if self.store.exists(event.strategy_id):
+            live = self.store.get(event.strategy_id).status in ("live", "scaling")
+            trade = trade.model_copy(update={"mode": "live" if live else "dry_run"})
             self.store.record_trade_result(event.strategy_id, trade)
         self.learning.learn_from_trade(event.strategy_id, trade, self.candles_of(trade.symbol))
 

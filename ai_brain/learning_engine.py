@@ -10,11 +10,11 @@ buffer, both persisted atomically under ``state/learning/``.
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+from pydantic import BaseModel, ConfigDict, Field
 
 from ai_brain.backtest_data import Candles
 from ai_brain.pattern_db import MIN_BARS, PatternDB, Similarity, features_at
@@ -23,6 +23,7 @@ from ai_brain.replay_buffer import Experience, PrioritizedReplayBuffer
 from ai_brain.strategy_store import ClosedTrade
 from src.app.events import Fill
 from src.config.brain import LearningConfig
+from src.state.store import atomic_write_bytes, read_model
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +33,11 @@ def is_automatic(strategy_id: str | None) -> bool:
     return bool(strategy_id) and not str(strategy_id).startswith("manual")
 
 
-@dataclass
-class _Open:
+class _Open(BaseModel):
+    """A round trip still open (persisted so a restart does not split it in two)."""
+
+    model_config = ConfigDict(extra="forbid")
+
     side: str = "long"
     qty_base: float = 0.0          # still open, unsigned
     entry_quote: float = 0.0       # Σ qty × price of the opening fills
@@ -44,17 +48,40 @@ class _Open:
     entry_ts: int = 0
 
 
+class _OpenFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    positions: dict[str, _Open] = Field(default_factory=dict)
+
+
 class TradeAssembler:
     """Folds fills per (strategy, symbol) into closed round trips (flat → position → flat).
 
     A fill that more than closes a position closes it and opens the remainder the other way.
     """
 
-    def __init__(self, mode: str) -> None:
+    def __init__(self, mode: str, path: Path | None = None, quarantine_dir: Path | None = None) -> None:
         self.mode = "live" if mode == "live" else "dry_run"
+        self.path = path
+        saved = read_model(path, _OpenFile, quarantine_dir or path.parent) if path is not None else None
         self._open: dict[tuple[str, str], _Open] = {}
+        for key, pos in (saved.positions if saved else {}).items():
+            sid, _sep, symbol = key.partition("|")
+            self._open[(sid, symbol)] = pos
+
+    def _save(self) -> None:
+        if self.path is not None:
+            doc = _OpenFile(positions={f"{sid}|{sym}": pos for (sid, sym), pos in self._open.items()})
+            atomic_write_bytes(self.path, doc.model_dump_json().encode("utf-8"))
 
     def on_fill(self, fill: Fill) -> ClosedTrade | None:
+        """Fold one fill in; the open positions are written before the result is returned."""
+        closed = self._apply(fill)
+        if is_automatic(fill.strategy_id):
+            self._save()
+        return closed
+
+    def _apply(self, fill: Fill) -> ClosedTrade | None:
         if not is_automatic(fill.strategy_id) or fill.qty_base <= 0:
             return None
         key = (str(fill.strategy_id), fill.symbol)

@@ -156,6 +156,9 @@ class Lifecycle:
     def review(self, candles_of: CandlesOf, runner_active: bool, regime_of: Callable[[str], str | None],
                live_gate_open: bool = False) -> None:
         """One pass over every strategy that has evidence to judge."""
+        for rec in self.store.list("generated"):
+            if rec.verdict is not None:  # filed, then the process stopped before the next step
+                self.store.transition(rec.id, "backtested", "ai", "evaluation on file; resumed after a restart")
         for rec in self.store.list("backtested"):
             if len(self.store.list("dry_run")) < self.cfg.max_dry_run and not was_demoted(rec):
                 self.admit(rec.id)

@@ -122,3 +122,13 @@ def test_learning_keeps_automatic_trades_across_a_restart(tmp_path, btc_1h) -> N
     again = LearningEngine(LearningConfig(), tmp_path, tmp_path / "q")
     assert len(again.patterns) == 1 and len(again.replay) == 1
     assert again.replay.items[0].features == pytest.approx(features_at(btc_1h, 5000).tolist())
+
+
+def test_an_open_round_trip_survives_a_restart(tmp_path) -> None:
+    path = tmp_path / "open_trades.json"
+    TradeAssembler("replay", path).on_fill(_fill("sell", 2.0, 50.0, 1))
+
+    done = TradeAssembler("replay", path).on_fill(_fill("buy", 2.0, 40.0, 2))
+
+    assert done is not None and done.side == "short" and done.pnl_quote == pytest.approx(20 - 0.2)
+    assert TradeAssembler("replay", path)._open == {}

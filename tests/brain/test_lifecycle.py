@@ -158,3 +158,12 @@ def test_without_a_runner_the_dry_run_is_a_forward_backtest_on_new_bars(store, c
     figures = store.get("s1").performance.dry_run
     assert figures["source"] == "forward_backtest" and figures["bars"] == 500
     assert np.isfinite(figures["total_return"])
+
+
+def test_a_strategy_filed_just_before_a_crash_is_picked_up(store, clock, events) -> None:
+    store.add(make_record("s1", status="generated"))
+
+    _life(store, clock, events).review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+
+    rec = store.get("s1")
+    assert rec.status == "dry_run" and [h.to_status for h in rec.history] == ["generated", "backtested", "dry_run"]
