@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 import warnings
@@ -209,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
     c = minute_bars(args.rows)
     rows = [workload_a(c, args.repeat, not args.skip_backtesting_py), workload_b(c, args.repeat),
             workload_c(args.repeat)]
+    load = round(os.getloadavg()[0], 2)  # other processes on the machine skew every engine's time
     for row in rows:
+        row["load_avg_1m"] = load
         sys.stdout.write((json.dumps(row) if args.json else _line(row)) + "\n")
     return 0
 
