@@ -96,6 +96,7 @@ class LiveVenue:
         self._sleep = sleep
         self._ref_price = ref_price
         self.recorder = recorder
+        self.entry_gate: asyncio.Event | None = None  # set by start-up reconciliation; entries wait for it
         self._locks: dict[str, asyncio.Lock] = {}
         self.counters: dict[str, int] = {"sent": 0, "lookups": 0, "refused_by_us": 0, "rejected": 0}
 
@@ -108,6 +109,11 @@ class LiveVenue:
                 if existing.outcome_unknown:
                     await self._resolve(existing)
                 return self.orders.get(intent.client_order_id).record  # type: ignore[union-attr]
+            if existing is None and self._gate_closed(intent):
+                self.counters["refused_by_us"] += 1
+                order = self.orders.record_intent(intent, exchange_symbol=self._ccxt_symbol(intent))
+                return self._adopt(order, Snapshot("rejected", None, 0.0, None, None, None,
+                                                   "refused by us: start-up reconciliation has not finished"))
             if existing is None:
                 prepared = await self._prepare(intent)
                 if isinstance(prepared, OrderRecord):
@@ -377,6 +383,11 @@ class LiveVenue:
                                       rec.avg_price_quote, self._now_ms(), intent.strategy_id, rec.reason))
 
     # ----------------------------------------------------------------- helpers
+    def _gate_closed(self, intent: OrderIntent) -> bool:
+        """New risk is refused until reconciliation has compared the exchange with our files once."""
+        gate = self.entry_gate
+        return gate is not None and not gate.is_set() and intent.purpose == "entry" and not intent.reduce_only
+
     def _client(self, intent: OrderIntent) -> ExchangeClient:
         if intent.market == "perp":
             if self.futures is None:

@@ -132,6 +132,8 @@ def add_live_components(ctx: AppContext, supervisor: Supervisor) -> dict[str, An
         rec = Reconciler(source, store=ctx.store, ledger=ctx.services.get("ledger"), control=ctx.services["control"],
                          publish=ctx.bus.publish, now_ms=ctx.clock.now_ms)
         rec.register_commands(ctx.services["commands"])
+        if live is not None:
+            live.entry_gate = rec.ready  # no new risk before the exchange and our files were compared once
         ctx.services["reconciler"] = added["reconciler"] = rec
         ctx.status.register("reconcile", rec.snapshot)
         supervisor.add(rec)

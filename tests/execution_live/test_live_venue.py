@@ -227,3 +227,20 @@ async def test_fill_missing_from_the_ledger_after_a_crash_is_appended_once_at_re
 
     (line,) = harness.ledger.entries()
     assert line.client_order_id == rec.intent.client_order_id and line.qty_base == pytest.approx(0.01)
+
+
+async def test_entries_wait_for_start_up_reconciliation_exits_do_not(harness: VenueHarness,
+                                                                    orders_fake: FakeOrders) -> None:
+    import asyncio
+
+    venue = harness.venue()
+    venue.entry_gate = asyncio.Event()
+
+    refused = await venue.submit(intent(0))
+    exit_ = await venue.submit(intent(1, side="sell", market="perp", purpose="exit"))
+    venue.entry_gate.set()
+    later = await venue.submit(intent(2))
+
+    assert refused.status == "rejected" and "reconciliation has not finished" in refused.reason
+    assert exit_.status == "filled" and later.status == "filled"
+    assert orders_fake.posts(SPOT) == 1 and orders_fake.posts(FUT) == 1

@@ -63,6 +63,7 @@ async def test_live_mode_wires_the_live_venue_behind_the_router(tmp_path: Path, 
         assert isinstance(venue, LiveVenue) and venue.name == "live"
         assert venue.spot is ctx.services["exchange"].spot  # the shared client, so the shared budget
         assert isinstance(ctx.services["reconciler"].source, LiveTruth)
+        assert venue.entry_gate is ctx.services["reconciler"].ready and not venue.entry_gate.is_set()
         assert "carry" not in ctx.services  # off by default
         router = ctx.services["router"]
         assert router.venue_for("live") is not venue  # the double gate: no go-live confirmation yet
