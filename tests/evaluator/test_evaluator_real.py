@@ -110,3 +110,10 @@ def test_candidate_set_pbo_is_a_probability(btc_1h):
     specs = [family_spec("momentum", fast=f, slow=s, ma="ema", short=True) for f in (3, 8, 13) for s in (21, 55)]
     pbo = candidate_set_pbo(specs, candles, cfg=EvaluatorConfig(pbo_blocks=8))
     assert 0.0 <= pbo <= 1.0
+
+
+def test_a_strategy_that_never_trades_is_rejected_cleanly(btc_1h):
+    ev = evaluate(family_spec("funding_carry"), btc_1h.slice(0, 3000))  # no funding data: never enters
+    assert not ev.passed and ev.out_of_sample.trades == 0
+    assert ev.out_of_sample.win_rate is None and ev.significance.mean_trade_return_ci == (None, None)
+    assert any("0 out-of-sample trades" in r for r in ev.reasons)
