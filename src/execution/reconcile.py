@@ -109,7 +109,8 @@ class LiveTruth:
         from src.exchange.binance import perp_symbol
 
         syms = self.symbols + [perp_symbol(s) for s in self.perp_symbols if self.venue.futures is not None]
-        raw = await self.venue.exchange_open_orders(syms)
+        syms += [o.exchange_symbol for o in self.venue.orders.active() if o.exchange_symbol]  # every market we use
+        raw = await self.venue.exchange_open_orders(list(dict.fromkeys(syms)))
         orders = {str(o.get("clientOrderId")): OrderView(str(o.get("clientOrderId")), str(o.get("symbol")),
                                                          str(o.get("status")), float(o.get("filled") or 0.0), o)
                   for o in raw}

@@ -172,3 +172,19 @@ async def test_paper_wallet_tampering_is_caught(tmp_path: Path) -> None:
     report = await rec.reconcile_once()
 
     assert [d.key for d in report.material] == ["balance:USDT"] and rec.state.pending_ack
+
+
+async def test_open_orders_on_markets_outside_the_configured_list_are_still_checked(
+        harness: VenueHarness, orders_fake: FakeOrders, control: Controller) -> None:
+    venue = harness.venue()
+    truth = LiveTruth(venue, [], [])  # no symbol configured: the reconciler must look where our orders are
+    rec = Reconciler(truth, store=StateStore(harness.root / "state"), ledger=harness.ledger, control=control,
+                     publish=harness.events.append, now_ms=harness.time.now_ms, settings=SETTINGS,
+                     sleep=harness.time.sleep)
+    await rec.reconcile_once()
+    await venue.submit(intent(0, type_="limit", price=49_000.0))
+    await venue.submit(intent(1, type_="limit", price=49_000.0, side="sell", market="perp"))
+
+    report = await rec.reconcile_once()
+
+    assert report.differences == [] and control.state.entries_allowed
