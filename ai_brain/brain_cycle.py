@@ -176,7 +176,11 @@ class BrainCycle:
         cache = self.ctx.services["market_cache"]
         symbols = list(self.cfg.symbols) or list(cache.symbols)
         self._candles, self._funding = {}, {}
+        gate = self.ctx.services.get("data_gate")
         for sym in symbols:
+            if gate is not None and not gate.allows_entry(sym):
+                log.info("AI cycle: %s skipped, its data is blocked by the integrity check", sym)
+                continue
             c = self.candles_of(sym)
             if c is None or len(c) < self.cfg.min_history_bars:
                 continue
