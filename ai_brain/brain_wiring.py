@@ -78,8 +78,8 @@ def _seeds_for(store: StrategyStore, limit: int, symbol: str) -> list[StrategySp
 
 async def _close_in_background(pool: EvaluationPool) -> None:
     """Stop the worker processes without spending the shutdown budget other closers need (the
-    ledger flush matters more); the interpreter still waits for this thread before exiting."""
-    threading.Thread(target=pool.close, name="evaluation-pool-close", daemon=False).start()
+    ledger flush matters more); busy workers are terminated so the process exits promptly."""
+    threading.Thread(target=pool.terminate, name="evaluation-pool-close", daemon=False).start()
 
 
 def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, supervisor: Supervisor) -> BrainCycle:

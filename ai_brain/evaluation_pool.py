@@ -99,6 +99,22 @@ class EvaluationPool:
             self._client.close()
             self._client = None
 
+    def terminate(self) -> None:
+        """Stop at once: cancel queued work and kill busy workers (a shutdown must not wait for a
+        half-finished evaluation; its result would be recomputed next cycle anyway)."""
+        if self._pool is not None:
+            procs = list(getattr(self._pool, "_processes", {}).values())
+            self._pool.shutdown(wait=False, cancel_futures=True)
+            for proc in procs:
+                if proc.is_alive():
+                    proc.terminate()
+            for proc in procs:
+                proc.join(timeout=2.0)
+            self._pool = None
+        if self._own_client and self._client is not None:
+            self._client.close()
+            self._client = None
+
     def __enter__(self) -> EvaluationPool:
         return self
 
