@@ -69,6 +69,7 @@ class Snapshot:
     fee_quote: float | None
     ts_ms: int | None
     reason: str = ""
+    fee_native: tuple[str, float] | None = None  # (asset, cumulative) when not charged in quote
 
 
 def is_order_not_found(exc: BaseException) -> bool:
@@ -340,8 +341,12 @@ class LiveVenue:
             status = "partially_filled"
         cost = raw.get("cost")
         cum_quote = float(cost) if cost else (float(raw["average"]) * filled if raw.get("average") else None)
+        fee = raw.get("fee") or {}
+        native = None
+        if fee.get("cost") is not None and fee.get("currency") and fee.get("currency") != self.quote:
+            native = (str(fee["currency"]), float(fee["cost"]))
         return Snapshot(status, str(raw.get("id")) if raw.get("id") else None, filled, cum_quote,
-                        self._fee_quote(raw, cum_quote, order), raw.get("timestamp"))
+                        self._fee_quote(raw, cum_quote, order), raw.get("timestamp"), fee_native=native)
 
     def _fee_quote(self, raw: dict[str, Any], cum_quote: float | None, order: StoredOrder) -> float | None:
         """Cumulative fee in quote: the exchange's when it reports one, else the taker-fee estimate."""
@@ -362,7 +367,7 @@ class LiveVenue:
             updated, fills = self.orders.apply(order.client_order_id, snap.status,
                                                filled_qty_base=snap.filled_qty_base, cum_quote=snap.cum_quote,
                                                fee_quote=snap.fee_quote, exchange_order_id=snap.exchange_order_id,
-                                               reason=snap.reason, ts_ms=snap.ts_ms)
+                                               reason=snap.reason, ts_ms=snap.ts_ms, fee_native=snap.fee_native)
         except IllegalTransition as exc:
             log.warning("ignored a stale exchange answer: %s", exc)
             return self.orders.get(order.client_order_id).record  # type: ignore[union-attr]

@@ -44,11 +44,13 @@ class LiveFillRecorder:
         if intent.market == "spot":
             sign = 1.0 if intent.side == "buy" else -1.0
             base = intent.symbol.split("/")[0]
-            deltas = {base: sign * fill.qty_base, self.quote: -sign * fill.qty_base * fill.price_quote - fill.fee_quote}
+            deltas = {base: sign * fill.qty_base, self.quote: -sign * fill.qty_base * fill.price_quote}
+            _charge_fee(deltas, fill, self.quote)
         else:
             realized = self._position(intent.symbol).apply_fill(intent.side, fill.qty_base, fill.price_quote,
                                                                 fill.fee_quote, fill.ts_ms)
-            deltas = {self.quote: realized - fill.fee_quote}
+            deltas = {self.quote: realized}
+            _charge_fee(deltas, fill, self.quote)
         entry = self.ledger.append(
             kind="fill", ts_ms=fill.ts_ms, venue=self.venue, manual=intent.manual, strategy_id=intent.strategy_id,
             symbol=intent.symbol, market=intent.market, client_order_id=intent.client_order_id, fill_id=fill.fill_id,
@@ -78,3 +80,11 @@ class LiveFillRecorder:
         if pos is None:
             pos = self._perp[symbol] = Position(symbol=symbol, market="perp")
         return pos
+
+
+def _charge_fee(deltas: dict[str, float], fill: StoredFill, quote: str) -> None:
+    """Take the fee from the asset the exchange charged it in (Binance: base or BNB on spot buys)."""
+    if fill.fee_asset and fill.fee_asset != quote:
+        deltas[fill.fee_asset] = deltas.get(fill.fee_asset, 0.0) - fill.fee_amount
+    else:
+        deltas[quote] = deltas.get(quote, 0.0) - fill.fee_quote

@@ -50,7 +50,9 @@ class StoredFill(BaseModel):
     fill_id: str
     qty_base: float = Field(gt=0)
     price_quote: float = Field(gt=0)
-    fee_quote: float = 0.0
+    fee_quote: float = 0.0  # the whole fee, valued in quote (for P&L)
+    fee_asset: str = ""  # the asset the exchange charged it in when not the quote (base, BNB, ...)
+    fee_amount: float = 0.0  # ... and how much of that asset
     ts_ms: int
 
 
@@ -141,18 +143,24 @@ class OrderStore:
 
     def apply(self, client_order_id: str, status: OrderStatus, *, filled_qty_base: float | None = None,
               cum_quote: float | None = None, fee_quote: float | None = None, exchange_order_id: str | None = None,
-              reason: str = "", ts_ms: int | None = None) -> tuple[StoredOrder, list[StoredFill]]:
+              reason: str = "", ts_ms: int | None = None,
+              fee_native: tuple[str, float] | None = None) -> tuple[StoredOrder, list[StoredFill]]:
         """Move an order to ``status`` with the exchange's cumulative fill figures; returns the new fills.
 
         Fills are derived from the increase of the cumulative filled quantity (and cumulative quote
         cost for the price), so applying the same reading twice records nothing new. A cumulative
-        quantity that goes *down* is refused: it would mean we double-counted before.
+        quantity that goes *down* is refused: it would mean we double-counted before. ``fee_native``
+        is ``(asset, cumulative amount)`` when the exchange charged the fee in another asset than quote.
         """
         order = self._require(client_order_id)
         rec = order.record
         self._check_transition(rec, status)
         ts = ts_ms if ts_ms is not None else self._now_ms()
         new_fills = self._fills_from(order, filled_qty_base, cum_quote, fee_quote, ts)
+        if new_fills and fee_native is not None:
+            asset, cum = fee_native
+            have = sum(f.fee_amount for f in order.fills if f.fee_asset == asset)
+            new_fills = [new_fills[0].model_copy(update={"fee_asset": asset, "fee_amount": max(0.0, cum - have)})]
         update: dict[str, object] = {"status": status, "updated_ms": self._now_ms()}
         if exchange_order_id:
             update["exchange_order_id"] = exchange_order_id

@@ -188,3 +188,19 @@ async def test_open_orders_on_markets_outside_the_configured_list_are_still_chec
     report = await rec.reconcile_once()
 
     assert report.differences == [] and control.state.entries_allowed
+
+
+async def test_buy_fees_charged_in_base_keep_ledger_and_exchange_in_step(
+        harness: VenueHarness, orders_fake: FakeOrders, fake: FakeBinance, control: Controller) -> None:
+    orders_fake.buy_fee_in_base = True  # Binance takes a spot buy's commission in the asset bought
+    venue = harness.venue()
+    rec = make_reconciler(harness, venue, control, CommandRegistry())
+    await rec.reconcile_once()
+
+    bought = await venue.submit(intent(0, qty=0.02))
+    report = await rec.reconcile_once()
+
+    (line,) = [e for e in harness.ledger.entries() if e.client_order_id == bought.intent.client_order_id]
+    assert line.deltas["BTC"] == pytest.approx(0.02 * 0.999) and line.deltas["USDT"] == pytest.approx(-1_000.0)
+    assert line.fee_quote == pytest.approx(0.02 * 0.001 * 50_000)  # still valued in quote for P&L
+    assert report.differences == []

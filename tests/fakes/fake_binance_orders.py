@@ -63,6 +63,7 @@ class FakeOrders:
         self.duplicates: dict[str, int] = {}
         self.positions: dict[str, float] = {}
         self.market_fill_fraction = 1.0
+        self.buy_fee_in_base = False
         self._after: list[AfterAccept] = []
         self.on_accept: Callable[[FakeOrder], Awaitable[None]] | None = None  # e.g. kill the client right here
         self._next_id = 1000
@@ -104,17 +105,19 @@ class FakeOrders:
             return
         order.executed += qty
         order.cum_quote += qty * price
-        commission = qty * price * self.commission_rate
+        market = self.fake.markets[order.symbol]
+        in_base = self.buy_fee_in_base and order.side == "BUY" and order.api == SPOT  # as Binance does
+        commission = qty * self.commission_rate if in_base else qty * price * self.commission_rate
         order.fills.append({"price": f"{price}", "qty": f"{qty}", "commission": f"{commission}",
-                            "commissionAsset": "USDT", "tradeId": len(order.fills) + 1})
+                            "commissionAsset": market.base if in_base else market.quote,
+                            "tradeId": len(order.fills) + 1})
         order.status = "FILLED" if order.executed >= order.qty - 1e-12 else "PARTIALLY_FILLED"
         sign = 1.0 if order.side == "BUY" else -1.0
         if order.api == FUT:
             self.positions[order.symbol] = self.positions.get(order.symbol, 0.0) + sign * qty
             return
-        market = self.fake.markets[order.symbol]
-        self._move(market.base, sign * qty)
-        self._move(market.quote, -sign * qty * price - commission)
+        self._move(market.base, sign * qty - (commission if in_base else 0.0))
+        self._move(market.quote, -sign * qty * price - (0.0 if in_base else commission))
 
     def _move(self, asset: str, delta: float) -> None:
         free, locked = self.fake.balances.get(asset, (0.0, 0.0))
