@@ -76,9 +76,15 @@ class Harness:
         sent = await self.fake.wait_sent(before + 1, timeout_s, chat_id=chat_id)
         return sent[before]
 
-    async def settle(self) -> None:
-        """Wait until every update pushed so far was processed (an admin /help round-trip after them)."""
-        await self.ask(ADMIN, "/help")
+    async def settle(self, timeout_s: float = 5.0) -> None:
+        """Wait until every update pushed so far was processed: the answer to a /help pushed after them."""
+        before = len(self.fake.sent_to(ADMIN))
+        self.fake.push_command(ADMIN, "/help")
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while not any(m.text.startswith("Commands (") for m in self.fake.sent_to(ADMIN)[before:]):
+            assert loop.time() < deadline, "the bot did not answer /help"
+            await asyncio.sleep(0.01)
 
     async def stop(self) -> None:
         if self.task is not None and not self.task.done():
@@ -137,11 +143,13 @@ async def cockpit_factory(tmp_path: Path, fake_tg: FakeTelegram) -> AsyncIterato
         before_start = kwargs.pop("before_start", None)
         telegram = {"base_url": fake_tg.base_url, **kwargs.pop("telegram", {})}
         ctx = make_ctx(root or tmp_path / "bot", telegram=telegram, **kwargs)
+        seen = {chat: len(fake_tg.sent_to(chat)) for chat in (*ctx.secrets.telegram_chat_ids,
+                                                              *ctx.secrets.telegram_viewer_ids)}
         h = await start_harness(ctx, fake_tg, before_start)
         started.append(h)
-        if wait_started and h.bot is not None:  # the start-up note reached everyone: the bot is online
+        if wait_started and h.bot is not None:  # this bot's start-up note reached everyone: it is online
             for chat in h.bot.access.recipients("all"):
-                await fake_tg.wait_sent(1, chat_id=chat)
+                await fake_tg.wait_sent(seen[chat] + 1, chat_id=chat)
         return h
 
     yield build

@@ -126,3 +126,15 @@ async def test_execution_commands_are_called_not_reimplemented(cockpit: Harness)
     reply = (await cockpit.ask(ADMIN, "/pnl")).text
     assert reply.startswith("P&L (today)") and "net +8.50 USDT" in reply
     assert [c[1] for c in cockpit.calls if c[0] == "pnl"] == [{"period": "day"}]
+
+
+async def test_a_command_runs_once_across_a_restart(cockpit_factory: CockpitFactory, tmp_path: Path) -> None:
+    def with_approve(h: Harness) -> None:
+        registry_recorder(h, "approve")
+
+    first = await cockpit_factory(root=tmp_path / "bot", before_start=with_approve)
+    await first.ask(ADMIN, "/approve S1")
+    await first.stop()
+    second = await cockpit_factory(root=tmp_path / "bot", before_start=with_approve)
+    await second.settle()
+    assert len(first.calls) == 1 and second.calls == []  # confirmed to Telegram before the first bot stopped
