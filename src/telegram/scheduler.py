@@ -73,8 +73,8 @@ class EquitySampler:
     async def on_event(self, event: Event) -> None:
         assert isinstance(event, CandleClosed)
         portfolio = self.ctx.services.get("portfolio")
-        if portfolio is None:
-            return
+        if portfolio is None or getattr(portfolio, "curve", None) is not None:
+            return  # nothing to sample, or the portfolio keeps its own curve
         ts = self.ctx.clock.now_ms() or event.ts_ms
         if self.points and ts <= self.points[-1][0]:
             return
