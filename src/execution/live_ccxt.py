@@ -111,10 +111,8 @@ class LiveVenue:
                     await self._resolve(existing)
                 return self.orders.get(intent.client_order_id).record  # type: ignore[union-attr]
             if existing is None and self._gate_closed(intent):
-                self.counters["refused_by_us"] += 1
-                order = self.orders.record_intent(intent, exchange_symbol=self._ccxt_symbol(intent))
-                return self._adopt(order, Snapshot("rejected", None, 0.0, None, None, None,
-                                                   "refused by us: start-up reconciliation has not finished"))
+                return self._refuse(intent, self._ccxt_symbol(intent),
+                                    "refused by us: start-up reconciliation has not finished")
             if existing is None:
                 prepared = await self._prepare(intent)
                 if isinstance(prepared, OrderRecord):
@@ -253,11 +251,15 @@ class LiveVenue:
             ref = await self._reference_price(client, sym, intent)
             ok = order_filters.apply_filters(intent, filters, ref)
         except order_filters.OrderRejected as exc:
-            self.counters["refused_by_us"] += 1
-            order = self.orders.record_intent(intent, exchange_symbol=sym)
-            return self._adopt(order, Snapshot("rejected", None, 0.0, None, None, None,
-                                               f"refused by us ({exc.reason.value}): {exc}"))
+            return self._refuse(intent, sym, f"refused by us ({exc.reason.value}): {exc}")
+        except ExchangeAccessError as exc:  # nothing was sent: refusing now is safe, retrying is the caller's call
+            return self._refuse(intent, sym, f"not sent: market rules or price unavailable ({exc})")
         return intent.model_copy(update={"qty_base": ok.qty_base, "price_quote": ok.price_quote})
+
+    def _refuse(self, intent: OrderIntent, sym: str, reason: str) -> OrderRecord:
+        self.counters["refused_by_us"] += 1
+        order = self.orders.record_intent(intent, exchange_symbol=sym)
+        return self._adopt(order, Snapshot("rejected", None, 0.0, None, None, None, reason))
 
     async def _reference_price(self, client: ExchangeClient, sym: str, intent: OrderIntent) -> float | None:
         if intent.type == "limit" and intent.price_quote is not None and self._ref_price is None:

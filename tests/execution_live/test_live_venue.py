@@ -244,3 +244,14 @@ async def test_entries_wait_for_start_up_reconciliation_exits_do_not(harness: Ve
     assert refused.status == "rejected" and "reconciliation has not finished" in refused.reason
     assert exit_.status == "filled" and later.status == "filled"
     assert orders_fake.posts(SPOT) == 1 and orders_fake.posts(FUT) == 1
+
+
+async def test_exchange_down_before_sending_is_a_clean_local_refusal(harness: VenueHarness, fake: FakeBinance,
+                                                                     orders_fake: FakeOrders) -> None:
+    venue = harness.venue()
+    fake.fault("/api/v3/exchangeInfo", status=503, body="down", times=5)
+
+    rec = await venue.submit(intent())
+
+    assert rec.status == "rejected" and rec.reason.startswith("not sent: market rules or price unavailable")
+    assert orders_fake.posts() == 0
