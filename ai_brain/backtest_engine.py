@@ -8,10 +8,9 @@ position carried over a settlement, (2) executes the previous bar's signals at t
 trigger any level (`position_rules.quiet_band`) skip the full step: same result, far fewer
 cycles while a position is held.
 
-Costs: every fill pays `fee_bps` of its notional (twice for a hedged carry: two legs), resting
-take-profits `maker_fee_bps`; market
-fills (entries, signal/time/stop exits) move `slippage_bps` against the trader; limit-like
-take-profits and the liquidation price fill at their level. Sizing: margin = equity ×
+Costs: every fill pays `fee_bps` of its notional (twice for a hedged carry: two legs); resting
+take-profits pay `maker_fee_bps`. Market fills (entries, signal/time/stop exits) move
+`slippage_bps` against the trader; take-profits and the liquidation price fill at their level. Sizing: margin = equity ×
 `position_fraction`, notional = margin × `leverage`; P&L is linear (USDT-margined).
 """
 
