@@ -24,6 +24,7 @@ from src.execution.live_ledger import LiveFillRecorder
 from src.execution.order_store import OrderStore
 from src.execution.reconcile import LiveTruth, Reconciler, TruthSource, VenueTruth
 from src.funding.carry import CarryParams
+from src.funding.perp_prices import PerpPriceWatcher
 from src.funding.runner import CarryRunner, OrderPort, RouterPort, VenuePort
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,21 @@ def _truth_source(ctx: AppContext, live: LiveVenue | None) -> TruthSource | None
     return VenueTruth(paper, positions=paper_positions)
 
 
-def _carry_runner(ctx: AppContext, live: LiveVenue | None) -> CarryRunner:
+def _perp_prices(ctx: AppContext, supervisor: Supervisor) -> PerpPriceWatcher | None:
+    """Real perp prices for the basis guard outside replay (replay prices the perp at spot)."""
+    if ctx.config.mode == "replay":
+        return None
+    from src.exchange.clients import exchange_clients
+
+    futures = exchange_clients(ctx).futures
+    if futures is None:
+        return None
+    watcher = PerpPriceWatcher(futures, ctx.config.funding.symbols, ctx.clock.now_ms)
+    supervisor.add(watcher)
+    return watcher
+
+
+def _carry_runner(ctx: AppContext, live: LiveVenue | None, perp: PerpPriceWatcher | None) -> CarryRunner:
     cfg, services = ctx.config, ctx.services
     router, paper, cache = services.get("router"), services.get("paper_engine"), services["market_cache"]
     port: OrderPort
@@ -110,7 +125,8 @@ def _carry_runner(ctx: AppContext, live: LiveVenue | None) -> CarryRunner:
 
     return CarryRunner(CarryParams.from_config(cfg.funding, cfg.replay.simulator.funding_period_hours),
                        cfg.funding.symbols, port, ctx.store, spot_price=cache.last_price, equity_quote=equity,
-                       entries_allowed=lambda: control.state.entries_allowed, history=history)
+                       entries_allowed=lambda: control.state.entries_allowed, history=history,
+                       perp_price=perp.price if perp is not None else None)
 
 
 def add_live_components(ctx: AppContext, supervisor: Supervisor) -> dict[str, Any]:
@@ -138,7 +154,7 @@ def add_live_components(ctx: AppContext, supervisor: Supervisor) -> dict[str, An
         ctx.status.register("reconcile", rec.snapshot)
         supervisor.add(rec)
     if ctx.config.funding.enabled:
-        runner = _carry_runner(ctx, live)
+        runner = _carry_runner(ctx, live, _perp_prices(ctx, supervisor))
         ctx.services["carry"] = added["carry"] = runner
         ctx.status.register("funding_carry", runner.describe)
         supervisor.add(CarryComponent(ctx, runner))

@@ -72,3 +72,18 @@ async def test_carry_enters_and_exits_with_both_legs_on_the_exchange(harness: Ve
     assert sorted((e.market, e.side) for e in lines) == [("perp", "buy"), ("perp", "sell"), ("spot", "buy"),
                                                          ("spot", "sell")]
 
+
+
+async def test_perp_prices_come_from_the_futures_ticker_and_go_stale(harness: VenueHarness, fake) -> None:
+    from src.funding.perp_prices import PerpPriceWatcher
+
+    watcher = PerpPriceWatcher(harness.client("binanceusdm", 2_000), ("BTC/USDT",), harness.time.now_ms,
+                               max_age_ms=60_000)
+    assert watcher.price("BTC/USDT") is None  # never read: the carry holds
+
+    await watcher.poll_once()
+    assert watcher.price("BTC/USDT") == pytest.approx(50_000.0)
+    assert fake.count("/fapi/v1/ticker/24hr") == 1
+
+    harness.time.now += 61
+    assert watcher.price("BTC/USDT") is None
