@@ -10,6 +10,7 @@ Faults::
     fake.fail("sendMessage", status=429, retry_after=1)   # next call only
     fake.fail("*", status=503, times=5)                   # next five calls of any method
     fake.down = 503                                       # every call fails until set back to None
+    fake.send_delay_s = 0.05                              # sendMessage/sendPhoto answer this much later
     await fake.refuse()  /  await fake.restore()          # connection refused, then back on the same port
 """
 
@@ -59,6 +60,7 @@ class FakeTelegram:
     commands_set: list[dict[str, str]] = field(default_factory=list)
     callback_answers: list[dict[str, Any]] = field(default_factory=list)
     down: int | None = None
+    send_delay_s: float = 0.0
 
     def __post_init__(self) -> None:
         self._faults: list[_Fault] = []
@@ -215,6 +217,8 @@ class FakeTelegram:
         if method == "getUpdates":
             return _ok(await self._get_updates(params))
         if method in ("sendMessage", "sendPhoto"):
+            if self.send_delay_s:
+                await asyncio.sleep(self.send_delay_s)
             return _ok(self._record_sent(method, params, photo))
         if method == "setMyCommands":
             self.commands_set = list(params.get("commands", []))
