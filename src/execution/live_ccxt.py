@@ -97,6 +97,7 @@ class LiveVenue:
         self._sleep = sleep
         self._ref_price = ref_price
         self.recorder = recorder
+        self._last_balances: dict[str, float] = {}
         self.entry_gate: asyncio.Event | None = None  # set by start-up reconciliation; entries wait for it
         self._locks: dict[str, asyncio.Lock] = {}
         self.counters: dict[str, int] = {"sent": 0, "lookups": 0, "refused_by_us": 0, "rejected": 0}
@@ -161,8 +162,22 @@ class LiveVenue:
         return [o.record for o in self.orders.active()]
 
     async def balances(self) -> dict[str, float]:
-        """Spot wallet: free + locked per asset, as the exchange reports it."""
-        return {asset: b.total for asset, b in (await self.spot.fetch_balance()).items()}
+        """Spot wallet: free + locked per asset, as the exchange reports it (also cached for equity)."""
+        self._last_balances = {asset: b.total for asset, b in (await self.spot.fetch_balance()).items()}
+        return dict(self._last_balances)
+
+    def equity_quote(self) -> float:
+        """Spot wallet value in quote from the last balances read (reconciliation refreshes them).
+
+        Assets without a known price count 0; perp unrealized P&L is not included.
+        """
+        total = 0.0
+        for asset, amount in self._last_balances.items():
+            if asset == self.quote:
+                total += amount
+            elif self._ref_price is not None:
+                total += amount * (self._ref_price(f"{asset}/{self.quote}") or 0.0)
+        return total
 
     # ----------------------------------------------------------------- exchange truth for reconcile
     async def exchange_open_orders(self, symbols: list[str]) -> list[dict[str, Any]]:
