@@ -63,6 +63,8 @@ class PaperEngine:
         self.counters = {"submitted": 0, "filled": 0, "rejected": 0, "duplicates": 0, "fills": 0}
         self._resting = {cid for cid, r in self.wallet.state.orders.items()
                          if r.intent.type == "limit" and not r.is_terminal}
+        # every id that ever filled here, even after its record was pruned: never a second order
+        self._filled_ids = {e.client_order_id for e in ledger.entries() if e.kind == "fill" and e.venue == "paper"}
         replayed = self.wallet.replay(ledger.since(self.wallet.state.applied_seq))
         if replayed:
             log.warning("paper wallet: applied %d ledger lines written after the last state save", replayed)
@@ -120,8 +122,12 @@ class PaperEngine:
                 self._fill_market(existing)  # a crash interrupted it: finish, never restart it
                 self.wallet.save()
             return existing
-        self.counters["submitted"] += 1
         now = self.clock.now_ms()
+        if intent.client_order_id in self._filled_ids:
+            self.counters["duplicates"] += 1
+            return OrderRecord(intent=intent, status="rejected", created_ms=now, updated_ms=now,
+                               reason="duplicate client order id: this order filled before (record pruned)")
+        self.counters["submitted"] += 1
         try:
             intent = self._validated(intent)
         except OrderRejected as exc:
@@ -303,6 +309,7 @@ class PaperEngine:
             side=intent.side, qty_base=qty, price_quote=price, fee_quote=fee, realized_pnl_quote=realized,
             liquidity=liquidity, slippage_bps=slip_bps, deltas=deltas, data={"purpose": intent.purpose})
         self.wallet.apply(entry)
+        self._filled_ids.add(intent.client_order_id)
         self._publish(Fill(intent.client_order_id, intent.symbol, intent.side, qty, price, fee, entry.ts_ms,
                            intent.strategy_id, liquidity))  # type: ignore[arg-type]
         if rec.status == "filled":

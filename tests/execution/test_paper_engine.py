@@ -167,3 +167,16 @@ async def test_latency_fills_against_the_market_as_it_is_after_the_delay(tmp_pat
     rec = await eng.submit(intent("buy", 1.0))
     assert waited == [0.05]
     assert rec.avg_price_quote == pytest.approx(102.0)
+
+
+async def test_an_old_filled_order_is_never_placed_again_after_its_record_was_pruned(tmp_path) -> None:
+    eng = make_engine(tmp_path)
+    eng.on_event(candle(100.0))
+    first = await eng.submit(intent("buy", 1.0))
+    del eng.wallet.state.orders[first.intent.client_order_id]  # what pruning does to old records
+    eng.wallet.save()
+    again = make_engine(tmp_path)
+    again.on_event(candle(100.0))
+    rec = await again.submit(intent("buy", 1.0))
+    assert rec.status == "rejected" and "duplicate" in rec.reason
+    assert again.wallet.balance("BTC") == pytest.approx(1.0)
