@@ -139,6 +139,7 @@ class Lifecycle:
         self.store, self.cfg, self.mode = store, cfg, mode
         self._publish, self._now_ms, self.step_ms = publish, now_ms, step_ms
         self.regime_seen_ms: dict[str, int] = {}
+        self.last_drift: dict[str, str] = {}
 
     # ------------------------------------------------------------------ admission
     def admit(self, strategy_id: str) -> StrategyRecord:
@@ -207,6 +208,8 @@ class Lifecycle:
         gates = "every evaluator gate passed" if not failed else (
             "evaluator gates NOT passed: " + ", ".join(failed) + " (it can never trade money as is)")
         reason = f"dry run: {ev.trades} trades, return {ev.total_return:+.2%} over {ev.bars} bars ({ev.source})"
+        if rec.id in self.last_drift:
+            reason += f"; drift check: {self.last_drift[rec.id]}"
         self.store.transition(rec.id, "awaiting_approval", "ai", reason)
         text = (f"{rec.name} [{rec.spec.symbols[0]} {rec.spec.timeframe}] from {rec.source.generator}. "
                 f"{reason}; {gates}. Out-of-sample: {_oos_line(rec)}. "
@@ -252,9 +255,12 @@ class Lifecycle:
         candles = candles_of(rec.spec.symbols[0])
         if candles is None or not len(candles):
             return False
-        expected = backtest_window_trades(rec.spec, candles, rec.status_since_ms, int(candles.ts[-1]) + 1)
+        # The newest bar is left out: the runner may not have acted on it yet when this runs.
+        expected = backtest_window_trades(rec.spec, candles, rec.status_since_ms, int(candles.ts[-1]))
         report = diff_trades(expected, ev.rows, self.step_ms, self.cfg.drift_price_tolerance)
-        if not report.diverged(self.cfg.drift_max_mismatched_fraction):
+        self.last_drift[rec.id] = report.summary()
+        enough = max(report.expected, report.actual) >= self.cfg.drift_min_trades
+        if not enough or not report.diverged(self.cfg.drift_max_mismatched_fraction):
             return False
         self.store.transition(rec.id, demote_to, "ai", "drift: " + report.summary())
         self._publish(Alert("warning", f"Strategy demoted: {rec.id}", "Executed trades differ from its "

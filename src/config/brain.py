@@ -104,6 +104,7 @@ class LifecycleConfig(_Section):
     regime_gone_hours: float = Field(14 * 24.0, gt=0, description="retire when the build regime is absent this long")
     drift_price_tolerance: float = Field(0.005, ge=0, le=1, description="relative price gap tolerated per fill")
     drift_max_mismatched_fraction: float = Field(0.2, ge=0, le=1)
+    drift_min_trades: int = Field(3, ge=1, description="judge drift only once this many trades exist on either side")
     review_every_s: float = Field(3.0, gt=0, le=3_600, description="wall seconds between lifecycle reviews")
 
 
