@@ -179,6 +179,7 @@ class ReconcileSettings:
     """Tolerances and timing; a difference above ``max(abs_tol, rel_tol × size)`` is material."""
 
     interval_s: float = 300.0
+    retry_s: float = 10.0
     confirm_delay_s: float = 2.0
     rel_tol: float = 0.005
     abs_tol: float = 1e-8
@@ -230,7 +231,8 @@ class Reconciler:
                 log.exception("reconcile failed")
                 self._alert("warning", "Reconciliation failed", f"{type(exc).__name__}: {exc}; retrying",
                             "reconcile-failed")
-            await self._sleep(self.settings.interval_s)
+            # Until the first success entries wait on us: retry soon rather than after a full interval.
+            await self._sleep(self.settings.interval_s if self.ready.is_set() else self.settings.retry_s)
 
     async def reconcile_once(self) -> ReconcileReport:
         """One full comparison; adopts the venue's truth and pauses entries on a material difference."""

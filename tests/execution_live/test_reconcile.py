@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -204,3 +205,23 @@ async def test_buy_fees_charged_in_base_keep_ledger_and_exchange_in_step(
     assert line.deltas["BTC"] == pytest.approx(0.02 * 0.999) and line.deltas["USDT"] == pytest.approx(-1_000.0)
     assert line.fee_quote == pytest.approx(0.02 * 0.001 * 50_000)  # still valued in quote for P&L
     assert report.differences == []
+
+
+async def test_run_retries_soon_until_the_first_success_then_every_interval(
+        harness: VenueHarness, orders_fake: FakeOrders, fake: FakeBinance, control: Controller) -> None:
+    rec = make_reconciler(harness, harness.venue(), control, CommandRegistry())
+    fake.fault(f"{SPOT}/openOrders", status=503, body="down", times=3)  # the first run's three read attempts
+    waits: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 3:
+            raise asyncio.CancelledError
+
+    rec._sleep = sleep  # the confirm delay is not reached: no differences
+    with pytest.raises(asyncio.CancelledError):
+        await rec.run()
+
+    assert waits == [SETTINGS.retry_s, SETTINGS.interval_s, SETTINGS.interval_s]
+    assert rec.ready.is_set() and rec.failures == 1
+    assert any(a.key == "reconcile-failed" for a in alerts(harness.events))
