@@ -225,3 +225,19 @@ async def test_run_retries_soon_until_the_first_success_then_every_interval(
     assert waits == [SETTINGS.retry_s, SETTINGS.interval_s, SETTINGS.interval_s]
     assert rec.ready.is_set() and rec.failures == 1
     assert any(a.key == "reconcile-failed" for a in alerts(harness.events))
+
+
+async def test_a_difference_gone_on_the_confirming_read_is_not_a_mismatch(
+        harness: VenueHarness, orders_fake: FakeOrders, fake: FakeBinance, control: Controller) -> None:
+    rec = make_reconciler(harness, harness.venue(), control, CommandRegistry())
+    await rec.reconcile_once()
+    real = fake.balances["USDT"]
+    fake.balances["USDT"] = (real[0] - 700.0, real[1])  # e.g. a balance read mid-settlement
+
+    async def settle(seconds: float) -> None:
+        fake.balances["USDT"] = real  # by the confirming read the exchange is consistent again
+
+    rec._sleep = settle
+    report = await rec.reconcile_once()
+
+    assert report.differences == [] and control.state.entries_allowed and not rec.state.pending_ack
