@@ -211,7 +211,10 @@ class BrainCycle:
         hyps = await self.generator.generate(ctx)
         evals = await self.evaluate_hypotheses(hyps)
         ranked = sorted(zip(hyps, evals, strict=True), key=lambda he: (not self._eligible(he[1]), -he[1].score))
-        best = ranked[: self.cfg.lifecycle.keep_per_cycle]
+        # File the ideas worth a dry run; when there are none, only the best one (its failure is
+        # the lesson the next prompt reads), so strategies/retired does not fill with noise.
+        eligible = [(h, ev) for h, ev in ranked if self._eligible(ev)]
+        best = eligible[: self.cfg.lifecycle.keep_per_cycle] or ranked[:1]
         final = await self.rejudge([h for h, _ev in best])
         written = [self._file(h, ev) for h, ev in zip([h for h, _ev in best], final, strict=True)]
         self.cycles += 1

@@ -86,7 +86,8 @@ class LearningConfig(_Section):
 class LifecycleConfig(_Section):
     """Promotion, scaling and retirement rules (market time, so replay runs them fast)."""
 
-    keep_per_cycle: int = Field(3, ge=1, le=100, description="best new hypotheses written as strategy files")
+    keep_per_cycle: int = Field(3, ge=1, le=100, description="most new strategies filed per cycle (those worth a "
+                                "dry run; else only the best failure)")
     max_dry_run: int = Field(8, ge=1, le=200, description="strategies dry-running at once")
     dry_run_min_score: float = Field(0.0, description="evaluator ranking score needed to start a dry run")
     dry_run_min_oos_trades: int = Field(5, ge=0)
