@@ -20,7 +20,8 @@ class LLMConfig(_Section):
     enabled: bool = True
     model: str = "gemini-2.5-flash"
     base_url: str | None = Field(None, description="override the API host (a proxy or a loopback fake)")
-    api_version: str | None = Field(None, description="API version path segment; None = the SDK default")
+    api_version: str | None = Field("v1beta", description="API version path segment (v1beta carries every "
+                                    "structured-output option); None = the SDK default")
     timeout_s: float = Field(45.0, gt=0, le=600, description="per-call timeout")
     retries: int = Field(2, ge=0, le=10, description="extra attempts on transient errors only (5xx, 429, network)")
     retry_initial_s: float = Field(1.0, gt=0, le=60)

@@ -39,7 +39,7 @@ async def test_a_good_structured_answer_becomes_a_valid_spec(llm, fake: FakeGemi
     assert isinstance(h.spec, StrategySpec) and h.spec.symbols == ["BTC/USDT"] and h.spec.risk.stop_atr == 2.5
     assert h.generator == "llm" and "EMA cross" in h.reasoning and h.prompt_hash
     sent = fake.requests[0]
-    assert sent.path == "/v1/models/gemini-2.5-flash:generateContent"
+    assert sent.path == "/v1beta/models/gemini-2.5-flash:generateContent"
     assert sent.headers["x-goog-api-key"] == "test-key"
     assert "responseJsonSchema" in sent.body["generationConfig"]
     prompt = sent.body["contents"][0]["parts"][0]["text"]
