@@ -133,8 +133,8 @@ class PaperEngine:
         except OrderRejected as exc:
             return self._reject(intent, str(exc), now)
         record = OrderRecord(intent=intent, status="open", created_ms=now, updated_ms=now)
+        # not saved yet: every fill line carries its intent, so the ledger alone rebuilds this order
         self.wallet.put_order(record)
-        self.wallet.save()  # write-ahead: the order exists before any fill can
         self._notify(record)
         if self.cfg.latency_ms > 0:
             await self._sleep(self.cfg.latency_ms / 1000.0)
@@ -307,7 +307,8 @@ class PaperEngine:
             strategy_id=intent.strategy_id, symbol=intent.symbol, market=intent.market,
             client_order_id=intent.client_order_id, fill_id=f"{intent.client_order_id}-{self.ledger.last_seq + 1}",
             side=intent.side, qty_base=qty, price_quote=price, fee_quote=fee, realized_pnl_quote=realized,
-            liquidity=liquidity, slippage_bps=slip_bps, deltas=deltas, data={"purpose": intent.purpose})
+            liquidity=liquidity, slippage_bps=slip_bps, deltas=deltas,
+            data={"purpose": intent.purpose, "intent": intent.model_dump(mode="json")})
         self.wallet.apply(entry)
         self._filled_ids.add(intent.client_order_id)
         self._publish(Fill(intent.client_order_id, intent.symbol, intent.side, qty, price, fee, entry.ts_ms,

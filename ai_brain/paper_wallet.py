@@ -5,6 +5,10 @@ ledger line first, then :meth:`PaperWallet.apply` (in memory), then an atomic sa
 loads the summary and applies the ledger lines after ``applied_seq`` through the very same
 :meth:`apply`, so a crash between the two writes neither loses nor doubles a fill.
 
+Each fill line also carries its order's intent, so an order that crashed before its record was ever
+saved is rebuilt from its fills (and a re-send of the same client id finds it, instead of placing it
+again).
+
 Spot fills move the base and quote balances (fees are charged in quote); perp fills move only
 the quote balance, by the P&L they realize minus the fee, and change the netted position.
 """
@@ -15,12 +19,12 @@ from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from src.execution.interface import OrderRecord
+from src.execution.interface import OrderIntent, OrderRecord
 from src.execution.ledger import LedgerEntry
 from src.execution.positions import EPS_QTY, Position
 from src.state.store import StateStore
 
-MAX_TERMINAL_ORDERS = 2_000
+MAX_TERMINAL_ORDERS = 20  # older ones live in the ledger; the engine remembers their ids
 
 
 class PaperState(BaseModel):
@@ -107,7 +111,12 @@ class PaperWallet:
     def _apply_to_order(self, entry: LedgerEntry) -> None:
         rec = self.state.orders.get(entry.client_order_id)
         if rec is None:
-            return
+            if "intent" not in entry.data:
+                return
+            # the crash came before the order's first save: the fill line says what the order was
+            rec = OrderRecord(intent=OrderIntent.model_validate(entry.data["intent"]), status="open",
+                              created_ms=entry.ts_ms, updated_ms=entry.ts_ms)
+            self.state.orders[entry.client_order_id] = rec
         filled = rec.filled_qty_base + entry.qty_base
         avg = ((rec.avg_price_quote or 0.0) * rec.filled_qty_base + entry.price_quote * entry.qty_base) / filled
         done = filled >= rec.intent.qty_base * (1 - 1e-9)

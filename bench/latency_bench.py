@@ -44,8 +44,11 @@ from src.state.store import StateStore  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MINUTE_MS = 60_000
+# the bench times the path, not whether the strategy deserves capital: guards that would (rightly) stop a
+# losing 1m strategy after a few dozen trades are opened wide so it keeps trading all the way through
 RISK = {"max_position_fraction": 0.5, "max_strategy_allocation_fraction": 0.5, "cooldown_after_loss_minutes": 0,
-        "max_consecutive_losses": 1000, "daily_loss_limit_fraction": 1.0, "max_drawdown_fraction": 1.0}
+        "max_consecutive_losses": 1000, "daily_loss_limit_fraction": 1.0, "max_drawdown_fraction": 1.0,
+        "kelly_min_trades": 1_000_000}
 
 
 def build(root: Path, window: int) -> tuple[AppContext, Execution]:

@@ -5,8 +5,8 @@ closed trade) plus the venues' own equity. Positions are kept per strategy and s
 attributed to the strategy that traded it, and closed automatic trades feed the learning engine
 (:meth:`Portfolio.closed_trades`) without ever mixing in manual ones.
 
-The equity curve (one point per bar close) is appended to ``logs/equity_curve.jsonl`` for charts;
-it is derived data, so it is written without fsync and can always be rebuilt.
+The equity curve (one point per bar close in memory, one per 15 minutes of market time in
+``logs/equity_curve.jsonl`` for charts) is derived data, so it is written without fsync.
 """
 
 from __future__ import annotations
@@ -59,7 +59,7 @@ class Portfolio:
 
     def __init__(self, ledger: Ledger, equity_source: Callable[[], float],
                  price_source: Callable[[str], float | None], logs_dir: Path | None = None,
-                 curve_points: int = 20_000) -> None:
+                 curve_points: int = 20_000, curve_file_every_ms: int = 900_000) -> None:
         self._equity_source = equity_source
         self._price = price_source
         self.book = PositionBook()
@@ -67,6 +67,8 @@ class Portfolio:
         self._trades: list[LedgerEntry] = []
         self.curve: deque[tuple[int, float]] = deque(maxlen=curve_points)
         self._curve_path = logs_dir / CURVE_FILE if logs_dir is not None else None
+        self.curve_file_every_ms = curve_file_every_ms  # the file keeps one point per 15 min of market time
+        self._written_ms = -(2**62)
         self._load_curve()
         for entry in ledger.entries():
             self.on_entry(entry)
@@ -94,7 +96,8 @@ class Portfolio:
         if self.curve and self.curve[-1][0] >= ts_ms:
             return equity
         self.curve.append((ts_ms, equity))
-        if self._curve_path is not None:
+        if self._curve_path is not None and ts_ms - self._written_ms >= self.curve_file_every_ms:
+            self._written_ms = ts_ms
             with self._curve_path.open("a", encoding="utf-8") as fh:
                 fh.write(json.dumps({"ts_ms": ts_ms, "equity_quote": round(equity, 8)}) + "\n")
         return equity
@@ -106,6 +109,7 @@ class Portfolio:
             try:
                 row = json.loads(line)
                 self.curve.append((int(row["ts_ms"]), float(row["equity_quote"])))
+                self._written_ms = int(row["ts_ms"])
             except (ValueError, KeyError, TypeError):
                 log.warning("equity curve: unreadable line skipped")
 
