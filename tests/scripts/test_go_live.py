@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -117,6 +118,7 @@ def test_the_bots_own_gate_has_the_last_word(shared_bot: BotUnderTest, tmp_path:
                      stdin="GO LIVE\n")
 
     assert ran.code == 1, ran.out + ran.err
+    assert re.search(r"equity\s+[\d,]+\.\d\d USDT", ran.out), ran.out  # the preview shows the bot's equity
     assert "cannot go live" in ran.err and "replay mode" in ran.err
     assert json.loads((shared_bot.root / "state" / "control.json").read_text())["live_confirmed"] is False
 
