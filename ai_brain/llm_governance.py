@@ -155,6 +155,7 @@ class CircuitBreaker:
 
 
 _NUMBER = re.compile(r"(?<![\w.])[-+]?\$?\d[\d,]*(?:\.\d+)?%?")
+_DURATION = re.compile(r"[-\s]?(?:period|bar|day|hour|week|candle|ema|sma|h\b|d\b)", re.IGNORECASE)
 
 
 def _parse_number(token: str) -> tuple[float, bool]:
@@ -191,7 +192,10 @@ def check_reasoning_numbers(text: str, snapshot: dict[str, float], own_numbers: 
     pool = list(snapshot.values()) + own_numbers
     pcts = [v * 100 for v in snapshot.values()] + pool
     problems = []
-    for token in _NUMBER.findall(text):
+    for match in _NUMBER.finditer(text):
+        token = match.group()
+        if _DURATION.match(text, match.end()):
+            continue  # "200-day", "14 bars": a look-back, not a market figure
         try:
             value, is_pct = _parse_number(token)
         except ValueError:

@@ -168,3 +168,13 @@ def test_the_decision_time_bounds_the_data(btc_1h) -> None:
     ctx = context(btc_1h, DECISION)
 
     assert int(ctx.candles["BTC/USDT"].ts[-1]) < ctx.decision_ts_ms
+
+
+def test_look_back_lengths_in_the_reasoning_are_not_market_figures() -> None:
+    from ai_brain.llm_governance import check_reasoning_numbers
+
+    figures = {"BTC/USDT last_close": 67_250.0}
+
+    assert check_reasoning_numbers("Above the 200-day EMA and the 400 bars high; price near 67,300.", figures,
+                                   [], 0.03) == []
+    assert check_reasoning_numbers("Support sits at 61,000.", figures, [], 0.03) != []
