@@ -68,7 +68,7 @@ def build_live_venue(ctx: AppContext) -> LiveVenue:
     from src.exchange.clients import exchange_clients
 
     clients = exchange_clients(ctx)
-    orders = OrderStore(ctx.store, file_name=f"orders_{ctx.config.mode}.json", now_ms=ctx.clock.now_ms)
+    orders = OrderStore(ctx.store, folder=f"orders_{ctx.config.mode}", now_ms=ctx.clock.now_ms)
     ledger = ctx.services.get("ledger")
     recorder = LiveFillRecorder(ledger, ctx.config.quote, venue=ctx.config.mode) if ledger is not None else None
     if recorder is not None:

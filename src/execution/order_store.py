@@ -13,20 +13,23 @@ Transitions (anything else is refused with :class:`IllegalTransition`)::
      └────────┴────────────┴──► cancelled | expired      (new ──► rejected as well)
 
 Fills are recorded as cumulative-quantity deltas, so re-reading the same exchange answer twice
-adds nothing, and a fill seen after a restart is added exactly once. One JSON document
-(``state/orders_live.json``) holds every non-terminal order and the most recent terminal ones;
-terminal orders beyond ``keep_terminal`` are dropped (their fills are already in the ledgers).
+adds nothing, and a fill seen after a restart is added exactly once. Each order is one small JSON
+file (``state/orders_<mode>/<client id>.json``), so a write costs the same with 5 or 2,000 orders
+on record; every non-terminal order is kept, and the most recent ``keep_terminal`` terminal ones
+(their fills are already in the ledgers; they stay so a re-sent intent is still recognised).
 """
 
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable
+from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from src.execution.interface import TERMINAL_STATUSES, OrderIntent, OrderRecord, OrderStatus
-from src.state.store import StateStore
+from src.state.store import StateStore, fsync_dir, read_model, write_model
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +39,7 @@ _ALLOWED: dict[str, frozenset[str]] = {
     "partially_filled": frozenset({"partially_filled", "filled", "cancelled", "expired"}),
 }
 _QTY_EPS = 1e-12
+_SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
 class IllegalTransition(ValueError):
@@ -72,36 +76,32 @@ class StoredOrder(BaseModel):
         return self.record.intent.client_order_id
 
 
-class OrdersFile(BaseModel):
-    """``state/orders_live.json``: orders by client id, in insertion order."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    version: int = 1
-    orders: dict[str, StoredOrder] = Field(default_factory=dict)
-
-
 class OrderStore:
-    """The single owner of the orders file; every change is written atomically before it counts."""
+    """The single owner of the order files; every change is written atomically before it counts."""
 
-    def __init__(self, store: StateStore, *, file_name: str = "orders_live.json", keep_terminal: int = 2_000,
+    def __init__(self, store: StateStore, *, folder: str = "orders_live", keep_terminal: int = 2_000,
                  now_ms: Callable[[], int]) -> None:
-        self._store = store
-        self._file = file_name
+        self._dir = store.dir / folder
+        self._quarantine = store.quarantine_dir
         self._keep_terminal = keep_terminal
         self._now_ms = now_ms
-        self._doc = store.load_or(file_name, OrdersFile, OrdersFile())
+        self._dir.mkdir(parents=True, exist_ok=True)
+        self._orders: dict[str, StoredOrder] = {}
+        loaded = [read_model(path, StoredOrder, self._quarantine) for path in self._dir.glob("*.json")]
+        for order in sorted((o for o in loaded if o is not None),
+                            key=lambda o: (o.record.created_ms, o.client_order_id)):
+            self._orders[order.client_order_id] = order
 
     # ----------------------------------------------------------------- reads
     def get(self, client_order_id: str) -> StoredOrder | None:
-        return self._doc.orders.get(client_order_id)
+        return self._orders.get(client_order_id)
 
     def all(self) -> list[StoredOrder]:
-        return list(self._doc.orders.values())
+        return list(self._orders.values())
 
     def active(self) -> list[StoredOrder]:
         """Orders not yet in a terminal state (including ``new`` ones whose send outcome is unknown)."""
-        return [o for o in self._doc.orders.values() if not o.record.is_terminal]
+        return [o for o in self._orders.values() if not o.record.is_terminal]
 
     def unresolved(self) -> list[StoredOrder]:
         """``new`` orders a send was attempted for: the exchange may or may not hold them."""
@@ -118,8 +118,8 @@ class OrderStore:
         now = self._now_ms()
         order = StoredOrder(record=OrderRecord(intent=intent, created_ms=now, updated_ms=now),
                             exchange_symbol=exchange_symbol)
-        self._doc.orders[intent.client_order_id] = order
-        self._save()
+        self._orders[intent.client_order_id] = order
+        self._save(order)
         return order
 
     def mark_sending(self, client_order_id: str) -> StoredOrder:
@@ -130,7 +130,7 @@ class OrderStore:
         order.send_attempts += 1
         order.outcome_unknown = True
         self._touch(order)
-        self._save()
+        self._save(order)
         return order
 
     def mark_not_sent(self, client_order_id: str) -> StoredOrder:
@@ -138,7 +138,7 @@ class OrderStore:
         order = self._require(client_order_id)
         order.outcome_unknown = False
         self._touch(order)
-        self._save()
+        self._save(order)
         return order
 
     def apply(self, client_order_id: str, status: OrderStatus, *, filled_qty_base: float | None = None,
@@ -174,8 +174,8 @@ class OrderStore:
             order.fills.extend(new_fills)
         order.record = rec.model_copy(update=update)
         order.outcome_unknown = False
+        self._save(order)
         self._prune()
-        self._save()
         if status != rec.status:
             log.info("order %s %s → %s %s", client_order_id, rec.status, status, reason)
         return order, new_fills
@@ -217,17 +217,24 @@ class OrderStore:
         order.record = order.record.model_copy(update={"updated_ms": self._now_ms()})
 
     def _prune(self) -> None:
-        terminal = [cid for cid, o in self._doc.orders.items() if o.record.is_terminal]
-        for cid in terminal[: max(0, len(terminal) - self._keep_terminal)]:
-            del self._doc.orders[cid]
+        terminal = [cid for cid, o in self._orders.items() if o.record.is_terminal]
+        drop = terminal[: max(0, len(terminal) - self._keep_terminal)]
+        for cid in drop:
+            del self._orders[cid]
+            self._path(cid).unlink(missing_ok=True)
+        if drop:
+            fsync_dir(self._dir)
 
-    def _save(self) -> None:
-        self._store.save(self._file, self._doc)
+    def _path(self, client_order_id: str) -> Path:
+        return self._dir / f"{_SAFE.sub('_', client_order_id)}.json"
+
+    def _save(self, order: StoredOrder) -> None:
+        write_model(self._path(order.client_order_id), order)
 
     def snapshot(self) -> dict[str, object]:
         """For the status board."""
         active = self.active()
-        return {"active": len(active), "unresolved": len(self.unresolved()), "known": len(self._doc.orders)}
+        return {"active": len(active), "unresolved": len(self.unresolved()), "known": len(self._orders)}
 
 
 def _delta_price(order: StoredOrder, delta_qty: float, cum_quote: float | None, have_quote: float) -> float:
@@ -240,4 +247,4 @@ def _delta_price(order: StoredOrder, delta_qty: float, cum_quote: float | None, 
     return fallback
 
 
-__all__ = ["IllegalTransition", "OrderStore", "OrdersFile", "StoredFill", "StoredOrder"]
+__all__ = ["IllegalTransition", "OrderStore", "StoredFill", "StoredOrder"]

@@ -83,12 +83,14 @@ def test_send_attempts_survive_a_restart_and_mark_the_order_unresolved(tmp_path:
         reloaded.mark_sending("atl-1")
 
 
-def test_corrupt_orders_file_is_quarantined_not_overwritten(tmp_path: Path) -> None:
-    (tmp_path / "orders_live.json").write_text('{"version": 1, "orders": {"x": {"record": 5}}}')
-
+def test_corrupt_order_file_is_quarantined_the_others_load(tmp_path: Path) -> None:
     s = store_at(tmp_path)
+    s.record_intent(make_intent("atl-good"))
+    (tmp_path / "orders_live" / "atl-bad.json").write_text('{"record": 5}')
 
-    assert s.all() == []
+    reloaded = store_at(tmp_path)
+
+    assert [o.client_order_id for o in reloaded.all()] == ["atl-good"]
     assert len(list((tmp_path / "quarantine").iterdir())) == 1
 
 
@@ -102,6 +104,8 @@ def test_terminal_orders_beyond_the_limit_are_pruned_active_ones_never(tmp_path:
     kept = [o.client_order_id for o in s.all()]
 
     assert "atl-1" in kept and len(kept) == 3 and "atl-4" in kept
+    assert sorted(p.stem for p in (tmp_path / "orders_live").glob("*.json")) == sorted(kept)
+    assert [o.client_order_id for o in OrderStore(StateStore(tmp_path), now_ms=lambda: 1).all()] == kept
 
 
 @settings(max_examples=60, deadline=None)
