@@ -134,4 +134,4 @@ main() {
   esac
 }
 
-main "$@"
+main "$@"; exit $?  # one line: bash never reads on into a file a pull rewrote

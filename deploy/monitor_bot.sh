@@ -123,4 +123,4 @@ main() {
   esac
 }
 
-main "$@"
+main "$@"; exit $?

@@ -187,7 +187,8 @@ def probe_pid(pid: int, root: Path | None = None) -> BotProcess | None:
 
 
 def find_bot(root: Path) -> BotProcess | None:
-    """The running bot of ``root``: the pid file first, then the pid the last heartbeat names."""
+    """The running bot of ``root``: the pid file, the pid the last heartbeat names, else a scan of
+    /proc for a bot started with this root (one still warming up has written no pid file yet)."""
     state = root / "state"
     candidates = [read_pid_file(state / "bot.pid")]
     hb, _ = read_json(state / "heartbeat.json")
@@ -197,6 +198,15 @@ def find_bot(root: Path) -> BotProcess | None:
         if pid and pid != os.getpid():
             found = probe_pid(pid, root)
             if found is not None:
+                return found
+    return _scan_for_bot(root.resolve())
+
+
+def _scan_for_bot(root: Path) -> BotProcess | None:
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit() and int(entry.name) != os.getpid():
+            found = probe_pid(int(entry.name))
+            if found is not None and found.data_root() == root:
                 return found
     return None
 

@@ -156,9 +156,12 @@ class Impostor:
             "print('ready', flush=True)\n"
             "while True: time.sleep(0.05)\n")
 
-    def __init__(self, root: Path, ignore_term: bool = False, write_pid: bool = True) -> None:
-        self.proc = subprocess.Popen([PY, "-c", self.CODE, "ignore" if ignore_term else "obey", "ai_trading_lab"],
-                                     stdout=subprocess.PIPE, text=True)
+    def __init__(self, root: Path, ignore_term: bool = False, write_pid: bool = True,
+                 argv_root: Path | None = None) -> None:
+        argv = [PY, "-c", self.CODE, "ignore" if ignore_term else "obey", "ai_trading_lab"]
+        if argv_root is not None:
+            argv += ["--root", str(argv_root)]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
         assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
         self.pid = self.proc.pid
         if write_pid:
@@ -177,8 +180,9 @@ class Impostor:
 def impostor_factory() -> Iterator:
     made: list[Impostor] = []
 
-    def make(root: Path, ignore_term: bool = False, write_pid: bool = True) -> Impostor:
-        imp = Impostor(root, ignore_term, write_pid)
+    def make(root: Path, ignore_term: bool = False, write_pid: bool = True,
+             argv_root: Path | None = None) -> Impostor:
+        imp = Impostor(root, ignore_term, write_pid, argv_root)
         made.append(imp)
         return imp
 

@@ -125,3 +125,15 @@ def test_another_roots_bot_is_never_touched(tmp_path: Path, shared_bot: BotUnder
     assert status.code == 3 and status.json()["process"] is None
     assert stop.code == 0 and stop.json()["how"] == "not-running"
     assert shared_bot.proc.poll() is None
+
+
+def test_a_bot_without_a_pid_file_is_still_found(tmp_path: Path, impostor_factory) -> None:
+    """A bot still warming up has no pid file yet; stopping must not miss it."""
+    root = tmp_path / "root"
+    root.mkdir()
+    imp = impostor_factory(root, write_pid=False, argv_root=root)
+
+    ran = run_script("stop_trading.py", root, "--json", "--graceful-timeout", "0.5", "--no-hold")
+
+    assert ran.code == 0, ran.out + ran.err
+    assert ran.json()["pid"] == imp.pid and ran.json()["how"] == "sigterm"
