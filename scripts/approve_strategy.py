@@ -29,12 +29,12 @@ from scripts.common import (  # noqa: E402
     run_script,
 )
 
-STRATEGY_ID = re.compile(r"^[A-Za-z0-9_.:-]{1,120}$")
+STRATEGY_ID = re.compile(r"^[A-Za-z0-9_.-]{1,80}$")  # the same rule as StrategySpec.id
 
 
 def run(args: Any) -> int:
     if not STRATEGY_ID.match(args.strategy_id):
-        raise ScriptError(EXIT_USAGE, f"'{args.strategy_id}' is not a strategy id (letters, digits, . _ : -)")
+        raise ScriptError(EXIT_USAGE, f"'{args.strategy_id}' is not a strategy id (1-80 letters, digits, . _ -)")
     if args.reject is not None and not args.reject.strip():
         raise ScriptError(EXIT_USAGE, "--reject needs a reason (it is recorded in the strategy's history)")
     name = "reject" if args.reject is not None else "approve"
