@@ -5,9 +5,10 @@ Works when the bot is hung: a bot that ignores its inbox gets SIGTERM, one that 
 (the hold file) so neither systemd (Restart=always) nor monitor_bot.sh starts the bot again behind
 the operator's back; remove the file to allow starts again (or pass --no-hold for a plain restart).
 
---flatten then closes the open positions itself through the exchange (live and testnet modes),
-using the keys from the environment, even when the bot was hung: the process is gone first, so
-nothing trades against the flatten. In replay and paper modes there is nothing on an exchange.
+--flatten then closes the exchange positions the bot's ledger shows open (live and testnet modes)
+itself, with the keys from the environment, even when the bot was hung: the process is gone
+first, so nothing trades against the flatten. In replay and paper modes there is nothing on an
+exchange to close.
 
     python scripts/stop_trading.py
     python scripts/stop_trading.py --flatten --reason "exchange incident"
