@@ -26,7 +26,7 @@ from numba import njit
 from ai_brain import indicators as ind
 from ai_brain import position_rules as pr
 from ai_brain.backtest_data import Candles, Funding
-from ai_brain.signals import IndicatorCache, Signals, compute_signals
+from ai_brain.signals import IndicatorCache, Signals, compute_signals, series_key
 from ai_brain.strategy_spec import StrategySpec
 
 TRADE_FIELDS = ("entry_bar", "exit_bar", "side", "entry_price", "exit_price", "qty", "fees",
@@ -239,7 +239,7 @@ def run_many(specs: list[StrategySpec], candles: Candles, funding: Funding | Non
 
 
 def _atr(spec: StrategySpec, candles: Candles, cache: IndicatorCache | None) -> np.ndarray:
-    key = (id(candles), "atr-risk", spec.risk.atr_period)
+    key = (*series_key(candles), "atr-risk", spec.risk.atr_period)
     if cache is not None and key in cache:
         return cache[key]
     a = ind.atr(candles.high, candles.low, candles.close, spec.risk.atr_period)

@@ -57,10 +57,17 @@ def _as_candles(candles: Candles | pd.DataFrame) -> Candles:
     return candles if isinstance(candles, Candles) else Candles.from_frame(candles)
 
 
+def series_key(c: Candles) -> tuple:
+    """Identity of a candle series inside an `IndicatorCache` (object, length and time span),
+    so a cache reused with other candles misses instead of returning stale values."""
+    n = len(c)
+    return (id(c), n, int(c.ts[0]) if n else 0, int(c.ts[-1]) if n else 0)
+
+
 def indicator_series(ref: IndicatorRef, c: Candles, funding: Funding | None = None,
                      cache: IndicatorCache | None = None) -> np.ndarray:
     """Values of one indicator reference on every bar (lag `shift` applied)."""
-    key = (id(c), ref.name, ref.period, ref.period2, ref.period3, ref.mult, ref.shift)
+    key = (*series_key(c), ref.name, ref.period, ref.period2, ref.period3, ref.mult, ref.shift)
     if cache is not None and key in cache:
         return cache[key]
     out = ind.shift(_raw_indicator(ref, c, funding), ref.shift)
