@@ -13,7 +13,7 @@
 #   APP_DIR, BOT_ROOT, ENV_FILE     checkout, data root, env file (default: this checkout, APP_DIR/.env)
 #   RESTART_CMD                     default "[sudo -n] systemctl restart ai-trading-lab"
 #   STALE_AFTER_S=180  STARTUP_GRACE_S=300  MAX_RSS_MB=1200
-#   MAX_RESTARTS=3  RESTART_WINDOW_S=3600
+#   MAX_RESTARTS=3  RESTART_WINDOW_S=3600  ALERT_REPEAT_S=3600 (repeat of the "needs a person" alert)
 #   TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_IDS, TELEGRAM_API_URL   alerts (curl to the Bot API)
 #   HEALTHCHECK_URL                 pinged (GET) on every healthy run
 #   LOG_ROTATE_MB=50  LOG_KEEP=5  LOG_SKIP="ai_lab.log"   rotation of LOG_DIR/*.log (the bot rotates its own)
@@ -37,6 +37,8 @@ LOG_KEEP="${LOG_KEEP:-5}"
 LOG_SKIP="${LOG_SKIP:-ai_lab.log}"
 MONITOR_LOG="$LOG_DIR/monitor.log"
 RESTARTS_FILE="$LOG_DIR/monitor.restarts"
+GAVE_UP_FILE="$LOG_DIR/monitor.gave-up"
+ALERT_REPEAT_S="${ALERT_REPEAT_S:-3600}"
 HOST="$(hostname 2>/dev/null || echo vps)"
 
 say() { log_line "$MONITOR_LOG" "$*"; }
@@ -67,6 +69,14 @@ recent_restarts() {
   wc -l < "$RESTARTS_FILE" | tr -d ' '
 }
 
+# alert_due FILE: true (and FILE stamped) if the alert FILE stands for was not sent in ALERT_REPEAT_S.
+alert_due() {
+  local now last
+  now="$(date +%s)"; last="$(cat "$1" 2>/dev/null || echo 0)"
+  (( now - ${last:-0} >= ALERT_REPEAT_S )) || return 1
+  echo "$now" > "$1"
+}
+
 ping_healthcheck() {
   [[ -n "${HEALTHCHECK_URL:-}" ]] || return 0
   curl -fsS -m 10 --retry 2 -o /dev/null "$HEALTHCHECK_URL" || say "health-check ping failed: $HEALTHCHECK_URL"
@@ -89,7 +99,9 @@ restart_bot() {  # restart_bot WHY
   count="$(recent_restarts)"
   if (( count >= MAX_RESTARTS )); then
     say "NOT restarting ($why): already $count restarts in ${RESTART_WINDOW_S}s — needs a person"
-    notify "🛑 AI Trading Lab on $HOST: $why. Already restarted $count times in $((RESTART_WINDOW_S / 60)) min; NOT restarting again. Please look: journalctl -u $SERVICE_NAME" || true
+    if alert_due "$GAVE_UP_FILE"; then
+      notify "🛑 AI Trading Lab on $HOST: $why. Already restarted $count times in $((RESTART_WINDOW_S / 60)) min; NOT restarting again. Please look: journalctl -u $SERVICE_NAME" || true
+    fi
     return 2
   fi
   date +%s >> "$RESTARTS_FILE"

@@ -107,11 +107,12 @@ async def test_restart_loop_gives_up_and_says_so(tmp_path: Path, sink: HttpSink)
     root = tmp_path / "root"
     env = _env(root, sink, MAX_RESTARTS="2")
 
-    codes = [(await run_shell("monitor_bot.sh", env))[0] for _ in range(3)]
+    codes = [(await run_shell("monitor_bot.sh", env))[0] for _ in range(4)]
 
-    assert codes == [1, 1, 2]
+    assert codes == [1, 1, 2, 2]
     assert _restarts(root) == 2
-    assert "NOT restarting" in sink.messages()[-1]["text"]
+    gave_up = [m for m in sink.messages() if "NOT restarting" in m["text"]]
+    assert len(gave_up) == 2  # one per admin chat, not repeated every 5 minutes
 
 
 async def test_telegram_outage_does_not_stop_the_restart(tmp_path: Path, sink: HttpSink) -> None:
