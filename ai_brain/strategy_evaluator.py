@@ -91,7 +91,12 @@ def evaluate(spec: StrategySpec, candles: Candles | pd.DataFrame, funding: Fundi
              slippage_bps: float | None = None) -> Evaluation:
     """Judge one spec. `trials_in_family` counts every spec of this family tried so far,
     this one included (see `TrialCounter`); `slippage_bps` overrides the config, e.g. with a
-    figure from `backtest_engine.book_slippage_bps` for the intended order size."""
+    figure from `backtest_engine.book_slippage_bps` for the intended order size. Pass `funding`
+    for perp strategies only: it feeds funding indicators and is charged to held positions.
+
+    The walk-forward windows replay the *given* spec on consecutive slices (no re-fitting):
+    they measure stability, while generators that tune parameters must count every tried
+    variant in `trials_in_family` so the deflated Sharpe pays for the search."""
     cfg = cfg or EvaluatorConfig()
     c = candles if isinstance(candles, Candles) else Candles.from_frame(candles)
     if len(c) < 100:

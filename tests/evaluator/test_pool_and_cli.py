@@ -81,3 +81,13 @@ def test_cli_runs_as_a_file_and_reads_strategy_files(tmp_path):
                           cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
     assert "verdict:" in done.stdout and "out-of-sample" in done.stdout
+
+
+def test_config_rejects_unknown_keys_and_odd_blocks():
+    from pydantic import ValidationError
+
+    with pytest.raises(ValidationError, match="fees_bps"):
+        EvaluatorConfig(fees_bps=3)
+    with pytest.raises(ValidationError, match="pbo_blocks must be even"):
+        EvaluatorConfig(pbo_blocks=9)
+    assert EvaluatorConfig.model_validate({"fee_bps": 4, "ranking": {"turnover": 0.0}}).ranking.turnover == 0.0
