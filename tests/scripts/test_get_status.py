@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
 import signal
 import time
 from pathlib import Path
+
+import pytest
 
 from src.execution.ledger import Ledger
 from tests.scripts.conftest import BotUnderTest, run_script
@@ -123,7 +126,13 @@ def test_bad_option_values(tmp_path: Path) -> None:
     assert ran.code == 2
 
 
-def test_help_documents_exit_codes(tmp_path: Path) -> None:
-    for name in ("get_status.py", "approve_strategy.py", "go_live.py", "stop_trading.py"):
-        ran = run_script(name, tmp_path, "--help")
-        assert ran.code == 0 and "exit codes:" in ran.out and "--root" in ran.out and "--json" in ran.out, name
+@pytest.mark.parametrize("module", ["get_status", "approve_strategy", "go_live", "stop_trading"])
+def test_help_documents_exit_codes(module: str, capsys: pytest.CaptureFixture[str]) -> None:
+    main = importlib.import_module(f"scripts.{module}").main
+    with pytest.raises(SystemExit) as done:
+        main(["--help"])
+    out = capsys.readouterr().out
+    assert done.value.code == 0
+    assert "exit codes:" in out and "--root" in out and "--json" in out
+    for code in range(7):
+        assert f"\n  {code}  " in out
