@@ -105,11 +105,16 @@ def test_trial_counter_persists_atomically(tmp_path):
         TrialCounter(path)
 
 
-def test_candidate_set_pbo_is_a_probability(btc_1h):
+def test_candidate_set_pbo_uses_each_candidates_bar_returns(btc_1h):
     candles = btc_1h.slice(len(btc_1h) - 20_000, len(btc_1h))
     specs = [family_spec("momentum", fast=f, slow=s, ma="ema", short=True) for f in (3, 8, 13) for s in (21, 55)]
-    pbo = candidate_set_pbo(specs, candles, cfg=EvaluatorConfig(pbo_blocks=8))
-    assert 0.0 <= pbo <= 1.0
+    cfg = EvaluatorConfig(pbo_blocks=8)
+    returns = np.column_stack([
+        st.bar_returns(r.equity, r.initial_cash)
+        for r in (run_backtest(s, candles, costs=CostModel(cfg.fee_bps, cfg.slippage_bps)) for s in specs)])
+    expected = st.pbo_cscv(returns, 8)
+    assert candidate_set_pbo(specs, candles, cfg=cfg) == expected
+    assert 0.0 <= expected <= 1.0
 
 
 def test_a_strategy_that_never_trades_is_rejected_cleanly(btc_1h):

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
 from ai_brain.evaluation_pool import EvaluationPool, dask_address
 from ai_brain.strategy_spec import family_spec
@@ -84,8 +85,6 @@ def test_cli_runs_as_a_file_and_reads_strategy_files(tmp_path):
 
 
 def test_config_rejects_unknown_keys_and_odd_blocks():
-    from pydantic import ValidationError
-
     with pytest.raises(ValidationError, match="fees_bps"):
         EvaluatorConfig(fees_bps=3)
     with pytest.raises(ValidationError, match="pbo_blocks must be even"):
