@@ -21,7 +21,7 @@ from src.app.context import AppContext
 from src.app.status_line import strategy_counts
 from src.control.golive import GOLIVE, ConfirmationCodes, ConfirmError, GoLiveGate, PendingAction
 from src.state.inbox import CommandRegistry
-from src.telegram import charts, reports
+from src.telegram import reports
 from src.telegram.analytics import closed_trades, trade_analytics
 from src.telegram.commands import Role, UsageError, allowed, help_text, lookup, short_help
 from src.telegram.outbox import Button
@@ -163,10 +163,9 @@ class Cockpit:
         if kind == "strategy":
             return await self._strategy_chart(args.get("ID"), actor)
         points = list(self._equity_points())
-        render = charts.equity_png if kind == "equity" else charts.drawdown_png
         try:
-            png = await asyncio.to_thread(render, points)
-        except charts.ChartError as exc:
+            png = await asyncio.to_thread(render_chart, kind, points, "", self.quote)
+        except ValueError as exc:  # charts.ChartError: not enough data
             source = "" if self.ctx.services.get("portfolio") is not None else f" (portfolio {NA})"
             return Reply(f"no {kind} chart yet: {exc}{source}")
         return Reply(f"{kind} ({len(points)} points)", photo=png)
@@ -182,8 +181,8 @@ class Cockpit:
         if not points:
             return Reply(f"strategy {sid} has no recorded equity curve yet")
         try:
-            png = await asyncio.to_thread(charts.strategy_png, points, sid, self.quote)
-        except charts.ChartError as exc:
+            png = await asyncio.to_thread(render_chart, "strategy", points, sid, self.quote)
+        except ValueError as exc:
             return Reply(f"no chart for {sid}: {exc}")
         return Reply(f"strategy {sid}", photo=png)
 
@@ -280,6 +279,15 @@ class Cockpit:
         """The shared command that closes every position (the execution layer's emergency stop halts too)."""
         names = self.registry.names()
         return next((n for n in ("flatten", "emergency_stop") if n in names), None)
+
+
+def render_chart(kind: str, points: Sequence[tuple[int, float]], strategy_id: str, quote: str) -> bytes:
+    """Draw one chart (run in a worker thread); matplotlib is imported on first use, not at start-up."""
+    from src.telegram import charts
+
+    if kind == "strategy":
+        return charts.strategy_png(points, strategy_id, quote)
+    return charts.equity_png(points, quote=quote) if kind == "equity" else charts.drawdown_png(points)
 
 
 def _equity_curve(record: dict[str, Any]) -> list[tuple[int, float]]:
