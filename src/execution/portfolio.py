@@ -65,6 +65,8 @@ class Portfolio:
         self.book = PositionBook()
         self._money: list[tuple[int, float, float, float]] = []  # ts, gross realized, fees, funding
         self._trades: list[LedgerEntry] = []
+        # strategy → (trades, wins, sum of wins, sum of losses, losses in a row, last loss exit ms)
+        self._stats: dict[str, tuple[int, int, float, float, int, int | None]] = {}
         self.curve: deque[tuple[int, float]] = deque(maxlen=curve_points)
         self._curve_path = logs_dir / CURVE_FILE if logs_dir is not None else None
         self.curve_file_every_ms = curve_file_every_ms  # the file keeps one point per 15 min of market time
@@ -89,6 +91,7 @@ class Portfolio:
                     pos.apply_funding(entry.funding_quote * abs(pos.qty_base) / max(entry.qty_base, 1e-18))
         elif entry.kind == "trade":
             self._trades.append(entry)
+            self._count_trade(entry)
 
     def mark(self, ts_ms: int) -> float:
         """Record one equity-curve point (the runner calls this at every bar close)."""
@@ -170,18 +173,25 @@ class Portfolio:
         return out
 
     def strategy_stats(self, strategy_id: str) -> StrategyStats:
-        trades = self.closed_trades(strategy_id)
-        nets = [float(t.get("net_quote", 0.0)) for t in trades]
-        wins = [x for x in nets if x > 0]
-        losses = [-x for x in nets if x <= 0]
-        streak = 0
-        for x in reversed(nets):
-            if x > 0:
-                break
-            streak += 1
-        last_loss = next((int(t["exit_ms"]) for t in reversed(trades) if float(t.get("net_quote", 0)) <= 0), None)
-        return StrategyStats(len(nets), len(wins), sum(wins) / len(wins) if wins else 0.0,
-                             sum(losses) / len(losses) if losses else 0.0, streak, last_loss)
+        """Win/loss statistics of one strategy's automatic trades (kept up to date per trade: O(1))."""
+        acc = self._stats.get(strategy_id)
+        if acc is None:
+            return StrategyStats(0, 0, 0.0, 0.0, 0, None)
+        n, wins, win_sum, loss_sum, streak, last_loss = acc
+        losses = n - wins
+        return StrategyStats(n, wins, win_sum / wins if wins else 0.0, loss_sum / losses if losses else 0.0,
+                             streak, last_loss)
+
+    def _count_trade(self, t: LedgerEntry) -> None:
+        if t.manual or t.strategy_id is None:
+            return
+        net = float(t.data.get("net_quote", 0.0))
+        n, wins, win_sum, loss_sum, streak, last_loss = self._stats.get(t.strategy_id, (0, 0, 0.0, 0.0, 0, None))
+        if net > 0:
+            self._stats[t.strategy_id] = (n + 1, wins + 1, win_sum + net, loss_sum, 0, last_loss)
+        else:
+            exit_ms = int(t.data.get("exit_ms", t.ts_ms))
+            self._stats[t.strategy_id] = (n + 1, wins, win_sum, loss_sum - net, streak + 1, exit_ms)
 
     def describe(self) -> dict[str, object]:
         pnl = self.pnl("all")

@@ -110,8 +110,19 @@ def _to_json(state: np.ndarray) -> list[float | None]:
     return [None if np.isnan(v) else float(v) for v in state]
 
 
+_FUNDING_READERS: dict[int, tuple[StrategySpec, bool]] = {}
+
+
 def _reads_funding(t: TradableStrategy) -> bool:
-    return any(ref.name.startswith("funding") for ref in t.spec.indicator_refs())
+    """Whether the spec reads funding, memoised per spec object (the entry holds the object, so its
+    id cannot be reused by another spec while cached)."""
+    found = _FUNDING_READERS.get(id(t.spec))
+    if found is None or found[0] is not t.spec:
+        if len(_FUNDING_READERS) > 10_000:
+            _FUNDING_READERS.clear()
+        found = _FUNDING_READERS[id(t.spec)] = (t.spec, any(r.name.startswith("funding")
+                                                               for r in t.spec.indicator_refs()))
+    return found[1]
 
 
 def market_for(t: TradableStrategy) -> str:

@@ -63,10 +63,11 @@ class FileStrategySource:
         self._stamp: tuple[int, ...] = ()
         self._scanned_at = -1e18
         self._last: list[TradableStrategy] = []
+        self._folders = tuple((f, strategies_dir / f) for f in TRADED_FOLDERS)
 
     def tradable(self, mode: str) -> list[TradableStrategy]:
         """Files are re-read when a folder changed (every atomic write renames into it) or every 30 s."""
-        stamp = tuple(self._mtime_ns(self.dir / f) for f in TRADED_FOLDERS)
+        stamp = tuple(self._mtime_ns(path) for _, path in self._folders)
         now = self._monotonic()
         if stamp == self._stamp and now - self._scanned_at < self.RESCAN_S:
             return self._last
