@@ -48,7 +48,8 @@ run_step() {  # run_step NAME COMMAND: run COMMAND in APP_DIR, output to the dep
   (cd "$APP_DIR" && bash -c "$2") >> "$DEPLOY_LOG" 2>&1
 }
 
-# The built-in health check: a live bot process whose heartbeat was written after SINCE (epoch s).
+# The built-in health check: a live bot process whose heartbeat says "running" and was written in a
+# later second than SINCE (epoch s), so the old process's last words never count.
 healthy_since() {
   local since="$1" deadline epoch
   deadline=$(( $(date +%s) + HEALTH_TIMEOUT_S ))
@@ -57,7 +58,8 @@ healthy_since() {
       (cd "$APP_DIR" && bash -c "$HEALTH_CMD") >> "$DEPLOY_LOG" 2>&1 && return 0
     else
       epoch="$(heartbeat_epoch)"
-      bot_pid > /dev/null && [[ -n "$epoch" ]] && (( epoch >= since )) && return 0
+      bot_pid > /dev/null && [[ -n "$epoch" ]] && (( epoch > since )) \
+        && grep -q '"state": *"running"' "$BOT_ROOT/state/heartbeat.json" && return 0
     fi
     sleep "$HEALTH_POLL_S"
   done
