@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from src.telegram.reports import field, signed
+from src.telegram.reports import pick, signed
 
 BAR = "█"
 
@@ -32,12 +32,12 @@ def to_rows(trades: Iterable[Any]) -> list[TradeRow]:
     """Read closed trades into rows; a trade without a P&L figure is skipped (it cannot be counted)."""
     rows: list[TradeRow] = []
     for t in trades:
-        pnl = field(t, "net_pnl_quote", "net_quote", "pnl_quote", "realized_pnl_quote")
+        pnl = pick(t, "net_pnl_quote", "net_quote", "pnl_quote", "realized_pnl_quote")
         if pnl is None:
             continue
-        ts = field(t, "exit_ts_ms", "exit_ms", "exit_ts", "closed_ts_ms", "ts_ms")
+        ts = pick(t, "exit_ts_ms", "exit_ms", "exit_ts", "closed_ts_ms", "ts_ms")
         hour = int(ts) // 3_600_000 % 24 if isinstance(ts, int | float) else None
-        rows.append(TradeRow(str(field(t, "side", default="?")), str(field(t, "exit_reason", "reason", default="?")),
+        rows.append(TradeRow(str(pick(t, "side", default="?")), str(pick(t, "exit_reason", "reason", default="?")),
                              float(pnl), hour))
     return rows
 

@@ -16,7 +16,7 @@ from typing import Any
 NOT_AVAILABLE = "not available in this build"
 
 
-def field(obj: Any, *names: str, default: Any = None) -> Any:
+def pick(obj: Any, *names: str, default: Any = None) -> Any:
     """The first of ``names`` present on ``obj`` (attribute or mapping key)."""
     for name in names:
         if isinstance(obj, Mapping) and name in obj:
@@ -107,8 +107,8 @@ def _data_quality(snap: Mapping[str, Any]) -> str:
     symbols = gate.get("symbols", gate)
     if not isinstance(symbols, Mapping) or not symbols:
         return str(gate)[:200]
-    bad = [f"{s} {field(v, 'status', default=v)}" for s, v in symbols.items()
-           if str(field(v, "status", default=v)) != "OK"]
+    bad = [f"{s} {pick(v, 'status', default=v)}" for s, v in symbols.items()
+           if str(pick(v, "status", default=v)) != "OK"]
     return "all OK" if not bad else ", ".join(bad)
 
 
@@ -140,13 +140,13 @@ def format_positions(positions: Iterable[Any], quote: str) -> str:
         return "no open positions"
     lines = [f"{len(rows)} open position(s):"]
     for p in rows:
-        qty = field(p, "qty_base", "quantity", "qty", default=None)
-        side = field(p, "side", default=None) or _side_of(qty)
-        entry = field(p, "avg_entry_quote", "entry_price_quote", "avg_entry_price", "entry_price")
-        upnl = field(p, "unrealized_quote", "unrealized_pnl_quote", "unrealized_pnl")
-        strategy = field(p, "strategy_id", default="")
+        qty = pick(p, "qty_base", "quantity", "qty", default=None)
+        side = pick(p, "side", default=None) or _side_of(qty)
+        entry = pick(p, "avg_entry_quote", "entry_price_quote", "avg_entry_price", "entry_price")
+        upnl = pick(p, "unrealized_quote", "unrealized_pnl_quote", "unrealized_pnl")
+        strategy = pick(p, "strategy_id", default="")
         size = abs(float(qty)) if isinstance(qty, int | float) else "?"
-        lines.append(f"• {field(p, 'symbol', default='?')} {side} {size} @ {money(entry)} | "
+        lines.append(f"• {pick(p, 'symbol', default='?')} {side} {size} @ {money(entry)} | "
                      f"uPnL {signed(upnl, quote)}" + (f" | {strategy}" if strategy else ""))
     return "\n".join(lines)
 
@@ -164,14 +164,14 @@ def format_pnl(period: str, pnl: Any, quote: str) -> str:
     matching the portfolio's ``net = gross − fees − funding``.
     """
     lines = [f"P&L ({period}):",
-             f"gross realized {signed(field(pnl, 'gross_quote', 'gross'), quote)}",
-             f"fees paid {money(field(pnl, 'fees_quote', 'fees'), quote)}",
-             f"funding paid {money(field(pnl, 'funding_quote', 'funding'), quote)}",
-             f"net {signed(field(pnl, 'net_quote', 'net'), quote)}"]
-    unrealized = field(pnl, "unrealized_quote", "unrealized")
+             f"gross realized {signed(pick(pnl, 'gross_quote', 'gross'), quote)}",
+             f"fees paid {money(pick(pnl, 'fees_quote', 'fees'), quote)}",
+             f"funding paid {money(pick(pnl, 'funding_quote', 'funding'), quote)}",
+             f"net {signed(pick(pnl, 'net_quote', 'net'), quote)}"]
+    unrealized = pick(pnl, "unrealized_quote", "unrealized")
     if unrealized is not None:
         lines.append(f"unrealized now {signed(unrealized, quote)}")
-    trades = field(pnl, "trades", "n_trades")
+    trades = pick(pnl, "trades", "n_trades")
     if trades is not None:
         lines.append(f"closed trades: {trades}")
     return "\n".join(lines)
@@ -184,12 +184,12 @@ def format_strategies(rows: Iterable[Any], status: str | None) -> str:
         return f"{title}: none"
     lines = [f"{title}: {len(items)}"]
     for s in items[:40]:
-        sid = field(s, "id", "strategy_id", default="?")
-        extra = [str(v) for v in (field(s, "symbol"), field(s, "name", "type")) if v]
-        score = field(s, "score")
+        sid = pick(s, "id", "strategy_id", default="?")
+        extra = [str(v) for v in (pick(s, "symbol"), pick(s, "name", "type")) if v]
+        score = pick(s, "score")
         if isinstance(score, int | float):
             extra.append(f"score {score:.3f}")
-        lines.append(f"• {sid} [{field(s, 'status', default='?')}] " + " ".join(extra))
+        lines.append(f"• {sid} [{pick(s, 'status', default='?')}] " + " ".join(extra))
     if len(items) > 40:
         lines.append(f"… and {len(items) - 40} more")
     return "\n".join(lines)
