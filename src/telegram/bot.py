@@ -22,7 +22,7 @@ from src.telegram.access import Access
 from src.telegram.actions import Cockpit
 from src.telegram.commands import bot_commands, split_command
 from src.telegram.outbox import Outbox, OutgoingMessage
-from telegram import BotCommand, InlineKeyboardButton, InlineKeyboardMarkup, Update
+from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 log = logging.getLogger(__name__)
 
@@ -117,10 +117,14 @@ class TelegramBot:
             log.debug("closing the telegram http client failed", exc_info=True)
 
     async def _set_commands(self) -> None:
-        try:
-            await self.app.bot.set_my_commands([BotCommand(n, d) for n, d in bot_commands()])
-        except TelegramError as exc:  # a missing menu is cosmetic; commands still work
-            log.warning("setMyCommands failed: %s", exc)
+        """The command menu: everything by default, the read-only list in each viewer's chat."""
+        menus: list[tuple[list[tuple[str, str]], BotCommandScopeChat | None]] = [(bot_commands("admin"), None)]
+        menus += [(bot_commands("viewer"), BotCommandScopeChat(chat)) for chat in sorted(self.access.viewers)]
+        for commands, scope in menus:
+            try:
+                await self.app.bot.set_my_commands([BotCommand(n, d) for n, d in commands], scope=scope)
+            except TelegramError as exc:  # a missing menu is cosmetic; commands still work
+                log.warning("setMyCommands failed%s: %s", f" for chat {scope.chat_id}" if scope else "", exc)
 
     async def _stop_receiving(self) -> None:
         """Stop polling and handlers; bounded, because PTB's last getUpdates waits on a possibly dead server."""

@@ -128,9 +128,9 @@ def short_help(role: Role) -> str:
     return f"unknown command. Try: {names}"
 
 
-def bot_commands() -> list[tuple[str, str]]:
-    """``(command, description)`` pairs for Telegram's setMyCommands (the menu in the app)."""
-    return [(c.name, c.help[:256]) for c in COMMANDS]
+def bot_commands(role: Role = "admin") -> list[tuple[str, str]]:
+    """``(command, description)`` pairs for Telegram's setMyCommands (the menu in the app) for ``role``."""
+    return [(c.name, c.help[:256]) for c in COMMANDS if allowed(c, role)]
 
 
 def split_command(text: str) -> tuple[str, list[str]]:

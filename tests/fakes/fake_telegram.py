@@ -58,6 +58,7 @@ class FakeTelegram:
     sent: list[SentMessage] = field(default_factory=list)
     calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     commands_set: list[dict[str, str]] = field(default_factory=list)
+    command_scopes: dict[str, list[str]] = field(default_factory=dict)
     callback_answers: list[dict[str, Any]] = field(default_factory=list)
     down: int | None = None
     send_delay_s: float = 0.0
@@ -221,7 +222,11 @@ class FakeTelegram:
                 await asyncio.sleep(self.send_delay_s)
             return _ok(self._record_sent(method, params, photo))
         if method == "setMyCommands":
-            self.commands_set = list(params.get("commands", []))
+            scope = params.get("scope")
+            names = [c["command"] for c in params.get("commands", [])]
+            self.command_scopes[json.dumps(scope, sort_keys=True) if scope else "default"] = names
+            if not scope:
+                self.commands_set = list(params.get("commands", []))
         if method == "answerCallbackQuery":
             self.callback_answers.append(params)
         if method == "getMe":

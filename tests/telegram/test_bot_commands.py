@@ -8,7 +8,7 @@ from typing import Any
 
 from src.telegram.commands import COMMANDS, bot_commands
 from tests.telegram.charts_util import png_size
-from tests.telegram.conftest import ADMIN, CockpitFactory, Harness, registry_recorder
+from tests.telegram.conftest import ADMIN, VIEWER, CockpitFactory, Harness, registry_recorder
 
 HOUR_MS = 3_600_000
 
@@ -61,6 +61,8 @@ async def test_every_command_answers(cockpit: Harness) -> None:
     assert ("approve", {"id": "S1"}, f"telegram:{ADMIN}") in cockpit.calls
     assert ("reject", {"id": "S1", "reason": "chop kills it"}, f"telegram:{ADMIN}") in cockpit.calls
     assert [c["command"] for c in cockpit.fake.commands_set] == [n for n, _ in bot_commands()]
+    viewer_menu = cockpit.fake.command_scopes[json.dumps({"chat_id": VIEWER, "type": "chat"}, sort_keys=True)]
+    assert viewer_menu == [n for n, _ in bot_commands("viewer")] and "pause" not in viewer_menu
 
 
 async def test_pause_and_resume_change_the_persisted_state(cockpit: Harness) -> None:
