@@ -77,7 +77,7 @@ class TelegramBot:
             await self._set_commands()
             await self.app.start()
             await self.app.updater.start_polling(  # type: ignore[union-attr]
-                poll_interval=0.0, timeout=dt.timedelta(seconds=self.cfg.poll_timeout_s),
+                poll_interval=0.0, timeout=dt.timedelta(seconds=self.cfg.poll_timeout_s), bootstrap_retries=-1,
                 allowed_updates=["message", "callback_query"], error_callback=self._on_poll_error)
             self.online = True
             self.outbox.attach(self)

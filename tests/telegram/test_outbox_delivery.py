@@ -189,3 +189,13 @@ async def test_a_broken_disk_does_not_stop_the_queue(tmp_path: Path, caplog: pyt
     await asyncio.gather(task, return_exceptions=True)
     assert [m.text for m in outbox.pending] == ["still queued"] and outbox.persist_error
     assert sum("cannot be saved" in r.getMessage() for r in caplog.records) == 1
+
+
+async def test_telegram_down_at_start_delays_the_bot_without_crashing_it(cockpit_factory: CockpitFactory,
+                                                                          fake_tg: FakeTelegram) -> None:
+    fake_tg.fail("getMe", 503, times=2)
+    fake_tg.fail("deleteWebhook", 502)  # PTB retries the bootstrap itself (about 1 s later)
+    h = await cockpit_factory(telegram={"retry_initial_s": 0.05})
+    assert "replay mode" in (await h.ask(ADMIN, "/status")).text
+    assert h.supervisor.health["telegram"].restarts == 0
+    assert h.fake.methods().count("getMe") == 3 and h.fake.methods().count("deleteWebhook") == 2
