@@ -113,3 +113,19 @@ def test_money_never_vanishes(seed: int, drift: float) -> None:
     for t in result.trades:
         assert t.fees_quote > 0 and t.slippage_quote > 0
         assert abs(t.price_pnl_quote) < 1e-6 * t.start_equity_quote  # perp priced at spot: fully hedged
+
+
+def test_report_cli_prints_every_carry_with_its_reason(real_btc: tuple[Funding, Candles],
+                                                       capsys: pytest.CaptureFixture[str]) -> None:
+    import json
+
+    from src.funding.report import main
+    from tests.funding.conftest import SHARED_DATA
+
+    code = main(["--funding", str(SHARED_DATA / "binanceusdm_BTC-USDT_funding-8h.csv.gz"),
+                 "--candles", str(SHARED_DATA / "binance_BTC-USDT_1h.csv.gz"), "--json"])
+
+    out = json.loads(capsys.readouterr().out)
+    assert code == 0 and len(out["carries"]) == int(out["summary"]["trades"]) >= 3
+    assert all(c["exit_reason"] for c in out["carries"] if c["exit"] != "open")
+    assert out["summary"]["funding_quote"] == pytest.approx(sum(c["funding_quote"] for c in out["carries"]), abs=0.05)
