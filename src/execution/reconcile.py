@@ -30,6 +30,7 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from src.app.events import Alert, Event
+from src.exchange.binance import perp_symbol
 from src.execution.interface import ExecutionVenue
 from src.execution.ledger import Ledger, LedgerEntry
 from src.execution.live_ccxt import LiveVenue
@@ -106,8 +107,6 @@ class LiveTruth:
         await self.venue.poll_active()
 
     async def read(self) -> Truth:
-        from src.exchange.binance import perp_symbol
-
         syms = self.symbols + [perp_symbol(s) for s in self.perp_symbols if self.venue.futures is not None]
         syms += [o.exchange_symbol for o in self.venue.orders.active() if o.exchange_symbol]  # every market we use
         raw = await self.venue.exchange_open_orders(list(dict.fromkeys(syms)))
