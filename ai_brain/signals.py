@@ -217,7 +217,7 @@ def check_lookahead(spec: StrategySpec, candles: Candles | pd.DataFrame, n_check
                     compute: Callable[..., Signals] | None = None) -> LookaheadReport:
     """Recompute signals on `n_checks` truncated copies and compare with the full-series run.
 
-    Truncation points are random (seeded) after the warm-up plus the last bar, so a rule that
+    Truncation points are random (seeded) after the warm-up, plus the bar before the last, so a rule that
     peeks even one bar ahead disagrees somewhere. Each comparison covers the whole prefix.
     `compute` replaces `compute_signals` (a seam to check other signal code the same way).
     """
