@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -33,6 +34,36 @@ from src.app.events import Alert, Event, Fill
 from src.state.store import atomic_write_bytes
 
 log = logging.getLogger(__name__)
+
+
+def in_daemon_thread(fn: Callable[..., Any], *args: Any) -> asyncio.Future[Any]:
+    """Run blocking ``fn`` in a daemon thread and await its result. Unlike the loop's default
+    executor, a shutdown never waits for it: a stop during a cycle terminates the pool, and the
+    abandoned wait must not hold the process open."""
+    loop = asyncio.get_running_loop()
+    fut: asyncio.Future[Any] = loop.create_future()
+
+    def deliver(ok: bool, value: Any) -> None:
+        if not fut.done():
+            fut.set_result(value) if ok else fut.set_exception(value)
+
+    def work() -> None:
+        try:
+            result = fn(*args)
+        except BaseException as exc:  # handed to the awaiting task, not lost in the thread
+            _call_soon(loop, deliver, False, exc)
+        else:
+            _call_soon(loop, deliver, True, result)
+
+    threading.Thread(target=work, name="brain-evaluate", daemon=True).start()
+    return fut
+
+
+def _call_soon(loop: asyncio.AbstractEventLoop, fn: Callable[..., None], *args: Any) -> None:
+    try:
+        loop.call_soon_threadsafe(fn, *args)
+    except RuntimeError:  # the loop already closed (shutdown): nobody is waiting any more
+        pass
 
 
 def evaluation_id(ev: Evaluation, spec: StrategySpec) -> str:
@@ -271,10 +302,10 @@ class BrainCycle:
             for s in todo:
                 self.trials.record(s.type)
             if self.pool is not None:
-                evs = await self.pool.evaluate_many_async(todo, candles, funding, counts)
+                evs = await in_daemon_thread(self.pool.evaluate_many, todo, candles, funding, counts)
             else:
                 cfg = self.ctx.config.evaluator
-                evs = await asyncio.to_thread(
+                evs = await in_daemon_thread(
                     lambda: [evaluate(s, candles, funding, cfg, n) for s, n in zip(todo, counts, strict=True)])
             for s, ev in zip(todo, evs, strict=True):
                 self._evaluated[content_hash(s)] = ev
@@ -287,7 +318,7 @@ class BrainCycle:
         def run() -> list[Evaluation]:
             return [evaluate(h.spec, self._candles[h.spec.symbols[0]], self._funding.get(h.spec.symbols[0]), cfg,
                              max(1, self.trials.count(h.spec.type))) for h in hyps]
-        return await asyncio.to_thread(run)
+        return await in_daemon_thread(run)
 
     async def evaluate_hypotheses(self, hyps: list[Hypothesis]) -> list[Evaluation]:
         by_symbol: dict[str, list[StrategySpec]] = {}
