@@ -19,7 +19,7 @@ from typing import Any
 
 from src.app.context import AppContext
 from src.app.status_line import strategy_counts
-from src.control.golive import GOLIVE, ConfirmationCodes, ConfirmError, GoLiveGate, PendingAction
+from src.control.golive import GOLIVE, ConfirmationCodes, ConfirmError, GoLiveGate, PendingAction, live_blockers
 from src.state.inbox import CommandRegistry
 from src.telegram import reports
 from src.telegram.analytics import closed_trades, trade_analytics
@@ -232,9 +232,10 @@ class Cockpit:
         return await self._shared("approve", {"id": args["ID"]}, actor)
 
     def _live_now(self) -> bool:
+        """Both halves of the double gate are open: an approval now would trade real money."""
         control = self.ctx.services.get("control")
         live_confirmed = bool(control is not None and control.state.live_confirmed)
-        return live_confirmed and self.ctx.config.live.allow_live_trading
+        return live_confirmed and not live_blockers(self.ctx.config)
 
     async def cmd_golive(self, args: dict[str, str], actor: str, role: Role) -> Reply:
         ok, message, data = self.gate.request(actor)
