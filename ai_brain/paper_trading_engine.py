@@ -13,14 +13,16 @@ Fills are as honest as the data allows:
   there is no tape), taking ``limit_participation`` of the traded volume;
 - maker/taker fees (0.1% default), configurable latency, perp funding at funding times.
 
-Money goes ledger first (one fsynced JSON line per fill), then the wallet summary in ``state/``;
-see :mod:`ai_brain.paper_wallet` for why that order makes a ``kill -9`` harmless.
+Money goes ledger first (one fsynced JSON line per fill); the wallet summary in ``state/`` follows
+at most every few seconds (see :meth:`PaperEngine._save_soon` and :mod:`ai_brain.paper_wallet` for
+why that order makes a ``kill -9`` harmless).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -48,12 +50,15 @@ class PaperEngine:
     def __init__(self, cfg: PaperConfig, ledger: Ledger, clock: Clock, store: StateStore | None = None,
                  quote: str = "USDT", filters: FilterBook | None = None, publish: Publish | None = None,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
-                 price_fallback: Callable[[str], float | None] = lambda _s: None) -> None:
+                 price_fallback: Callable[[str], float | None] = lambda _s: None, save_every_s: float = 5.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.cfg, self.ledger, self.clock = cfg, ledger, clock
         self.filters = filters or FilterBook(cfg.min_notional_quote, cfg.percent_price_band)
         self._publish = publish or (lambda _ev: None)
         self._sleep = sleep
         self._price_fallback = price_fallback
+        self.save_every_s, self._monotonic = save_every_s, monotonic
+        self._last_save = monotonic()
         self.wallet = PaperWallet(store, quote, cfg.starting_balance_quote)
         self.quote = self.wallet.quote
         self._books: dict[str, OrderBook] = {}
@@ -120,7 +125,7 @@ class PaperEngine:
             self.counters["duplicates"] += 1
             if existing.status in ("new", "open", "partially_filled") and existing.intent.type == "market":
                 self._fill_market(existing)  # a crash interrupted it: finish, never restart it
-                self.wallet.save()
+                self._save_soon()
             return existing
         now = self.clock.now_ms()
         if intent.client_order_id in self._filled_ids:
@@ -144,7 +149,7 @@ class PaperEngine:
             self._fill_marketable_limit(record)
             if not record.is_terminal:
                 self._resting.add(intent.client_order_id)
-        self.wallet.save()
+        self._save_soon(force=not record.is_terminal)  # a resting order exists only here
         return record
 
     async def cancel(self, client_order_id: str) -> OrderRecord:
@@ -223,7 +228,7 @@ class PaperEngine:
         self.counters["rejected"] += 1
         record = OrderRecord(intent=intent, status="rejected", reason=reason, created_ms=now, updated_ms=now)
         self.wallet.put_order(record)
-        self.wallet.save()
+        self._save_soon()
         log.info("paper order %s rejected: %s", intent.client_order_id, reason)
         self._notify(record)
         return record
@@ -290,7 +295,7 @@ class PaperEngine:
             if qty > EPS_QTY:
                 touched |= self._book_fill(rec, qty, i.price_quote, "maker", 0.0)
         if touched:
-            self.wallet.save()
+            self._save_soon()
 
     def _book_fill(self, rec: OrderRecord, qty: float, price: float, liquidity: str, slip_bps: float) -> bool:
         """One fill: ledger line (durable) → wallet → events. False when funds ran out first."""
@@ -339,7 +344,19 @@ class PaperEngine:
                                    qty_base=abs(pos.qty_base), price_quote=mark, funding_quote=paid,
                                    deltas={self.quote: -paid}, data={"rate": ev.rate})
         self.wallet.apply(entry)
-        self.wallet.save()
+        self._save_soon()
+
+    def _save_soon(self, force: bool = False) -> None:
+        """Write the wallet summary at most every ``save_every_s`` (wall time), or now if ``force``.
+
+        The summary may lag: every fill and funding line is already in the ledger (fsynced), and a
+        restart applies the lines after the summary's ``applied_seq``. Only what the ledger cannot
+        rebuild — a resting order, a cancellation — is written at once.
+        """
+        now = self._monotonic()
+        if force or now - self._last_save >= self.save_every_s:
+            self.wallet.save()
+            self._last_save = now
 
     def _notify(self, rec: OrderRecord) -> None:
         i = rec.intent

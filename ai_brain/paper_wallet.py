@@ -1,7 +1,7 @@
 """The paper wallet: balances per asset, netted perp positions and paper orders, rebuilt from the ledger.
 
 ``state/paper_wallet.json`` is a *summary* of the ledger up to ``applied_seq``. Every change goes
-ledger line first, then :meth:`PaperWallet.apply` (in memory), then an atomic save; a restart
+ledger line first, then :meth:`PaperWallet.apply` (in memory), then (soon) an atomic save; a restart
 loads the summary and applies the ledger lines after ``applied_seq`` through the very same
 :meth:`apply`, so a crash between the two writes neither loses nor doubles a fill.
 

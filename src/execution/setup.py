@@ -42,6 +42,11 @@ class Execution:
     router: Router
     runner: StrategyRunner
 
+    def flush(self) -> None:
+        """Write the summaries that may lag the ledger (wallet) and the runner state; used at shutdown."""
+        self.runner.save()
+        self.paper.wallet.save()
+
 
 def build_execution(ctx: AppContext, ledger_fsync: bool = True) -> Execution:
     """Build every part from ``ctx`` (needs the ``control`` and ``market_cache`` services)."""
@@ -130,8 +135,7 @@ def add_execution_components(ctx: AppContext, supervisor: Supervisor) -> Executi
     supervisor.add(RunnerComponent(ctx, ex))
 
     async def flush() -> None:
-        ex.runner.save()
-        ex.paper.wallet.save()
+        ex.flush()
 
     supervisor.on_shutdown("execution", flush)
     return ex

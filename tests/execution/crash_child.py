@@ -8,7 +8,7 @@ all bars are streamed again (bars the runner already handled are skipped by it).
 - ``write_ahead``: an intent was just written to ``state/runner.json``, nothing sent yet;
 - ``ledger``: a fill line was just fsynced, the wallet summary not yet updated;
 - ``book``: the venue has filled the order, the runner has not booked the position yet;
-- ``wallet``: the wallet summary was just saved, the runner state not yet.
+- ``booked``: the runner has just written the booked position; the wallet summary lags the ledger.
 
 The hooks only add a ``kill -9`` after the real method ran (or before, for ``book``); nothing
 about the behaviour under test is replaced.
@@ -24,7 +24,6 @@ from pathlib import Path
 
 import pandas as pd
 
-from ai_brain.paper_wallet import PaperWallet
 from ai_brain.strategy_spec import family_spec
 from src.app.events import CandleClosed
 from src.execution.ledger import Ledger
@@ -73,8 +72,8 @@ def arm(point: str, nth: int) -> None:
         after(StrategyRunner, "save", lambda self: bool(self.state.pending))
     elif point == "ledger":
         after(Ledger, "append", lambda self, **k: k.get("kind") == "fill")
-    elif point == "wallet":
-        after(PaperWallet, "save")
+    elif point == "booked":
+        after(StrategyRunner, "save", lambda self: not self.state.pending)
     elif point == "book":
         real_book = StrategyRunner._book
 
@@ -109,6 +108,7 @@ async def main(root: Path) -> None:
         ctx.clock.advance_to(ts + HOUR_MS)
         await ex.runner.on_event(CandleClosed("BTC/USDT", "1h", ts, row.open, row.high, row.low, row.close,
                                               row.volume))
+    ex.flush()  # what the supervisor's shutdown does
     print("DONE", flush=True)
 
 

@@ -70,7 +70,7 @@ def reference(tmp_path_factory) -> tuple[list[tuple], dict[str, float]]:
     return trades, wallet
 
 
-@pytest.mark.parametrize("crash", ["write_ahead:3", "ledger:2", "book:4", "wallet:5"])
+@pytest.mark.parametrize("crash", ["write_ahead:3", "ledger:2", "book:4", "booked:5"])
 def test_kill_9_at_a_risky_moment_then_restart(tmp_path: Path, reference, crash: str) -> None:
     killed = run_child(tmp_path, crash)
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
