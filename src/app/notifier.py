@@ -35,7 +35,8 @@ class ConsoleNotifier:
         elif isinstance(event, StrategyEvent):
             log.info("STRATEGY %s → %s: %s", event.strategy_id, event.status, event.reason)
         elif isinstance(event, DataStatus):
-            log.warning("DATA %s is %s: %s", event.symbol, event.status, "; ".join(event.reasons) or "ok")
+            level = logging.INFO if event.status == "OK" else logging.WARNING
+            log.log(level, "DATA %s is %s: %s", event.symbol, event.status, "; ".join(event.reasons) or "ok")
 
     async def run(self) -> None:
         await self.ctx.bus.run_subscriber(self._sub)
