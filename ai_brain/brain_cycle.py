@@ -24,7 +24,7 @@ from ai_brain.backtest_data import Candles, Funding
 from ai_brain.backtest_engine import CostModel, run_backtest
 from ai_brain.generators.dedup import content_hash
 from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, HypothesisGenerator
-from ai_brain.learning_engine import LearningEngine, TradeAssembler
+from ai_brain.learning_engine import LearningEngine, TradeAssembler, closed_trade_from_ledger
 from ai_brain.lifecycle import Lifecycle
 from ai_brain.strategy_evaluator import Evaluation, TrialCounter, evaluate
 from ai_brain.strategy_spec import StrategySpec
@@ -120,6 +120,7 @@ class BrainCycle:
         self._evaluated: dict[str, Evaluation] = {}
         self._cycle_trials: dict[str, int] = {}
         self._closers: list[Callable[[], Awaitable[None]]] = []
+        self._ledger_attached = False
         self.context_hook: Callable[[GenerationContext], None] = lambda _ctx: None
         self._sub = ctx.bus.subscribe("brain_fills", self.on_event, kinds=("fill",))
         ctx.status.register(self.name, self.describe)
@@ -139,6 +140,7 @@ class BrainCycle:
                 log.exception("closing a brain resource failed")
 
     async def run(self) -> None:
+        self.attach_ledger()
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.ctx.bus.run_subscriber(self._sub))
             tg.create_task(self._review_loop())
@@ -189,9 +191,32 @@ class BrainCycle:
         frame = cache.candles(symbol, last=self.cfg.history_bars)
         return Candles.from_frame(frame) if len(frame) else None
 
+    def attach_ledger(self) -> bool:
+        """Take closed trades from the execution ledger when there is one: first the lines a
+        restart may have missed (idempotent), then every new line as it is written."""
+        ledger = self.ctx.services.get("ledger")
+        if ledger is None or not hasattr(ledger, "subscribe") or self._ledger_attached:
+            return self._ledger_attached
+        for entry in ledger.entries(manual=False):
+            self.take_ledger_entry(entry)
+        loop = asyncio.get_running_loop()
+        ledger.subscribe(lambda entry: loop.call_soon(self.take_ledger_entry, entry))
+        self._ledger_attached = True
+        return True
+
+    def take_ledger_entry(self, entry: Any) -> None:
+        trade = closed_trade_from_ledger(entry)
+        if trade is None or entry.strategy_id is None:
+            return
+        if self.store.exists(entry.strategy_id):
+            self.store.record_trade_result(entry.strategy_id, trade)
+        if entry.seq > self.learning.ledger_seq:
+            self.learning.learn_from_trade(entry.strategy_id, trade, self.candles_of(trade.symbol))
+            self.learning.mark_ledger_seq(entry.seq)
+
     async def on_event(self, event: Event) -> None:
-        """Closed automatic trades → the strategy's file and the learning engine."""
-        if not isinstance(event, Fill):
+        """Without a ledger: closed automatic trades folded from fills → the strategy's file and learning."""
+        if not isinstance(event, Fill) or self._ledger_attached:
             return
         trade = self.assembler.on_fill(event)
         if trade is None or event.strategy_id is None:

@@ -122,6 +122,32 @@ class TradeAssembler:
                            fee_quote=pos.fee_quote, ret=pnl / committed if committed else 0.0)
 
 
+def closed_trade_from_ledger(entry: Any) -> ClosedTrade | None:
+    """A closed automatic trade from an execution ledger ``trade`` line (None for anything else)."""
+    if getattr(entry, "kind", None) != "trade" or getattr(entry, "manual", True):
+        return None
+    if not is_automatic(getattr(entry, "strategy_id", None)):
+        return None
+    d = entry.data
+    try:
+        qty, entry_px = float(d["qty_base"]), float(d["entry_price_quote"])
+        committed = qty * entry_px
+        return ClosedTrade(mode="dry_run" if entry.venue == "paper" else "live", symbol=entry.symbol,
+                           side=d["side"], entry_ts=int(d["entry_ms"]), exit_ts=int(d["exit_ms"]),
+                           entry_price=entry_px, exit_price=float(d["exit_price_quote"]), qty_base=qty,
+                           pnl_quote=float(d["net_quote"]), fee_quote=float(d.get("fees_quote", 0.0)),
+                           ret=float(d["net_quote"]) / committed if committed else 0.0, source="ledger")
+    except (KeyError, TypeError, ValueError) as exc:
+        log.warning("ledger trade line %s not understood: %s", getattr(entry, "seq", "?"), exc)
+        return None
+
+
+class _Progress(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    ledger_seq: int = 0
+
+
 class LearningEngine:
     """Regimes, patterns and replay, persisted under ``folder``."""
 
@@ -133,6 +159,15 @@ class LearningEngine:
                                                    cfg.replay_capacity, cfg.replay_alpha, cfg.replay_beta)
         self.regimes: dict[str, RegimeReading] = {}
         self.learned = 0
+        self._quarantine = quarantine_dir
+        progress = read_model(folder / "progress.json", _Progress, quarantine_dir)
+        self.ledger_seq = progress.ledger_seq if progress else 0
+
+    def mark_ledger_seq(self, seq: int) -> None:
+        """Remember the last ledger line learned from, so a restart's backfill never learns twice."""
+        if seq > self.ledger_seq:
+            self.ledger_seq = seq
+            atomic_write_bytes(self.folder / "progress.json", _Progress(ledger_seq=seq).model_dump_json().encode())
 
     def update_regime(self, symbol: str, candles: Candles) -> RegimeReading | None:
         """Classify the latest closed bars; None while the history is too short."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -97,3 +98,40 @@ async def test_an_llm_idea_goes_through_the_same_evaluator(tmp_path, btc_1h) -> 
 
 async def _noop(_event: Alert) -> None:
     return None
+
+
+def _trade_line(ledger, sid: str, entry_ms: int, net: float) -> None:
+    ledger.append(kind="trade", ts_ms=entry_ms + 7_200_000, strategy_id=sid, symbol="BTC/USDT", data={
+        "side": "long", "entry_ms": entry_ms, "exit_ms": entry_ms + 7_200_000, "entry_price_quote": 100.0,
+        "exit_price_quote": 101.0, "qty_base": 2.0, "net_quote": net, "fees_quote": 0.4})
+
+
+async def test_closed_trades_come_from_the_ledger_once_across_restarts(tmp_path, btc_1h) -> None:
+    from src.execution.ledger import Ledger
+    from tests.brain.conftest import make_record
+
+    ctx = _context(tmp_path, btc_1h, {"enabled": False})
+    ledger = Ledger(tmp_path / "logs", fsync=False)
+    ctx.services["ledger"] = ledger
+    store = build_store(ctx)
+    store.add(make_record("s1", status="dry_run"))
+    entry_ms = int(btc_1h.ts[len(btc_1h) - 100])
+    _trade_line(ledger, "s1", entry_ms, 1.6)
+    _trade_line(ledger, "manual-x", entry_ms, 5.0)
+
+    def fresh_cycle():
+        life = Lifecycle(store, ctx.config.brain.lifecycle, "replay", ctx.bus.publish, ctx.clock.now_ms, 3_600_000)
+        return build_cycle(ctx, store, life, Supervisor(ctx))
+
+    first = fresh_cycle()
+    assert first.attach_ledger()
+    _trade_line(ledger, "s1", entry_ms + 3_600_000 * 10, -0.5)  # written while running
+    await asyncio.sleep(0)
+    second = fresh_cycle()  # a restart: the backfill sees all three lines again
+    second.attach_ledger()
+    await first.close()
+    await second.close()
+
+    trades = store.get("s1").trades
+    assert [round(t.ret, 4) for t in trades] == [0.008, -0.0025] and trades[0].mode == "dry_run"
+    assert len(second.learning.patterns) == 2 and second.learning.ledger_seq == 3
