@@ -283,4 +283,4 @@ def add_market_components(ctx: AppContext, supervisor: Any) -> None:
         if clients is not None:
             await clients.close()
 
-    supervisor.on_shutdown("exchange", close_exchange)
+    supervisor.on_shutdown("exchange", close_exchange, phase="release")

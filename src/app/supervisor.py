@@ -16,7 +16,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
@@ -73,7 +73,7 @@ class Supervisor:
         self._components: list[tuple[Component, bool]] = []
         self._tasks: dict[str, asyncio.Task[None]] = {}
         self.health: dict[str, TaskHealth] = {}
-        self._closers: list[tuple[str, Closer]] = []
+        self._closers: list[tuple[str, Closer, str]] = []
         self._monotonic = monotonic
         self.started_at = time.time()
         self.last_tick_wall: float | None = None
@@ -85,9 +85,14 @@ class Supervisor:
         self._components.append((component, restart))
         self.health[component.name] = TaskHealth(component.name)
 
-    def on_shutdown(self, name: str, closer: Closer) -> None:
-        """Run ``closer`` during shutdown (after tasks stop), e.g. to flush state or close a client."""
-        self._closers.append((name, closer))
+    def on_shutdown(self, name: str, closer: Closer, phase: Literal["stop", "release"] = "stop") -> None:
+        """Run ``closer`` during shutdown, after the tasks stop.
+
+        ``stop`` steps (cancel orders, flush ledgers, send the last message) all run before any
+        ``release`` step (close exchange clients, worker pools), so nothing still needs a client
+        that was already closed; within a phase, steps run in registration order.
+        """
+        self._closers.append((name, closer, phase))
 
     def note_tick(self) -> None:
         self.last_tick_wall = time.time()
@@ -177,7 +182,8 @@ class Supervisor:
         for task in tasks:
             task.cancel()
         await asyncio.wait(tasks, timeout=budget * 0.5)
-        for name, closer in self._closers:
+        ordered = [c for c in self._closers if c[2] == "stop"] + [c for c in self._closers if c[2] == "release"]
+        for name, closer, _phase in ordered:
             remaining = budget - (time.monotonic() - started)
             try:
                 await asyncio.wait_for(closer(), timeout=max(0.1, remaining))

@@ -93,3 +93,21 @@ async def test_heartbeat_and_pid_while_running(tmp_path: Path) -> None:
     assert (ctx.paths.state / "bot.pid").read_text().strip().isdigit()
     sup.request_stop()
     await run
+
+
+async def test_stop_steps_run_before_release_steps(tmp_path: Path) -> None:
+    ctx = make_ctx(tmp_path, FAST)
+    sup = Supervisor(ctx)
+    order: list[str] = []
+
+    def step(name: str):
+        async def run() -> None:
+            order.append(name)
+        return run
+
+    sup.on_shutdown("exchange", step("close exchange"), phase="release")
+    sup.on_shutdown("orders", step("cancel orders"))
+    sup.on_shutdown("pool", step("stop pool"), phase="release")
+    sup.on_shutdown("telegram", step("last message"))
+    await sup.run(duration_s=0.05)
+    assert order == ["cancel orders", "last message", "close exchange", "stop pool"]
