@@ -78,6 +78,11 @@ def is_order_not_found(exc: BaseException) -> bool:
     return isinstance(cause, ccxt.OrderNotFound)
 
 
+def _is_duplicate(exc: BaseException) -> bool:
+    """Binance -2010 "Duplicate order sent.": an order with this client id is already on the book."""
+    return "duplicate order" in str(exc).lower()
+
+
 class LiveVenue:
     """Orders on a real (or sandbox) exchange; satisfies :class:`~src.execution.interface.ExecutionVenue`."""
 
@@ -308,6 +313,9 @@ class LiveVenue:
                     return current.record  # type: ignore[union-attr]
                 await self._sleep(self.settings.resend_backoff_s * order.send_attempts)
             except ExchangeAccessError as exc:
+                if _is_duplicate(exc):  # it exists after all (a lookup lagged): read it, never reject it
+                    await self._resolve(order)
+                    return self.orders.get(cid).record  # type: ignore[union-attr]
                 self.counters["rejected"] += 1
                 return self._adopt(order, Snapshot("rejected", None, 0.0, None, None, None,
                                                    f"rejected by the exchange: {exc}"))

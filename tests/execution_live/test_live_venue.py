@@ -265,3 +265,17 @@ async def test_equity_from_the_last_balances_read(harness: VenueHarness, orders_
     assert venue.equity_quote() == 0.0  # nothing read yet
     await venue.balances()
     assert venue.equity_quote() == pytest.approx(100_000 - 5_005 + 0.1 * 60_000)
+
+
+async def test_a_lagging_lookup_then_duplicate_refusal_adopts_the_order_not_a_rejection(
+        harness: VenueHarness, orders_fake: FakeOrders, fake: FakeBinance) -> None:
+    venue = harness.venue()
+    orders_fake.after_accept(status=500)  # accepted, but the answer is lost ...
+    lag = '{"code":-2013,"msg":"Order does not exist."}'
+    fake.fault(ORDER_PATH, status=400, body=lag, after=1)  # ... and the lookup after it lags
+
+    rec = await venue.submit(intent())
+
+    assert rec.status == "filled" and len(harness.fills()) == 1
+    assert orders_fake.created(rec.intent.client_order_id) == 1
+    assert orders_fake.duplicates == {rec.intent.client_order_id: 1}  # the exchange refused the re-send
