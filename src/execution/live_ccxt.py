@@ -306,12 +306,9 @@ class LiveVenue:
             except TemporaryExchangeError as exc:
                 last_error = str(exc)
                 log.warning("order %s: send outcome unknown (%s); looking it up by client id", cid, exc)
-                if not await self._resolve(order):
-                    return self.orders.get(cid).record  # type: ignore[union-attr]
-                current = self.orders.get(cid)
-                if current is None or current.record.status != "new":
-                    return current.record  # type: ignore[union-attr]
-                await self._sleep(self.settings.resend_backoff_s * order.send_attempts)
+                found = await self._absent_twice(order)
+                if found is not None:
+                    return found
             except ExchangeAccessError as exc:
                 if _is_duplicate(exc):  # it exists after all (a lookup lagged): read it, never reject it
                     await self._resolve(order)
@@ -324,6 +321,23 @@ class LiveVenue:
         return self._adopt(self.orders.get(cid),  # type: ignore[arg-type]
                            Snapshot("rejected", None, 0.0, None, None, None,
                                     f"not accepted after {order.send_attempts} attempt(s): {last_error}"))
+
+    async def _absent_twice(self, order: StoredOrder) -> OrderRecord | None:
+        """None only when two lookups, a backoff apart, both say the exchange has no such order.
+
+        A lookup can lag an accepted order by a moment, and Binance refuses a repeated client id
+        only while the first order is still open: one "not found" is not proof enough to send again.
+        """
+        cid = order.client_order_id
+        for check in range(2):
+            if check:
+                await self._sleep(self.settings.resend_backoff_s * max(1, order.send_attempts))
+            if not await self._resolve(order):
+                return self.orders.get(cid).record  # type: ignore[union-attr]  # unknown: never re-send
+            current = self.orders.get(cid)
+            if current is None or current.record.status != "new":
+                return current.record if current is not None else None
+        return None
 
     async def _create(self, order: StoredOrder) -> dict[str, Any]:
         intent = order.record.intent

@@ -79,8 +79,8 @@ async def test_refused_request_is_resent_only_after_lookup_proves_absence(
 
     assert rec.status == "filled"
     assert orders_fake.posts() == 2
-    get_before_second_post = [r.method for r in fake.requests if r.path == ORDER_PATH]
-    assert get_before_second_post[:3] == ["POST", "GET", "POST"]
+    calls = [r.method for r in fake.requests if r.path == ORDER_PATH]
+    assert calls[:4] == ["POST", "GET", "GET", "POST"]  # absent on two lookups before the re-send
     assert_one_order(orders_fake, rec.intent.client_order_id)
     assert len(harness.fills()) == 1
 
@@ -88,7 +88,7 @@ async def test_refused_request_is_resent_only_after_lookup_proves_absence(
 async def test_exchange_down_leaves_the_order_unresolved_until_a_lookup_answers(
         harness: VenueHarness, orders_fake: FakeOrders, fake: FakeBinance) -> None:
     venue = harness.venue()
-    fake.fault(ORDER_PATH, status=503, body="down", times=4)  # the POST and all three lookup tries fail
+    fake.fault(ORDER_PATH, status=503, body="down", times=4)  # the POST and all three tries of the lookup fail
 
     rec = await venue.submit(intent())
     cid = rec.intent.client_order_id
@@ -267,15 +267,19 @@ async def test_equity_from_the_last_balances_read(harness: VenueHarness, orders_
     assert venue.equity_quote() == pytest.approx(100_000 - 5_005 + 0.1 * 60_000)
 
 
-async def test_a_lagging_lookup_then_duplicate_refusal_adopts_the_order_not_a_rejection(
-        harness: VenueHarness, orders_fake: FakeOrders, fake: FakeBinance) -> None:
+@pytest.mark.parametrize("lags", [1, 2])
+async def test_a_lagging_lookup_never_turns_an_accepted_order_into_a_second_one(
+        harness: VenueHarness, orders_fake: FakeOrders, fake: FakeBinance, lags: int) -> None:
     venue = harness.venue()
     orders_fake.after_accept(status=500)  # accepted, but the answer is lost ...
     lag = '{"code":-2013,"msg":"Order does not exist."}'
-    fake.fault(ORDER_PATH, status=400, body=lag, after=1)  # ... and the lookup after it lags
+    fake.fault(ORDER_PATH, status=400, body=lag, after=1, times=lags)  # ... and lookups lag behind it
 
     rec = await venue.submit(intent())
 
     assert rec.status == "filled" and len(harness.fills()) == 1
     assert orders_fake.created(rec.intent.client_order_id) == 1
-    assert orders_fake.duplicates == {rec.intent.client_order_id: 1}  # the exchange refused the re-send
+    if lags == 1:  # the confirming lookup finds it: nothing is sent again
+        assert orders_fake.posts() == 1
+    else:  # two lags: the re-send is refused as a duplicate, which we read as "it exists", never "rejected"
+        assert orders_fake.duplicates == {rec.intent.client_order_id: 1}
