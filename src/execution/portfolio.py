@@ -59,8 +59,10 @@ class Portfolio:
 
     def __init__(self, ledger: Ledger, equity_source: Callable[[], float],
                  price_source: Callable[[str], float | None], logs_dir: Path | None = None,
-                 curve_points: int = 20_000, curve_file_every_ms: int = 900_000) -> None:
+                 curve_points: int = 20_000, curve_file_every_ms: int = 900_000,
+                 clock_ms: Callable[[], int] | None = None) -> None:
         self._equity_source = equity_source
+        self._clock_ms = clock_ms  # market time (replay) for "today"; the wall clock when not given
         self._price = price_source
         self.book = PositionBook()
         self._money: list[tuple[int, float, float, float]] = []  # ts, gross realized, fees, funding
@@ -150,7 +152,8 @@ class Portfolio:
         """Realized gross, fees, funding and net over ``period`` (ending ``now_ms``), plus unrealized now."""
         since = 0
         if period != "all":
-            end = now_ms if now_ms is not None else int(datetime.now(UTC).timestamp() * 1000)
+            end = now_ms if now_ms is not None else (
+                self._clock_ms() if self._clock_ms is not None else int(datetime.now(UTC).timestamp() * 1000))
             since = end - _PERIOD_MS[period]
         rows = [r for r in self._money if r[0] >= since]
         gross, fees, funding = (sum(r[i] for r in rows) for i in (1, 2, 3))

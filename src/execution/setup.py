@@ -16,6 +16,7 @@ from typing import Any
 from ai_brain.paper_trading_engine import PaperEngine
 from src.app.context import AppContext
 from src.app.supervisor import Supervisor
+from src.execution.interface import OrderIntent, client_order_id
 from src.execution.ledger import Ledger
 from src.execution.portfolio import Portfolio
 from src.execution.router import Router
@@ -66,7 +67,7 @@ def build_execution(ctx: AppContext, ledger_fsync: bool = True) -> Execution:
     def price(symbol: str) -> float | None:
         return paper.ref_price(symbol) or cache.last_price(symbol)
 
-    portfolio = Portfolio(ledger, equity, price, ctx.paths.logs)
+    portfolio = Portfolio(ledger, equity, price, ctx.paths.logs, clock_ms=ctx.clock.now_ms)
     kill = KillSwitch(cfg.risk, ctx.store, control, ctx.bus.publish)
     guards = RiskGuards(cfg.risk, control, kill, portfolio, cache, ctx.clock, cfg.paper.min_notional_quote,
                         data_gate=lambda: services.get("data_gate"))
@@ -113,13 +114,41 @@ def _register_commands(ctx: AppContext, ex: Execution) -> None:
             return False, "period must be day, week, month or all", {}
         return True, f"P&L ({period})", ex.portfolio.pnl(period, ctx.clock.now_ms())  # type: ignore[arg-type]
 
+    async def manual_order(args: dict[str, str], actor: str) -> Result:
+        try:
+            intent = _manual_intent(args, ctx.clock.now_ms())
+        except (KeyError, ValueError) as exc:
+            return False, f"manual_order needs symbol, side, qty_base [, price_quote, reduce_only]: {exc}", {}
+        decision, rec = await ex.router.submit(intent, "manual", held_base=None)
+        if rec is None:
+            return False, f"refused by the risk guards: {decision.reason or decision.detail}", {}
+        return rec.status in ("filled", "partially_filled", "open"), f"manual order {rec.status}", {
+            "client_order_id": intent.client_order_id, "filled_qty_base": rec.filled_qty_base,
+            "avg_price_quote": rec.avg_price_quote, "fee_quote": rec.fee_quote, "reason": rec.reason}
+
     registry.register("emergency_stop", emergency_stop, "halt and close every position now")
+    registry.register("manual_order", manual_order,
+                      "paper order by hand (manual ledger): symbol side qty_base [price_quote] [reduce_only]")
     registry.register("risk", risk, "risk guard counters, recent refusals, kill switch")
     known = set(registry.names())
     if "positions" not in known:
         registry.register("positions", positions, "open positions with unrealized P&L")
     if "pnl" not in known:
         registry.register("pnl", pnl, "P&L: gross, fees, funding, net (period=day|week|month|all)")
+
+
+def _manual_intent(args: dict[str, str], now_ms: int) -> OrderIntent:
+    """A person's order from command arguments; ``id`` (the command id) makes a repeat idempotent."""
+    side = args["side"].lower()
+    if side not in ("buy", "sell"):
+        raise ValueError(f"side must be buy or sell, not {side!r}")
+    price = float(args["price_quote"]) if args.get("price_quote") else None
+    reduce_only = args.get("reduce_only", "").lower() in ("1", "true", "yes")
+    key = args.get("id") or str(now_ms)  # a command id makes the same command the same order
+    return OrderIntent(client_order_id=client_order_id(f"manual:{key}", args["symbol"], 0, "manual"),
+                       strategy_id="manual", symbol=args["symbol"], side=side,  # type: ignore[arg-type]
+                       type="limit" if price else "market", qty_base=float(args["qty_base"]), price_quote=price,
+                       purpose="manual", reduce_only=reduce_only, decision_ts_ms=now_ms, manual=True)
 
 
 def add_execution_components(ctx: AppContext, supervisor: Supervisor) -> Execution:
