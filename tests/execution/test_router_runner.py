@@ -219,14 +219,15 @@ async def test_manual_orders_pass_the_guards_and_go_to_the_manual_ledger(tmp_pat
 
     ex = add_execution_components(ctx, Supervisor(ctx))
     run = ctx.services["commands"].execute
-    ok, msg, data = await run("manual_order", {"symbol": "BTC/USDT", "side": "buy", "qty_base": "1", "id": "c1"}, "me")
+    buy = {"symbol": "BTC/USDT", "side": "buy", "qty_base": "1", "id": "c1"}
+    ok, msg, data = await run("manual_order", buy, "me")
     assert ok and data["filled_qty_base"] == pytest.approx(1.0), msg
-    again, _, _ = await run("manual_order", {"symbol": "BTC/USDT", "side": "buy", "qty_base": "1", "id": "c1"}, "me")
+    await run("manual_order", buy, "me")
     assert ex.paper.wallet.balance("BTC") == pytest.approx(1.0)  # the same command is the same order
-    bad, msg, _ = await run("manual_order", {"symbol": "BTC/USDT", "side": "hold", "qty_base": "1"}, "me")
+    bad, msg, _ = await run("manual_order", {**buy, "side": "hold", "id": "c3"}, "me")
     assert not bad and "side" in msg
     ctx.services["control"].pause("me", "")
-    refused, msg, _ = await run("manual_order", {"symbol": "BTC/USDT", "side": "buy", "qty_base": "1", "id": "c2"}, "me")
+    refused, msg, _ = await run("manual_order", {**buy, "id": "c2"}, "me")
     assert not refused and "paused" in msg
     assert (ctx.paths.logs / MANUAL_FILE).read_text().count("\n") == 1
     assert not (ctx.paths.logs / AUTO_FILE).exists() or "manual" not in (ctx.paths.logs / AUTO_FILE).read_text()
