@@ -163,6 +163,7 @@ class Lifecycle:
         for rec in self.store.list("backtested"):
             if len(self.store.list("dry_run")) < self.cfg.max_dry_run and not was_demoted(rec):
                 self.admit(rec.id)
+        self._trim_queue()
         for rec in self.store.list("dry_run"):
             self._review_dry_run(rec, candles_of, runner_active)
         for rec in self.store.list("approved"):
@@ -171,6 +172,14 @@ class Lifecycle:
                                       size_fraction=self.cfg.initial_live_fraction)
         for rec in self.store.list("live") + self.store.list("scaling"):
             self._review_live(rec, candles_of, regime_of)
+
+    def _trim_queue(self) -> None:
+        """Keep at most ``max_dry_run`` ideas waiting for a slot; the weakest make way."""
+        waiting = [r for r in self.store.list("backtested") if not was_demoted(r)]
+        waiting.sort(key=lambda r: -(r.verdict.score if r.verdict else -1e9))
+        for rec in waiting[self.cfg.max_dry_run:]:
+            self.store.transition(rec.id, "retired", "ai", "superseded: better candidates were waiting for a "
+                                  "dry-run slot")
 
     def _evidence(self, rec: StrategyRecord, mode: str, candles_of: CandlesOf, runner_active: bool) -> Evidence:
         start = rec.status_since_ms

@@ -167,3 +167,16 @@ def test_a_strategy_filed_just_before_a_crash_is_picked_up(store, clock, events)
 
     rec = store.get("s1")
     assert rec.status == "dry_run" and [h.to_status for h in rec.history] == ["generated", "backtested", "dry_run"]
+
+
+def test_the_queue_for_dry_run_slots_is_bounded(store, clock, events) -> None:
+    life = _life(store, clock, events, max_dry_run=2)
+    for k in range(2):
+        store.add(make_record(f"run{k}", status="dry_run"))
+    for k, score in enumerate((0.5, 2.0, 1.0, 0.1)):
+        store.add(make_record(f"q{k}", status="backtested", score=score))
+
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+
+    assert {r.id for r in store.list("backtested")} == {"q1", "q2"}
+    assert store.get("q3").status == "retired" and "superseded" in store.get("q3").history[-1].reason
