@@ -222,6 +222,12 @@ class StrategyStore:
                 if status is None or r.status == status or r.folder == status]
         return sorted(recs, key=lambda r: (r.created_at, r.id))
 
+    def provenance_of(self, strategy_id: str) -> dict[str, Any]:
+        """What a trade of this strategy should carry: hypothesis, evaluation, approval (or nulls)."""
+        prov = self.get(strategy_id).provenance
+        approval = prov.approval.model_dump() if prov.approval else None
+        return {"hypothesis_id": prov.hypothesis_id, "evaluation_id": prov.evaluation_id, "approval": approval}
+
     def counts(self) -> dict[str, int]:
         """Number of strategies per status (every status present, zeros included)."""
         out = dict.fromkeys(STATUSES, 0)

@@ -24,6 +24,9 @@ async def test_approve_records_the_person_and_moves_to_active(store: StrategySto
     assert ok and "approved by telegram:42" in msg and data["status"] == "approved"
     assert rec.folder == "active" and rec.provenance.approval is not None
     assert rec.provenance.approval.by == "telegram:42" and rec.approved_at
+    prov = store.provenance_of("s1")
+    assert prov["hypothesis_id"] == "hyp-s1" and prov["evaluation_id"] == "ev-s1"
+    assert prov["approval"]["by"] == "telegram:42"
 
 
 async def test_bad_input_is_answered_and_changes_nothing(store: StrategyStore) -> None:
