@@ -70,6 +70,7 @@ class PaperEngine:
                          if r.intent.type == "limit" and not r.is_terminal}
         # every id that ever filled here, even after its record was pruned: never a second order
         self._filled_ids = {e.client_order_id for e in ledger.entries() if e.kind == "fill" and e.venue == "paper"}
+        ledger.ensure_seq_above(self.wallet.state.applied_seq)
         replayed = self.wallet.replay(ledger.since(self.wallet.state.applied_seq))
         if replayed:
             log.warning("paper wallet: applied %d ledger lines written after the last state save", replayed)

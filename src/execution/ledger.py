@@ -119,6 +119,17 @@ class Ledger:
     def last_seq(self) -> int:
         return self._last_seq
 
+    def ensure_seq_above(self, seq: int) -> None:
+        """Never hand out a ``seq`` at or below one a state file has already applied.
+
+        If the ledger files were moved away or truncated by hand, new lines must still be newer
+        than every summary, or they would be skipped as already applied.
+        """
+        if seq > self._last_seq:
+            log.critical("ledger ends at seq %d but state has applied seq %d: were ledger files removed? "
+                         "new lines continue after %d", self._last_seq, seq, seq)
+            self._last_seq = seq
+
     def subscribe(self, listener: Listener) -> None:
         """Call ``listener`` synchronously after every durable append (portfolio, status)."""
         self._listeners.append(listener)

@@ -144,6 +144,7 @@ class StrategyRunner:
         self.portfolio, self._store, self.clock, self._services = portfolio, store, clock, services
         self._files, self.window_bars, self.mmr = files, window_bars, maintenance_margin
         self.live_start_fraction = live_start_fraction
+        self.dust_quote = 1.0
         self.state = store.load_or(self.FILE, RunnerState, RunnerState())
         self.bars = 0
         self.decisions = 0
@@ -171,6 +172,21 @@ class StrategyRunner:
             log.warning("recovering intent %s (%s %s) left by the previous run", p.intent.client_order_id,
                         p.intent.purpose, p.intent.symbol)
             await self._send(p, write_ahead=False)
+
+    def unmanaged_positions(self) -> list[str]:
+        """Ledger positions of automatic strategies that the runner does not manage (its state was lost
+        or quarantined): nobody would exit them, so a person must hear about it."""
+        managed = {(t.strategy_id, t.symbol): t.remaining_base * t.side for t in self.state.trades.values()}
+        out = []
+        for p in self.portfolio.open_positions():
+            if p["strategy_id"] == "manual":
+                continue
+            held = managed.get((p["strategy_id"], p["symbol"]), 0.0)
+            gap = abs(p["qty_base"] - held)
+            # lot-step dust left by rounded exits is not a position
+            if gap * p["price_quote"] > self.dust_quote and gap > 0.01 * abs(p["qty_base"]):
+                out.append(f"{p['strategy_id']} {p['symbol']}: ledger {p['qty_base']:.8g}, runner {held:.8g}")
+        return out
 
     async def on_candle(self, ev: CandleClosed) -> None:
         if self.state.last_bar.get(ev.symbol, -1) >= ev.ts_ms:

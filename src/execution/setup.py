@@ -15,6 +15,7 @@ from typing import Any
 
 from ai_brain.paper_trading_engine import PaperEngine
 from src.app.context import AppContext
+from src.app.events import Alert
 from src.app.supervisor import Supervisor
 from src.execution.interface import OrderIntent, client_order_id
 from src.execution.ledger import Ledger
@@ -90,6 +91,14 @@ class RunnerComponent:
 
     async def run(self) -> None:
         await self.ex.runner.recover()
+        orphans = self.ex.runner.unmanaged_positions()
+        if orphans:
+            log.critical("positions nobody manages: %s", "; ".join(orphans))
+            self.ctx.bus.publish(Alert("action", "Positions without a manager",
+                                       "The ledger holds positions the strategy runner does not manage "
+                                       f"(its state was lost?): {'; '.join(orphans)}. Close them by hand "
+                                       "(manual_order ... reduce_only=true) or check state/quarantine.",
+                                       key="unmanaged_positions", ts_ms=self.ctx.clock.now_ms()))
         await self.ctx.bus.run_subscriber(self.sub)
 
 

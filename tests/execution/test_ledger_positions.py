@@ -105,3 +105,30 @@ async def _run_stream(root: Path, stream: list[tuple[str, float, str, float, flo
         assert perp_quote == pytest.approx(perp.realized_net_quote, abs=1e-7)
     rebuilt = make_engine(root)
     assert rebuilt.wallet.state.balances == pytest.approx(eng.wallet.state.balances)
+
+
+async def test_a_quarantined_wallet_file_is_rebuilt_from_the_ledger(tmp_path: Path) -> None:
+    eng = make_engine(tmp_path)
+    eng.on_event(candle(100.0))
+    await eng.submit(intent("buy", 2.0))
+    await eng.submit(intent("sell", 1.0, market="perp", seq=1))
+    eng.on_event(Funding("BTC/USDT", 8 * HOUR_MS, 0.0005))
+    eng.wallet.save()
+    (tmp_path / "state" / "paper_wallet.json").write_text('{"applied_seq": "garbage"')
+    rebuilt = make_engine(tmp_path)
+    assert rebuilt.wallet.state.balances == pytest.approx(eng.wallet.state.balances)
+    assert any((tmp_path / "state" / "quarantine").iterdir())
+
+
+async def test_new_lines_stay_newer_than_the_wallet_even_if_ledger_files_vanish(tmp_path: Path, caplog) -> None:
+    eng = make_engine(tmp_path)
+    eng.on_event(candle(100.0))
+    await eng.submit(intent("buy", 2.0))
+    eng.wallet.save()
+    (tmp_path / "logs" / AUTO_FILE).rename(tmp_path / "logs" / "moved-away.jsonl")
+    with caplog.at_level(logging.CRITICAL):
+        again = make_engine(tmp_path)
+    assert "removed" in caplog.text
+    again.on_event(candle(100.0))
+    await again.submit(intent("buy", 1.0, seq=1))
+    assert again.wallet.balance("BTC") == pytest.approx(3.0)  # the new fill was applied, not skipped

@@ -231,3 +231,16 @@ async def test_manual_orders_pass_the_guards_and_go_to_the_manual_ledger(tmp_pat
     assert not refused and "paused" in msg
     assert (ctx.paths.logs / MANUAL_FILE).read_text().count("\n") == 1
     assert not (ctx.paths.logs / AUTO_FILE).exists() or "manual" not in (ctx.paths.logs / AUTO_FILE).read_text()
+
+
+async def test_positions_the_runner_lost_are_reported(tmp_path: Path) -> None:
+    ctx, ex = stack(tmp_path, risk={"max_position_fraction": 1.0, "max_strategy_allocation_fraction": 1.0})
+    spec = family_spec("momentum", fast=3, slow=8, position_fraction=0.1, id="lost")
+    (ctx.paths.strategies / "testing" / "lost.json").write_text(spec.model_dump_json())
+    await _open_by_hand(ctx, ex, spec)
+    ex.runner.save()
+    assert ex.runner.unmanaged_positions() == []
+    (ctx.paths.state / "runner.json").unlink()  # the runner's state is gone; the ledger is not
+    ex2 = build_execution(ctx, ledger_fsync=False)
+    lost = ex2.runner.unmanaged_positions()
+    assert len(lost) == 1 and "lost BTC/USDT" in lost[0]
