@@ -167,11 +167,26 @@ class StrategyRunner:
             self._attribute_funding(ev)
 
     async def recover(self) -> None:
-        """Start-up is recovery: finish every intent that was written but not booked."""
+        """Start-up is recovery: finish every intent that was written but not booked, then let open
+        positions see the bars this runner never handled (exits only: a late exit beats none, a late
+        entry on an old signal is not taken)."""
         for p in list(self.state.pending):
             log.warning("recovering intent %s (%s %s) left by the previous run", p.intent.client_order_id,
                         p.intent.purpose, p.intent.symbol)
             await self._send(p, write_ahead=False)
+        for symbol in sorted({t.symbol for t in self.state.trades.values()}):
+            s = self.cache.series(symbol)
+            seen = min(t.tracker_bar_ts for t in self.state.trades.values() if t.symbol == symbol)
+            seen = max(seen, self.state.last_bar.get(symbol, -1))
+            first = int(np.searchsorted(s.timestamps, seen, side="right"))
+            missed = range(max(first, s.n - self.window_bars), s.n)
+            if len(missed):
+                log.warning("runner: %s has %d closed bar(s) it never handled; checking exits on them", symbol,
+                            len(missed))
+            for k in missed:
+                o, h, lo, c, v = (float(x) for x in s.ohlcv[k])
+                await self.on_candle(CandleClosed(symbol, self.cache.timeframe, int(s.timestamps[k]), o, h, lo, c, v),
+                                     entries=False)
 
     def unmanaged_positions(self) -> list[str]:
         """Ledger positions of automatic strategies that the runner does not manage (its state was lost
@@ -188,7 +203,7 @@ class StrategyRunner:
                 out.append(f"{p['strategy_id']} {p['symbol']}: ledger {p['qty_base']:.8g}, runner {held:.8g}")
         return out
 
-    async def on_candle(self, ev: CandleClosed) -> None:
+    async def on_candle(self, ev: CandleClosed, entries: bool = True) -> None:
         if self.state.last_bar.get(ev.symbol, -1) >= ev.ts_ms:
             return
         # marked before acting: a crash mid-bar recovers its written intents, never re-steps the bar
@@ -196,10 +211,10 @@ class StrategyRunner:
         candles = self._window(ev)
         if candles is not None:
             funding: Funding | None | bool = False  # built once per bar, only if a strategy reads funding
-            for strat, entries in self._strategies_for(ev):
+            for strat, may_enter in self._strategies_for(ev):
                 if funding is False and _reads_funding(strat):
                     funding = self._funding(ev.symbol)
-                await self._step(strat, candles, funding or None, ev, entries)
+                await self._step(strat, candles, funding or None, ev, entries and may_enter)
         if self.kill.state.flatten_requested:
             await self.flatten_all("flatten", ev.ts_ms)
         self.bars += 1
@@ -245,7 +260,7 @@ class StrategyRunner:
         atr_now = float(atr[-1])
         trade = self.state.trades.get(key)
         tracker = self._tracker(strat, trade) if trade is not None else None
-        if trade is not None and tracker is not None:
+        if trade is not None and tracker is not None and ev.ts_ms > trade.tracker_bar_ts:  # never a bar twice
             self._catch_up(trade, tracker, candles, atr)
             exits = tracker.on_bar(ev.open, ev.high, ev.low, ev.close, atr_now)
             trade.tracker_state, trade.tracker_bar_ts = _to_json(tracker.state), ev.ts_ms

@@ -244,3 +244,23 @@ async def test_positions_the_runner_lost_are_reported(tmp_path: Path) -> None:
     ex2 = build_execution(ctx, ledger_fsync=False)
     lost = ex2.runner.unmanaged_positions()
     assert len(lost) == 1 and "lost BTC/USDT" in lost[0]
+
+
+async def test_after_a_restart_open_positions_see_the_bars_they_missed_exits_only(tmp_path: Path) -> None:
+    ctx, ex = stack(tmp_path, risk={"max_position_fraction": 1.0, "max_strategy_allocation_fraction": 1.0})
+    spec = family_spec("momentum", fast=3, slow=8, position_fraction=0.1, max_hold_bars=2, id="missed")
+    (ctx.paths.strategies / "testing" / "missed.json").write_text(spec.model_dump_json())
+    await _open_by_hand(ctx, ex, spec)
+    ex.runner.save()
+    cache = ctx.services["market_cache"]
+    for k in range(3):  # the feed moved on while the bot was down; nobody handled these bars
+        ts = T0 + (60 + k) * HOUR_MS
+        cache.series("BTC/USDT").append(ts, 100, 100.5, 99.5, 100, 1e6)
+        ctx.clock.advance_to(ts + HOUR_MS)
+    ex2 = build_execution(ctx, ledger_fsync=False)
+    await ex2.runner.recover()
+    assert ex2.runner.state.trades == {}
+    assert ex2.portfolio.closed_trades()[-1]["reason"] == "time"
+    entries = [e for e in ex2.ledger.entries() if e.kind == "fill" and e.data.get("purpose") == "entry"]
+    assert len(entries) == 1  # exits only: no late entry on an old signal
+    assert ex2.runner.state.last_bar["BTC/USDT"] == T0 + 62 * HOUR_MS
