@@ -142,7 +142,7 @@ def add_live_components(ctx: AppContext, supervisor: Supervisor) -> dict[str, An
             async def cancel_open() -> None:
                 await live.cancel_all()  # type: ignore[union-attr]
             supervisor.on_shutdown("cancel_live_orders", cancel_open)
-        supervisor.on_shutdown("exchange_clients", ctx.services["exchange"].close)
+        supervisor.on_shutdown("exchange_clients", ctx.services["exchange"].close, phase="release")  # idempotent
     source = _truth_source(ctx, live)
     if source is not None:
         rec = Reconciler(source, store=ctx.store, ledger=ctx.services.get("ledger"), control=ctx.services["control"],
