@@ -154,7 +154,7 @@ async def test_wiring_adds_gate_everywhere_and_feed_outside_replay(setup: tuple)
         def add(self, component, restart: bool = True) -> None:
             self.added.append(component.name)
 
-        def on_shutdown(self, name: str, closer) -> None:
+        def on_shutdown(self, name: str, closer, phase: str = "stop") -> None:
             self.closers.append(closer)
 
     sup = _Sup()
