@@ -108,6 +108,7 @@ async def main(root: Path) -> None:
         ctx.clock.advance_to(ts + HOUR_MS)
         await ex.runner.on_event(CandleClosed("BTC/USDT", "1h", ts, row.open, row.high, row.low, row.close,
                                               row.volume))
+        print("BAR", flush=True)
     ex.flush()  # what the supervisor's shutdown does
     print("DONE", flush=True)
 

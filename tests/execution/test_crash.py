@@ -84,13 +84,15 @@ def test_kill_9_at_a_risky_moment_then_restart(tmp_path: Path, reference, crash:
 
 def test_kill_9_at_random_moments_from_outside(tmp_path: Path, reference) -> None:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    for delay_s in (0.15, 0.6):
+    for bars, delay_s in ((40, 0.0), (60, 0.003)):
         proc = subprocess.Popen([sys.executable, "-m", "tests.execution.crash_child", str(tmp_path)], cwd=REPO,
                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         assert proc.stdout is not None
         assert proc.stdout.readline().strip() == "STREAMING"
+        for _ in range(bars):  # the child keeps running while we read: the kill lands wherever it is
+            assert proc.stdout.readline().strip() == "BAR"
         time.sleep(delay_s)
-        proc.kill()  # SIGKILL, wherever it is
+        proc.kill()  # SIGKILL
         proc.communicate(timeout=30)
         assert proc.returncode == -signal.SIGKILL
     done = run_child(tmp_path)
