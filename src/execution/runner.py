@@ -254,37 +254,41 @@ class StrategyRunner:
     # -- one strategy on one bar ---------------------------------------------------------------
     async def _step(self, strat: TradableStrategy, candles: Candles, funding: Funding | None,
                     ev: CandleClosed, entries: bool = True) -> None:
+        """One strategy on one closed bar: position rules, decision, exits, then (maybe) an entry."""
         spec = strat.spec
         key = f"{spec.id}|{ev.symbol}"
         atr = ind.atr(candles.high, candles.low, candles.close, spec.risk.atr_period)
-        atr_now = float(atr[-1])
         trade = self.state.trades.get(key)
         tracker = self._tracker(strat, trade) if trade is not None else None
         if trade is not None and tracker is not None and ev.ts_ms > trade.tracker_bar_ts:  # never a bar twice
-            self._catch_up(trade, tracker, candles, atr)
-            exits = tracker.on_bar(ev.open, ev.high, ev.low, ev.close, atr_now)
-            trade.tracker_state, trade.tracker_bar_ts = _to_json(tracker.state), ev.ts_ms
-            for k, ex in enumerate(exits):
-                qty = trade.remaining_base if not tracker.is_open else trade.qty0_base * ex.fraction
-                await self._exit(trade, qty, ex.reason, ev.ts_ms, seq=k)
-            trade = self.state.trades.get(key)
-            if trade is not None and not tracker.is_open:
-                # the rules closed it but the orders did not (refused, book too thin): close the rest
-                reason = exits[-1].reason if exits else (trade.last_reason or "stop")
-                await self._exit(trade, trade.remaining_base, reason, ev.ts_ms, seq=len(exits) + 1)
+            await self._apply_rules(trade, tracker, candles, atr, ev)
         sig = latest_signal(spec, candles, funding)
         self.decisions += 1
         trade = self.state.trades.get(key)
         if trade is not None and tracker is not None:
             sig_exit = (sig.exit_long or sig.entry_short) if trade.side > 0 else (sig.exit_short or sig.entry_long)
             if sig_exit or tracker.exit_at_next_open:
-                reason = "signal" if sig_exit else "time"
-                await self._exit(trade, trade.remaining_base, reason, ev.ts_ms)
+                await self._exit(trade, trade.remaining_base, "signal" if sig_exit else "time", ev.ts_ms)
         if key in self.state.trades or not entries:
             return
         want = int(sig.entry_long and not sig.entry_short) - int(sig.entry_short and not sig.entry_long)
-        if want != 0 and (spec.risk.stop_atr == 0.0 or atr_now > 0.0):
-            await self._enter(strat, want, ev, atr_now)
+        if want != 0 and (spec.risk.stop_atr == 0.0 or atr[-1] > 0.0):
+            await self._enter(strat, want, ev, float(atr[-1]))
+
+    async def _apply_rules(self, trade: OpenTrade, tracker: PositionTracker, candles: Candles, atr: np.ndarray,
+                           ev: CandleClosed) -> None:
+        """Stops, trailing, partial and full take-profits, liquidation on this bar — then their orders."""
+        self._catch_up(trade, tracker, candles, atr)
+        exits = tracker.on_bar(ev.open, ev.high, ev.low, ev.close, float(atr[-1]))
+        trade.tracker_state, trade.tracker_bar_ts = _to_json(tracker.state), ev.ts_ms
+        for k, ex in enumerate(exits):
+            qty = trade.remaining_base if not tracker.is_open else trade.qty0_base * ex.fraction
+            await self._exit(trade, qty, ex.reason, ev.ts_ms, seq=k)
+        left = self.state.trades.get(f"{trade.strategy_id}|{trade.symbol}")
+        if left is not None and not tracker.is_open:
+            # the rules closed it but the orders did not (refused, book too thin): close the rest
+            reason = exits[-1].reason if exits else (left.last_reason or "stop")
+            await self._exit(left, left.remaining_base, reason, ev.ts_ms, seq=len(exits) + 1)
 
     @staticmethod
     def _catch_up(trade: OpenTrade, tracker: PositionTracker, candles: Candles, atr: np.ndarray) -> None:
