@@ -66,14 +66,13 @@ def test_control_state_refuses_entries_but_never_exits(tmp_path: Path, action: s
 
 
 def test_stale_data_and_the_integrity_gate_refuse_entries(tmp_path: Path) -> None:
+    from ai_brain.data_integrity_monitor import DataIntegrityMonitor
+
     ctx, ex = build(tmp_path)
-
-    class BlockingGate:
-        def allows_entry(self, symbol: str) -> bool:
-            return symbol != "BTC/USDT"
-
-    ctx.services["data_gate"] = BlockingGate()
+    gate = DataIntegrityMonitor(ctx)  # the real gate: a symbol it has not validated yet is BLOCKED
+    assert ctx.services["data_gate"] is gate and not gate.allows_entry("BTC/USDT")
     assert check(ex).reason is Refusal.DATA_BLOCKED
+    assert ex.guards.check(intent("sell", 1.0, purpose="exit", reduce_only=True), 100.0, held_base=1.0).allowed
     del ctx.services["data_gate"]
     ctx.clock.advance_to(ctx.clock.now_ms() + 10 * HOUR_MS)
     assert check(ex).reason is Refusal.DATA_STALE
