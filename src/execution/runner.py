@@ -24,6 +24,7 @@ removed in the same save that books its result, so a ``kill -9`` at any point ei
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any
 
@@ -148,6 +149,8 @@ class StrategyRunner:
         self.state = store.load_or(self.FILE, RunnerState, RunnerState())
         self.bars = 0
         self.decisions = 0
+        # one decision at a time: a command (emergency stop) must not interleave with a bar's orders
+        self._busy = asyncio.Lock()
 
     def source(self) -> StrategySource:
         found = strategy_source(self._services, self._files.dir, self.router.live_gate_open,
@@ -162,7 +165,8 @@ class StrategyRunner:
         """Market events in feed order: the paper engine first, then the decision on a closed bar."""
         self.router.on_market_event(ev)
         if isinstance(ev, CandleClosed):
-            await self.on_candle(ev)
+            async with self._busy:
+                await self.on_candle(ev)
         elif isinstance(ev, FundingEvent):
             self._attribute_funding(ev)
 
@@ -170,6 +174,10 @@ class StrategyRunner:
         """Start-up is recovery: finish every intent that was written but not booked, then let open
         positions see the bars this runner never handled (exits only: a late exit beats none, a late
         entry on an old signal is not taken)."""
+        async with self._busy:
+            await self._recover()
+
+    async def _recover(self) -> None:
         for p in list(self.state.pending):
             log.warning("recovering intent %s (%s %s) left by the previous run", p.intent.client_order_id,
                         p.intent.purpose, p.intent.symbol)
@@ -216,7 +224,7 @@ class StrategyRunner:
                     funding = self._funding(ev.symbol)
                 await self._step(strat, candles, funding or None, ev, entries and may_enter)
         if self.kill.state.flatten_requested:
-            await self.flatten_all("flatten", ev.ts_ms)
+            await self._flatten_all("flatten", ev.ts_ms)
         self.bars += 1
         equity = self.portfolio.mark(ev.ts_ms + timeframe_ms(ev.timeframe))
         self.kill.update(equity, self.clock.now_ms())
@@ -341,10 +349,16 @@ class StrategyRunner:
                                        closes=closes, venue=trade.venue))
 
     async def flatten_all(self, reason: str, bar_ts: int) -> None:
-        """Close every open position (kill switch with ``flatten``, emergency stop)."""
+        """Close every open position (emergency stop); waits for a bar in progress to finish first."""
+        async with self._busy:
+            await self._flatten_all(reason, bar_ts)
+
+    async def _flatten_all(self, reason: str, bar_ts: int) -> None:
+        """Send the closing orders; the request stays on (retried every bar) until nothing is open."""
         for trade in list(self.state.trades.values()):
             await self._exit(trade, trade.remaining_base, reason, bar_ts, seq=99)
-        self.kill.flatten_done()
+        if not self.state.trades:
+            self.kill.flatten_done()
 
     # -- sending and booking -------------------------------------------------------------------
     async def _send(self, p: PendingIntent, write_ahead: bool = True) -> None:
