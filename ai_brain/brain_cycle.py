@@ -211,8 +211,7 @@ class BrainCycle:
         if self.store.exists(entry.strategy_id):
             self.store.record_trade_result(entry.strategy_id, trade)
         if entry.seq > self.learning.ledger_seq:
-            self.learning.learn_from_trade(entry.strategy_id, trade, self.candles_of(trade.symbol))
-            self.learning.mark_ledger_seq(entry.seq)
+            self.learning.learn_from_trade(entry.strategy_id, trade, self.candles_of(trade.symbol), entry.seq)
 
     async def on_event(self, event: Event) -> None:
         """Without a ledger: closed automatic trades folded from fills → the strategy's file and learning."""

@@ -142,12 +142,6 @@ def closed_trade_from_ledger(entry: Any) -> ClosedTrade | None:
         return None
 
 
-class _Progress(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    ledger_seq: int = 0
-
-
 class LearningEngine:
     """Regimes, patterns and replay, persisted under ``folder``."""
 
@@ -159,15 +153,11 @@ class LearningEngine:
                                                    cfg.replay_capacity, cfg.replay_alpha, cfg.replay_beta)
         self.regimes: dict[str, RegimeReading] = {}
         self.learned = 0
-        self._quarantine = quarantine_dir
-        progress = read_model(folder / "progress.json", _Progress, quarantine_dir)
-        self.ledger_seq = progress.ledger_seq if progress else 0
 
-    def mark_ledger_seq(self, seq: int) -> None:
-        """Remember the last ledger line learned from, so a restart's backfill never learns twice."""
-        if seq > self.ledger_seq:
-            self.ledger_seq = seq
-            atomic_write_bytes(self.folder / "progress.json", _Progress(ledger_seq=seq).model_dump_json().encode())
+    @property
+    def ledger_seq(self) -> int:
+        """The last ledger line both stores have folded in (a restart's backfill starts after it)."""
+        return min(self.patterns.last_seq, self.replay.last_seq)
 
     def update_regime(self, symbol: str, candles: Candles) -> RegimeReading | None:
         """Classify the latest closed bars; None while the history is too short."""
@@ -187,20 +177,30 @@ class LearningEngine:
             return None
         return self.patterns.query(features_at(candles), self.cfg.pattern_k)
 
-    def learn_from_trade(self, strategy_id: str, trade: ClosedTrade, candles: Candles | None) -> bool:
-        """Remember one closed automatic trade; False when the entry state cannot be rebuilt."""
+    def learn_from_trade(self, strategy_id: str, trade: ClosedTrade, candles: Candles | None,
+                         seq: int | None = None) -> bool:
+        """Remember one closed automatic trade; False when the entry state cannot be rebuilt.
+
+        With a ledger ``seq``, each store takes the trade only if it has not yet (its last seq is
+        saved in the same atomic write as its content), so a crash between the two files and the
+        backfill after it never learn a trade twice or lose it.
+        """
         if not is_automatic(strategy_id) or candles is None:
             return False
         end = int(np.searchsorted(candles.ts, trade.entry_ts, side="left"))
         if end < MIN_BARS:
             return False
         vec = features_at(candles, end)
-        regime = self.regime_label(trade.symbol)
-        self.patterns.add(vec, trade.ret, trade.symbol)
-        self.replay.add(Experience(strategy_id=strategy_id, symbol=trade.symbol, entry_ts=trade.entry_ts,
-                                   features=vec.tolist(), ret=trade.ret, regime=regime),
-                        priority=abs(trade.ret) + 1e-4)
-        self.save()
+        if seq is None or seq > self.patterns.last_seq:
+            self.patterns.add(vec, trade.ret, trade.symbol)
+            self.patterns.last_seq = max(self.patterns.last_seq, seq or 0)
+            self.patterns.save(self.folder / "patterns.json")
+        if seq is None or seq > self.replay.last_seq:
+            self.replay.add(Experience(strategy_id=strategy_id, symbol=trade.symbol, entry_ts=trade.entry_ts,
+                                       features=vec.tolist(), ret=trade.ret, regime=self.regime_label(trade.symbol)),
+                            priority=abs(trade.ret) + 1e-4)
+            self.replay.last_seq = max(self.replay.last_seq, seq or 0)
+            self.replay.save(self.folder / "replay_buffer.json")
         self.learned += 1
         return True
 

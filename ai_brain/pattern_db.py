@@ -65,6 +65,7 @@ class _PatternFile(BaseModel):
     vectors: list[list[float]]
     outcomes: list[float]
     symbols: list[str]
+    last_seq: int = 0
 
 
 class PatternDB:
@@ -75,6 +76,7 @@ class PatternDB:
         self.vectors: list[list[float]] = []
         self.outcomes: list[float] = []
         self.symbols: list[str] = []
+        self.last_seq = 0  # the last ledger line folded in, saved with the content (exactly-once)
 
     def __len__(self) -> int:
         return len(self.outcomes)
@@ -100,7 +102,7 @@ class PatternDB:
         return Similarity(len(top), float(np.mean(outs > 0)), float(np.mean(outs)), float(np.mean(sims[top])))
 
     def save(self, path: Path) -> None:
-        doc = _PatternFile(vectors=self.vectors, outcomes=self.outcomes, symbols=self.symbols)
+        doc = _PatternFile(vectors=self.vectors, outcomes=self.outcomes, symbols=self.symbols, last_seq=self.last_seq)
         atomic_write_bytes(path, doc.model_dump_json().encode("utf-8"))
 
     @classmethod
@@ -108,5 +110,5 @@ class PatternDB:
         db = cls(capacity)
         doc = read_model(path, _PatternFile, quarantine_dir)
         if doc is not None:
-            db.vectors, db.outcomes, db.symbols = doc.vectors, doc.outcomes, doc.symbols
+            db.vectors, db.outcomes, db.symbols, db.last_seq = doc.vectors, doc.outcomes, doc.symbols, doc.last_seq
         return db

@@ -38,6 +38,7 @@ class _BufferFile(BaseModel):
     capacity: int
     next_slot: int
     max_priority: float
+    last_seq: int = 0
     items: list[Experience] = Field(default_factory=list)
     priorities: list[float] = Field(default_factory=list)
 
@@ -53,6 +54,7 @@ class PrioritizedReplayBuffer:
         self.priorities = np.zeros(capacity)
         self.next_slot = 0
         self.max_priority = 1.0
+        self.last_seq = 0  # the last ledger line folded in, saved with the content (exactly-once)
 
     def __len__(self) -> int:
         return len(self.items)
@@ -93,7 +95,8 @@ class PrioritizedReplayBuffer:
 
     def save(self, path: Path) -> None:
         doc = _BufferFile(capacity=self.capacity, next_slot=self.next_slot, max_priority=self.max_priority,
-                          items=self.items, priorities=self.priorities[: len(self.items)].tolist())
+                          last_seq=self.last_seq, items=self.items,
+                          priorities=self.priorities[: len(self.items)].tolist())
         atomic_write_bytes(path, doc.model_dump_json().encode("utf-8"))
 
     @classmethod
@@ -110,6 +113,7 @@ class PrioritizedReplayBuffer:
         buf.priorities[: len(keep)] = pri
         buf.next_slot = doc.next_slot % capacity if doc.capacity == capacity else len(keep) % capacity
         buf.max_priority = doc.max_priority
+        buf.last_seq = doc.last_seq
         return buf
 
     def describe(self) -> dict[str, Any]:
