@@ -55,7 +55,7 @@ class LLMConfig(_Section):
 class GeneratorConfig(_Section):
     """Offline generators: random search over built-in families and the genetic search."""
 
-    templates_per_cycle: int = Field(24, ge=0, le=10_000)
+    templates_per_cycle: int = Field(48, ge=0, le=10_000)
     ga_population: int = Field(16, ge=4, le=2_000)
     ga_generations: int = Field(3, ge=0, le=500)
     ga_elite: int = Field(2, ge=0, le=100)
