@@ -92,8 +92,10 @@ class Funding:
 
 
 def load_candles(path: str | Path) -> Candles:
-    """Read a (gzip) CSV `timestamp,open,high,low,close,volume` file."""
-    return Candles.from_frame(pd.read_csv(path))
+    """Read a candle file through the one strict loader (`ai_brain.candles_io`): CSV, CSV.gz or npz."""
+    from ai_brain.candles_io import load_candles as load_frame
+
+    return Candles.from_frame(load_frame(path))
 
 
 def load_funding(path: str | Path) -> Funding:
