@@ -29,9 +29,25 @@ def offline_env(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PTB_TIMEDELTA", "true")
 
 
+def data_file(name: str) -> Path:
+    """One real data file from the shared folder beside the repo; the calling test skips without it."""
+    path = SHARED_DATA / name
+    if not path.exists():
+        pytest.skip(f"shared data file {name} not available")
+    return path
+
+
 @pytest.fixture
 def shared_data() -> Path:
     """The real exchange data folder beside the repo; tests that need it skip without it."""
     if not SHARED_DATA.exists():
         pytest.skip("shared data folder not found beside the repo")
     return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def btc_1h():  # noqa: ANN201 - Candles, imported lazily to keep collection light
+    """Eight years of real BTC/USDT 1h candles, loaded once per session."""
+    from ai_brain.backtest_data import load_candles
+
+    return load_candles(data_file("binance_BTC-USDT_1h.csv.gz"))

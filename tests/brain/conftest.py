@@ -10,20 +10,7 @@ from ai_brain.backtest_data import Candles, load_candles
 from ai_brain.lifecycle import transition_problem
 from ai_brain.strategy_spec import family_spec
 from ai_brain.strategy_store import Performance, Provenance, Source, StrategyRecord, StrategyStore, Verdict
-
-DATA_DIR = Path(__file__).resolve().parents[2].parent / "shared" / "data"
-
-
-def data_file(name: str) -> Path:
-    path = DATA_DIR / name
-    if not path.exists():
-        pytest.skip(f"shared data file {name} not available")
-    return path
-
-
-@pytest.fixture(scope="session")
-def btc_1h() -> Candles:
-    return load_candles(data_file("binance_BTC-USDT_1h.csv.gz"))
+from tests.conftest import data_file
 
 
 @pytest.fixture(scope="session")

@@ -18,6 +18,7 @@ from src.app.events import Alert
 from src.market.timeframes import parse_iso_ms
 from tests.brain.llm_builders import gateway
 from tests.fakes.fake_gemini import FakeGemini, Reply
+from tests.fakes.loopback import serve
 
 RSS = b"""<?xml version="1.0"?><rss version="2.0"><channel><title>x</title>
 <item><title>Bitcoin ETF inflows surge to a record</title><link>https://n/1</link>
@@ -39,17 +40,14 @@ async def feeds() -> AsyncIterator[str]:
               "/json": web.json_response(JSON_FEED), "/transfers": web.json_response(TRANSFERS),
               "/broken": web.Response(body=b"<html>oops", content_type="text/html"), "/down": web.Response(status=503)}
 
-    async def serve(request: web.Request) -> web.Response:
+    async def reply(request: web.Request) -> web.Response:
         canned = routes[request.path]
         return web.Response(body=canned.body, status=canned.status, content_type=canned.content_type)
 
     app = web.Application()
-    app.router.add_get("/{tail:.*}", serve)
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    yield f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    app.router.add_get("/{tail:.*}", reply)
+    runner, base_url, _port = await serve(app)
+    yield base_url
     await runner.cleanup()
 
 

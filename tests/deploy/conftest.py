@@ -15,6 +15,8 @@ from urllib.parse import parse_qs
 import pytest
 from aiohttp import web
 
+from tests.fakes.loopback import catch_all, serve
+
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
 
@@ -45,13 +47,7 @@ async def sink() -> AsyncIterator[HttpSink]:
             return web.json_response({"ok": False, "description": "fake outage"}, status=rec.status)
         return web.json_response({"ok": True, "result": {"message_id": len(rec.requests)}})
 
-    app = web.Application()
-    app.router.add_route("*", "/{tail:.*}", handle)
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    rec.base_url = f"http://127.0.0.1:{site._server.sockets[0].getsockname()[1]}"  # type: ignore[union-attr]
+    runner, rec.base_url, _port = await serve(catch_all(handle))
     yield rec
     await runner.cleanup()
 

@@ -2,25 +2,10 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
-from ai_brain.backtest_data import Candles, Funding, load_candles, load_funding
-
-DATA_DIR = Path(__file__).resolve().parents[2] / ".." / "shared" / "data"
-
-
-def data_file(name: str) -> Path:
-    path = DATA_DIR / name
-    if not path.exists():
-        pytest.skip(f"shared data file {name} not available")
-    return path
-
-
-@pytest.fixture(scope="session")
-def btc_1h() -> Candles:
-    return load_candles(data_file("binance_BTC-USDT_1h.csv.gz"))
+from ai_brain.backtest_data import Funding, load_funding
+from tests.conftest import data_file
 
 
 @pytest.fixture(scope="session")

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
-
 from ai_brain.paper_trading_engine import PaperEngine
 from src.app.bus import EventBus
 from src.app.clock import MarketClock
@@ -22,7 +20,6 @@ from src.state.inbox import CommandRegistry
 from src.state.store import StateStore
 
 HOUR_MS = 3_600_000
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 def make_ctx(root: Path, config: dict | None = None) -> AppContext:
@@ -61,9 +58,3 @@ def book(bids: list[tuple[float, float]], asks: list[tuple[float, float]], ts_ms
          symbol: str = "BTC/USDT") -> OrderBook:
     return OrderBook(symbol, ts_ms, tuple(bids), tuple(asks))
 
-
-@pytest.fixture
-def shared_data() -> Path:
-    if not SHARED_DATA.exists():
-        pytest.skip("shared data folder not found beside the repo")
-    return SHARED_DATA

@@ -29,7 +29,8 @@ from src.app.events import CandleClosed
 from src.execution.ledger import Ledger
 from src.execution.runner import StrategyRunner
 from src.execution.setup import build_execution
-from tests.execution.conftest import HOUR_MS, SHARED_DATA, make_ctx
+from tests.conftest import SHARED_DATA
+from tests.execution.conftest import HOUR_MS, make_ctx
 
 WARM, BARS = 300, 300
 RISK = {"max_position_fraction": 1.0, "max_total_exposure_fraction": 1.0, "max_strategy_allocation_fraction": 1.0,

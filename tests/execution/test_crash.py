@@ -19,7 +19,7 @@ import pytest
 
 from src.execution.ledger import Ledger, wallet_deltas
 from src.state.store import StateStore
-from tests.execution.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.skipif(not SHARED_DATA.exists(), reason="shared data folder not found beside the repo")

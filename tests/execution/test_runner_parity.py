@@ -26,7 +26,8 @@ from ai_brain.backtest_engine import CostModel, run_backtest
 from ai_brain.strategy_spec import StrategySpec, family_spec
 from src.app.events import CandleClosed
 from src.execution.setup import Execution, build_execution
-from tests.execution.conftest import HOUR_MS, SHARED_DATA, make_ctx
+from tests.conftest import SHARED_DATA
+from tests.execution.conftest import HOUR_MS, make_ctx
 
 WARM, BARS = 600, 1800
 LOOSE_RISK = {"max_position_fraction": 1.0, "max_total_exposure_fraction": 1.0,

@@ -30,6 +30,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import catch_all, serve
+
 Handler = Callable[["FakeBinance", web.Request], Awaitable[web.StreamResponse]]
 
 
@@ -97,14 +99,7 @@ class FakeBinance:
 
     # ----------------------------------------------------------------- lifecycle
     async def start(self) -> str:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._dispatch)
-        self._runner = web.AppRunner(app, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self._runner, self.base_url, _port = await serve(catch_all(self._dispatch))
         return self.base_url
 
     async def stop(self) -> None:

@@ -16,6 +16,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.loopback import catch_all, serve
+
 
 @dataclass
 class Reply:
@@ -55,14 +57,7 @@ class FakeGemini:
         self.queue(Reply(text=json.dumps(payload), **kw))
 
     async def start(self) -> str:
-        app = web.Application()
-        app.router.add_route("*", "/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, handler_cancellation=True)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        self.base_url = f"http://127.0.0.1:{port}"
+        self._runner, self.base_url, _port = await serve(catch_all(self._handle))
         return self.base_url
 
     async def close(self) -> None:

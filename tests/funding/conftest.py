@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
 from ai_brain.backtest_data import Candles, Funding, load_candles, load_funding
 from src.market.simulator import MarketSimulator
+from tests.conftest import SHARED_DATA
 
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 DAY_MS = 86_400_000
 
 

@@ -120,7 +120,7 @@ def test_report_cli_prints_every_carry_with_its_reason(real_btc: tuple[Funding, 
     import json
 
     from src.funding.report import main
-    from tests.funding.conftest import SHARED_DATA
+    from tests.conftest import SHARED_DATA
 
     code = main(["--funding", str(SHARED_DATA / "binanceusdm_BTC-USDT_funding-8h.csv.gz"),
                  "--candles", str(SHARED_DATA / "binance_BTC-USDT_1h.csv.gz"), "--json"])

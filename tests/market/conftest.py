@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import AsyncIterator, Callable
-from pathlib import Path
 
 import pytest
 
@@ -13,8 +12,6 @@ from src.exchange.budget import RequestBudget
 from src.exchange.retry import RetryPolicy
 from tests.fakes.fake_binance import FakeBinance
 from tests.fakes.fake_time import FakeTime
-
-SHARED_DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data"
 
 
 @pytest.fixture(autouse=True)

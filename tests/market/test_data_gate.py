@@ -15,7 +15,7 @@ from src.app.context import AppContext, Paths
 from src.app.events import Alert, CandleClosed, DataStatus, Event, Funding, Tick
 from src.config import AppConfig, Secrets
 from src.state.store import StateStore
-from tests.market.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 HOUR = 3_600_000
 

@@ -24,7 +24,7 @@ from ai_brain.data_integrity_validator import (
     validate_candles,
 )
 from src.config.market import DataQualityConfig
-from tests.market.conftest import SHARED_DATA
+from tests.conftest import SHARED_DATA
 
 CANDLE_FILES = ["binance_BTC-USDT_1h", "binance_ETH-USDT_1h", "binance_SOL-USDT_1h", "binance_BTC-USDT_5m",
                 "binance_BTC-USDT_1m", "binance_ETH-USDT_1m"]
