@@ -54,7 +54,7 @@ def _params(rng: random.Random, family: str, short: bool) -> dict[str, object]:
 
 
 def _reasoning(family: str, p: dict[str, object], symbol: str, regime: RegimeReading | None) -> str:
-    where = f" {symbol} is in a {regime.describe()}." if regime else ""
+    where = f" {symbol} regime: {regime.describe()}." if regime else ""
     side = " both sides" if p.get("short") else " long only"
     if family == "momentum":
         return (f"Trend following:{side}, {p['ma']} {p['fast']}/{p['slow']} crossover"
