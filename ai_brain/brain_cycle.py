@@ -31,7 +31,7 @@ from ai_brain.strategy_spec import StrategySpec
 from ai_brain.strategy_store import Performance, Provenance, Source, StrategyRecord, StrategyStore, Verdict
 from src.app.context import AppContext
 from src.app.events import Alert, Event, Fill
-from src.state.store import atomic_write_bytes
+from src.state.store import write_model
 
 log = logging.getLogger(__name__)
 
@@ -301,7 +301,7 @@ class BrainCycle:
 
     def _save_evaluation(self, ev_id: str, ev: Evaluation) -> None:
         path = self.ctx.paths.state / "evaluations" / f"{ev_id}.json"
-        atomic_write_bytes(path, ev.model_dump_json(indent=1).encode("utf-8"))
+        write_model(path, ev)
 
     def _announce(self, rec: StrategyRecord, ev: Evaluation) -> None:
         oos = ev.out_of_sample

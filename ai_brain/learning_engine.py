@@ -23,7 +23,7 @@ from ai_brain.replay_buffer import Experience, PrioritizedReplayBuffer
 from ai_brain.strategy_store import ClosedTrade
 from src.app.events import Fill
 from src.config.brain import LearningConfig
-from src.state.store import atomic_write_bytes, read_model
+from src.state.store import read_model, write_model
 
 log = logging.getLogger(__name__)
 
@@ -72,7 +72,7 @@ class TradeAssembler:
     def _save(self) -> None:
         if self.path is not None:
             doc = _OpenFile(positions={f"{sid}|{sym}": pos for (sid, sym), pos in self._open.items()})
-            atomic_write_bytes(self.path, doc.model_dump_json().encode("utf-8"))
+            write_model(self.path, doc)
 
     def on_fill(self, fill: Fill) -> ClosedTrade | None:
         """Fold one fill in; the open positions are written before the result is returned."""

@@ -20,7 +20,7 @@ from typing import Any
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
-from src.state.store import atomic_write_bytes, read_model
+from src.state.store import read_model, write_model
 
 log = logging.getLogger(__name__)
 MAX_FEED_BYTES = 2_000_000
@@ -131,7 +131,7 @@ class NewsFetcher:
                 known.add(item.key)
                 new.append(item)
         self.items = sorted(self.items + new, key=lambda i: -i.published_ms)[: self.max_items]
-        atomic_write_bytes(self.cache_path, _Cache(items=self.items).model_dump_json().encode())
+        write_model(self.cache_path, _Cache(items=self.items))
         return len(new)
 
     def headlines(self, before_ms: int | None = None, n: int = 10) -> list[str]:

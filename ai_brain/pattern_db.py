@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ai_brain import indicators as ind
 from ai_brain.backtest_data import Candles
-from src.state.store import atomic_write_bytes, read_model
+from src.state.store import read_model, write_model
 
 FEATURES: tuple[str, ...] = ("ret_24", "ret_72", "ret_240", "vol_24", "rsi_14", "adx_14", "bb_pctb_20",
                              "dist_ema_50", "volume_ratio_20", "drawdown_240")
@@ -103,7 +103,7 @@ class PatternDB:
 
     def save(self, path: Path) -> None:
         doc = _PatternFile(vectors=self.vectors, outcomes=self.outcomes, symbols=self.symbols, last_seq=self.last_seq)
-        atomic_write_bytes(path, doc.model_dump_json().encode("utf-8"))
+        write_model(path, doc)
 
     @classmethod
     def load(cls, path: Path, quarantine_dir: Path, capacity: int = 50_000) -> PatternDB:

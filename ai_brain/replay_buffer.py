@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from src.state.store import atomic_write_bytes, read_model
+from src.state.store import read_model, write_model
 
 EPS = 1e-6
 
@@ -97,7 +97,7 @@ class PrioritizedReplayBuffer:
         doc = _BufferFile(capacity=self.capacity, next_slot=self.next_slot, max_priority=self.max_priority,
                           last_seq=self.last_seq, items=self.items,
                           priorities=self.priorities[: len(self.items)].tolist())
-        atomic_write_bytes(path, doc.model_dump_json().encode("utf-8"))
+        write_model(path, doc)
 
     @classmethod
     def load(cls, path: Path, quarantine_dir: Path, capacity: int = 10_000, alpha: float = 0.6,

@@ -10,7 +10,6 @@ between "done" and "deleted" cannot execute it twice.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import time
 import uuid
@@ -20,7 +19,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from src.state.store import atomic_write_bytes, quarantine
+from src.state.store import quarantine, write_model
 
 log = logging.getLogger(__name__)
 
@@ -54,7 +53,7 @@ def drop_command(inbox: Path, name: str, args: dict[str, str] | None = None, act
     """Used by scripts: write a command file atomically and return its id."""
     cmd = InboxCommand(id=f"{int(time.time() * 1000)}-{uuid.uuid4().hex[:8]}", name=name, args=args or {},
                        actor=actor, created_at=time.time())
-    atomic_write_bytes(inbox / f"{cmd.id}.json", cmd.model_dump_json().encode())
+    write_model(inbox / f"{cmd.id}.json", cmd)
     return cmd.id
 
 
@@ -140,11 +139,8 @@ class InboxProcessor:
             ok, message, data = await self.registry.execute(cmd.name, cmd.args, f"script:{cmd.actor}")
             result = CommandResult(id=cmd.id, name=cmd.name, ok=ok, message=message, data=data,
                                    finished_at=time.time())
-            atomic_write_bytes(result_path, result.model_dump_json(indent=2).encode())
+            write_model(result_path, result)
             log.info("command %s (%s) from %s: %s", cmd.name, cmd.id, cmd.actor, message)
             self.processed += 1
         path.unlink(missing_ok=True)
 
-
-def dump_json(data: Any) -> str:
-    return json.dumps(data, indent=2, default=str)
