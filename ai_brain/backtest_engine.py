@@ -23,11 +23,11 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
-from ai_brain import indicators as ind
-from ai_brain import position_rules as pr
-from ai_brain.backtest_data import Candles, Funding
-from ai_brain.signals import IndicatorCache, Signals, compute_signals, series_key
-from ai_brain.strategy_spec import StrategySpec
+from src.strategy import indicators as ind
+from src.strategy import position_rules as pr
+from src.strategy.data import Candles, Funding
+from src.strategy.signals import IndicatorCache, Signals, compute_signals, series_key
+from src.strategy.spec import StrategySpec
 
 TRADE_FIELDS = ("entry_bar", "exit_bar", "side", "entry_price", "exit_price", "qty", "fees",
                 "funding", "pnl", "ret", "reason", "fills", "gross_pnl")

@@ -20,18 +20,18 @@ from typing import Any
 import numpy as np
 
 from ai_brain import statistics as st
-from ai_brain.backtest_data import Candles, Funding
 from ai_brain.backtest_engine import CostModel, run_backtest
 from ai_brain.generators.dedup import content_hash
 from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, HypothesisGenerator
 from ai_brain.learning_engine import LearningEngine, TradeAssembler, closed_trade_from_ledger
 from ai_brain.lifecycle import Lifecycle
 from ai_brain.strategy_evaluator import Evaluation, TrialCounter, evaluate
-from ai_brain.strategy_spec import StrategySpec
 from ai_brain.strategy_store import Performance, Provenance, Source, StrategyRecord, StrategyStore, Verdict
-from src.app.context import AppContext
-from src.app.events import Alert, Event, Fill
+from src.core.events import Alert, Event, Fill
+from src.runtime.context import AppContext
 from src.state.store import write_model
+from src.strategy.data import Candles, Funding
+from src.strategy.spec import StrategySpec
 
 log = logging.getLogger(__name__)
 

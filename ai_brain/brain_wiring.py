@@ -30,12 +30,12 @@ from ai_brain.onchain_monitor import OnchainMonitor
 from ai_brain.sentiment_analyzer import SentimentAnalyzer
 from ai_brain.strategy_commands import StrategyCommands
 from ai_brain.strategy_evaluator import TrialCounter
-from ai_brain.strategy_spec import StrategySpec
 from ai_brain.strategy_store import StrategyStore
-from src.app.context import AppContext
 from src.app.supervisor import Supervisor
-from src.market.timeframes import timeframe_ms
+from src.core.timeframes import timeframe_ms
+from src.runtime.context import AppContext
 from src.state.store import quarantine
+from src.strategy.spec import StrategySpec
 
 log = logging.getLogger(__name__)
 

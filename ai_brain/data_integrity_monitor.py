@@ -32,10 +32,10 @@ from ai_brain.data_integrity_validator import (
     validate_arrays,
     worst,
 )
-from src.app.context import AppContext
-from src.app.events import Alert, CandleClosed, DataStatus, Event, Funding, Tick
 from src.config.market import DataQualityConfig
-from src.market.timeframes import timeframe_ms
+from src.core.events import Alert, CandleClosed, DataStatus, Event, Funding, Tick
+from src.core.timeframes import timeframe_ms
+from src.runtime.context import AppContext
 
 SERVICE_KEY = "data_gate"
 _DOOR_BARS = 3  # good candles needed before a refused candle stops counting against a symbol

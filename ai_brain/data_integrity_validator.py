@@ -30,8 +30,8 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
-from ai_brain.candles_io import infer_timeframe_ms
 from src.config.market import DataQualityConfig
+from src.market.candles_io import infer_timeframe_ms
 
 Severity = Literal["info", "degrade", "block"]
 Verdict = Literal["OK", "DEGRADED", "BLOCKED"]

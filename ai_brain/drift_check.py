@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ai_brain.backtest_data import Candles, Funding
 from ai_brain.backtest_engine import CostModel, run_backtest
-from ai_brain.strategy_spec import StrategySpec
+from src.strategy.data import Candles, Funding
+from src.strategy.spec import StrategySpec
 
 
 @dataclass(frozen=True)

@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from ai_brain.backtest_data import Candles, Funding
 from ai_brain.strategy_evaluator import Evaluation, evaluate
-from ai_brain.strategy_spec import StrategySpec
 from src.config.evaluator import EvaluatorConfig
+from src.strategy.data import Candles, Funding
+from src.strategy.spec import StrategySpec
 
 
 def evaluate_chunk(specs: list[StrategySpec], candles: Candles, funding: Funding | None,

@@ -23,10 +23,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ai_brain.candles_io import COLUMNS, empty_frame, frame_from_rows, load_candles, write_candles
 from ai_brain.data_integrity_validator import ValidationReport, validate_candles
+from src.core.timeframes import timeframe_ms
 from src.exchange.binance import ExchangeClient
-from src.market.timeframes import timeframe_ms
+from src.market.candles_io import COLUMNS, empty_frame, frame_from_rows, load_candles, write_candles
 from src.state.store import atomic_write_bytes
 
 log = logging.getLogger(__name__)

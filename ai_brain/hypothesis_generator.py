@@ -15,10 +15,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from ai_brain.backtest_data import Candles, Funding
 from ai_brain.generators.dedup import Deduplicator, content_hash
 from ai_brain.regimes import RegimeReading
-from ai_brain.strategy_spec import StrategySpec
+from src.strategy.data import Candles, Funding
+from src.strategy.spec import StrategySpec
 
 log = logging.getLogger(__name__)
 

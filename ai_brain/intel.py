@@ -16,7 +16,7 @@ import aiohttp
 from ai_brain.news_fetcher import NewsFetcher
 from ai_brain.onchain_monitor import OnchainMonitor
 from ai_brain.sentiment_analyzer import Sentiment, SentimentAnalyzer
-from src.app.context import AppContext
+from src.runtime.context import AppContext
 
 log = logging.getLogger(__name__)
 

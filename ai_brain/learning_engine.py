@@ -16,14 +16,14 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ai_brain.backtest_data import Candles
 from ai_brain.pattern_db import MIN_BARS, PatternDB, Similarity, features_at
 from ai_brain.regimes import RegimeReading, classify
 from ai_brain.replay_buffer import Experience, PrioritizedReplayBuffer
 from ai_brain.strategy_store import ClosedTrade
-from src.app.events import Fill
 from src.config.brain import LearningConfig
+from src.core.events import Fill
 from src.state.store import read_model, write_model
+from src.strategy.data import Candles
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,12 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from ai_brain.backtest_data import Candles
 from ai_brain.backtest_engine import run_backtest
 from ai_brain.drift_check import TradeRow, backtest_window_trades, diff_trades
 from ai_brain.strategy_store import StrategyRecord, StrategyStore
-from src.app.events import Alert, Event
 from src.config.brain import LifecycleConfig
+from src.core.events import Alert, Event
+from src.strategy.data import Candles
 
 log = logging.getLogger(__name__)
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from src.app.events import Alert, Event
+from src.core.events import Alert, Event
 
 log = logging.getLogger(__name__)
 

@@ -28,9 +28,9 @@ from typing import Any
 
 from ai_brain.paper_fills import candle_fill_price, limit_crosses, resting_fill_qty, walk_book
 from ai_brain.paper_wallet import PaperWallet, base_asset
-from src.app.clock import Clock
-from src.app.events import CandleClosed, Event, Fill, Funding, OrderBook, OrderUpdate, Tick, TradePrint
 from src.config.execution import PaperConfig
+from src.core.clock import Clock
+from src.core.events import CandleClosed, Event, Fill, Funding, OrderBook, OrderUpdate, Tick, TradePrint
 from src.execution.interface import OrderIntent, OrderRecord
 from src.execution.ledger import Ledger
 from src.execution.order_filters import FilterBook, FilterReason, OrderRejected

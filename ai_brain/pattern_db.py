@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 from pydantic import BaseModel, ConfigDict
 
-from ai_brain import indicators as ind
-from ai_brain.backtest_data import Candles
 from src.state.store import read_model, write_model
+from src.strategy import indicators as ind
+from src.strategy.data import Candles
 
 FEATURES: tuple[str, ...] = ("ret_24", "ret_72", "ret_240", "vol_24", "rsi_14", "adx_14", "bb_pctb_20",
                              "dist_ema_50", "volume_ratio_20", "drawdown_240")

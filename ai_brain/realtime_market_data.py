@@ -22,12 +22,12 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from src.app.context import AppContext
-from src.app.events import CandleClosed, Funding, OrderBook, Tick
+from src.core.events import CandleClosed, Funding, OrderBook, Tick
+from src.core.timeframes import timeframe_ms
 from src.exchange.binance import ExchangeClient, perp_symbol
 from src.exchange.clients import ExchangeClients, exchange_clients
 from src.exchange.errors import ExchangeAccessError, IpBanned
-from src.market.timeframes import timeframe_ms
+from src.runtime.context import AppContext
 
 log = logging.getLogger(__name__)
 

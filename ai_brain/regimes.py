@@ -14,8 +14,8 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
-from ai_brain import indicators as ind
-from ai_brain.backtest_data import Candles
+from src.strategy import indicators as ind
+from src.strategy.data import Candles
 
 REGIMES: tuple[str, ...] = ("bull", "bear", "sideways", "high_vol", "crash")
 TREND_Z = 1.5     # trend beyond this many typical moves over the look-back is a trend

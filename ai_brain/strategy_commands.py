@@ -16,7 +16,7 @@ from ai_brain.strategy_store import (
     StrategyStore,
     UnknownStrategy,
 )
-from src.app.events import Alert
+from src.core.events import Alert
 from src.state.inbox import CommandRegistry
 
 Answer = tuple[bool, str, dict[str, Any]]

@@ -19,11 +19,11 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from ai_brain import statistics as st
-from ai_brain.backtest_data import Candles, Funding
 from ai_brain.backtest_engine import BacktestResult, CostModel, run_backtest, run_many
-from ai_brain.signals import check_lookahead, compute_signals
-from ai_brain.strategy_spec import StrategySpec
 from src.config.evaluator import EvaluatorConfig
+from src.strategy.data import Candles, Funding
+from src.strategy.signals import check_lookahead, compute_signals
+from src.strategy.spec import StrategySpec
 
 
 class _Frozen(BaseModel):

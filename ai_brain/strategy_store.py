@@ -21,9 +21,9 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ai_brain.strategy_spec import StrategySpec
-from src.app.events import Event, StrategyEvent
+from src.core.events import Event, StrategyEvent
 from src.state.store import fsync_dir, read_model, write_model
+from src.strategy.spec import StrategySpec
 
 log = logging.getLogger(__name__)
 

@@ -38,12 +38,13 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
         sys.path.insert(0, _ROOT)
 
 from ai_brain import indicators as ind  # noqa: E402
-from ai_brain.backtest_data import Candles, load_candles  # noqa: E402
 from ai_brain.backtest_engine import CostModel, run_backtest, run_many  # noqa: E402
 from ai_brain.evaluation_pool import EvaluationPool  # noqa: E402
 from ai_brain.strategy_evaluator import evaluate  # noqa: E402
-from ai_brain.strategy_spec import StrategySpec, family_spec  # noqa: E402
 from src.config.evaluator import EvaluatorConfig  # noqa: E402
+from src.market.history import load_candles  # noqa: E402
+from src.strategy.data import Candles  # noqa: E402
+from src.strategy.spec import StrategySpec, family_spec  # noqa: E402
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 FEE = 0.001

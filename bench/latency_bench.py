@@ -29,18 +29,18 @@ if __package__ in (None, ""):
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ai_brain.strategy_spec import family_spec  # noqa: E402
-from src.app.bus import EventBus  # noqa: E402
-from src.app.clock import MarketClock  # noqa: E402
-from src.app.context import AppContext, Paths  # noqa: E402
-from src.app.events import CandleClosed, Tick  # noqa: E402
 from src.config import parse_config  # noqa: E402
 from src.config.secrets import Secrets  # noqa: E402
+from src.core.bus import EventBus  # noqa: E402
+from src.core.clock import MarketClock  # noqa: E402
+from src.core.events import CandleClosed, Tick  # noqa: E402
 from src.execution.setup import Execution, build_execution  # noqa: E402
 from src.market.cache import MarketCache  # noqa: E402
+from src.runtime.context import AppContext, Paths  # noqa: E402
 from src.state.control import Controller  # noqa: E402
 from src.state.inbox import CommandRegistry  # noqa: E402
 from src.state.store import StateStore  # noqa: E402
+from src.strategy.spec import family_spec  # noqa: E402
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MINUTE_MS = 60_000

@@ -23,9 +23,9 @@ if __package__ in (None, ""):
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from ai_brain.candles_io import load_candles  # noqa: E402
 from ai_brain.data_integrity_validator import validate_candles  # noqa: E402
 from src.config.market import DataQualityConfig  # noqa: E402
+from src.market.candles_io import load_candles  # noqa: E402
 
 YEAR_MINUTES = 365 * 24 * 60
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -19,10 +19,10 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
 
 from pydantic import ValidationError  # noqa: E402
 
-from ai_brain.backtest_data import load_candles, load_funding  # noqa: E402
 from ai_brain.strategy_evaluator import Evaluation, evaluate  # noqa: E402
-from ai_brain.strategy_spec import FAMILY_NAMES, StrategySpec, family_spec  # noqa: E402
 from src.config.evaluator import EvaluatorConfig  # noqa: E402
+from src.market.history import load_candles, load_funding  # noqa: E402
+from src.strategy.spec import FAMILY_NAMES, StrategySpec, family_spec  # noqa: E402
 
 # keys a strategies/*.json file carries besides the spec itself
 LIFECYCLE_KEYS = ("source", "performance", "status", "history", "created_at", "approved_at",

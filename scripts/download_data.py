@@ -21,12 +21,12 @@ from pathlib import Path
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (run as a file: puts the repo root on sys.path)
 
-from ai_brain.candles_io import CandleFileError  # noqa: E402
 from ai_brain.historical_data_fetcher import DownloadResult, HistoricalDataFetcher  # noqa: E402
 from src.config.market import ExchangeConfig  # noqa: E402
+from src.core.timeframes import fmt_ms, parse_iso_ms  # noqa: E402
 from src.exchange.clients import ExchangeClients  # noqa: E402
 from src.exchange.errors import ExchangeAccessError  # noqa: E402
-from src.market.timeframes import fmt_ms, parse_iso_ms  # noqa: E402
+from src.market.candles_io import CandleFileError  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXIT_OK, EXIT_USAGE, EXIT_EXCHANGE = 0, 2, 3

@@ -23,10 +23,10 @@ if __package__ in (None, ""):
 
 import pandas as pd  # noqa: E402
 
-from ai_brain.candles_io import CandleFileError, load_candles  # noqa: E402
 from ai_brain.data_integrity_validator import check_funding, validate_candles, worst  # noqa: E402
 from src.config.market import DataQualityConfig  # noqa: E402
-from src.market.timeframes import fmt_ms, parse_iso_ms, timeframe_ms  # noqa: E402
+from src.core.timeframes import fmt_ms, parse_iso_ms, timeframe_ms  # noqa: E402
+from src.market.candles_io import CandleFileError, load_candles  # noqa: E402
 
 EXIT = {"OK": 0, "DEGRADED": 1, "BLOCKED": 2}
 

@@ -48,6 +48,6 @@ def shared_data() -> Path:
 @pytest.fixture(scope="session")
 def btc_1h():  # noqa: ANN201 - Candles, imported lazily to keep collection light
     """Eight years of real BTC/USDT 1h candles, loaded once per session."""
-    from ai_brain.backtest_data import load_candles
+    from src.market.history import load_candles
 
     return load_candles(data_file("binance_BTC-USDT_1h.csv.gz"))

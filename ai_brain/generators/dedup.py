@@ -11,7 +11,7 @@ import hashlib
 import json
 from typing import Any
 
-from ai_brain.strategy_spec import StrategySpec
+from src.strategy.spec import StrategySpec
 
 
 def _split(node: Any, numbers: list[float]) -> Any:

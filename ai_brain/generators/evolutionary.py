@@ -19,8 +19,8 @@ from pydantic import ValidationError
 
 from ai_brain.generators.dedup import content_hash
 from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, make_id
-from ai_brain.strategy_spec import StrategySpec
 from src.config.brain import GeneratorConfig
+from src.strategy.spec import StrategySpec
 
 Fitness = Callable[[list[StrategySpec]], Awaitable[list[float]]]
 SeedMaker = Callable[[random.Random, str], StrategySpec | None]

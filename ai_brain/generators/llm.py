@@ -22,9 +22,9 @@ from ai_brain.generators.dedup import signature
 from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, make_id
 from ai_brain.llm_client import GeminiGateway, LLMError
 from ai_brain.llm_governance import check_cited, check_reasoning_numbers
-from ai_brain.strategy_spec import RiskGenes, RuleForm, StrategySpec
 from src.config.brain import LLMConfig
-from src.market.timeframes import fmt_ms
+from src.core.timeframes import fmt_ms
+from src.strategy.spec import RiskGenes, RuleForm, StrategySpec
 
 log = logging.getLogger(__name__)
 

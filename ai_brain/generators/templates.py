@@ -12,7 +12,7 @@ import random
 
 from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, make_id
 from ai_brain.regimes import RegimeReading
-from ai_brain.strategy_spec import StrategySpec, family_spec
+from src.strategy.spec import StrategySpec, family_spec
 
 _WEIGHTS = {
     "bull": {"momentum": 4, "breakout": 3, "mean_reversion": 1},

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from ai_brain.brain_wiring import add_brain_components
 from ai_brain.realtime_market_data import add_market_components
-from src.app.context import AppContext
 from src.app.supervisor import Supervisor
 from src.execution.live_wiring import add_live_components
 from src.execution.setup import add_execution_components
+from src.runtime.context import AppContext
 from src.telegram.setup import add_telegram_components
 
 

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from src.app.context import AppContext
 from src.app.supervisor import Supervisor
+from src.runtime.context import AppContext
 from src.state.control import Controller
 from src.state.inbox import CommandRegistry
 

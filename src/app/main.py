@@ -13,16 +13,16 @@ import signal
 import sys
 from pathlib import Path
 
-from src.app.bus import EventBus
-from src.app.clock import Clock, MarketClock
-from src.app.context import AppContext, Paths
 from src.app.control_commands import register_control_commands
 from src.app.notifier import ConsoleNotifier
 from src.app.status_line import StatusLine
 from src.app.supervisor import Supervisor
 from src.config import AppConfig, ConfigError, Secrets, load_config, load_secrets
+from src.core.bus import EventBus
+from src.core.clock import Clock, MarketClock
 from src.market.cache import MarketCache
 from src.market.replay import ReplayFeed, build_source
+from src.runtime.context import AppContext, Paths
 from src.state.control import Controller
 from src.state.inbox import CommandRegistry, InboxProcessor
 from src.state.store import StateStore, sweep_temp_files

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 import logging
 
-from src.app.context import AppContext
-from src.app.events import Alert, DataStatus, Event, StrategyEvent
+from src.core.events import Alert, DataStatus, Event, StrategyEvent
+from src.runtime.context import AppContext
 
 log = logging.getLogger("alerts")
 

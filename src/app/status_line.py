@@ -10,10 +10,10 @@ import logging
 from collections import Counter
 from typing import Any, Protocol
 
-from src.app.context import AppContext
-from src.app.events import CandleClosed, Event
+from src.core.events import CandleClosed, Event
+from src.core.timeframes import fmt_ms, timeframe_ms
 from src.market.cache import MarketCache
-from src.market.timeframes import fmt_ms, timeframe_ms
+from src.runtime.context import AppContext
 
 log = logging.getLogger("status")
 

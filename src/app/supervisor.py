@@ -20,8 +20,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
-from src.app.context import AppContext, Component
-from src.app.events import Alert
+from src.core.events import Alert
+from src.runtime.context import AppContext, Component
 from src.state.store import atomic_write_bytes
 
 log = logging.getLogger(__name__)

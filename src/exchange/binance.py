@@ -30,7 +30,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 
-from src.app.events import Alert
+from src.core.events import Alert
 from src.exchange.budget import RequestBudget
 from src.exchange.errors import (
     BadExchangeResponse,

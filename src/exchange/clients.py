@@ -13,9 +13,9 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from src.app.events import Alert
 from src.config.market import ExchangeConfig
 from src.config.secrets import Secrets
+from src.core.events import Alert
 from src.exchange.binance import AlertSink, ExchangeClient, Sleep, build_exchange
 from src.exchange.budget import RequestBudget
 from src.exchange.retry import RetryPolicy

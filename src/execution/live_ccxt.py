@@ -14,7 +14,7 @@ What makes it safe to leave alone with real money:
 * **One budget.** Calls go through the shared :class:`~src.exchange.binance.ExchangeClient`, so the
   request-weight budget and the IP-ban state are the same ones market data uses.
 * **Every fill recorded once.** Fills are the increase of the exchange's cumulative filled quantity
-  (see the order store), published as :class:`~src.app.events.Fill` events for positions/ledgers.
+  (see the order store), published as :class:`~src.core.events.Fill` events for positions/ledgers.
 
 Testnet is the same class on clients built with ccxt's sandbox mode (``exchange.sandbox`` or
 ``mode: testnet``), never a flag in here.
@@ -30,7 +30,7 @@ from typing import Any
 
 import ccxt.async_support as ccxt
 
-from src.app.events import Event, Fill, OrderUpdate
+from src.core.events import Event, Fill, OrderUpdate
 from src.exchange.binance import ExchangeClient, perp_symbol
 from src.exchange.errors import ExchangeAccessError, IpBanned, TemporaryExchangeError
 from src.execution import order_filters

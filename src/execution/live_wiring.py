@@ -17,7 +17,6 @@ import asyncio
 import logging
 from typing import Any
 
-from src.app.context import AppContext
 from src.app.supervisor import Supervisor
 from src.execution.live_ccxt import LiveVenue
 from src.execution.live_ledger import LiveFillRecorder
@@ -26,6 +25,7 @@ from src.execution.reconcile import LiveTruth, Reconciler, TruthSource, VenueTru
 from src.funding.carry import CarryParams
 from src.funding.perp_prices import PerpPriceWatcher
 from src.funding.runner import CarryRunner, OrderPort, RouterPort, VenuePort
+from src.runtime.context import AppContext
 
 log = logging.getLogger(__name__)
 

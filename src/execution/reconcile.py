@@ -8,7 +8,7 @@ orders, balances, perp positions) and compares that with what our files say it s
   source of truth for money), against the venue's balances now;
 * **positions** — likewise for perp quantities.
 
-Every difference raises an :class:`~src.app.events.Alert` and the venue's version is *adopted*
+Every difference raises an :class:`~src.core.events.Alert` and the venue's version is *adopted*
 (our baseline and orders are moved to what the exchange says: it holds the money). A *material*
 difference — an order we never sent, an order that vanished, a balance or position off by more
 than the tolerance — also pauses new entries through the controller until a person sends
@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from src.app.events import Alert, Event
+from src.core.events import Alert, Event
 from src.exchange.binance import perp_symbol
 from src.execution.interface import ExecutionVenue
 from src.execution.ledger import Ledger, LedgerEntry

@@ -24,7 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from ai_brain.paper_trading_engine import PaperEngine
-from src.app.events import Event, OrderUpdate
+from src.core.events import Event, OrderUpdate
 from src.execution.interface import ExecutionVenue, OrderIntent, OrderRecord
 from src.risk.guards import GuardDecision, RiskGuards
 

@@ -1,11 +1,11 @@
 """The strategy runner: one readable tick per closed candle, with the backtester's exact semantics.
 
-On each :class:`~src.app.events.CandleClosed` the runner, in this fixed order:
+On each :class:`~src.core.events.CandleClosed` the runner, in this fixed order:
 
-1. feeds the bar to every open position's :class:`~ai_brain.position_rules.PositionTracker`
+1. feeds the bar to every open position's :class:`~src.strategy.position_rules.PositionTracker`
    (ATR stop, trailing stages, partial take-profits, liquidation, time limit — the same compiled
    ``step_bar`` the backtester calls) and executes the exits it reports;
-2. computes the strategy's decision on the bar with :func:`ai_brain.signals.latest_signal` (the
+2. computes the strategy's decision on the bar with :func:`src.strategy.signals.latest_signal` (the
    one signal implementation) over the rolling window from the market cache;
 3. exits on a signal exit, an opposite entry, or an expired time limit;
 4. enters when flat and exactly one side fires, sized like the backtester
@@ -31,22 +31,22 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ai_brain import indicators as ind
-from ai_brain.backtest_data import Candles, Funding
-from ai_brain.position_rules import PositionTracker
-from ai_brain.signals import latest_signal
-from ai_brain.strategy_spec import RiskGenes, StrategySpec
-from src.app.clock import Clock
-from src.app.events import CandleClosed, Event
-from src.app.events import Funding as FundingEvent
+from src.core.clock import Clock
+from src.core.events import CandleClosed, Event
+from src.core.events import Funding as FundingEvent
+from src.core.timeframes import timeframe_ms
 from src.execution.interface import OrderIntent, OrderRecord, client_order_id
 from src.execution.ledger import Ledger
 from src.execution.router import Router
 from src.execution.strategy_source import FileStrategySource, StrategySource, TradableStrategy, strategy_source
 from src.market.cache import MarketCache
-from src.market.timeframes import timeframe_ms
 from src.risk.kill_switch import KillSwitch
 from src.state.store import StateStore
+from src.strategy import indicators as ind
+from src.strategy.data import Candles, Funding
+from src.strategy.position_rules import PositionTracker
+from src.strategy.signals import latest_signal
+from src.strategy.spec import RiskGenes, StrategySpec
 
 log = logging.getLogger(__name__)
 

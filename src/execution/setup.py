@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from ai_brain.paper_trading_engine import PaperEngine
-from src.app.context import AppContext
-from src.app.events import Alert
 from src.app.supervisor import Supervisor
+from src.core.events import Alert
 from src.execution.interface import OrderIntent, client_order_id
 from src.execution.ledger import Ledger
 from src.execution.portfolio import Portfolio
@@ -25,6 +24,7 @@ from src.execution.runner import StrategyRunner
 from src.execution.strategy_source import FileStrategySource
 from src.risk.guards import RiskGuards
 from src.risk.kill_switch import KillSwitch
+from src.runtime.context import AppContext
 
 log = logging.getLogger(__name__)
 

@@ -3,7 +3,7 @@
 When the AI brain's repository is registered (``ctx.services["strategies"]`` with
 ``tradable(mode)``) the runner asks it. Until then — and in tests — :class:`FileStrategySource`
 reads ``strategies/active`` and ``strategies/testing`` directly. Strategy files are untrusted
-input: each is parsed into a :class:`~ai_brain.strategy_spec.StrategySpec`; a file that fails is
+input: each is parsed into a :class:`~src.strategy.spec.StrategySpec`; a file that fails is
 logged once (naming the file and the field) and skipped, never half-trusted.
 """
 
@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
-from ai_brain.strategy_spec import StrategySpec
+from src.strategy.spec import StrategySpec
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ai_brain.backtest_data import Candles, Funding
 from src.funding.carry import CarryParams, CarryView, basis, decide, funding_payment_quote, trailing_apr
+from src.strategy.data import Candles, Funding
 
 
 @dataclass

@@ -14,10 +14,10 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 
-from ai_brain.backtest_data import load_candles, load_funding
 from src.config import load_config
 from src.funding.backtest import CarryBacktest, run_carry_backtest
 from src.funding.carry import CarryParams
+from src.market.history import load_candles, load_funding
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 

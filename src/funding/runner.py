@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from src.app.events import CandleClosed, Event, Funding
+from src.core.events import CandleClosed, Event, Funding
 from src.execution.interface import ExecutionVenue, OrderIntent, OrderRecord, client_order_id
 from src.funding.carry import CarryParams, CarryView, Decision, basis, decide, funding_payment_quote, trailing_apr
 from src.state.store import StateStore

@@ -18,13 +18,13 @@ from pathlib import Path
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from ai_brain.candles_io import load_candles
-from src.app.clock import MarketClock
-from src.app.context import AppContext
-from src.app.events import CandleClosed, Event, Funding, OrderBook, Tick, TradePrint
+from src.core.clock import MarketClock
+from src.core.events import CandleClosed, Event, Funding, OrderBook, Tick, TradePrint
+from src.core.timeframes import parse_iso_ms, timeframe_ms
 from src.market.cache import MarketCache
+from src.market.candles_io import load_candles
 from src.market.simulator import MarketSimulator
-from src.market.timeframes import parse_iso_ms, timeframe_ms
+from src.runtime.context import AppContext
 
 log = logging.getLogger(__name__)
 

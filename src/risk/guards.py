@@ -24,12 +24,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from src.app.clock import Clock
 from src.config.execution import RiskConfig
+from src.core.clock import Clock
+from src.core.timeframes import timeframe_ms
 from src.execution.interface import OrderIntent
 from src.execution.portfolio import StrategyStats
 from src.market.cache import MarketCache
-from src.market.timeframes import timeframe_ms
 from src.risk.kill_switch import KillSwitch
 from src.state.control import Controller
 

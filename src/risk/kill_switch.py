@@ -20,8 +20,8 @@ from collections.abc import Callable
 
 from pydantic import BaseModel, ConfigDict
 
-from src.app.events import Alert, Event
 from src.config.execution import RiskConfig
+from src.core.events import Alert, Event
 from src.state.control import Controller
 from src.state.store import StateStore
 

@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from src.app.context import AppContext
 from src.app.status_line import strategy_counts
 from src.control.golive import GOLIVE, ConfirmationCodes, ConfirmError, GoLiveGate, PendingAction, live_blockers
+from src.runtime.context import AppContext
 from src.state.inbox import CommandRegistry
 from src.telegram import reports
 from src.telegram.analytics import closed_trades, trade_analytics

@@ -14,8 +14,8 @@ from __future__ import annotations
 import logging
 from typing import Literal, Protocol
 
-from src.app.context import AppContext
-from src.app.events import Alert, Event, StrategyEvent
+from src.core.events import Alert, Event, StrategyEvent
+from src.runtime.context import AppContext
 from src.telegram.access import Access
 from src.telegram.outbox import Button, Outbox
 

@@ -12,8 +12,8 @@ import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from src.app.context import AppContext
-from src.app.events import CandleClosed, Event
+from src.core.events import CandleClosed, Event
+from src.runtime.context import AppContext
 from src.telegram.actions import Cockpit
 from src.telegram.notifier import Notifier
 

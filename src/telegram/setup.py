@@ -10,9 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from src.app.context import AppContext
 from src.app.supervisor import Supervisor
 from src.control.golive import ConfirmationCodes, GoLiveGate, register_golive_commands
+from src.runtime.context import AppContext
 from src.telegram.access import Access
 from src.telegram.actions import Cockpit
 from src.telegram.bot import TelegramBot

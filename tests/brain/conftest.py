@@ -6,10 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from ai_brain.backtest_data import Candles, load_candles
 from ai_brain.lifecycle import transition_problem
-from ai_brain.strategy_spec import family_spec
 from ai_brain.strategy_store import Performance, Provenance, Source, StrategyRecord, StrategyStore, Verdict
+from src.market.history import load_candles
+from src.strategy.data import Candles
+from src.strategy.spec import family_spec
 from tests.conftest import data_file
 
 

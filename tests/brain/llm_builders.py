@@ -7,14 +7,14 @@ from typing import Any
 
 import numpy as np
 
-from ai_brain.backtest_data import Candles
 from ai_brain.generators.llm import LLMSource, snapshot
 from ai_brain.hypothesis_generator import GenerationContext
 from ai_brain.llm_client import GeminiGateway
 from ai_brain.llm_governance import CircuitBreaker, ResponseCache, TokenBudget
 from ai_brain.regimes import classify
 from src.config.brain import LLMConfig
-from src.market.timeframes import parse_iso_ms
+from src.core.timeframes import parse_iso_ms
+from src.strategy.data import Candles
 
 DECISION = "2024-06-01T00:00:00Z"
 

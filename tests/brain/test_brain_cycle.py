@@ -8,13 +8,13 @@ from pathlib import Path
 
 from ai_brain.brain_wiring import add_brain_components, build_cycle, build_store
 from ai_brain.lifecycle import Lifecycle
-from src.app.bus import EventBus
-from src.app.context import AppContext, Paths
-from src.app.events import Alert
 from src.app.supervisor import Supervisor
 from src.config import Secrets
 from src.config import parse_config as parse
+from src.core.bus import EventBus
+from src.core.events import Alert
 from src.market.cache import MarketCache
+from src.runtime.context import AppContext, Paths
 from src.state.inbox import CommandRegistry
 from src.state.store import StateStore
 from tests.brain.conftest import FakeClock

@@ -10,8 +10,8 @@ from ai_brain.generators.evolutionary import GeneticSearch, crossover, mutate
 from ai_brain.generators.templates import TemplateSource
 from ai_brain.hypothesis_generator import GenerationContext
 from ai_brain.strategy_evaluator import TrialCounter, evaluate
-from ai_brain.strategy_spec import StrategySpec, family_spec
 from src.config.brain import GeneratorConfig
+from src.strategy.spec import StrategySpec, family_spec
 
 HELD_BACK = 4000
 

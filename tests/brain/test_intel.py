@@ -14,8 +14,8 @@ from ai_brain.news_fetcher import NewsFetcher
 from ai_brain.onchain_monitor import OnchainMonitor
 from ai_brain.regimes import classify_at
 from ai_brain.sentiment_analyzer import SentimentAnalyzer, lexicon_score
-from src.app.events import Alert
-from src.market.timeframes import parse_iso_ms
+from src.core.events import Alert
+from src.core.timeframes import parse_iso_ms
 from tests.brain.llm_builders import gateway
 from tests.fakes.fake_gemini import FakeGemini, Reply
 from tests.fakes.loopback import serve

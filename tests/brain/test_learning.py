@@ -12,9 +12,9 @@ from ai_brain.pattern_db import PatternDB, features_at
 from ai_brain.regimes import classify_at
 from ai_brain.replay_buffer import Experience, PrioritizedReplayBuffer
 from ai_brain.strategy_store import ClosedTrade
-from src.app.events import Fill
 from src.config.brain import LearningConfig
-from src.market.timeframes import parse_iso_ms
+from src.core.events import Fill
+from src.core.timeframes import parse_iso_ms
 
 DAY = 86_400_000
 

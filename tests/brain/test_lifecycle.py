@@ -5,12 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ai_brain.backtest_data import Candles
 from ai_brain.drift_check import backtest_window_trades
 from ai_brain.lifecycle import Lifecycle
 from ai_brain.strategy_store import ClosedTrade, StrategyStore
-from src.app.events import Alert
 from src.config.brain import LifecycleConfig
+from src.core.events import Alert
+from src.strategy.data import Candles
 from tests.brain.conftest import FakeClock, make_record
 
 H = 3_600_000

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from ai_brain.strategy_spec import StrategySpec
+from src.strategy.spec import StrategySpec
 from tests.brain.llm_builders import DECISION, context, proposal, source
 from tests.fakes.fake_gemini import FakeGemini, Reply
 

@@ -8,7 +8,7 @@ import shutil
 import pytest
 
 from ai_brain.strategy_store import Approval, ClosedTrade, IllegalTransition, StrategyStore, UnknownStrategy
-from src.app.events import StrategyEvent
+from src.core.events import StrategyEvent
 from tests.brain.conftest import make_record
 
 

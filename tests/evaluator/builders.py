@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ai_brain.backtest_data import Candles
+from src.strategy.data import Candles
 
 
 def random_candles(n: int, seed: int, vol: float = 0.02, start_price: float = 100.0,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ai_brain.backtest_data import Funding, load_funding
+from src.market.history import load_funding
+from src.strategy.data import Funding
 from tests.conftest import data_file
 
 

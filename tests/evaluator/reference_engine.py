@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 
-from ai_brain.strategy_spec import RiskGenes
+from src.strategy.spec import RiskGenes
 
 
 def _open(side: int, px: float, atr_sig: float, risk: RiskGenes, mmr: float) -> dict:

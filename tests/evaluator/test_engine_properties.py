@@ -9,12 +9,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ai_brain import indicators as ind
-from ai_brain.backtest_data import Funding
 from ai_brain.backtest_engine import CostModel, book_slippage_bps, run_backtest
-from ai_brain.position_rules import REASONS
-from ai_brain.signals import Signals, compute_signals
-from ai_brain.strategy_spec import RiskGenes, family_spec
+from src.strategy import indicators as ind
+from src.strategy.data import Funding
+from src.strategy.position_rules import REASONS
+from src.strategy.signals import Signals, compute_signals
+from src.strategy.spec import RiskGenes, family_spec
 
 from .builders import random_candles
 from .reference_engine import slow_backtest

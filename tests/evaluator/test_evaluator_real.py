@@ -10,10 +10,10 @@ import pytest
 
 from ai_brain import statistics as st
 from ai_brain.backtest_engine import CostModel, run_backtest
-from ai_brain.signals import Signals
 from ai_brain.strategy_evaluator import Evaluation, TrialCounter, candidate_set_pbo, evaluate
-from ai_brain.strategy_spec import family_spec
 from src.config.evaluator import EvaluatorConfig
+from src.strategy.signals import Signals
+from src.strategy.spec import family_spec
 
 
 def test_sma_cross_matches_an_independent_pandas_computation(btc_1h):

@@ -11,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.numpy import arrays
 
-from ai_brain import indicators as ind
+from src.strategy import indicators as ind
 
 NAN = float("nan")
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
-from ai_brain import indicators as ind
-from ai_brain.backtest_data import Candles
 from ai_brain.backtest_engine import CostModel, run_backtest
-from ai_brain.position_rules import PositionTracker
-from ai_brain.signals import latest_signal
-from ai_brain.strategy_spec import StrategySpec, family_spec
+from src.strategy import indicators as ind
+from src.strategy.data import Candles
+from src.strategy.position_rules import PositionTracker
+from src.strategy.signals import latest_signal
+from src.strategy.spec import StrategySpec, family_spec
 
 from .builders import random_candles
 

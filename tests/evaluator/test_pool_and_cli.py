@@ -11,9 +11,9 @@ import pytest
 from pydantic import ValidationError
 
 from ai_brain.evaluation_pool import EvaluationPool, dask_address
-from ai_brain.strategy_spec import family_spec
 from scripts import backtest as cli
 from src.config.evaluator import EvaluatorConfig
+from src.strategy.spec import family_spec
 from tests.conftest import data_file
 
 REPO = Path(__file__).resolve().parents[2]

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from ai_brain.position_rules import ExitFill, PositionTracker
-from ai_brain.strategy_spec import RiskGenes
+from src.strategy.position_rules import ExitFill, PositionTracker
+from src.strategy.spec import RiskGenes
 
 
 def _tracker(**genes) -> PositionTracker:

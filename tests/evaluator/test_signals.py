@@ -7,9 +7,9 @@ import dataclasses
 import numpy as np
 import pytest
 
-from ai_brain.backtest_data import Funding
-from ai_brain.signals import Signals, check_lookahead, compute_signals, latest_signal
-from ai_brain.strategy_spec import FAMILY_NAMES, StrategySpec, family_spec
+from src.strategy.data import Funding
+from src.strategy.signals import Signals, check_lookahead, compute_signals, latest_signal
+from src.strategy.spec import FAMILY_NAMES, StrategySpec, family_spec
 
 from .builders import random_candles
 

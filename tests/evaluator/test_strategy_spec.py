@@ -7,7 +7,7 @@ import json
 import pytest
 from pydantic import ValidationError
 
-from ai_brain.strategy_spec import FAMILY_NAMES, StrategySpec, family_spec
+from src.strategy.spec import FAMILY_NAMES, StrategySpec, family_spec
 
 
 @pytest.mark.parametrize("family", FAMILY_NAMES)

@@ -5,16 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 from ai_brain.paper_trading_engine import PaperEngine
-from src.app.bus import EventBus
-from src.app.clock import MarketClock
-from src.app.context import AppContext, Paths
-from src.app.events import CandleClosed, OrderBook
 from src.config import AppConfig, parse_config
 from src.config.execution import PaperConfig
 from src.config.secrets import Secrets
+from src.core.bus import EventBus
+from src.core.clock import MarketClock
+from src.core.events import CandleClosed, OrderBook
 from src.execution.interface import OrderIntent, client_order_id
 from src.execution.ledger import Ledger
 from src.market.cache import MarketCache
+from src.runtime.context import AppContext, Paths
 from src.state.control import Controller
 from src.state.inbox import CommandRegistry
 from src.state.store import StateStore

@@ -24,11 +24,11 @@ from pathlib import Path
 
 import pandas as pd
 
-from ai_brain.strategy_spec import family_spec
-from src.app.events import CandleClosed
+from src.core.events import CandleClosed
 from src.execution.ledger import Ledger
 from src.execution.runner import StrategyRunner
 from src.execution.setup import build_execution
+from src.strategy.spec import family_spec
 from tests.conftest import SHARED_DATA
 from tests.execution.conftest import HOUR_MS, make_ctx
 

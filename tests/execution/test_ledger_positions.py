@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from src.app.events import Funding
+from src.core.events import Funding
 from src.execution.ledger import AUTO_FILE, MANUAL_FILE, Ledger, wallet_deltas
 from src.execution.positions import Position
 from tests.execution.conftest import HOUR_MS, candle, intent, make_engine

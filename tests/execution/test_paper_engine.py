@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from src.app.events import Funding, TradePrint
+from src.core.events import Funding, TradePrint
 from src.execution.ledger import wallet_deltas
 from src.execution.order_filters import FilterReason, OrderRejected, SymbolFilters, apply_filters
 from tests.execution.conftest import HOUR_MS, book, candle, intent, make_engine
@@ -148,8 +148,8 @@ async def test_ledger_lines_after_the_last_save_are_replayed_once(tmp_path) -> N
 
 async def test_latency_fills_against_the_market_as_it_is_after_the_delay(tmp_path) -> None:
     from ai_brain.paper_trading_engine import PaperEngine
-    from src.app.clock import MarketClock
     from src.config.execution import PaperConfig
+    from src.core.clock import MarketClock
     from src.execution.ledger import Ledger
 
     waited: list[float] = []

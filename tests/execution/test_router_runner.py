@@ -8,10 +8,10 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from ai_brain.strategy_spec import family_spec
-from src.app.events import CandleClosed
+from src.core.events import CandleClosed
 from src.execution.setup import add_execution_components, build_execution
 from src.execution.strategy_source import FileStrategySource, ServiceStrategySource, TradableStrategy
+from src.strategy.spec import family_spec
 from tests.execution.conftest import HOUR_MS, candle, intent, make_ctx, make_engine
 
 T0 = 1_700_000_000_000 // HOUR_MS * HOUR_MS
@@ -174,7 +174,7 @@ async def _open_by_hand(ctx, ex, spec, qty: float = 10.0) -> None:
 
 
 async def _bar(ctx, ex, k: int, low: float = 99.5, bids: list | None = None) -> None:
-    from src.app.events import OrderBook
+    from src.core.events import OrderBook
 
     ts = T0 + (60 + k) * HOUR_MS
     ctx.services["market_cache"].series("BTC/USDT").append(ts, 100, 100.5, low, 100, 1e6)

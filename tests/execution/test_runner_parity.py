@@ -21,11 +21,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ai_brain.backtest_data import Candles
 from ai_brain.backtest_engine import CostModel, run_backtest
-from ai_brain.strategy_spec import StrategySpec, family_spec
-from src.app.events import CandleClosed
+from src.core.events import CandleClosed
 from src.execution.setup import Execution, build_execution
+from src.strategy.data import Candles
+from src.strategy.spec import StrategySpec, family_spec
 from tests.conftest import SHARED_DATA
 from tests.execution.conftest import HOUR_MS, make_ctx
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from src.app.events import Event
+from src.core.events import Event
 from src.exchange.binance import ExchangeClient, build_exchange
 from src.exchange.retry import RetryPolicy
 from src.execution.ledger import Ledger

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from src.app.clock import Clock, MarketClock
 from src.app.main import assemble, build_context
 from src.app.supervisor import Supervisor
 from src.config import parse_config
 from src.config.market import ExchangeConfig
 from src.config.secrets import Secrets
+from src.core.clock import Clock, MarketClock
 from src.exchange.clients import ExchangeClients
 from src.execution.live_ccxt import LiveSettings, LiveVenue
 from src.execution.order_store import OrderStore

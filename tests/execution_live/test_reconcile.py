@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from ai_brain.paper_trading_engine import PaperEngine
-from src.app.clock import MarketClock
-from src.app.events import Alert, CandleClosed, Event, Funding
 from src.config.execution import PaperConfig
+from src.core.clock import MarketClock
+from src.core.events import Alert, CandleClosed, Event, Funding
 from src.exchange.errors import ExchangeUnavailable
 from src.execution.interface import OrderIntent, client_order_id
 from src.execution.ledger import Ledger

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from src.app.events import CandleClosed, Funding
 from src.config.market import ExchangeConfig
 from src.config.secrets import Secrets
+from src.core.events import CandleClosed, Funding
 from src.exchange.clients import ExchangeClients
 from src.funding.carry import CarryParams
 from src.funding.runner import CarryRunner, VenuePort

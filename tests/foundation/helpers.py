@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from src.app.bus import EventBus
-from src.app.clock import MarketClock
-from src.app.context import AppContext, Paths
 from src.config import AppConfig, parse_config
 from src.config.secrets import Secrets
+from src.core.bus import EventBus
+from src.core.clock import MarketClock
+from src.runtime.context import AppContext, Paths
 from src.state.store import StateStore
 
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import asyncio
 
-from src.app.bus import EventBus
-from src.app.events import Alert, CandleClosed, Event, Fill
+from src.core.bus import EventBus
+from src.core.events import Alert, CandleClosed, Event, Fill
 
 
 def candle(i: int) -> CandleClosed:

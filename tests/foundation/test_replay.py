@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from src.app.events import CandleClosed, Event, Funding
+from src.core.events import CandleClosed, Event, Funding
 from src.market.cache import MarketCache
 from src.market.replay import CandleSource, ReplayFeed, symbol_from_path
 from tests.foundation.helpers import make_ctx

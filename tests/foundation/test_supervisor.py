@@ -6,8 +6,8 @@ import asyncio
 import time
 from pathlib import Path
 
-from src.app.events import Alert, Event
 from src.app.supervisor import Heartbeat, Supervisor
+from src.core.events import Alert, Event
 from tests.foundation.helpers import make_ctx
 
 FAST = {"supervisor": {"restart_backoff_initial_s": 0.01, "restart_backoff_max_s": 0.05,

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ai_brain.backtest_data import Candles, Funding, load_candles, load_funding
+from src.market.history import load_candles, load_funding
 from src.market.simulator import MarketSimulator
+from src.strategy.data import Candles, Funding
 from tests.conftest import SHARED_DATA
 
 DAY_MS = 86_400_000

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ai_brain.backtest_data import Candles, Funding
 from src.funding.backtest import CarryBacktest, run_carry_backtest
 from src.funding.carry import CarryParams, net_entry_apr
+from src.strategy.data import Candles, Funding
 
 P = CarryParams()
 HOUR = 3_600_000

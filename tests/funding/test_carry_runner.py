@@ -6,18 +6,18 @@ from pathlib import Path
 
 import pytest
 
-from ai_brain.backtest_data import Candles, Funding
 from ai_brain.paper_trading_engine import PaperEngine
-from src.app.clock import MarketClock
-from src.app.events import CandleClosed, Event
-from src.app.events import Funding as FundingEvent
 from src.config.execution import PaperConfig
+from src.core.clock import MarketClock
+from src.core.events import CandleClosed, Event
+from src.core.events import Funding as FundingEvent
 from src.execution.interface import OrderIntent, OrderRecord
 from src.execution.ledger import Ledger
 from src.funding.backtest import run_carry_backtest
 from src.funding.carry import CarryParams
 from src.funding.runner import CarryRunner, VenuePort
 from src.state.store import StateStore
+from src.strategy.data import Candles, Funding
 
 P = CarryParams()
 HOUR = 3_600_000

@@ -9,11 +9,11 @@ import pandas as pd
 import pytest
 
 from ai_brain.data_integrity_monitor import DataIntegrityMonitor
-from src.app.bus import EventBus
-from src.app.clock import MarketClock
-from src.app.context import AppContext, Paths
-from src.app.events import Alert, CandleClosed, DataStatus, Event, Funding, Tick
 from src.config import AppConfig, Secrets
+from src.core.bus import EventBus
+from src.core.clock import MarketClock
+from src.core.events import Alert, CandleClosed, DataStatus, Event, Funding, Tick
+from src.runtime.context import AppContext, Paths
 from src.state.store import StateStore
 from tests.conftest import SHARED_DATA
 

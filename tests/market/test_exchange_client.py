@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from src.app.events import Alert
 from src.config.market import ExchangeConfig
+from src.core.events import Alert
 from src.exchange import (
     BadExchangeResponse,
     CredentialsRejected,

@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ai_brain.candles_io import load_candles
 from ai_brain.historical_data_fetcher import (
     CachedSeries,
     Gap,
@@ -22,6 +21,7 @@ from ai_brain.historical_data_fetcher import (
     subtract_intervals,
 )
 from src.exchange import ExchangeUnavailable
+from src.market.candles_io import load_candles
 from tests.fakes.fake_binance import FakeBinance, minute_rows
 from tests.fakes.fake_time import FakeTime
 from tests.market.conftest import MakeClient

@@ -10,13 +10,13 @@ import pytest
 
 from ai_brain.data_integrity_monitor import DataIntegrityMonitor
 from ai_brain.realtime_market_data import RealtimeMarketData, add_market_components
-from src.app.bus import EventBus
-from src.app.clock import Clock
-from src.app.context import AppContext, Paths
-from src.app.events import CandleClosed, Event, Funding, OrderBook, Tick
 from src.config import AppConfig, Secrets
 from src.config.market import ExchangeConfig
+from src.core.bus import EventBus
+from src.core.clock import Clock
+from src.core.events import CandleClosed, Event, Funding, OrderBook, Tick
 from src.exchange import ExchangeClients
+from src.runtime.context import AppContext, Paths
 from src.state.store import StateStore
 from tests.fakes.fake_binance import FakeBinance, minute_rows
 from tests.fakes.fake_time import FakeTime

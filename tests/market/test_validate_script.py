@@ -11,8 +11,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ai_brain.candles_io import write_candles
 from scripts.validate_data import main
+from src.market.candles_io import write_candles
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 HOUR = 3_600_000

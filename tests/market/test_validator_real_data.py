@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ai_brain.candles_io import CandleFileError, infer_timeframe_ms, load_candles
 from ai_brain.data_integrity_validator import (
     check_basis,
     check_funding,
@@ -24,6 +23,7 @@ from ai_brain.data_integrity_validator import (
     validate_candles,
 )
 from src.config.market import DataQualityConfig
+from src.market.candles_io import CandleFileError, infer_timeframe_ms, load_candles
 from tests.conftest import SHARED_DATA
 
 CANDLE_FILES = ["binance_BTC-USDT_1h", "binance_ETH-USDT_1h", "binance_SOL-USDT_1h", "binance_BTC-USDT_5m",

@@ -114,7 +114,7 @@ def add_candidates(root: Path) -> bool:
     starts (it loads them at start-up); False while that API does not exist."""
     try:
         from ai_brain import strategy_store as store_mod
-        from ai_brain.strategy_spec import family_spec
+        from src.strategy.spec import family_spec
     except ImportError:
         return False
     store = store_mod.StrategyStore(root / "strategies", root / "state" / "quarantine", now_ms=lambda: 0)

@@ -16,13 +16,13 @@ from typing import Any
 
 import pytest
 
-from src.app.bus import EventBus
-from src.app.clock import Clock
-from src.app.context import AppContext, Paths
 from src.app.control_commands import register_control_commands
 from src.app.supervisor import Supervisor
 from src.config import parse_config
 from src.config.secrets import Secrets
+from src.core.bus import EventBus
+from src.core.clock import Clock
+from src.runtime.context import AppContext, Paths
 from src.state.control import Controller
 from src.state.inbox import CommandRegistry
 from src.state.store import StateStore

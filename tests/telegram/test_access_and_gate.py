@@ -8,7 +8,7 @@ import logging
 
 import pytest
 
-from src.app.events import Alert, StrategyEvent
+from src.core.events import Alert, StrategyEvent
 from tests.telegram.conftest import ADMIN, ADMIN2, STRANGER, VIEWER, CockpitFactory, Harness, registry_recorder
 
 LIVE_OK = {"mode": "live", "live": {"allow_live_trading": True}}

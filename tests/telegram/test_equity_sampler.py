@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from src.app.clock import MarketClock
-from src.app.events import CandleClosed
+from src.core.clock import MarketClock
+from src.core.events import CandleClosed
 from src.telegram.scheduler import EquitySampler
 from tests.telegram.conftest import make_ctx
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from src.app.events import Alert
 from src.config.telegram import TelegramConfig
+from src.core.events import Alert
 from src.telegram.outbox import MAX_TEXT, Outbox, PendingMessages, split_text
 from src.telegram.setup import OUTBOX_FILE
 from tests.fakes.fake_telegram import FakeTelegram

@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from src.app.clock import MarketClock
 from src.app.main import assemble, build_context
 from src.app.supervisor import Supervisor
 from src.config import parse_config
 from src.config.secrets import Secrets
+from src.core.clock import MarketClock
 from tests.fakes.fake_telegram import FakeTelegram
 from tests.telegram.conftest import ADMIN, FAST_TELEGRAM, TOKEN
 

@@ -14,7 +14,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
-from src.app.events import CRITICAL_KINDS, Event
+from src.core.events import CRITICAL_KINDS, Event
 
 log = logging.getLogger(__name__)
 

@@ -18,9 +18,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ai_brain import indicators as ind
-from ai_brain.backtest_data import Candles, Funding
-from ai_brain.strategy_spec import Condition, IndicatorRef, StrategySpec
+from src.strategy import indicators as ind
+from src.strategy.data import Candles, Funding
+from src.strategy.spec import Condition, IndicatorRef, StrategySpec
 
 
 @dataclass(frozen=True)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from src.market.timeframes import timeframe_ms
+from src.core.timeframes import timeframe_ms
 from src.state.store import atomic_write_bytes
 
 COLUMNS: tuple[str, ...] = ("timestamp", "open", "high", "low", "close", "volume")

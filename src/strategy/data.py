@@ -8,7 +8,6 @@ data files.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -84,20 +83,9 @@ class Funding:
         """
         if self.rate.shape[0] == 0:
             return np.full(candle_ts.shape[0], np.nan)
-        from ai_brain.indicators import sma  # local: keeps this module free of numba at import
+        from src.strategy.indicators import sma  # local: keeps this module free of numba at import
 
         smooth = sma(np.ascontiguousarray(self.rate), period) if period > 1 else self.rate
         last = np.searchsorted(self.ts, candle_ts + step_ms, side="left") - 1
         return np.where(last >= 0, smooth[np.clip(last, 0, None)], np.nan)
 
-
-def load_candles(path: str | Path) -> Candles:
-    """Read a candle file through the one strict loader (`ai_brain.candles_io`): CSV, CSV.gz or npz."""
-    from ai_brain.candles_io import load_candles as load_frame
-
-    return Candles.from_frame(load_frame(path))
-
-
-def load_funding(path: str | Path) -> Funding:
-    """Read a (gzip) CSV `timestamp,funding_rate` file."""
-    return Funding.from_frame(pd.read_csv(path))

@@ -26,7 +26,7 @@ IndicatorName = Literal[
     "vwap", "volume_ma", "volume_ratio", "volatility",
     "funding_rate", "funding_ma",
 ]
-"""Every indicator a condition may reference; see `ai_brain.indicators` for definitions."""
+"""Every indicator a condition may reference; see `src.strategy.indicators` for definitions."""
 
 Operator = Literal[">", "<", "crosses_above", "crosses_below"]
 StrategyType = Literal["momentum", "mean_reversion", "breakout", "funding_carry", "rule"]

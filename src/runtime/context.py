@@ -11,9 +11,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
-from src.app.bus import EventBus
-from src.app.clock import Clock
 from src.config import AppConfig, Secrets
+from src.core.bus import EventBus
+from src.core.clock import Clock
 from src.state.store import StateStore
 
 

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 import numpy as np
 from numba import njit
 
-from ai_brain.strategy_spec import RiskGenes
+from src.strategy.spec import RiskGenes
 
 # state layout
 (S_SIDE, S_ENTRY, S_QTY, S_STOP, S_R, S_BEST, S_BARS, S_NEXT_PARTIAL, S_LIQ, S_TP, S_STOP_KIND,
