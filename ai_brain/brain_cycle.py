@@ -15,6 +15,7 @@ import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -28,7 +29,10 @@ from ai_brain.lifecycle import Lifecycle
 from ai_brain.strategy_evaluator import Evaluation, TrialCounter, evaluate
 from ai_brain.strategy_store import Performance, Provenance, Source, StrategyRecord, StrategyStore, Verdict
 from src.core.events import Alert, Event, Fill
+from src.market.cache import MarketCache
+from src.orders.ledger import Ledger
 from src.runtime.context import AppContext
+from src.state.control import Controller
 from src.state.store import write_model
 from src.strategy.data import Candles, Funding
 from src.strategy.spec import StrategySpec
@@ -101,14 +105,26 @@ def build_record(h: Hypothesis, ev: Evaluation, oos: dict[str, Any]) -> Strategy
         provenance=Provenance(hypothesis_id=h.id, evaluation_id=ev_id), created_at=now, updated_at=now)
 
 
+@dataclass(frozen=True)
+class BrainInputs:
+    """What the cycle reads from the trading side, handed in by the composition root (None: absent)."""
+
+    cache: MarketCache
+    control: Controller | None = None
+    ledger: Ledger | None = None
+    gate: Any | None = None  # the data-integrity gate: ``allows_entry(symbol)``
+    intel: Any | None = None  # news / sentiment: ``news_summary(now_ms)``
+    runner_present: bool = False
+
+
 class BrainCycle:
     """The scheduled discovery component (``name = "brain"``)."""
 
     name = "brain"
 
     def __init__(self, ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, generator: HypothesisGenerator,
-                 learning: LearningEngine, trials: TrialCounter, pool: Any = None) -> None:
-        self.ctx, self.cfg = ctx, ctx.config.brain
+                 learning: LearningEngine, trials: TrialCounter, inputs: BrainInputs, pool: Any = None) -> None:
+        self.ctx, self.cfg, self.inputs = ctx, ctx.config.brain, inputs
         self.store, self.lifecycle, self.generator, self.learning = store, lifecycle, generator, learning
         self.trials, self.pool = trials, pool
         self.cycles = 0
@@ -123,7 +139,6 @@ class BrainCycle:
         self._ledger_attached = False
         self.context_hook: Callable[[GenerationContext], None] = lambda _ctx: None
         self._sub = ctx.bus.subscribe("brain_fills", self.on_event, kinds=("fill",))
-        ctx.status.register(self.name, self.describe)
 
     # ------------------------------------------------------------------ component
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
@@ -178,15 +193,14 @@ class BrainCycle:
                 log.exception("lifecycle review failed")
 
     def review_once(self) -> None:
-        control = self.ctx.services.get("control")
+        control = self.inputs.control
         gate = bool(self.ctx.config.live.allow_live_trading and control is not None
                     and control.state.live_confirmed)
-        runner = self.ctx.services.get("runner") is not None
-        self.lifecycle.review(self.candles_of, runner, self.learning.regime_label, gate)
+        self.lifecycle.review(self.candles_of, self.inputs.runner_present, self.learning.regime_label, gate)
 
     def candles_of(self, symbol: str) -> Candles | None:
-        cache = self.ctx.services.get("market_cache")
-        if cache is None or symbol not in cache.symbols:
+        cache = self.inputs.cache
+        if symbol not in cache.symbols:
             return None
         frame = cache.candles(symbol, last=self.cfg.history_bars)
         return Candles.from_frame(frame) if len(frame) else None
@@ -194,8 +208,8 @@ class BrainCycle:
     def attach_ledger(self) -> bool:
         """Take closed trades from the execution ledger when there is one: first the lines a
         restart may have missed (idempotent), then every new line as it is written."""
-        ledger = self.ctx.services.get("ledger")
-        if ledger is None or not hasattr(ledger, "subscribe") or self._ledger_attached:
+        ledger = self.inputs.ledger
+        if ledger is None or self._ledger_attached:
             return self._ledger_attached
         for entry in ledger.entries(manual=False):
             self.take_ledger_entry(entry)
@@ -228,10 +242,10 @@ class BrainCycle:
 
     # ------------------------------------------------------------------ one cycle
     def _context(self) -> GenerationContext:
-        cache = self.ctx.services["market_cache"]
+        cache = self.inputs.cache
         symbols = list(self.cfg.symbols) or list(cache.symbols)
         self._candles, self._funding = {}, {}
-        gate = self.ctx.services.get("data_gate")
+        gate = self.inputs.gate
         for sym in symbols:
             if gate is not None and not gate.allows_entry(sym):
                 log.info("AI cycle: %s skipped, its data is blocked by the integrity check", sym)
@@ -245,7 +259,7 @@ class BrainCycle:
             self.learning.update_regime(sym, c)
         similar = {s: sim.describe() for s, c in self._candles.items() if (sim := self.learning.similar(c))}
         verdicts = [f"{r.id} ({r.source.generator}): {r.history[-1].reason}" for r in self.store.list("retired")[-8:]]
-        intel = self.ctx.services.get("intel")
+        intel = self.inputs.intel
         news = intel.news_summary(self.ctx.clock.now_ms()) if intel is not None else ""
         return GenerationContext(decision_ts_ms=self.ctx.clock.now_ms(), timeframe=self.ctx.config.replay.timeframe,
                                  candles=dict(self._candles), funding=dict(self._funding),

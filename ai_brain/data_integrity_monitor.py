@@ -1,7 +1,9 @@
-"""The data gate: validates every candle, tick and funding event on the bus and keeps a verdict per symbol.
+"""The data gate: validates every candle, tick and funding event and keeps a verdict per symbol.
 
-Runs in every mode (replay included) and is published as ``ctx.services["data_gate"]``; the risk
-guards call :meth:`DataIntegrityMonitor.allows_entry` before any new position. A symbol with no data
+Runs in every mode (replay included). It is the first step of the tick
+(:mod:`src.execution.tick`): :meth:`DataIntegrityMonitor.admit` judges each closed candle before the
+market cache stores it, and the risk guards call :meth:`DataIntegrityMonitor.allows_entry` before
+any new position. A symbol with no data
 yet is BLOCKED: there is no fallback to made-up data. Every verdict change is published as a
 ``DataStatus`` event and an ``Alert``.
 
@@ -14,7 +16,6 @@ its finding stays for ``_DOOR_BARS`` good candles afterwards.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
@@ -37,7 +38,6 @@ from src.core.events import Alert, CandleClosed, DataStatus, Event, Funding, Tic
 from src.core.timeframes import timeframe_ms
 from src.runtime.context import AppContext
 
-SERVICE_KEY = "data_gate"
 _DOOR_BARS = 3  # good candles needed before a refused candle stops counting against a symbol
 _TICKER_CHECK_MAX_TF_MS = 5 * 60_000  # ticker vs close is only meaningful on short candles
 
@@ -70,7 +70,7 @@ class _SymbolState:
 
 
 class DataIntegrityMonitor:
-    """Bus subscriber + periodic staleness check; exposes ``status``, ``reasons``, ``allows_entry``."""
+    """The tick's gate + a periodic staleness check; exposes ``status``, ``reasons``, ``allows_entry``."""
 
     name = "data_gate"
 
@@ -80,9 +80,6 @@ class DataIntegrityMonitor:
         self._series: dict[tuple[str, str], _Series] = {}
         self._symbols: dict[str, _SymbolState] = {}
         self.transitions = 0
-        self._sub = ctx.bus.subscribe(self.name, self.on_event, kinds=("candle", "tick", "funding"))
-        ctx.services[SERVICE_KEY] = self
-        ctx.status.register(self.name, self.snapshot)
 
     # ----------------------------------------------------------------- the gate API
     def status(self, symbol: str) -> Verdict:
@@ -101,7 +98,12 @@ class DataIntegrityMonitor:
         return self.status(symbol) != "BLOCKED"
 
     # ----------------------------------------------------------------- events
-    async def on_event(self, event: Event) -> None:
+    def admit(self, candle: CandleClosed) -> bool:
+        """Judge a closed candle before anyone stores it; False: refused at the door."""
+        return self.on_candle(candle)
+
+    def observe(self, event: Event) -> None:
+        """Ticks and funding update the verdicts (candles go through :meth:`admit`)."""
         if isinstance(event, CandleClosed):
             self.on_candle(event)
         elif isinstance(event, Tick):
@@ -109,7 +111,8 @@ class DataIntegrityMonitor:
         elif isinstance(event, Funding):
             self.on_funding(event)
 
-    def on_candle(self, ev: CandleClosed) -> None:
+    def on_candle(self, ev: CandleClosed) -> bool:
+        """Fold one candle into its series; returns False when the candle is refused at the door."""
         sym = base_symbol(ev.symbol)
         series = self._series_for(sym, ev.timeframe)
         refused = self._door_check(ev, series)
@@ -126,6 +129,7 @@ class DataIntegrityMonitor:
             state.findings[f"candles:{ev.timeframe}"] = self._window_findings(sym, series)
             state.findings.pop(f"stale:{ev.timeframe}", None)
         self._update(sym, ev.ts_ms + series.tf_ms)
+        return refused is None
 
     def on_tick(self, ev: Tick) -> None:
         sym = base_symbol(ev.symbol)
@@ -237,16 +241,10 @@ class DataIntegrityMonitor:
 
     # ----------------------------------------------------------------- component
     async def run(self) -> None:
-        """Consume bus events; re-check staleness every ``check_interval_s`` (a dead feed sends nothing)."""
-        consumer = asyncio.create_task(self.ctx.bus.run_subscriber(self._sub))
-        try:
-            while True:
-                await asyncio.sleep(self.cfg.check_interval_s)
-                self.check_staleness()
-        finally:
-            consumer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await consumer
+        """Re-check staleness every ``check_interval_s``: a dead feed sends nothing to judge."""
+        while True:
+            await asyncio.sleep(self.cfg.check_interval_s)
+            self.check_staleness()
 
 
 def _some(finding: Finding | None) -> list[Finding]:

@@ -1,8 +1,8 @@
 """The paper trading engine: a second implementation of the exchange interface, not a flag in it.
 
-It satisfies :class:`~src.execution.interface.ExecutionVenue` exactly as the live executor does:
+It satisfies :class:`~src.orders.interface.ExecutionVenue` exactly as the live executor does:
 ``submit`` is idempotent on ``client_order_id``; orders pass the same exchange filters
-(:mod:`src.execution.order_filters`) as live orders, so what live would reject paper rejects too.
+(:mod:`src.orders.order_filters`) as live orders, so what live would reject paper rejects too.
 
 Fills are as honest as the data allows:
 - **market orders** walk the latest order book level by level (each level one fill, slippage per
@@ -31,10 +31,10 @@ from ai_brain.paper_wallet import PaperWallet, base_asset
 from src.config.execution import PaperConfig
 from src.core.clock import Clock
 from src.core.events import CandleClosed, Event, Fill, Funding, OrderBook, OrderUpdate, Tick, TradePrint
-from src.execution.interface import OrderIntent, OrderRecord
-from src.execution.ledger import Ledger
-from src.execution.order_filters import FilterBook, FilterReason, OrderRejected
-from src.execution.positions import EPS_QTY
+from src.orders.interface import OrderIntent, OrderRecord
+from src.orders.ledger import Ledger
+from src.orders.order_filters import FilterBook, FilterReason, OrderRejected
+from src.orders.positions import EPS_QTY
 from src.state.store import StateStore
 
 log = logging.getLogger(__name__)

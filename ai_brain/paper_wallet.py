@@ -19,9 +19,9 @@ from dataclasses import replace
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from src.execution.interface import OrderIntent, OrderRecord
-from src.execution.ledger import LedgerEntry
-from src.execution.positions import EPS_QTY, Position
+from src.orders.interface import OrderIntent, OrderRecord
+from src.orders.ledger import LedgerEntry
+from src.orders.positions import EPS_QTY, Position
 from src.state.store import StateStore
 
 MAX_TERMINAL_ORDERS = 20  # older ones live in the ledger; the engine remembers their ids

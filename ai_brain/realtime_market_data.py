@@ -1,6 +1,7 @@
 """Realtime market data for paper / testnet / live: REST polling through the shared ccxt client.
 
-Publishes on the bus, in the same event types the replay feed uses, so nothing downstream can tell
+Hands every event to the tick pipeline (:mod:`src.execution.tick`: gate → cache → runner → bus), in
+the same event types the replay feed uses, so nothing downstream can tell
 the two apart: ``CandleClosed`` (closed candles only, each exactly once — the last published open
 time per (symbol, timeframe) is kept in ``state/market_cursor.json``, so a restart neither repeats
 nor skips a candle), ``Tick`` (spot, and the perpetual as ``BTC/USDT:USDT`` for the basis check),
@@ -16,23 +17,25 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from pydantic import BaseModel
 
-from src.core.events import CandleClosed, Funding, OrderBook, Tick
+from src.core.events import CandleClosed, Event, Funding, OrderBook, Tick
 from src.core.timeframes import timeframe_ms
 from src.exchange.binance import ExchangeClient, perp_symbol
-from src.exchange.clients import ExchangeClients, exchange_clients
+from src.exchange.clients import ExchangeClients
 from src.exchange.errors import ExchangeAccessError, IpBanned
+from src.market.cache import MarketCache
 from src.runtime.context import AppContext
 
 log = logging.getLogger(__name__)
 
 CURSOR_FILE = "market_cursor.json"
 Sleep = Callable[[float], Awaitable[None]]
+Sink = Callable[[Sequence[Event]], Awaitable[None]]
 
 
 class MarketCursor(BaseModel):
@@ -77,19 +80,17 @@ class RealtimeMarketData:
 
     name = "market_data"
 
-    def __init__(self, ctx: AppContext, clients: ExchangeClients | None = None, *,
+    def __init__(self, ctx: AppContext, clients: ExchangeClients, cache: MarketCache, sink: Sink, *,
                  sleep: Sleep = asyncio.sleep) -> None:
         self.ctx = ctx
         self.cfg = ctx.config.exchange
-        self.clients = clients or exchange_clients(ctx)
+        self.clients, self.cache, self.sink = clients, cache, sink
         self._sleep = sleep
         self.cursor = ctx.store.load(CURSOR_FILE, MarketCursor) or MarketCursor()
         self.quality: dict[str, QualityScore] = {s: QualityScore() for s in self.cfg.symbols}
         self._last_funding: dict[str, tuple[int, float]] = {}
         self._finest_close: dict[str, tuple[int, float]] = {}  # symbol -> (tf_ms, close) of the finest tf
         self.published = {"candle": 0, "tick": 0, "book": 0, "funding": 0}
-        ctx.status.register(self.name, self.snapshot)
-        ctx.services[self.name] = self
 
     @property
     def spot(self) -> ExchangeClient:
@@ -114,9 +115,7 @@ class RealtimeMarketData:
         n = 0
         async for page in self.spot.iter_ohlcv(symbol, tf, since, page_limit=self.cfg.ohlcv_page_limit):
             for ts, o, h, lo, c, v in page:
-                self._to_cache(symbol, tf, int(ts), (o, h, lo, c, v))
-                self.ctx.bus.publish(CandleClosed(symbol, tf, int(ts), o, h, lo, c, v,
-                                                  source=f"ccxt:{self.spot.id}"))
+                await self.sink([CandleClosed(symbol, tf, int(ts), o, h, lo, c, v, source=f"ccxt:{self.spot.id}")])
                 self.cursor.last_ts[key] = int(ts)
                 self._note_close(symbol, tf_ms, c)
                 n += 1
@@ -133,11 +132,6 @@ class RealtimeMarketData:
         if known is None or tf_ms <= known[0]:
             self._finest_close[symbol] = (tf_ms, close)
 
-    def _to_cache(self, symbol: str, tf: str, ts: int, ohlcv: tuple[float, ...]) -> None:
-        cache = self.ctx.services.get("market_cache")
-        if cache is not None and getattr(cache, "timeframe", None) == tf:
-            cache.series(symbol).append(ts, *ohlcv)
-
     async def poll_tickers(self) -> None:
         for symbol in self.cfg.symbols:
             await self._guarded(symbol, self._ticker(symbol))
@@ -145,7 +139,7 @@ class RealtimeMarketData:
     async def _ticker(self, symbol: str) -> None:
         t = await self.spot.fetch_ticker(symbol)
         bid, ask = t.bid or t.last, t.ask or t.last
-        self.ctx.bus.publish(Tick(symbol, t.ts_ms, t.last, bid, ask))
+        await self.sink([Tick(symbol, t.ts_ms, t.last, bid, ask)])
         self.published["tick"] += 1
         q = self.quality[symbol]
         q.spread_pct = (ask - bid) / bid * 100.0 if bid > 0 and ask >= bid else 100.0
@@ -156,7 +150,7 @@ class RealtimeMarketData:
         if fut is not None:
             ft = await fut.fetch_ticker(perp_symbol(symbol))
             perp = perp_symbol(symbol)
-            self.ctx.bus.publish(Tick(perp, ft.ts_ms, ft.last, ft.bid or ft.last, ft.ask or ft.last))
+            await self.sink([Tick(perp, ft.ts_ms, ft.last, ft.bid or ft.last, ft.ask or ft.last)])
 
     async def poll_books(self) -> None:
         for symbol in self.cfg.symbols:
@@ -164,7 +158,7 @@ class RealtimeMarketData:
 
     async def _book(self, symbol: str) -> None:
         b = await self.spot.fetch_order_book(symbol, self.cfg.book_depth)
-        self.ctx.bus.publish(OrderBook(symbol, b.ts_ms, b.bids, b.asks))
+        await self.sink([OrderBook(symbol, b.ts_ms, b.bids, b.asks)])
         self.published["book"] += 1
 
     async def poll_funding(self) -> None:
@@ -179,10 +173,7 @@ class RealtimeMarketData:
         if self._last_funding.get(symbol) == (f.ts_ms, f.rate):
             return
         self._last_funding[symbol] = (f.ts_ms, f.rate)
-        cache = self.ctx.services.get("market_cache")
-        if cache is not None:
-            cache.add_funding(symbol, f.ts_ms, f.rate)
-        self.ctx.bus.publish(Funding(symbol, f.ts_ms, f.rate, f.period_hours))
+        await self.sink([Funding(symbol, f.ts_ms, f.rate, f.period_hours)])
         self.published["funding"] += 1
 
     async def _guarded(self, symbol: str, call: Awaitable[Any]) -> Any:
@@ -206,10 +197,8 @@ class RealtimeMarketData:
         Mirrors the replay feed's warm-up so strategies start with the same look-back in paper/live.
         Candles already published (the cursor) are not re-fetched; returns the candles loaded.
         """
-        cache = self.ctx.services.get("market_cache")
-        tf = getattr(cache, "timeframe", None)
-        if cache is None or tf is None:
-            return 0
+        cache = self.cache
+        tf = cache.timeframe
         tf_ms, bars, loaded = timeframe_ms(tf), self.ctx.config.replay.warmup_bars, 0
         for symbol in self.cfg.symbols:
             series = cache.series(symbol)
@@ -265,22 +254,3 @@ class RealtimeMarketData:
             out[symbol] = {"score": min(parts.values()), **parts}
         return out
 
-
-def add_market_components(ctx: AppContext, supervisor: Any) -> None:
-    """Wire market data into the bot: the data gate in every mode, the ccxt feed outside replay.
-
-    The shared exchange clients are closed by a shutdown hook, after every task has stopped, so the
-    execution engine can still use them while it winds down.
-    """
-    from ai_brain.data_integrity_monitor import DataIntegrityMonitor
-
-    supervisor.add(DataIntegrityMonitor(ctx))
-    if ctx.config.mode != "replay":
-        supervisor.add(RealtimeMarketData(ctx, exchange_clients(ctx)))
-
-    async def close_exchange() -> None:
-        clients = ctx.services.get("exchange")
-        if clients is not None:
-            await clients.close()
-
-    supervisor.on_shutdown("exchange", close_exchange, phase="release")

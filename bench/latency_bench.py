@@ -29,16 +29,15 @@ if __package__ in (None, ""):
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from src.app.wire_execution import Execution, build_execution  # noqa: E402
 from src.config import parse_config  # noqa: E402
 from src.config.secrets import Secrets  # noqa: E402
 from src.core.bus import EventBus  # noqa: E402
 from src.core.clock import MarketClock  # noqa: E402
 from src.core.events import CandleClosed, Tick  # noqa: E402
-from src.execution.setup import Execution, build_execution  # noqa: E402
 from src.market.cache import MarketCache  # noqa: E402
 from src.runtime.context import AppContext, Paths  # noqa: E402
 from src.state.control import Controller  # noqa: E402
-from src.state.inbox import CommandRegistry  # noqa: E402
 from src.state.store import StateStore  # noqa: E402
 from src.strategy.spec import family_spec  # noqa: E402
 
@@ -58,18 +57,17 @@ def build(root: Path, window: int) -> tuple[AppContext, Execution]:
     paths.ensure()
     store = StateStore(paths.state)
     ctx = AppContext(config=cfg, secrets=Secrets(), paths=paths, bus=EventBus(), store=store, clock=MarketClock())
-    ctx.services.update(control=Controller(store), commands=CommandRegistry(), market_cache=MarketCache("1m"))
     spec = family_spec("momentum", fast=12, slow=26, timeframe="1m", position_fraction=0.3, stop_atr=2.0,
                        trailing=[{"trigger_r": 1.0, "lock_r": 0.0}], partial_tp=[{"at_r": 1.5, "fraction": 0.3}],
                        max_hold_bars=240, id="bench-momentum")
     (paths.strategies / "active" / "bench-momentum.json").write_text(spec.model_dump_json())
-    return ctx, build_execution(ctx)
+    return ctx, build_execution(ctx, Controller(store), MarketCache("1m"))
 
 
 async def run(frame: pd.DataFrame, root: Path, window: int, n_events: int, warmup: int = 500) -> dict[str, float]:
     """Stream ``warmup`` bars untimed (JIT, caches), then time ``n_events`` bars: wall and CPU per event."""
     ctx, ex = build(root, window)
-    series = ctx.services["market_cache"].series("BTC/USDT")
+    series = ex.runner.cache.series("BTC/USDT")
     rows = frame.to_numpy()
     for r in rows[:window]:
         series.append(int(r[0]), *r[1:])

@@ -30,11 +30,11 @@ if __package__ in (None, ""):
 import numpy as np  # noqa: E402
 
 from src.exchange.binance import ExchangeClient, build_exchange  # noqa: E402
-from src.execution.interface import OrderIntent, client_order_id  # noqa: E402
-from src.execution.ledger import Ledger  # noqa: E402
 from src.execution.live_ccxt import LiveSettings, LiveVenue  # noqa: E402
-from src.execution.live_ledger import LiveFillRecorder  # noqa: E402
-from src.execution.order_store import OrderStore  # noqa: E402
+from src.orders.interface import OrderIntent, client_order_id  # noqa: E402
+from src.orders.ledger import Ledger  # noqa: E402
+from src.orders.live_ledger import LiveFillRecorder  # noqa: E402
+from src.orders.order_store import OrderStore  # noqa: E402
 from src.state.store import StateStore  # noqa: E402
 from tests.fakes.fake_binance import FakeBinance  # noqa: E402
 from tests.fakes.fake_binance_orders import FakeOrders  # noqa: E402

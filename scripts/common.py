@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from src.config import AppConfig, ConfigError, load_config
-from src.execution.ledger import AUTO_FILE, MANUAL_FILE, LedgerEntry
+from src.orders.ledger import AUTO_FILE, MANUAL_FILE, LedgerEntry
 from src.state.inbox import CommandResult, drop_command, read_result
 
 REPO_ROOT = Path(__file__).resolve().parents[1]

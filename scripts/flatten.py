@@ -22,7 +22,7 @@ from typing import Any
 
 from scripts.common import REPO_ROOT, ScriptError, ledger_fills, load_script_config, net_positions, read_json
 from src.config import AppConfig, load_secrets
-from src.execution.interface import client_order_id
+from src.orders.interface import client_order_id
 
 EXCHANGE_VENUES: dict[str, tuple[str, ...]] = {"live": ("live",), "testnet": ("testnet", "live")}
 

@@ -13,18 +13,12 @@ import signal
 import sys
 from pathlib import Path
 
-from src.app.control_commands import register_control_commands
-from src.app.notifier import ConsoleNotifier
-from src.app.status_line import StatusLine
 from src.app.supervisor import Supervisor
+from src.app.wiring import assemble
 from src.config import AppConfig, ConfigError, Secrets, load_config, load_secrets
 from src.core.bus import EventBus
 from src.core.clock import Clock, MarketClock
-from src.market.cache import MarketCache
-from src.market.replay import ReplayFeed, build_source
 from src.runtime.context import AppContext, Paths
-from src.state.control import Controller
-from src.state.inbox import CommandRegistry, InboxProcessor
 from src.state.store import StateStore, sweep_temp_files
 
 log = logging.getLogger("ai_lab")
@@ -69,50 +63,11 @@ def build_context(cfg: AppConfig, secrets: Secrets, root: Path, clock: Clock) ->
                       clock=clock)
 
 
-def assemble(ctx: AppContext, supervisor: Supervisor) -> None:
-    """Build every component for the configured mode and register it with the supervisor."""
-    from src.app.components import add_components
-
-    control = Controller(ctx.store)
-    registry = CommandRegistry()
-    ctx.services.update(control=control, commands=registry, supervisor=supervisor)
-    register_control_commands(ctx, registry, control, supervisor)
-    cache = MarketCache(ctx.config.replay.timeframe)
-    ctx.services["market_cache"] = cache
-    if ctx.config.mode == "replay":
-        assert isinstance(ctx.clock, MarketClock)
-        feed = ReplayFeed(ctx, build_source(ctx), cache, ctx.clock)
-        feed.warm_up()
-        supervisor.add(feed)
-    tick_sub = ctx.bus.subscribe("supervisor_ticks", _tick_handler(supervisor), kinds=("candle", "tick"))
-    supervisor.add(_Subscriber("supervisor_ticks", ctx, tick_sub))
-    supervisor.add(ConsoleNotifier(ctx))
-    supervisor.add(StatusLine(ctx, cache))
-    supervisor.add(InboxProcessor(ctx.paths.inbox, ctx.paths.outbox, registry))
-    add_components(ctx, supervisor)
-
-
-def _tick_handler(supervisor: Supervisor):
-    async def handle(_event: object) -> None:
-        supervisor.note_tick()
-    return handle
-
-
-class _Subscriber:
-    """Wraps a bare bus subscription as a component."""
-
-    def __init__(self, name: str, ctx: AppContext, sub) -> None:
-        self.name, self.ctx, self.sub = name, ctx, sub
-
-    async def run(self) -> None:
-        await self.ctx.bus.run_subscriber(self.sub)
-
-
 async def run_bot(cfg: AppConfig, secrets: Secrets, root: Path, duration_s: float | None) -> int:
     clock: Clock = MarketClock() if cfg.mode == "replay" else Clock()
     ctx = build_context(cfg, secrets, root, clock)
     supervisor = Supervisor(ctx)
-    assemble(ctx, supervisor)
+    assemble(ctx, supervisor)  # the composition root: src/app/wiring.py
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, supervisor.request_stop)

@@ -2,7 +2,7 @@
 
 Public surface (import from here):
 
-* :func:`exchange_clients` (ctx) → :class:`ExchangeClients` registry; ``.spot`` / ``.futures`` /
+* :func:`build_exchange_clients` (ctx) → :class:`ExchangeClients` registry; ``.spot`` / ``.futures`` /
   ``.get(id)`` give the shared :class:`ExchangeClient`; ``await registry.close()`` at shutdown.
 * :class:`ExchangeClient` — typed reads (markets, OHLCV pages, ticker, book, funding, open
   interest, balances) and ``call(method, ..., retry=False)`` for anything else (orders).
@@ -12,7 +12,7 @@ Public surface (import from here):
 
 from src.exchange.binance import ExchangeClient, build_exchange, perp_symbol, rewrite_api_urls
 from src.exchange.budget import RequestBudget
-from src.exchange.clients import ExchangeClients, exchange_clients
+from src.exchange.clients import ExchangeClients, build_exchange_clients
 from src.exchange.errors import (
     BadExchangeResponse,
     CredentialsRejected,
@@ -32,5 +32,5 @@ __all__ = [
     "BadExchangeResponse", "CredentialsRejected", "ExchangeAccessError", "ExchangeClient", "ExchangeClients",
     "ExchangeRequestRejected", "ExchangeUnavailable", "InsufficientBalance", "IpBanned", "OrderRejected",
     "RateLimited", "RequestBudget", "RetryPolicy", "TemporaryExchangeError", "UnknownSymbol",
-    "build_exchange", "exchange_clients", "perp_symbol", "retry_call", "rewrite_api_urls",
+    "build_exchange", "build_exchange_clients", "perp_symbol", "retry_call", "rewrite_api_urls",
 ]

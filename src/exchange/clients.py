@@ -1,6 +1,6 @@
 """One shared :class:`ExchangeClient` per exchange id, built from config, closed at shutdown.
 
-Every component that talks to an exchange asks :func:`exchange_clients` (from the app context)
+Every component that talks to an exchange is handed the one :class:`ExchangeClients` (built by the composition root)
 instead of building its own ccxt instance, so they share one HTTP session, one request budget per
 exchange and one IP-ban state. The registry is also a component (``name = "exchange"``): its
 ``run`` only waits, and closes every client when the supervisor cancels it.
@@ -19,8 +19,6 @@ from src.core.events import Alert
 from src.exchange.binance import AlertSink, ExchangeClient, Sleep, build_exchange
 from src.exchange.budget import RequestBudget
 from src.exchange.retry import RetryPolicy
-
-SERVICE_KEY = "exchange"
 
 
 class ExchangeClients:
@@ -91,15 +89,10 @@ class ExchangeClients:
         return {cid: c.snapshot() for cid, c in self._clients.items()}
 
 
-def exchange_clients(ctx: Any) -> ExchangeClients:
-    """The registry stored in ``ctx.services["exchange"]``, created (and status-registered) once."""
-    found = ctx.services.get(SERVICE_KEY)
-    if found is None:
-        def alert(a: Alert) -> None:
-            ctx.bus.publish(a)
+def build_exchange_clients(ctx: Any) -> ExchangeClients:
+    """The one registry of exchange clients for this process (the composition root builds it once)."""
+    def alert(a: Alert) -> None:
+        ctx.bus.publish(a)
 
-        found = ExchangeClients(ctx.config.exchange, ctx.secrets, mode=ctx.config.mode, alert=alert,
-                                now_s=lambda: ctx.clock.now_ms() / 1000.0)
-        ctx.services[SERVICE_KEY] = found
-        ctx.status.register(SERVICE_KEY, found.snapshot)
-    return found
+    return ExchangeClients(ctx.config.exchange, ctx.secrets, mode=ctx.config.mode, alert=alert,
+                           now_s=lambda: ctx.clock.now_ms() / 1000.0)

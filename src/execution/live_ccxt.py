@@ -1,15 +1,15 @@
-"""The live / testnet :class:`~src.execution.interface.ExecutionVenue`: real orders through the one ccxt adapter.
+"""The live / testnet :class:`~src.orders.interface.ExecutionVenue`: real orders through the one ccxt adapter.
 
 What makes it safe to leave alone with real money:
 
 * **No duplicates.** Every order carries its deterministic client order id (Binance
-  ``newClientOrderId``). The intent is written to :class:`~src.execution.order_store.OrderStore`
+  ``newClientOrderId``). The intent is written to :class:`~src.orders.order_store.OrderStore`
   and the send attempt counted *before* the request leaves. When a send times out, the connection
   drops, or the exchange answers 5xx/429, the order is looked up by that client id before anything
   is sent again; only an explicit "order does not exist" allows another attempt. A restart finds
   the same ``new`` + attempted orders and resolves them the same way (:meth:`LiveVenue.resolve_unresolved`).
 * **Refused by us, with the reason.** Precision, lot size, min notional and the percent-price band
-  are applied through :mod:`src.execution.order_filters` (the one path paper uses too) before
+  are applied through :mod:`src.orders.order_filters` (the one path paper uses too) before
   anything is sent; a too-small order becomes ``rejected`` locally and never reaches the exchange.
 * **One budget.** Calls go through the shared :class:`~src.exchange.binance.ExchangeClient`, so the
   request-weight budget and the IP-ban state are the same ones market data uses.
@@ -34,9 +34,9 @@ from src.core.events import Event, Fill, OrderUpdate
 from src.exchange.binance import ExchangeClient, perp_symbol
 from src.exchange.errors import ExchangeAccessError, IpBanned, TemporaryExchangeError
 from src.execution import order_filters
-from src.execution.interface import OrderIntent, OrderRecord, OrderStatus
-from src.execution.live_ledger import LiveFillRecorder
-from src.execution.order_store import IllegalTransition, OrderStore, StoredFill, StoredOrder
+from src.orders.interface import OrderIntent, OrderRecord, OrderStatus
+from src.orders.live_ledger import LiveFillRecorder
+from src.orders.order_store import IllegalTransition, OrderStore, StoredFill, StoredOrder
 
 log = logging.getLogger(__name__)
 
@@ -84,7 +84,7 @@ def _is_duplicate(exc: BaseException) -> bool:
 
 
 class LiveVenue:
-    """Orders on a real (or sandbox) exchange; satisfies :class:`~src.execution.interface.ExecutionVenue`."""
+    """Orders on a real (or sandbox) exchange; satisfies :class:`~src.orders.interface.ExecutionVenue`."""
 
     def __init__(self, spot: ExchangeClient, futures: ExchangeClient | None, orders: OrderStore, *,
                  publish: Publish, now_ms: Callable[[], int], quote: str = "USDT", name: str = "live",

@@ -31,9 +31,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from src.core.events import Alert, Event
 from src.exchange.binance import perp_symbol
-from src.execution.interface import ExecutionVenue
-from src.execution.ledger import Ledger, LedgerEntry
 from src.execution.live_ccxt import LiveVenue
+from src.orders.interface import ExecutionVenue
+from src.orders.ledger import Ledger, LedgerEntry
 from src.state.control import Controller
 from src.state.store import StateStore
 

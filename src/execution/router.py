@@ -8,8 +8,8 @@ Venue selection is one small rule, so nobody can trade live by accident:
   ``live.allow_live_trading`` in config AND a person's confirmation in ``control.json``; revoking
   either sends the very next order back to paper. Everything else is paper.
 
-The live venue is whatever part of the system registers ``ctx.services["live_venue"]`` (an
-:class:`~src.execution.interface.ExecutionVenue`); without one, nothing can go live.
+The live venue is the :class:`~src.orders.interface.ExecutionVenue` the composition root hands
+in (testnet/live only); without one, nothing can go live.
 
 Every intent — automatic, manual, carry — passes :class:`~src.risk.guards.RiskGuards` here before
 any venue sees it. An intent whose client order id the venue already knows is *recovered*, not
@@ -23,9 +23,8 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from ai_brain.paper_trading_engine import PaperEngine
 from src.core.events import Event, OrderUpdate
-from src.execution.interface import ExecutionVenue, OrderIntent, OrderRecord
+from src.orders.interface import ExecutionVenue, OrderIntent, OrderRecord, SimulatedVenue
 from src.risk.guards import GuardDecision, RiskGuards
 
 log = logging.getLogger(__name__)
@@ -36,7 +35,7 @@ LIVE_STATUSES = frozenset({"live", "scaling"})
 class Router:
     """Chooses the venue for a strategy and enforces the guards on every order."""
 
-    def __init__(self, mode: str, allow_live: bool, control: Any, guards: RiskGuards, paper: PaperEngine,
+    def __init__(self, mode: str, allow_live: bool, control: Any, guards: RiskGuards, paper: SimulatedVenue,
                  live_venue: Callable[[], ExecutionVenue | None], publish: Callable[[Event], None],
                  clock_ms: Callable[[], int]) -> None:
         self.mode, self.allow_live, self.control = mode, allow_live, control

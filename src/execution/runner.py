@@ -35,11 +35,11 @@ from src.core.clock import Clock
 from src.core.events import CandleClosed, Event
 from src.core.events import Funding as FundingEvent
 from src.core.timeframes import timeframe_ms
-from src.execution.interface import OrderIntent, OrderRecord, client_order_id
-from src.execution.ledger import Ledger
 from src.execution.router import Router
 from src.execution.strategy_source import FileStrategySource, StrategySource, TradableStrategy, strategy_source
 from src.market.cache import MarketCache
+from src.orders.interface import OrderIntent, OrderRecord, client_order_id
+from src.orders.ledger import Ledger
 from src.risk.kill_switch import KillSwitch
 from src.state.store import StateStore
 from src.strategy import indicators as ind
@@ -138,11 +138,11 @@ class StrategyRunner:
     FILE = "runner.json"
 
     def __init__(self, mode: str, router: Router, cache: MarketCache, ledger: Ledger, kill: KillSwitch,
-                 portfolio: Any, store: StateStore, clock: Clock, services: dict[str, Any],
+                 portfolio: Any, store: StateStore, clock: Clock, repository: Any | None,
                  files: FileStrategySource, window_bars: int = 1000, maintenance_margin: float = 0.005,
                  live_start_fraction: float = 0.1) -> None:
         self.mode, self.router, self.cache, self.ledger, self.kill = mode, router, cache, ledger, kill
-        self.portfolio, self._store, self.clock, self._services = portfolio, store, clock, services
+        self.portfolio, self._store, self.clock, self.repository = portfolio, store, clock, repository
         self._files, self.window_bars, self.mmr = files, window_bars, maintenance_margin
         self.live_start_fraction = live_start_fraction
         self.dust_quote = 1.0
@@ -153,7 +153,7 @@ class StrategyRunner:
         self._busy = asyncio.Lock()
 
     def source(self) -> StrategySource:
-        found = strategy_source(self._services, self._files.dir, self.router.live_gate_open,
+        found = strategy_source(self.repository, self._files.dir, self.router.live_gate_open,
                                 self.live_start_fraction)
         return self._files if isinstance(found, FileStrategySource) else found
 

@@ -1,6 +1,6 @@
 """Which strategies the runner trades: a thin adapter over the lifecycle repository.
 
-When the AI brain's repository is registered (``ctx.services["strategies"]`` with
+When the composition root hands the runner the AI brain's repository (anything with
 ``tradable(mode)``) the runner asks it. Until then — and in tests — :class:`FileStrategySource`
 reads ``strategies/active`` and ``strategies/testing`` directly. Strategy files are untrusted
 input: each is parsed into a :class:`~src.strategy.spec.StrategySpec`; a file that fails is
@@ -154,10 +154,9 @@ class ServiceStrategySource:
         return TradableStrategy(item.spec, status, min(1.0, size))
 
 
-def strategy_source(services: dict[str, Any], strategies_dir: Path, gate_open: Callable[[], bool] = lambda: False,
+def strategy_source(repository: Any | None, strategies_dir: Path, gate_open: Callable[[], bool] = lambda: False,
                     live_start_fraction: float = 0.1) -> StrategySource:
-    """The repository when it is registered, else the files."""
-    svc = services.get("strategies")
-    if svc is not None and hasattr(svc, "tradable"):
-        return ServiceStrategySource(svc, gate_open, live_start_fraction)
+    """The repository when there is one, else the files."""
+    if repository is not None:
+        return ServiceStrategySource(repository, gate_open, live_start_fraction)
     return FileStrategySource(strategies_dir)

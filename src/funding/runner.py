@@ -3,7 +3,7 @@
 Every funding settlement and every closed candle of a carry symbol asks :func:`~src.funding.carry.decide`
 what to do, exactly as the backtest does. Orders go through an :class:`OrderPort`: the router when
 the trading loop is wired (so the risk guards see every carry order and the double gate picks the
-venue), or a bare :class:`~src.execution.interface.ExecutionVenue` in tests and tools.
+venue), or a bare :class:`~src.orders.interface.ExecutionVenue` in tests and tools.
 
 Crash safety: the intents of an action are written to ``state/carry.json`` *before* they are
 sent, with deterministic client ids. After a ``kill -9`` the restart re-sends the same intents; the
@@ -25,8 +25,8 @@ from typing import Any, Protocol
 from pydantic import BaseModel, ConfigDict, Field
 
 from src.core.events import CandleClosed, Event, Funding
-from src.execution.interface import ExecutionVenue, OrderIntent, OrderRecord, client_order_id
 from src.funding.carry import CarryParams, CarryView, Decision, basis, decide, funding_payment_quote, trailing_apr
+from src.orders.interface import ExecutionVenue, OrderIntent, OrderRecord, client_order_id
 from src.state.store import StateStore
 
 log = logging.getLogger(__name__)

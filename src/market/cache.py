@@ -7,8 +7,12 @@ reading a window is a slice, not a copy of a DataFrame.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
+
+from src.core.events import CandleClosed
 
 COLUMNS = ("timestamp", "open", "high", "low", "close", "volume")
 
@@ -22,8 +26,11 @@ class SymbolSeries:
         self.n = 0
 
     def append(self, ts_ms: int, o: float, h: float, low: float, c: float, v: float) -> bool:
-        """Add a candle; a duplicate or older timestamp is ignored (returns False)."""
+        """Add a candle; a duplicate or older timestamp, or a price that cannot be real (NaN, inf,
+        ≤ 0), is ignored (returns False). The data gate refuses those first; this is the backstop."""
         if self.n and ts_ms <= self._ts[self.n - 1]:
+            return False
+        if not all(math.isfinite(x) and x > 0 for x in (o, h, low, c)) or not (math.isfinite(v) and v >= 0):
             return False
         if self.n == len(self._ts):
             self._ts = np.concatenate([self._ts, np.zeros_like(self._ts)])
@@ -78,6 +85,12 @@ class MarketCache:
 
     def candles(self, symbol: str, last: int | None = None) -> pd.DataFrame:
         return self.series(symbol).frame(last)
+
+    def append_candle(self, ev: CandleClosed) -> bool:
+        """Store a closed candle of this cache's timeframe (other timeframes are not kept here)."""
+        if ev.timeframe != self.timeframe:
+            return False
+        return self.series(ev.symbol).append(ev.ts_ms, ev.open, ev.high, ev.low, ev.close, ev.volume)
 
     def last_price(self, symbol: str) -> float | None:
         return self.series(symbol).last_close() if symbol in self._series else None

@@ -1,7 +1,7 @@
 """Offline market feed: candles from files, or the seeded simulator, published at a chosen speed.
 
 History before the first streamed bar is loaded straight into the market cache (the warm-up the
-strategies and the AI brain need); the rest is published on the bus bar by bar, paced so that
+strategies and the AI brain need); the rest goes bar by bar into the tick pipeline, paced so that
 ``speed`` simulated seconds pass per wall second. The last published bar is persisted, so a
 restarted bot continues the replay where it stopped instead of trading the same bars twice.
 """
@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -188,18 +188,23 @@ def build_source(ctx: AppContext) -> CandleSource | SimulatorSource:
     return SimulatorSource(sim, rc.timeframe, rc.warmup_bars, sc.seed)
 
 
+Sink = Callable[[Sequence[Event]], Awaitable[None]]
+"""Where a feed hands one bar's events (the tick pipeline's ``deliver``)."""
+
+
 class ReplayFeed:
-    """The replay component: warm-up into the cache, then bars onto the bus at ``speed``."""
+    """The replay component: warm-up into the cache, then bars into the tick pipeline at ``speed``."""
 
     name = "feed"
     CURSOR = "replay_cursor.json"
 
     def __init__(self, ctx: AppContext, source: CandleSource | SimulatorSource, cache: MarketCache,
-                 clock: MarketClock) -> None:
+                 clock: MarketClock, sink: Sink) -> None:
         self.ctx = ctx
         self.source = source
         self.cache = cache
         self.clock = clock
+        self.sink = sink
         self.bars_published = 0
         self.finished = False
         self._stream: Iterator[tuple[int, list[ReplayBar]]] | None = None
@@ -253,10 +258,11 @@ class ReplayFeed:
         loop = asyncio.get_running_loop()
         next_at = loop.time()
         for ts, bars in self._stream:
-            for bar in bars:
-                self._apply_to_cache(bar)
-                for ev in bar.events:
-                    self.ctx.bus.publish(ev)
+            events = [ev for bar in bars for ev in bar.events]
+            for ev in events:
+                if isinstance(ev, CandleClosed):
+                    self.clock.advance_to(ev.ts_ms + timeframe_ms(ev.timeframe))
+            await self.sink(events)  # gate → cache → runner → carry → bus: src/execution/tick.py
             self.bars_published += 1
             self.ctx.store.save(self.CURSOR, ReplayCursor(source=self.source.id, last_ts_ms=ts))
             next_at += pace_s

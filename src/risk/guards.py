@@ -27,9 +27,9 @@ import numpy as np
 from src.config.execution import RiskConfig
 from src.core.clock import Clock
 from src.core.timeframes import timeframe_ms
-from src.execution.interface import OrderIntent
-from src.execution.portfolio import StrategyStats
 from src.market.cache import MarketCache
+from src.orders.interface import OrderIntent
+from src.orders.portfolio import StrategyStats
 from src.risk.kill_switch import KillSwitch
 from src.state.control import Controller
 

@@ -91,4 +91,3 @@ class AppContext:
     store: StateStore
     clock: Clock
     status: StatusBoard = field(default_factory=StatusBoard)
-    services: dict[str, Any] = field(default_factory=dict)

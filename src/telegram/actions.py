@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from src.app.status_line import strategy_counts
 from src.control.golive import GOLIVE, ConfirmationCodes, ConfirmError, GoLiveGate, PendingAction, live_blockers
 from src.runtime.context import AppContext
 from src.state.inbox import CommandRegistry
@@ -26,6 +25,7 @@ from src.telegram.analytics import closed_trades, trade_analytics
 from src.telegram.commands import Role, UsageError, allowed, help_text, lookup, short_help
 from src.telegram.outbox import Button
 from src.telegram.strategy_files import find_strategy, list_strategies
+from src.telegram.view import TradingView, strategy_counts
 
 log = logging.getLogger(__name__)
 
@@ -46,9 +46,9 @@ class Reply:
 class Cockpit:
     """Turns a parsed command from an allowed person into a :class:`Reply`."""
 
-    def __init__(self, ctx: AppContext, gate: GoLiveGate, codes: ConfirmationCodes,
+    def __init__(self, ctx: AppContext, gate: GoLiveGate, codes: ConfirmationCodes, view: TradingView,
                  equity_points: Callable[[], Sequence[tuple[int, float]]] | None = None) -> None:
-        self.ctx = ctx
+        self.ctx, self.view = ctx, view
         self.gate = gate
         self.codes = codes
         self._equity_points = equity_points or (lambda: [])
@@ -57,7 +57,7 @@ class Cockpit:
 
     @property
     def registry(self) -> CommandRegistry:
-        return self.ctx.services["commands"]
+        return self.view.commands
 
     async def dispatch(self, name: str, words: list[str], actor: str, role: Role) -> Reply:
         """Check the command, its arguments and the role, then run it; bad input gets usage, never a crash."""
@@ -92,10 +92,11 @@ class Cockpit:
         ok, message, snap = result
         if not ok:
             return f"status failed: {message}"
-        portfolio = self.ctx.services.get("portfolio")
+        portfolio = self.view.portfolio
         equity = reports.money(portfolio.equity_quote(), self.quote) if portfolio is not None else NA
         positions = len(portfolio.open_positions()) if portfolio is not None else None
-        return reports.format_status(self.ctx.config.mode, snap, strategy_counts(self.ctx), equity, positions)
+        counts = strategy_counts(self.ctx.paths.strategies, self.view.strategies)
+        return reports.format_status(self.ctx.config.mode, snap, counts, equity, positions)
 
     async def heartbeat_text(self) -> str:
         result = await self._call("status", {}, "scheduler")
@@ -111,7 +112,7 @@ class Cockpit:
             ok, message, data = result
             rows = data.get("positions") if ok else None
             return Reply(reports.format_positions(rows, self.quote) if isinstance(rows, list) else message)
-        portfolio = self.ctx.services.get("portfolio")
+        portfolio = self.view.portfolio
         if portfolio is None:
             return Reply(f"positions: {NA}")
         return Reply(reports.format_positions(portfolio.open_positions(), self.quote))
@@ -122,7 +123,7 @@ class Cockpit:
         if result is not None:
             ok, message, data = result
             return reports.format_pnl(period, data, self.quote) if ok and data else message
-        portfolio = self.ctx.services.get("portfolio")
+        portfolio = self.view.portfolio
         if portfolio is None or not hasattr(portfolio, "pnl"):
             return f"P&L: {NA}"
         return reports.format_pnl(period, portfolio.pnl(name), self.quote)
@@ -166,7 +167,7 @@ class Cockpit:
         try:
             png = await asyncio.to_thread(render_chart, kind, points, "", self.quote)
         except ValueError as exc:  # charts.ChartError: not enough data
-            source = "" if self.ctx.services.get("portfolio") is not None else f" (portfolio {NA})"
+            source = "" if self.view.portfolio is not None else f" (portfolio {NA})"
             return Reply(f"no {kind} chart yet: {exc}{source}")
         return Reply(f"{kind} ({len(points)} points)", photo=png)
 
@@ -191,7 +192,7 @@ class Cockpit:
         result = await self._call("analytics", {"ledger": ledger_name}, actor)
         if result is not None:
             return Reply(result[1])
-        trades = await asyncio.to_thread(closed_trades, self.ctx.services, ledger_name)
+        trades = await asyncio.to_thread(closed_trades, self.view, ledger_name)
         if trades is None:
             return Reply(f"analytics ({ledger_name}): {NA} (no trade ledger)")
         return Reply(trade_analytics(trades, ledger_name, self.quote))
@@ -233,7 +234,7 @@ class Cockpit:
 
     def _live_now(self) -> bool:
         """Both halves of the double gate are open: an approval now would trade real money."""
-        control = self.ctx.services.get("control")
+        control = self.view.control
         live_confirmed = bool(control is not None and control.state.live_confirmed)
         return live_confirmed and not live_blockers(self.ctx.config)
 

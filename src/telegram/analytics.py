@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from src.telegram.reports import pick, signed
+from src.telegram.view import TradingView
 
 BAR = "█"
 
@@ -80,15 +81,15 @@ def split(rows: list[TradeRow], key: str, quote: str) -> list[str]:
     return lines
 
 
-def closed_trades(services: dict[str, Any], ledger: str) -> list[dict[str, Any]] | None:
+def closed_trades(view: TradingView, ledger: str) -> list[dict[str, Any]] | None:
     """Closed trades of ONE ledger (``auto`` or ``manual``); None when this build keeps no ledger."""
-    source = services.get("ledger")
-    if source is not None and hasattr(source, "entries"):
+    source = view.ledger
+    if source is not None:
         entries = source.entries(manual=(ledger == "manual"))
         return [{"side": e.side, "ts_ms": e.ts_ms, "strategy_id": e.strategy_id, "symbol": e.symbol, **e.data}
                 for e in entries if e.kind == "trade"]
-    portfolio = services.get("portfolio")
-    if ledger == "auto" and portfolio is not None and hasattr(portfolio, "closed_trades"):
+    portfolio = view.portfolio
+    if ledger == "auto" and portfolio is not None:
         return list(portfolio.closed_trades())  # automatic trades only, by the portfolio's contract
     return None
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from src.core.events import CandleClosed, Event
 from src.runtime.context import AppContext
@@ -65,14 +66,14 @@ class EquitySampler:
 
     name = "equity_sampler"
 
-    def __init__(self, ctx: AppContext, max_points: int = 5000) -> None:
-        self.ctx = ctx
+    def __init__(self, ctx: AppContext, view: Any, max_points: int = 5000) -> None:
+        self.ctx, self.view = ctx, view  # a TradingView: its ``portfolio`` may be None in a cockpit-only build
         self.points: deque[tuple[int, float]] = deque(maxlen=max_points)
         self._sub = ctx.bus.subscribe(self.name, self.on_event, kinds=("candle",), maxsize=1000)
 
     async def on_event(self, event: Event) -> None:
         assert isinstance(event, CandleClosed)
-        portfolio = self.ctx.services.get("portfolio")
+        portfolio = self.view.portfolio
         if portfolio is None or getattr(portfolio, "curve", None) is not None:
             return  # nothing to sample, or the portfolio keeps its own curve
         ts = self.ctx.clock.now_ms() or event.ts_ms
@@ -82,7 +83,7 @@ class EquitySampler:
 
     def curve(self) -> list[tuple[int, float]]:
         """The portfolio's own equity curve when it offers one, else what was sampled here."""
-        portfolio = self.ctx.services.get("portfolio")
+        portfolio = self.view.portfolio
         curve = getattr(portfolio, "curve", None) if portfolio is not None else None
         if curve:
             return [(int(t), float(v)) for t, v in list(curve)]

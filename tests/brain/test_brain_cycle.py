@@ -6,30 +6,32 @@ import asyncio
 import json
 from pathlib import Path
 
-from ai_brain.brain_wiring import add_brain_components, build_cycle, build_store
+from ai_brain.brain_cycle import BrainInputs
 from ai_brain.lifecycle import Lifecycle
 from src.app.supervisor import Supervisor
+from src.app.wire_brain import build_cycle, build_store, build_strategy_book
 from src.config import Secrets
 from src.config import parse_config as parse
 from src.core.bus import EventBus
 from src.core.events import Alert
 from src.market.cache import MarketCache
-from src.runtime.context import AppContext, Paths
+from src.runtime.context import Paths
 from src.state.inbox import CommandRegistry
 from src.state.store import StateStore
 from tests.brain.conftest import FakeClock
 from tests.brain.llm_builders import proposal
 from tests.fakes.fake_gemini import FakeGemini, Reply
+from tests.rig import RigContext
 
 
-def _context(root: Path, btc_1h, llm: dict, key: str = "k") -> AppContext:
+def _context(root: Path, btc_1h, llm: dict, key: str = "k") -> RigContext:
     cfg = parse({"llm": llm, "brain": {"use_pool": False, "generators": {
         "templates_per_cycle": 8, "ga_population": 6, "ga_generations": 1},
         "lifecycle": {"keep_per_cycle": 4}}})
     window = btc_1h.slice(len(btc_1h) - 2500, len(btc_1h))
     paths = Paths(root)
     paths.ensure()
-    ctx = AppContext(config=cfg, secrets=Secrets(gemini_api_key=key), paths=paths, bus=EventBus(),
+    ctx = RigContext(config=cfg, secrets=Secrets(gemini_api_key=key), paths=paths, bus=EventBus(),
                      store=StateStore(paths.state), clock=FakeClock(int(window.ts[-1]) + 3_600_000))  # type: ignore
     cache = MarketCache("1h")
     for i in range(len(window)):
@@ -37,6 +39,10 @@ def _context(root: Path, btc_1h, llm: dict, key: str = "k") -> AppContext:
                                         window.close[i], window.volume[i])
     ctx.services.update(market_cache=cache, commands=CommandRegistry())
     return ctx
+
+
+def _inputs(ctx: RigContext) -> BrainInputs:
+    return BrainInputs(ctx.services["market_cache"], ledger=ctx.services.get("ledger"))
 
 
 async def test_a_cycle_with_a_hanging_llm_still_files_offline_discoveries(tmp_path, btc_1h) -> None:
@@ -49,7 +55,7 @@ async def test_a_cycle_with_a_hanging_llm_still_files_offline_discoveries(tmp_pa
     supervisor = Supervisor(ctx)
     store = build_store(ctx)
     cycle = build_cycle(ctx, store, Lifecycle(store, ctx.config.brain.lifecycle, "replay", ctx.bus.publish,
-                                              ctx.clock.now_ms, 3_600_000), supervisor)
+                                              ctx.clock.now_ms, 3_600_000), supervisor, _inputs(ctx)).cycle
     try:
         written = await cycle.cycle_once()
     finally:
@@ -78,8 +84,8 @@ async def test_an_llm_idea_goes_through_the_same_evaluator(tmp_path, btc_1h) -> 
     ctx = _context(tmp_path, btc_1h, {"base_url": fake.base_url, "timeout_s": 5, "retries": 0,
                                       "proposals_per_cycle": 1, "crazy_share": 0.0})
     supervisor = Supervisor(ctx)
-    add_brain_components(ctx, supervisor)
-    cycle = next(c for c, _restart in supervisor._components if c.name == "brain")
+    store, lifecycle = build_strategy_book(ctx, ctx.services["commands"])
+    cycle = build_cycle(ctx, store, lifecycle, supervisor, _inputs(ctx)).cycle
     cycle.generator.sources = [s for s in cycle.generator.sources if s.name == "llm"]
     gen_ctx = cycle._context()
     fake.queue_json(proposal(gen_ctx))
@@ -93,7 +99,7 @@ async def test_an_llm_idea_goes_through_the_same_evaluator(tmp_path, btc_1h) -> 
     rec = written[0]
     assert rec.source.generator == "llm" and rec.source.prompt_hash and "EMA cross" in rec.source.reasoning
     assert rec.verdict is not None and rec.performance.out_of_sample is not None
-    assert ctx.services["strategies"].get(rec.id).status == rec.status
+    assert store.get(rec.id).status == rec.status
 
 
 async def _noop(_event: Alert) -> None:
@@ -107,7 +113,7 @@ def _trade_line(ledger, sid: str, entry_ms: int, net: float) -> None:
 
 
 async def test_closed_trades_come_from_the_ledger_once_across_restarts(tmp_path, btc_1h) -> None:
-    from src.execution.ledger import Ledger
+    from src.orders.ledger import Ledger
     from tests.brain.conftest import make_record
 
     ctx = _context(tmp_path, btc_1h, {"enabled": False})
@@ -121,7 +127,7 @@ async def test_closed_trades_come_from_the_ledger_once_across_restarts(tmp_path,
 
     def fresh_cycle():
         life = Lifecycle(store, ctx.config.brain.lifecycle, "replay", ctx.bus.publish, ctx.clock.now_ms, 3_600_000)
-        return build_cycle(ctx, store, life, Supervisor(ctx))
+        return build_cycle(ctx, store, life, Supervisor(ctx), _inputs(ctx)).cycle
 
     first = fresh_cycle()
     assert first.attach_ledger()

@@ -11,24 +11,25 @@ from src.config.secrets import Secrets
 from src.core.bus import EventBus
 from src.core.clock import MarketClock
 from src.core.events import CandleClosed, OrderBook
-from src.execution.interface import OrderIntent, client_order_id
-from src.execution.ledger import Ledger
 from src.market.cache import MarketCache
-from src.runtime.context import AppContext, Paths
+from src.orders.interface import OrderIntent, client_order_id
+from src.orders.ledger import Ledger
+from src.runtime.context import Paths
 from src.state.control import Controller
 from src.state.inbox import CommandRegistry
 from src.state.store import StateStore
+from tests.rig import RigContext
 
 HOUR_MS = 3_600_000
 
 
-def make_ctx(root: Path, config: dict | None = None) -> AppContext:
+def make_ctx(root: Path, config: dict | None = None) -> RigContext:
     """A context with the foundation services the execution layer needs (control, commands, cache)."""
     cfg: AppConfig = parse_config(config or {})
     paths = Paths(root)
     paths.ensure()
     store = StateStore(paths.state)
-    ctx = AppContext(config=cfg, secrets=Secrets(), paths=paths, bus=EventBus(), store=store, clock=MarketClock())
+    ctx = RigContext(config=cfg, secrets=Secrets(), paths=paths, bus=EventBus(), store=store, clock=MarketClock())
     ctx.services.update(control=Controller(store), commands=CommandRegistry(),
                         market_cache=MarketCache(cfg.replay.timeframe))
     return ctx

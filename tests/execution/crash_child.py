@@ -25,12 +25,12 @@ from pathlib import Path
 import pandas as pd
 
 from src.core.events import CandleClosed
-from src.execution.ledger import Ledger
 from src.execution.runner import StrategyRunner
-from src.execution.setup import build_execution
+from src.orders.ledger import Ledger
 from src.strategy.spec import family_spec
 from tests.conftest import SHARED_DATA
 from tests.execution.conftest import HOUR_MS, make_ctx
+from tests.rig import build_ex as build_execution
 
 WARM, BARS = 300, 300
 RISK = {"max_position_fraction": 1.0, "max_total_exposure_fraction": 1.0, "max_strategy_allocation_fraction": 1.0,

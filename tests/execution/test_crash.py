@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from src.execution.ledger import Ledger, wallet_deltas
+from src.orders.ledger import Ledger, wallet_deltas
 from src.state.store import StateStore
 from tests.conftest import SHARED_DATA
 

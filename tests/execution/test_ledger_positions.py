@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from src.core.events import Funding
-from src.execution.ledger import AUTO_FILE, MANUAL_FILE, Ledger, wallet_deltas
-from src.execution.positions import Position
+from src.orders.ledger import AUTO_FILE, MANUAL_FILE, Ledger, wallet_deltas
+from src.orders.positions import Position
 from tests.execution.conftest import HOUR_MS, candle, intent, make_engine
 
 

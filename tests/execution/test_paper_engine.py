@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from src.core.events import Funding, TradePrint
-from src.execution.ledger import wallet_deltas
-from src.execution.order_filters import FilterReason, OrderRejected, SymbolFilters, apply_filters
+from src.orders.ledger import wallet_deltas
+from src.orders.order_filters import FilterReason, OrderRejected, SymbolFilters, apply_filters
 from tests.execution.conftest import HOUR_MS, book, candle, intent, make_engine
 
 ASKS = [(100.0, 5.0), (100.5, 5.0)]
@@ -150,7 +150,7 @@ async def test_latency_fills_against_the_market_as_it_is_after_the_delay(tmp_pat
     from ai_brain.paper_trading_engine import PaperEngine
     from src.config.execution import PaperConfig
     from src.core.clock import MarketClock
-    from src.execution.ledger import Ledger
+    from src.orders.ledger import Ledger
 
     waited: list[float] = []
     engine: list[PaperEngine] = []

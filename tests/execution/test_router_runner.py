@@ -9,10 +9,11 @@ import numpy as np
 import pytest
 
 from src.core.events import CandleClosed
-from src.execution.setup import add_execution_components, build_execution
 from src.execution.strategy_source import FileStrategySource, ServiceStrategySource, TradableStrategy
 from src.strategy.spec import family_spec
 from tests.execution.conftest import HOUR_MS, candle, intent, make_ctx, make_engine
+from tests.rig import add_ex as add_execution_components
+from tests.rig import build_ex as build_execution
 
 T0 = 1_700_000_000_000 // HOUR_MS * HOUR_MS
 
@@ -215,7 +216,7 @@ async def test_an_exit_the_book_could_not_absorb_is_retried_until_flat(tmp_path:
 async def test_manual_orders_pass_the_guards_and_go_to_the_manual_ledger(tmp_path: Path) -> None:
     ctx, _ = stack(tmp_path)
     from src.app.supervisor import Supervisor
-    from src.execution.ledger import AUTO_FILE, MANUAL_FILE
+    from src.orders.ledger import AUTO_FILE, MANUAL_FILE
 
     ex = add_execution_components(ctx, Supervisor(ctx))
     run = ctx.services["commands"].execute

@@ -23,11 +23,12 @@ import pytest
 
 from ai_brain.backtest_engine import CostModel, run_backtest
 from src.core.events import CandleClosed
-from src.execution.setup import Execution, build_execution
 from src.strategy.data import Candles
 from src.strategy.spec import StrategySpec, family_spec
 from tests.conftest import SHARED_DATA
 from tests.execution.conftest import HOUR_MS, make_ctx
+from tests.rig import Execution
+from tests.rig import build_ex as build_execution
 
 WARM, BARS = 600, 1800
 LOOSE_RISK = {"max_position_fraction": 1.0, "max_total_exposure_fraction": 1.0,

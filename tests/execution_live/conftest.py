@@ -10,10 +10,10 @@ import pytest
 from src.core.events import Event
 from src.exchange.binance import ExchangeClient, build_exchange
 from src.exchange.retry import RetryPolicy
-from src.execution.ledger import Ledger
 from src.execution.live_ccxt import LiveSettings, LiveVenue
-from src.execution.live_ledger import LiveFillRecorder
-from src.execution.order_store import OrderStore
+from src.orders.ledger import Ledger
+from src.orders.live_ledger import LiveFillRecorder
+from src.orders.order_store import OrderStore
 from src.state.store import StateStore
 from tests.fakes.fake_binance import FakeBinance
 from tests.fakes.fake_binance_orders import FakeOrders

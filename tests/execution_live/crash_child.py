@@ -14,11 +14,11 @@ from pathlib import Path
 
 from src.exchange.binance import ExchangeClient, build_exchange
 from src.exchange.retry import RetryPolicy
-from src.execution.interface import OrderIntent, client_order_id
-from src.execution.ledger import Ledger
 from src.execution.live_ccxt import LiveSettings, LiveVenue
-from src.execution.live_ledger import LiveFillRecorder
-from src.execution.order_store import OrderStore
+from src.orders.interface import OrderIntent, client_order_id
+from src.orders.ledger import Ledger
+from src.orders.live_ledger import LiveFillRecorder
+from src.orders.order_store import OrderStore
 from src.state.store import StateStore, sweep_temp_files
 
 DECISION_MS = 1_700_000_000_000

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from src.execution.ledger import Ledger
-from src.execution.order_store import OrderStore
+from src.orders.ledger import Ledger
+from src.orders.order_store import OrderStore
 from src.state.store import StateStore
 from tests.execution_live.crash_child import crash_intent
 from tests.fakes.fake_binance import FakeBinance

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from src.execution.interface import OrderIntent, client_order_id
+from src.orders.interface import OrderIntent, client_order_id
 from tests.execution_live.conftest import VenueHarness
 from tests.fakes.fake_binance import FakeBinance
 from tests.fakes.fake_binance_orders import FUT, SPOT, FakeOrders

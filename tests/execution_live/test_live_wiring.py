@@ -4,16 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from src.app.main import assemble, build_context
+from src.app.main import build_context
 from src.app.supervisor import Supervisor
+from src.app.wiring import assemble
 from src.config import parse_config
 from src.config.market import ExchangeConfig
 from src.config.secrets import Secrets
 from src.core.clock import Clock, MarketClock
 from src.exchange.clients import ExchangeClients
 from src.execution.live_ccxt import LiveSettings, LiveVenue
-from src.execution.order_store import OrderStore
 from src.execution.reconcile import LiveTruth, VenueTruth
+from src.orders.order_store import OrderStore
 from src.state.store import StateStore
 from tests.execution_live.test_live_venue import intent
 from tests.fakes.fake_binance import FakeBinance
@@ -42,30 +43,32 @@ def _assembled(tmp_path: Path, data: dict) -> tuple:
     clock: Clock = MarketClock() if cfg.mode == "replay" else Clock()
     ctx = build_context(cfg, Secrets(), tmp_path, clock)
     supervisor = Supervisor(ctx)
-    assemble(ctx, supervisor)
-    return ctx, supervisor
+    services = assemble(ctx, supervisor)
+    return ctx, services
 
 
 async def test_replay_wires_a_paper_reconciler_and_no_live_venue(tmp_path: Path) -> None:
-    ctx, _ = _assembled(tmp_path, {"mode": "replay", "funding": {"enabled": True}})
+    ctx, s = _assembled(tmp_path, {"mode": "replay", "funding": {"enabled": True}})
 
-    assert "live_venue" not in ctx.services
-    assert isinstance(ctx.services["reconciler"].source, VenueTruth)
-    assert "ack_reconcile" in ctx.services["commands"].names()
-    assert ctx.services["carry"].symbols == ("BTC/USDT",)
+    assert s.live_venue is None and s.exchange is None
+    assert isinstance(s.live.reconciler.source, VenueTruth)
+    assert "ack_reconcile" in s.commands.names()
+    assert s.live.carry is not None and s.live.carry.symbols == ("BTC/USDT",)
+    assert s.tick.deciders == [s.execution.runner, s.live.carry]  # the carry decides after the runner
     assert {"reconcile", "funding_carry"} <= set(ctx.status.providers)
 
 
 async def test_live_mode_wires_the_live_venue_behind_the_router(tmp_path: Path, fake: FakeBinance) -> None:
-    ctx, _ = _assembled(tmp_path, {"mode": "live", "exchange": {"api_base_url": fake.base_url}})
+    ctx, s = _assembled(tmp_path, {"mode": "live", "exchange": {"api_base_url": fake.base_url}})
     try:
-        venue = ctx.services["live_venue"]
+        venue = s.live_venue
         assert isinstance(venue, LiveVenue) and venue.name == "live"
-        assert venue.spot is ctx.services["exchange"].spot  # the shared client, so the shared budget
-        assert isinstance(ctx.services["reconciler"].source, LiveTruth)
-        assert venue.entry_gate is ctx.services["reconciler"].ready and not venue.entry_gate.is_set()
-        assert "carry" not in ctx.services  # off by default
-        router = ctx.services["router"]
+        assert s.exchange is not None and venue.spot is s.exchange.spot  # the shared client, so the shared budget
+        assert isinstance(s.live.reconciler.source, LiveTruth)
+        assert venue.entry_gate is s.live.reconciler.ready and not venue.entry_gate.is_set()
+        assert s.live.carry is None  # off by default
+        router = s.execution.router
         assert router.venue_for("live") is not venue  # the double gate: no go-live confirmation yet
     finally:
-        await ctx.services["exchange"].close()
+        if s.exchange is not None:
+            await s.exchange.close()

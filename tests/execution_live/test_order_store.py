@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from src.execution.interface import OrderIntent
-from src.execution.order_store import IllegalTransition, OrderStore
+from src.orders.interface import OrderIntent
+from src.orders.order_store import IllegalTransition, OrderStore
 from src.state.store import StateStore
 
 

@@ -12,9 +12,9 @@ from src.config.execution import PaperConfig
 from src.core.clock import MarketClock
 from src.core.events import Alert, CandleClosed, Event, Funding
 from src.exchange.errors import ExchangeUnavailable
-from src.execution.interface import OrderIntent, client_order_id
-from src.execution.ledger import Ledger
 from src.execution.reconcile import LiveTruth, Reconciler, ReconcileSettings, VenueTruth
+from src.orders.interface import OrderIntent, client_order_id
+from src.orders.ledger import Ledger
 from src.state.control import Controller
 from src.state.inbox import CommandRegistry
 from src.state.store import StateStore

@@ -44,6 +44,14 @@ async def _collect(ctx, feed: ReplayFeed, n_candles: int) -> list[Event]:
     return got
 
 
+def _tick(ctx, cache: MarketCache):
+    """The feed's sink as the root wires it: gate → cache → (no deciders) → bus."""
+    from ai_brain.data_integrity_monitor import DataIntegrityMonitor
+    from src.execution.tick import TickPipeline
+
+    return TickPipeline(DataIntegrityMonitor(ctx), cache, [], ctx.bus.publish).deliver
+
+
 async def test_two_symbols_in_time_order_with_funding_and_resume(tmp_path: Path, shared_data: Path) -> None:
     start = 1_704_067_200_000  # 2024-01-01
     btc = _slice(shared_data / "binance_BTC-USDT_1h.csv.gz", tmp_path / "binance_BTC-USDT_1h.csv", start, 60)
@@ -53,7 +61,7 @@ async def test_two_symbols_in_time_order_with_funding_and_resume(tmp_path: Path,
     ctx = make_ctx(tmp_path / "root", cfg)
     source = CandleSource(tuple(cfg["replay"]["data"]), 20)
     cache = MarketCache("1h")
-    feed = ReplayFeed(ctx, source, cache, ctx.clock)  # type: ignore[arg-type]
+    feed = ReplayFeed(ctx, source, cache, ctx.clock, _tick(ctx, cache))  # type: ignore[arg-type]
     feed.warm_up()
     assert len(cache.candles("BTC/USDT")) == 20
     got = await _collect(ctx, feed, 30)
@@ -66,8 +74,9 @@ async def test_two_symbols_in_time_order_with_funding_and_resume(tmp_path: Path,
 
     # A restarted bot continues after the last published bar: nothing is traded twice.
     ctx2 = make_ctx(tmp_path / "root", cfg)
-    feed2 = ReplayFeed(ctx2, CandleSource(tuple(cfg["replay"]["data"]), 20), MarketCache("1h"),
-                       ctx2.clock)  # type: ignore[arg-type]
+    cache2 = MarketCache("1h")
+    feed2 = ReplayFeed(ctx2, CandleSource(tuple(cfg["replay"]["data"]), 20), cache2,
+                       ctx2.clock, _tick(ctx2, cache2))  # type: ignore[arg-type]
     feed2.warm_up()
     got2 = [e for e in await _collect(ctx2, feed2, 2) if isinstance(e, CandleClosed)]
     assert got2[0].ts_ms > last - 3_600_000

@@ -11,11 +11,11 @@ from src.config.execution import PaperConfig
 from src.core.clock import MarketClock
 from src.core.events import CandleClosed, Event
 from src.core.events import Funding as FundingEvent
-from src.execution.interface import OrderIntent, OrderRecord
-from src.execution.ledger import Ledger
 from src.funding.backtest import run_carry_backtest
 from src.funding.carry import CarryParams
 from src.funding.runner import CarryRunner, VenuePort
+from src.orders.interface import OrderIntent, OrderRecord
+from src.orders.ledger import Ledger
 from src.state.store import StateStore
 from src.strategy.data import Candles, Funding
 

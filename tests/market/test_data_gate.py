@@ -1,4 +1,4 @@
-"""The data gate on the bus: verdict per symbol, transitions published, entries refused when BLOCKED."""
+"""The data gate: verdict per symbol, transitions published, entries refused when BLOCKED."""
 
 from __future__ import annotations
 
@@ -27,11 +27,13 @@ def ctx(tmp_path: Path) -> AppContext:
     return AppContext(AppConfig(), Secrets(), paths, EventBus(), StateStore(paths.state), MarketClock())
 
 
+_SUBS: dict[int, object] = {}
+
+
 @pytest.fixture
 def seen(ctx: AppContext) -> list[Event]:
     events: list[Event] = []
-    sub = ctx.bus.subscribe("test", _collect(events), kinds=("data_status", "alert"))
-    ctx.services["_test_sub"] = sub
+    _SUBS[id(ctx)] = ctx.bus.subscribe("test", _collect(events), kinds=("data_status", "alert"))
     return events
 
 
@@ -42,7 +44,7 @@ def _collect(events: list[Event]):
 
 
 def _drain(ctx: AppContext) -> list[Event]:
-    sub = ctx.services["_test_sub"]
+    sub = _SUBS[id(ctx)]
     out = []
     while (ev := sub.next_event()) is not None:
         out.append(ev)
@@ -68,7 +70,6 @@ def _feed(ctx: AppContext, gate: DataIntegrityMonitor, candles: list[CandleClose
 def test_unknown_symbols_are_blocked(ctx: AppContext) -> None:
     gate = DataIntegrityMonitor(ctx)
 
-    assert ctx.services["data_gate"] is gate
     assert gate.status("BTC/USDT") == "BLOCKED" and not gate.allows_entry("BTC/USDT")
     assert gate.reasons("BTC/USDT") == ("no data yet",)
 
@@ -81,7 +82,7 @@ def test_clean_real_candles_are_ok_without_alert(ctx: AppContext, seen: list[Eve
     events = _drain(ctx)
     assert gate.status("ETH/USDT") == "OK" and gate.allows_entry("ETH/USDT")
     assert [type(e) for e in events] == [DataStatus]
-    assert ctx.status.snapshot()["data_gate"]["ETH/USDT"]["status"] == "OK"
+    assert gate.snapshot()["ETH/USDT"]["status"] == "OK"
 
 
 @pytest.mark.parametrize("spoil", ["nan", "duplicate", "ohlc"])
@@ -138,15 +139,18 @@ def test_funding_ticks_and_basis(ctx: AppContext) -> None:
     assert gate.status("ETH/USDT:USDT") == "OK"
 
 
-async def test_runs_as_a_component_on_the_bus(ctx: AppContext) -> None:
+async def test_runs_as_the_first_step_of_the_tick(ctx: AppContext) -> None:
+    from src.execution.tick import TickPipeline
+    from src.market.cache import MarketCache
+
     gate = DataIntegrityMonitor(ctx)
-    task = asyncio.create_task(gate.run())
+    task = asyncio.create_task(gate.run())  # the staleness loop
+    tick = TickPipeline(gate, MarketCache("1h"), [], ctx.bus.publish)
     for c in _real_candles(20):
-        ctx.bus.publish(c)
-    await ctx.bus.drain()
+        await tick.deliver([c])
     await asyncio.sleep(0)
 
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert gate.status("ETH/USDT") == "OK"
+    assert gate.status("ETH/USDT") == "OK" and len(tick.cache.series("ETH/USDT").timestamps) == 20

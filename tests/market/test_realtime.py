@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 
 from ai_brain.data_integrity_monitor import DataIntegrityMonitor
-from ai_brain.realtime_market_data import RealtimeMarketData, add_market_components
+from ai_brain.realtime_market_data import RealtimeMarketData
 from src.config import AppConfig, Secrets
 from src.config.market import ExchangeConfig
 from src.core.bus import EventBus
 from src.core.clock import Clock
-from src.core.events import CandleClosed, Event, Funding, OrderBook, Tick
+from src.core.events import CandleClosed, DataStatus, Event, Funding, OrderBook, Tick
 from src.exchange import ExchangeClients
+from src.execution.tick import TickPipeline
+from src.market.cache import MarketCache
 from src.runtime.context import AppContext, Paths
 from src.state.store import StateStore
 from tests.fakes.fake_binance import FakeBinance, minute_rows
@@ -51,6 +54,13 @@ async def setup(fake: FakeBinance, fake_time: FakeTime, tmp_path: Path) -> Async
     await clients.close()
 
 
+def _feed(ctx: AppContext, clients: ExchangeClients, gate: DataIntegrityMonitor | None = None,
+          cache: MarketCache | None = None, **kw) -> RealtimeMarketData:
+    """The feed wired as the root wires it: into a tick pipeline (gate → cache → bus), no deciders."""
+    tick = TickPipeline(gate or DataIntegrityMonitor(ctx), cache or MarketCache("1m"), [], ctx.bus.publish)
+    return RealtimeMarketData(ctx, clients, tick.cache, tick.deliver, **kw)
+
+
 def _take(sub) -> list[Event]:
     out = []
     while (ev := sub.next_event()) is not None:
@@ -62,7 +72,7 @@ async def test_closed_candles_once_each_even_across_restarts(setup: tuple, fake:
                                                              fake_time: FakeTime) -> None:
     ctx, clients, sub, _ = setup
     fake.set_klines("BTCUSDT", "1m", minute_rows(fake_time(), 10))
-    feed = RealtimeMarketData(ctx, clients)
+    feed = _feed(ctx, clients)
 
     first = await feed.poll_candles()
     nothing_new = await feed.poll_candles()
@@ -71,7 +81,7 @@ async def test_closed_candles_once_each_even_across_restarts(setup: tuple, fake:
     later = await feed.poll_candles()
     fake_time.now += 2 * 60
     fake.set_klines("BTCUSDT", "1m", minute_rows(fake_time(), 15))
-    restarted = RealtimeMarketData(ctx, clients)  # a new process: the cursor comes from state/
+    restarted = _feed(ctx, clients)  # a new process: the cursor comes from state/
     after_restart = await restarted.poll_candles()
 
     candles = [e for e in _take(sub) if isinstance(e, CandleClosed)]
@@ -84,7 +94,7 @@ async def test_closed_candles_once_each_even_across_restarts(setup: tuple, fake:
 
 async def test_ticks_books_and_funding(setup: tuple, fake: FakeBinance) -> None:
     ctx, clients, sub, _ = setup
-    feed = RealtimeMarketData(ctx, clients)
+    feed = _feed(ctx, clients)
 
     await feed.poll_tickers()
     await feed.poll_books()
@@ -105,11 +115,10 @@ async def test_outage_means_no_data_and_the_gate_blocks(setup: tuple, fake: Fake
     ctx, clients, sub, _ = setup
     fake.set_klines("BTCUSDT", "1m", minute_rows(fake_time(), 10))
     gate = DataIntegrityMonitor(ctx)
-    feed = RealtimeMarketData(ctx, clients)
+    feed = _feed(ctx, clients, gate)
     await feed.poll_candles()
     await feed.poll_tickers()
-    for ev in _take(sub):
-        await gate.on_event(ev)
+    _take(sub)
     healthy = (gate.status("BTC/USDT"), feed.snapshot()["BTC/USDT"]["score"])
 
     fake.fault("/api/v3/klines", status=503, body="down", times=99)
@@ -131,7 +140,10 @@ async def test_runs_as_a_component(setup: tuple, fake: FakeBinance, fake_time: F
     async def short_sleep(seconds: float) -> None:
         await asyncio.sleep(0.01)
 
-    feed = RealtimeMarketData(ctx, clients, sleep=short_sleep)
+    # no warm-up, so the first poll has closed candles to publish
+    ctx = dataclasses.replace(ctx, config=ctx.config.model_copy(
+        update={"replay": ctx.config.replay.model_copy(update={"warmup_bars": 0})}))
+    feed = _feed(ctx, clients, sleep=short_sleep)
     task = asyncio.create_task(feed.run())
     for _ in range(500):
         if all(feed.published[k] for k in ("candle", "tick", "book", "funding")):
@@ -144,37 +156,50 @@ async def test_runs_as_a_component(setup: tuple, fake: FakeBinance, fake_time: F
 
 
 async def test_wiring_adds_gate_everywhere_and_feed_outside_replay(setup: tuple) -> None:
+    from src.app.supervisor import Supervisor
+    from src.app.wiring import assemble
+
     ctx, _, _, _ = setup
+    supervisor = Supervisor(ctx)
+    services = assemble(ctx, supervisor)
+    names = [c.name for c, _restart in supervisor._components]
+    assert services.exchange is not None
+    await services.exchange.close()  # what the release-phase shutdown hook does
 
-    class _Sup:
-        def __init__(self) -> None:
-            self.added: list[str] = []
-            self.closers: list = []
+    assert "data_gate" in names and "market_data" in names and "feed" not in names
+    assert isinstance(services.feed, RealtimeMarketData) and services.feed.cache is services.cache
+    assert services.gate.allows_entry("BTC/USDT") is False  # no data yet
+    assert services.exchange.snapshot() == {}
 
-        def add(self, component, restart: bool = True) -> None:
-            self.added.append(component.name)
 
-        def on_shutdown(self, name: str, closer, phase: str = "stop") -> None:
-            self.closers.append(closer)
+async def test_a_refused_candle_never_reaches_the_cache_or_the_runner(setup: tuple) -> None:
+    ctx, clients, sub, _ = setup
+    cache, decided = MarketCache("1m"), []
 
-    sup = _Sup()
-    add_market_components(ctx, sup)
-    for closer in sup.closers:
-        await closer()
+    class _Runner:
+        async def on_event(self, ev: Event) -> None:
+            decided.append(ev)
 
-    assert sup.added == ["data_gate", "market_data"]
-    assert ctx.services["data_gate"].allows_entry("BTC/USDT") is False  # no data yet
-    assert ctx.services["exchange"].snapshot() == {}  # closed by the shutdown hook
+    tick = TickPipeline(DataIntegrityMonitor(ctx), cache, [_Runner()], ctx.bus.publish)
+    good = CandleClosed("BTC/USDT", "1m", 60_000, 100.0, 101.0, 99.0, 100.5, 5.0)
+    nan = CandleClosed("BTC/USDT", "1m", 120_000, float("nan"), 101.0, 99.0, 100.5, 5.0)
+    negative = CandleClosed("BTC/USDT", "1m", 180_000, 100.0, 101.0, -1.0, 100.5, 5.0)
+    zero = CandleClosed("BTC/USDT", "1m", 240_000, 0.0, 0.0, 0.0, 0.0, 5.0)
+    for ev in (good, nan, negative, zero):
+        await tick.deliver([ev])
+
+    assert list(cache.series("BTC/USDT").timestamps) == [60_000]
+    assert decided == [good]
+    assert [e for e in _take(sub) if isinstance(e, CandleClosed)] == [good]
+    assert tick.describe() == {"delivered": 1, "refused_candles": 3}
 
 
 async def test_warm_up_fills_the_cache_without_events(setup: tuple, fake: FakeBinance,
                                                       fake_time: FakeTime) -> None:
-    from src.market.cache import MarketCache
-
     ctx, clients, sub, _ = setup
-    ctx.services["market_cache"] = MarketCache("1m")
+    cache = MarketCache("1m")
     fake.set_klines("BTCUSDT", "1m", minute_rows(fake_time(), 500))
-    feed = RealtimeMarketData(ctx, clients)
+    feed = _feed(ctx, clients, cache=cache)
 
     loaded = await feed.warm_up()
     fake_time.now += 60
@@ -182,5 +207,5 @@ async def test_warm_up_fills_the_cache_without_events(setup: tuple, fake: FakeBi
     fresh = await feed.poll_candles()
 
     assert loaded == ctx.config.replay.warmup_bars
-    assert fresh == 1 and [type(e) for e in _take(sub)] == [CandleClosed]
-    assert len(ctx.services["market_cache"].series("BTC/USDT").timestamps) == loaded + 1
+    assert fresh == 1 and [type(e) for e in _take(sub) if not isinstance(e, DataStatus)] == [CandleClosed]
+    assert len(cache.series("BTC/USDT").timestamps) == loaded + 1

@@ -19,7 +19,7 @@ import yaml
 from aiohttp import web
 
 from scripts.flatten import OpenPosition, open_positions
-from src.execution.ledger import Ledger
+from src.orders.ledger import Ledger
 from tests.fakes.fake_binance import FakeBinance
 from tests.scripts.conftest import REPO
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from src.execution.ledger import Ledger
+from src.orders.ledger import Ledger
 from tests.scripts.conftest import BotUnderTest, run_script
 
 

@@ -18,17 +18,18 @@ import pytest
 
 from src.app.control_commands import register_control_commands
 from src.app.supervisor import Supervisor
+from src.app.wire_cockpit import add_telegram_components
 from src.config import parse_config
 from src.config.secrets import Secrets
 from src.core.bus import EventBus
 from src.core.clock import Clock
-from src.runtime.context import AppContext, Paths
+from src.runtime.context import Paths
 from src.state.control import Controller
 from src.state.inbox import CommandRegistry
 from src.state.store import StateStore
 from src.telegram.bot import TelegramBot
-from src.telegram.setup import add_telegram_components
 from tests.fakes.fake_telegram import FakeTelegram, SentMessage
+from tests.rig import RigContext, RigView
 
 ADMIN, ADMIN2, VIEWER, STRANGER, GROUP = 4242, 4343, 5151, 6666, -100777
 TOKEN = "123456:TEST-token"
@@ -42,7 +43,7 @@ FAST_TELEGRAM: dict[str, Any] = {
 
 def make_ctx(root: Path, config: dict[str, Any] | None = None, telegram: dict[str, Any] | None = None,
              admins: tuple[int, ...] = (ADMIN, ADMIN2), viewers: tuple[int, ...] = (VIEWER,),
-             token: str = TOKEN) -> AppContext:
+             token: str = TOKEN) -> RigContext:
     """A real AppContext on ``root`` with the shared control commands registered."""
     data = dict(config or {})
     data["telegram"] = {**FAST_TELEGRAM, **(telegram or {})}
@@ -50,7 +51,7 @@ def make_ctx(root: Path, config: dict[str, Any] | None = None, telegram: dict[st
     paths = Paths(root)
     paths.ensure()
     secrets = Secrets(telegram_bot_token=token, telegram_chat_ids=admins, telegram_viewer_ids=viewers)
-    return AppContext(config=parse_config(data), secrets=secrets, paths=paths, bus=EventBus(),
+    return RigContext(config=parse_config(data), secrets=secrets, paths=paths, bus=EventBus(),
                       store=StateStore(paths.state), clock=Clock())
 
 
@@ -58,7 +59,7 @@ def make_ctx(root: Path, config: dict[str, Any] | None = None, telegram: dict[st
 class Harness:
     """A running control surface plus helpers to talk to it through the fake API."""
 
-    ctx: AppContext
+    ctx: RigContext
     supervisor: Supervisor
     bot: TelegramBot | None
     fake: FakeTelegram
@@ -103,18 +104,19 @@ def registry_recorder(h: Harness, name: str, ok: bool = True,
     h.ctx.services["commands"].register(name, handler, f"test {name}")
 
 
-def wire_harness(ctx: AppContext, fake: FakeTelegram) -> Harness:
+def wire_harness(ctx: RigContext, fake: FakeTelegram) -> Harness:
     """The entry point's wiring (control, shared commands, the cockpit) without starting anything."""
     control = Controller(ctx.store)
     registry = CommandRegistry()
     supervisor = Supervisor(ctx)
     ctx.services.update(control=control, commands=registry, supervisor=supervisor)
     register_control_commands(ctx, registry, control, supervisor)
-    bot = add_telegram_components(ctx, supervisor)
-    return Harness(ctx, supervisor, bot, fake)
+    parts = add_telegram_components(ctx, supervisor, RigView(ctx))  # type: ignore[arg-type]
+    ctx.services.update(notifier=parts.notifier, golive=parts.golive)
+    return Harness(ctx, supervisor, parts.bot, fake)
 
 
-async def start_harness(ctx: AppContext, fake: FakeTelegram,
+async def start_harness(ctx: RigContext, fake: FakeTelegram,
                         before_start: Callable[[Harness], Awaitable[None] | None] | None = None) -> Harness:
     h = wire_harness(ctx, fake)
     if before_start is not None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from types import SimpleNamespace
 
 from src.core.clock import MarketClock
 from src.core.events import CandleClosed
@@ -27,8 +28,7 @@ async def test_samples_once_per_candle_time_when_the_portfolio_keeps_no_curve(tm
     ctx = make_ctx(tmp_path)
     ctx.clock = MarketClock()
     wallet = Wallet()
-    ctx.services["portfolio"] = wallet
-    sampler = EquitySampler(ctx)
+    sampler = EquitySampler(ctx, SimpleNamespace(portfolio=wallet))
     task = asyncio.create_task(sampler.run())
     for hour in range(3):
         ctx.clock.advance_to((hour + 1) * HOUR_MS)

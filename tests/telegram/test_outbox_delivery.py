@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from src.app.wire_cockpit import OUTBOX_FILE
 from src.config.telegram import TelegramConfig
 from src.core.events import Alert
 from src.telegram.outbox import MAX_TEXT, Outbox, PendingMessages, split_text
-from src.telegram.setup import OUTBOX_FILE
 from tests.fakes.fake_telegram import FakeTelegram
 from tests.telegram.conftest import ADMIN, ADMIN2, GROUP, VIEWER, CockpitFactory, Harness
 

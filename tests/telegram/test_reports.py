@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
-from src.execution.ledger import Ledger
+from src.orders.ledger import Ledger
+from src.state.control import Controller
+from src.state.inbox import CommandRegistry
+from src.state.store import StateStore
 from src.telegram.analytics import closed_trades, distribution, trade_analytics
 from src.telegram.reports import duration, format_pnl, format_positions, format_status, format_strategy
+from src.telegram.view import TradingView
 
 HOUR_MS = 3_600_000
 
@@ -24,8 +29,8 @@ def write_trades(ledger: Ledger) -> None:
 def test_analytics_reads_one_ledger_only(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "logs", fsync=False)
     write_trades(ledger)
-    auto = closed_trades({"ledger": ledger}, "auto")
-    manual = closed_trades({"ledger": ledger}, "manual")
+    auto = closed_trades(_view(ledger), "auto")
+    manual = closed_trades(_view(ledger), "manual")
     assert auto is not None and manual is not None and len(auto) == 4 and len(manual) == 1
     text = trade_analytics(auto, "auto", "USDT")
     assert "trades 4" in text and "win rate 50%" in text and "net +14.00 USDT" in text
@@ -36,7 +41,7 @@ def test_analytics_reads_one_ledger_only(tmp_path: Path) -> None:
 
 
 def test_analytics_without_a_ledger_is_not_available() -> None:
-    assert closed_trades({}, "auto") is None
+    assert closed_trades(_view(None), "auto") is None
     assert "no closed trades" in trade_analytics([], "auto", "USDT")
 
 
@@ -71,3 +76,8 @@ def test_status_reads_data_gate_and_risk_snapshots() -> None:
     assert "paper mode, paused by telegram:1" in text and "data quality: ETH/USDT BLOCKED" in text
     assert "KILL SWITCH (drawdown 21%)" in text and "refusals max_exposure 2" in text
     assert "tasks: feed crashed" in text and "strategies: testing 2" in text
+
+
+def _view(ledger: object) -> TradingView:
+    """A cockpit view holding only a ledger (no portfolio)."""
+    return TradingView(CommandRegistry(), Controller(StateStore(Path(tempfile.mkdtemp()))), ledger=ledger)

@@ -9,8 +9,9 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from src.app.main import assemble, build_context
+from src.app.main import build_context
 from src.app.supervisor import Supervisor
+from src.app.wiring import assemble
 from src.config import parse_config
 from src.config.secrets import Secrets
 from src.core.clock import MarketClock
@@ -37,7 +38,7 @@ async def test_replay_bot_answers_from_its_real_services(tmp_path: Path, fake_tg
                         "telegram": {**FAST_TELEGRAM, "base_url": fake_tg.base_url}})
     ctx = build_context(cfg, Secrets(telegram_bot_token=TOKEN, telegram_chat_ids=(ADMIN,)), tmp_path, MarketClock())
     supervisor = Supervisor(ctx)
-    assemble(ctx, supervisor)
+    services = assemble(ctx, supervisor)
     task = asyncio.create_task(supervisor.run())
     try:
         status = await ask(fake_tg, "/status", "AI Trading Lab —", timeout_s=20)
@@ -48,7 +49,7 @@ async def test_replay_bot_answers_from_its_real_services(tmp_path: Path, fake_tg
         assert "strateg" in await ask(fake_tg, "/strategies", "strateg")
         await ask(fake_tg, "/strategy NOPE", "NOPE")
         await ask(fake_tg, "/pause", "paused")
-        assert not ctx.services["control"].state.entries_allowed
+        assert not services.control.state.entries_allowed
     finally:
         supervisor.request_stop()
         await asyncio.wait_for(task, 15)

@@ -15,6 +15,7 @@ from src.telegram.notifier import LogNotifier
 from src.telegram.scheduler import Scheduler
 from tests.fakes.fake_telegram import FakeTelegram
 from tests.fakes.fake_time import FakeTime
+from tests.rig import RigView
 from tests.telegram.conftest import make_ctx, start_harness, wire_harness
 
 
@@ -43,7 +44,7 @@ async def test_scheduled_status_and_heartbeat_go_to_the_log(tmp_path: Path, capl
         periods.append(seconds)
         await clock.sleep(seconds)
 
-    scheduler = Scheduler(ctx, Cockpit(ctx, gate, gate.codes), ctx.services["notifier"], sleep=sleep)
+    scheduler = Scheduler(ctx, Cockpit(ctx, gate, gate.codes, RigView(ctx)), ctx.services["notifier"], sleep=sleep)
     caplog.set_level(logging.INFO, logger="notify")
     task = asyncio.create_task(scheduler.run())
     await asyncio.sleep(0.1)

@@ -1,7 +1,7 @@
-"""Wiring of the trading loop: ledger, paper engine, portfolio, kill switch, guards, router, runner.
+"""Composition root, trading loop: ledger, paper engine, portfolio, kill switch, guards, router, runner.
 
 :func:`build_execution` builds the parts (tests and the benchmark use it directly);
-:func:`add_execution_components` registers them as services, status providers, commands and one
+:func:`add_execution_components` registers them as status providers, commands and one
 supervised component. Start-up is recovery: the paper wallet applies ledger lines newer than its
 summary, the portfolio folds the whole ledger, the runner re-sends intents it had written but
 not booked — all before the first new bar is traded.
@@ -9,6 +9,7 @@ not booked — all before the first new bar is traded.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -16,19 +17,22 @@ from typing import Any
 from ai_brain.paper_trading_engine import PaperEngine
 from src.app.supervisor import Supervisor
 from src.core.events import Alert
-from src.execution.interface import OrderIntent, client_order_id
-from src.execution.ledger import Ledger
-from src.execution.portfolio import Portfolio
+from src.execution.live_ccxt import LiveVenue
 from src.execution.router import Router
 from src.execution.runner import StrategyRunner
 from src.execution.strategy_source import FileStrategySource
+from src.market.cache import MarketCache
+from src.orders.interface import ExecutionVenue, OrderIntent, client_order_id
+from src.orders.ledger import Ledger
+from src.orders.portfolio import Portfolio
 from src.risk.guards import RiskGuards
 from src.risk.kill_switch import KillSwitch
 from src.runtime.context import AppContext
+from src.state.control import Controller
+from src.state.inbox import CommandRegistry
 
 log = logging.getLogger(__name__)
 
-MARKET_KINDS = ("candle", "book", "tick", "trade", "funding")
 Result = tuple[bool, str, dict[str, Any]]
 
 
@@ -50,19 +54,21 @@ class Execution:
         self.paper.wallet.save()
 
 
-def build_execution(ctx: AppContext, ledger_fsync: bool = True) -> Execution:
-    """Build every part from ``ctx`` (needs the ``control`` and ``market_cache`` services)."""
-    cfg, services = ctx.config, ctx.services
-    control, cache = services["control"], services["market_cache"]
-    ledger = Ledger(ctx.paths.logs, fsync=ledger_fsync)
+def build_execution(ctx: AppContext, control: Controller, cache: MarketCache, *, gate: Any | None = None,
+                    ledger: Ledger | None = None, live: ExecutionVenue | None = None,
+                    strategies: Any | None = None, ledger_fsync: bool = True) -> Execution:
+    """Build every part of the trading loop; ``live`` is the exchange venue (testnet/live only),
+    ``strategies`` the lifecycle repository (the runner reads strategy files without one)."""
+    cfg = ctx.config
+    ledger = ledger or Ledger(ctx.paths.logs, fsync=ledger_fsync)
     paper = PaperEngine(cfg.paper, ledger, ctx.clock, ctx.store, quote=cfg.quote, publish=ctx.bus.publish,
                         price_fallback=cache.last_price)
+    live_equity = live.equity_quote if isinstance(live, LiveVenue) and cfg.mode in ("testnet", "live") else None
 
     def equity() -> float:
         total = paper.equity_quote()
-        live = services.get("live_venue")
-        if live is not None and cfg.mode in ("testnet", "live") and hasattr(live, "equity_quote"):
-            total += float(live.equity_quote())
+        if live_equity is not None:
+            total += float(live_equity())
         return total
 
     def price(symbol: str) -> float | None:
@@ -71,23 +77,26 @@ def build_execution(ctx: AppContext, ledger_fsync: bool = True) -> Execution:
     portfolio = Portfolio(ledger, equity, price, ctx.paths.logs, clock_ms=ctx.clock.now_ms)
     kill = KillSwitch(cfg.risk, ctx.store, control, ctx.bus.publish)
     guards = RiskGuards(cfg.risk, control, kill, portfolio, cache, ctx.clock, cfg.paper.min_notional_quote,
-                        data_gate=lambda: services.get("data_gate"))
-    router = Router(cfg.mode, cfg.live.allow_live_trading, control, guards, paper,
-                    lambda: services.get("live_venue"), ctx.bus.publish, ctx.clock.now_ms)
-    runner = StrategyRunner(cfg.mode, router, cache, ledger, kill, portfolio, ctx.store, ctx.clock, services,
+                        data_gate=lambda: gate)
+    router = Router(cfg.mode, cfg.live.allow_live_trading, control, guards, paper, lambda: live, ctx.bus.publish,
+                    ctx.clock.now_ms)
+    runner = StrategyRunner(cfg.mode, router, cache, ledger, kill, portfolio, ctx.store, ctx.clock, strategies,
                             FileStrategySource(ctx.paths.strategies), cfg.paper.runner_window_bars,
                             cfg.risk.maintenance_margin, cfg.live.initial_size_fraction)
     return Execution(ledger, paper, portfolio, kill, guards, router, runner)
 
 
 class RunnerComponent:
-    """The runner as a supervised component: recover, then consume market events in feed order."""
+    """The runner as a supervised component: recover, then open the tick (``ready``) and stand by.
+
+    The tick pipeline (:mod:`src.execution.tick`) hands the runner every market event; it waits on
+    ``ready`` so no bar is traded before start-up recovery has finished.
+    """
 
     name = "runner"
 
-    def __init__(self, ctx: AppContext, ex: Execution) -> None:
-        self.ctx, self.ex = ctx, ex
-        self.sub = ctx.bus.subscribe(self.name, ex.runner.on_event, kinds=MARKET_KINDS)
+    def __init__(self, ctx: AppContext, ex: Execution, ready: asyncio.Event) -> None:
+        self.ctx, self.ex, self.ready = ctx, ex, ready
 
     async def run(self) -> None:
         await self.ex.runner.recover()
@@ -99,11 +108,11 @@ class RunnerComponent:
                                        f"(its state was lost?): {'; '.join(orphans)}. Close them by hand "
                                        "(manual_order ... reduce_only=true) or check state/quarantine.",
                                        key="unmanaged_positions", ts_ms=self.ctx.clock.now_ms()))
-        await self.ctx.bus.run_subscriber(self.sub)
+        self.ready.set()
+        await asyncio.Event().wait()
 
 
-def _register_commands(ctx: AppContext, ex: Execution) -> None:
-    registry = ctx.services["commands"]
+def _register_commands(ctx: AppContext, ex: Execution, registry: CommandRegistry) -> None:
 
     async def emergency_stop(args: dict[str, str], actor: str) -> Result:
         ex.kill.emergency_stop(actor, ctx.clock.now_ms())
@@ -139,11 +148,8 @@ def _register_commands(ctx: AppContext, ex: Execution) -> None:
     registry.register("manual_order", manual_order,
                       "paper order by hand (manual ledger): symbol side qty_base [price_quote] [reduce_only]")
     registry.register("risk", risk, "risk guard counters, recent refusals, kill switch")
-    known = set(registry.names())
-    if "positions" not in known:
-        registry.register("positions", positions, "open positions with unrealized P&L")
-    if "pnl" not in known:
-        registry.register("pnl", pnl, "P&L: gross, fees, funding, net (period=day|week|month|all)")
+    registry.register("positions", positions, "open positions with unrealized P&L")
+    registry.register("pnl", pnl, "P&L: gross, fees, funding, net (period=day|week|month|all)")
 
 
 def _manual_intent(args: dict[str, str], now_ms: int) -> OrderIntent:
@@ -160,20 +166,17 @@ def _manual_intent(args: dict[str, str], now_ms: int) -> OrderIntent:
                        purpose="manual", reduce_only=reduce_only, decision_ts_ms=now_ms, manual=True)
 
 
-def add_execution_components(ctx: AppContext, supervisor: Supervisor) -> Execution:
-    """Register the trading loop: services, status, commands, the runner component, a shutdown flush."""
-    ex = build_execution(ctx)
-    ctx.services.update(ledger=ex.ledger, paper_engine=ex.paper, portfolio=ex.portfolio, kill_switch=ex.kill,
-                        risk=ex.guards, router=ex.router, runner=ex.runner)
+def add_execution_components(ctx: AppContext, supervisor: Supervisor, ex: Execution, registry: CommandRegistry,
+                             ready: asyncio.Event) -> None:
+    """Register the trading loop: status, commands, the runner component, a shutdown flush."""
     ctx.status.register("risk", ex.guards.describe)
     ctx.status.register("portfolio", ex.portfolio.describe)
     ctx.status.register("paper", ex.paper.describe)
     ctx.status.register("runner", ex.runner.describe)
-    _register_commands(ctx, ex)
-    supervisor.add(RunnerComponent(ctx, ex))
+    _register_commands(ctx, ex, registry)
+    supervisor.add(RunnerComponent(ctx, ex, ready))
 
     async def flush() -> None:
         ex.flush()
 
     supervisor.on_shutdown("execution", flush)
-    return ex

@@ -20,8 +20,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
-from src.execution.ledger import Ledger, LedgerEntry
-from src.execution.positions import PositionBook
+from src.orders.ledger import Ledger, LedgerEntry
+from src.orders.positions import PositionBook
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ id and the exchange (or the paper engine) can refuse the duplicate.
 from __future__ import annotations
 
 import hashlib
-from typing import Literal, Protocol
+from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -84,4 +84,24 @@ class ExecutionVenue(Protocol):
 
     async def balances(self) -> dict[str, float]:
         """Free + locked balance per asset."""
+        ...
+
+
+class SimulatedVenue(ExecutionVenue, Protocol):
+    """The paper engine as the execution layer sees it: a venue that also consumes market data.
+
+    The engine itself lives in the AI brain (``ai_brain/paper_trading_engine.py``); the composition
+    root injects it, so nothing in ``src/`` imports it.
+    """
+
+    def ref_price(self, symbol: str) -> float | None:
+        """The price the engine would mark ``symbol`` at now."""
+        ...
+
+    def on_event(self, ev: Any) -> None:
+        """Prices, books, the tape and funding that drive simulated fills."""
+        ...
+
+    def equity_quote(self) -> float:
+        """Wallet value in the quote currency at current prices."""
         ...

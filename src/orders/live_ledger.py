@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import logging
 
-from src.execution.ledger import Ledger, LedgerEntry
-from src.execution.order_store import OrderStore, StoredFill, StoredOrder
-from src.execution.positions import Position
+from src.orders.ledger import Ledger, LedgerEntry
+from src.orders.order_store import OrderStore, StoredFill, StoredOrder
+from src.orders.positions import Position
 
 log = logging.getLogger(__name__)
 
 
 class LiveFillRecorder:
-    """Appends live fills to :class:`~src.execution.ledger.Ledger`, deduplicated by ``fill_id``."""
+    """Appends live fills to :class:`~src.orders.ledger.Ledger`, deduplicated by ``fill_id``."""
 
     def __init__(self, ledger: Ledger, quote: str = "USDT", venue: str = "live") -> None:
         self.ledger = ledger

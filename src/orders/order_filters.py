@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
-from src.execution.interface import OrderIntent
+from src.orders.interface import OrderIntent
 
 
 class FilterReason(StrEnum):

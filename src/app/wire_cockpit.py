@@ -1,6 +1,6 @@
-"""Wiring of the control surface: the go-live gate, the notifier, and (with a token) the Telegram bot.
+"""Composition root, control surface: the go-live gate, the notifier, and (with a token) the Telegram bot.
 
-Called once from :func:`src.app.components.add_components`. Without ``TELEGRAM_BOT_TOKEN`` and at
+Called once from :func:`src.app.wiring.assemble`. Without ``TELEGRAM_BOT_TOKEN`` and at
 least one admin chat id, the scheduler still runs and its messages go to the log through a
 :class:`LogNotifier`; alerts already reach the console through the foundation's ConsoleNotifier.
 """
@@ -8,6 +8,7 @@ least one admin chat id, the scheduler still runs and its messages go to the log
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from typing import Any
 
 from src.app.supervisor import Supervisor
@@ -20,6 +21,7 @@ from src.telegram.notifier import EventRelay, LogNotifier, Notifier, TelegramNot
 from src.telegram.outbox import Outbox
 from src.telegram.scheduler import EquitySampler, Scheduler
 from src.telegram.strategy_files import list_strategies
+from src.telegram.view import TradingView
 
 log = logging.getLogger(__name__)
 
@@ -37,16 +39,24 @@ def telegram_disabled_reason(ctx: AppContext) -> str | None:
     return None
 
 
-def add_telegram_components(ctx: AppContext, supervisor: Supervisor) -> TelegramBot | None:
-    """Register the gate's commands, ``ctx.services['notifier']`` and the cockpit components."""
+@dataclass(frozen=True)
+class CockpitParts:
+    """The control surface: the go-live gate, where messages go, and the bot when Telegram is on."""
+
+    golive: GoLiveGate
+    notifier: Notifier
+    bot: TelegramBot | None
+
+
+def add_telegram_components(ctx: AppContext, supervisor: Supervisor, view: TradingView) -> CockpitParts:
+    """Register the gate's commands, the notifier and the cockpit components."""
     cfg = ctx.config.telegram
     codes = ConfirmationCodes(cfg.confirm_code_ttl_s, cfg.confirm_max_attempts)
-    gate = GoLiveGate(ctx.config, ctx.services["control"], codes, describe=lambda: _would_go_live(ctx))
-    register_golive_commands(ctx.services["commands"], gate)
-    ctx.services["golive"] = gate
-    sampler = EquitySampler(ctx)
+    gate = GoLiveGate(ctx.config, view.control, codes, describe=lambda: _would_go_live(ctx))
+    register_golive_commands(view.commands, gate)
+    sampler = EquitySampler(ctx, view)
     supervisor.add(sampler)
-    cockpit = Cockpit(ctx, gate, codes, sampler.curve)
+    cockpit = Cockpit(ctx, gate, codes, view, sampler.curve)
     notifier: Notifier
     bot: TelegramBot | None = None
     reason = telegram_disabled_reason(ctx)
@@ -55,9 +65,8 @@ def add_telegram_components(ctx: AppContext, supervisor: Supervisor) -> Telegram
     else:
         log.info("telegram off (%s): scheduled messages go to the log", reason)
         notifier = LogNotifier()
-    ctx.services["notifier"] = notifier
     supervisor.add(Scheduler(ctx, cockpit, notifier))
-    return bot
+    return CockpitParts(gate, notifier, bot)
 
 
 def _add_bot(ctx: AppContext, supervisor: Supervisor, cockpit: Cockpit) -> tuple[TelegramBot, Notifier]:

@@ -1,7 +1,8 @@
-"""Builds the AI brain's parts from the context and registers them with the supervisor.
+"""Composition root, AI brain: builds the brain's parts and registers them with the supervisor.
 
-Always: the strategy repository (``ctx.services["strategies"]``), the lifecycle and the strategy
-commands, because people and the runner need them even with discovery switched off. With
+Always: the strategy repository, the lifecycle and the strategy commands
+(:func:`build_strategy_book`), because people and the runner need them even with discovery switched
+off. With
 ``brain.enabled``: the learning engine, the hypothesis sources (templates and genetic search
 always; the LLM only with ``llm.enabled`` and a ``GEMINI_API_KEY``) and the cycle component.
 """
@@ -10,9 +11,10 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import dataclass, replace
 from functools import partial
 
-from ai_brain.brain_cycle import BrainCycle
+from ai_brain.brain_cycle import BrainCycle, BrainInputs
 from ai_brain.evaluation_pool import EvaluationPool
 from ai_brain.generators.dedup import Deduplicator
 from ai_brain.generators.evolutionary import EvolutionarySource
@@ -34,6 +36,7 @@ from ai_brain.strategy_store import StrategyStore
 from src.app.supervisor import Supervisor
 from src.core.timeframes import timeframe_ms
 from src.runtime.context import AppContext
+from src.state.inbox import CommandRegistry
 from src.state.store import quarantine
 from src.strategy.spec import StrategySpec
 
@@ -81,16 +84,30 @@ async def _close_in_background(pool: EvaluationPool) -> None:
     pool.terminate()
 
 
-def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, supervisor: Supervisor) -> BrainCycle:
+@dataclass(frozen=True)
+class BrainParts:
+    """The discovery side, when ``brain.enabled``."""
+
+    cycle: BrainCycle
+    learning: LearningEngine
+    analyst: MarketAnalyst
+    intel: IntelComponent | None
+
+
+def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, supervisor: Supervisor,
+                inputs: BrainInputs) -> BrainParts:
     cfg = ctx.config.brain
     learning = LearningEngine(cfg.learning, ctx.paths.state / "learning", ctx.paths.state / "quarantine")
-    ctx.services["learning"] = learning
     dedup = Deduplicator(cfg.generators.dedup_param_tolerance)
     for rec in store.list():
         dedup.add(rec.spec)
     pool = EvaluationPool(ctx.config.evaluator) if cfg.use_pool else None
     templates = TemplateSource(cfg.generators.templates_per_cycle, cfg.generators.seed)
-    cycle = BrainCycle(ctx, store, lifecycle, HypothesisGenerator([], dedup), learning, load_trials(ctx), pool)
+    gateway = build_gateway(ctx)
+    intel = build_intel(ctx, gateway)
+    cycle = BrainCycle(ctx, store, lifecycle, HypothesisGenerator([], dedup), learning, load_trials(ctx),
+                       replace(inputs, intel=intel), pool)
+    ctx.status.register(cycle.name, cycle.describe)
     supervisor.on_shutdown("brain", cycle.close)
     if pool is not None:
         cycle.on_close(partial(_close_in_background, pool))
@@ -104,11 +121,8 @@ def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, sup
     evo = EvolutionarySource(cfg.generators, lambda sym: partial(cycle.fitness, sym), make_seed,
                              partial(_seeds_for, store, cfg.generators.ga_population // 2))
     sources: list[Source] = [templates, evo]
-    gateway = build_gateway(ctx)
-    ctx.services["market_analyst"] = MarketAnalyst(gateway if cfg.intel.analyzer_enabled else None)
-    intel = build_intel(ctx, gateway)
+    analyst = MarketAnalyst(gateway if cfg.intel.analyzer_enabled else None)
     if intel is not None:
-        ctx.services["intel"] = intel
         supervisor.add(intel)
     if gateway is not None:
         llm = LLMSource(gateway, ctx.config.llm)
@@ -117,7 +131,7 @@ def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, sup
         cycle.on_close(gateway.close)
     cycle.generator = HypothesisGenerator(sources, dedup, timeout_s=max(120.0, ctx.config.llm.timeout_s * 4))
     cycle.context_hook = lambda gen_ctx: holder.__setitem__("ctx", gen_ctx)
-    return cycle
+    return BrainParts(cycle, learning, analyst, intel)
 
 
 def build_intel(ctx: AppContext, gateway: GeminiGateway | None) -> IntelComponent | None:
@@ -133,17 +147,22 @@ def build_intel(ctx: AppContext, gateway: GeminiGateway | None) -> IntelComponen
     return IntelComponent(ctx, news, SentimentAnalyzer(gateway if icfg.sentiment_use_llm else None), onchain)
 
 
-def add_brain_components(ctx: AppContext, supervisor: Supervisor) -> None:
-    """Publish ``strategies`` and register the strategy commands; start the AI cycle when enabled."""
+def build_strategy_book(ctx: AppContext, registry: CommandRegistry) -> tuple[StrategyStore, Lifecycle]:
+    """The strategy repository and its lifecycle, with the strategy commands (every mode, brain or not)."""
     store = build_store(ctx)
-    ctx.services["strategies"] = store
     lifecycle = Lifecycle(store, ctx.config.brain.lifecycle, ctx.config.mode, ctx.bus.publish, ctx.clock.now_ms,
                           timeframe_ms(ctx.config.replay.timeframe))
-    ctx.services["lifecycle"] = lifecycle
-    commands = ctx.services.get("commands")
-    if commands is not None:
-        StrategyCommands(store, ctx.bus.publish).register(commands)
+    StrategyCommands(store, ctx.bus.publish).register(registry)
     if store.duplicates_resolved:
         log.warning("strategy files: %d stale copies from an interrupted move were removed", store.duplicates_resolved)
-    if ctx.config.brain.enabled:
-        supervisor.add(build_cycle(ctx, store, lifecycle, supervisor))
+    return store, lifecycle
+
+
+def add_brain_components(ctx: AppContext, supervisor: Supervisor, store: StrategyStore, lifecycle: Lifecycle,
+                         inputs: BrainInputs) -> BrainParts | None:
+    """Start the AI cycle when ``brain.enabled``."""
+    if not ctx.config.brain.enabled:
+        return None
+    parts = build_cycle(ctx, store, lifecycle, supervisor, inputs)
+    supervisor.add(parts.cycle)
+    return parts

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from src.execution.interface import TERMINAL_STATUSES, OrderIntent, OrderRecord, OrderStatus
+from src.orders.interface import TERMINAL_STATUSES, OrderIntent, OrderRecord, OrderStatus
 from src.state.store import StateStore, fsync_dir, read_model, write_model
 
 log = logging.getLogger(__name__)
