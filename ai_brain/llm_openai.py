@@ -26,8 +26,10 @@ def retry_after_s(headers: Any) -> float | None:
     """``Retry-After`` in delay-seconds (RFC 9110 §10.2.3), or ``retry-after-ms`` as some servers send."""
     for name, scale in (("retry-after-ms", 0.001), ("Retry-After", 1.0)):
         raw = headers.get(name)
+        if raw is None:
+            continue
         try:
-            return max(float(raw) * scale, 0.0) if raw is not None else None
+            return max(float(raw) * scale, 0.0)
         except ValueError:
             continue  # an HTTP-date: fall back to our own backoff
     return None
