@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ai_brain.llm_client import GeminiGateway, LLMError
+from ai_brain.llm_client import LLMError, LLMGateway
 from ai_brain.regimes import RegimeReading
 
 FUNDING_EXTREME = 0.0005  # per 8h: 0.05%, about 55% a year
@@ -57,7 +57,7 @@ def rules_text(regimes: dict[str, RegimeReading]) -> str:
 class MarketAnalyst:
     """Builds a :class:`Commentary`; ``gateway`` None means rules only."""
 
-    def __init__(self, gateway: GeminiGateway | None = None) -> None:
+    def __init__(self, gateway: LLMGateway | None = None) -> None:
         self.gateway = gateway
 
     async def commentary(self, regimes: dict[str, RegimeReading], funding: dict[str, float],

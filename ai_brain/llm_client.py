@@ -1,10 +1,13 @@
-"""The one way the bot talks to Gemini: async google-genai client behind cache, budget and breaker.
+"""The one way the bot talks to an LLM: a provider (Gemini or OpenAI-compatible) behind cache,
+budget, breaker, server-paced retries and schema tiers.
 
 A call either returns a schema-valid answer or raises an :class:`LLMError` whose message says
-why (refused by the breaker or the budget, timed out, transport failure, unusable output).
-Only transient failures are retried (5xx, 429/408, connection errors) and the SDK's own hidden
-retry is switched off (``HttpRetryOptions(attempts=1)``) so the timeout means what it says. A
-slow model never delays trading: callers run in the brain's cycle task, never in the feed.
+why (refused by the breaker, the budget or the server's retry delay, timed out, transport
+failure, cut off at the token cap, unusable output). Only transient failures are retried, never
+sooner than the server asked (a 429's retry delay also holds back every later call). A schema the
+service refuses steps down to a smaller tier for that schema. A 404 for the model is a person's
+job: one action alert naming ``llm.model``, and no more calls until a restart. A slow or broken
+model never delays trading: callers run in the brain's cycle task, never in the feed.
 """
 
 from __future__ import annotations
@@ -12,19 +15,21 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
-import aiohttp
-from google import genai
-from google.genai import errors as genai_errors
-from google.genai import types
 from pydantic import BaseModel, ValidationError
-from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
+from ai_brain.llm_gemini import GeminiProvider
 from ai_brain.llm_governance import CachedAnswer, CircuitBreaker, ResponseCache, TokenBudget, prompt_key
+from ai_brain.llm_openai import OpenAICompatibleProvider
+from ai_brain.llm_provider import Completion, Provider, ProviderError, Request
+from ai_brain.llm_schema import TIERS, json_schema_for, schema_bytes
+from src.config import Secrets
 from src.config.brain import LLMConfig
+from src.core.events import Alert
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
@@ -46,51 +51,11 @@ class LLMAnswer:
     cached: bool
 
 
-def is_transient(exc: BaseException) -> bool:
-    """Worth retrying: server errors, rate limits, request timeouts reported by the server, network."""
-    if isinstance(exc, genai_errors.ServerError):
-        return True
-    if isinstance(exc, genai_errors.ClientError):
-        return getattr(exc, "code", None) in (408, 429)
-    return isinstance(exc, aiohttp.ClientConnectionError)
-
-
-_DROP_KEYS = frozenset({"title", "default", "additionalProperties"})
-
-
-def _plain(node: Any, defs: dict[str, Any]) -> Any:
-    """Inline ``$ref``s and turn exclusive bounds into inclusive ones (our own validation keeps
-    them strict): a self-contained schema any structured-output endpoint accepts."""
-    if isinstance(node, list):
-        return [_plain(v, defs) for v in node]
-    if not isinstance(node, dict):
-        return node
-    if "$ref" in node:
-        return _plain(defs[node["$ref"].rsplit("/", 1)[-1]], defs)
-    out: dict[str, Any] = {}
-    for key, value in node.items():
-        if key in _DROP_KEYS or key == "$defs":
-            continue
-        if key in ("exclusiveMinimum", "exclusiveMaximum"):
-            out["minimum" if key == "exclusiveMinimum" else "maximum"] = value
-        elif key == "properties":
-            out[key] = {name: _plain(v, defs) for name, v in value.items()}
-        else:
-            out[key] = _plain(value, defs)
-    return out
-
-
-def json_schema_for(schema: type[BaseModel]) -> dict[str, Any]:
-    """The response schema sent to the model, derived from the pydantic model."""
-    raw = schema.model_json_schema()
-    return _plain(raw, raw.get("$defs", {}))
-
-
 def parse_answer(text: str | None, schema: type[M]) -> M:
     """Validate the raw answer ourselves, so a rejection carries the reason (the SDK's ``parsed``
     is silently None on any mismatch)."""
     if not text:
-        raise LLMError("empty", "empty answer (blocked or no candidates)")
+        raise LLMError("empty", "empty answer")
     try:
         return schema.model_validate_json(text)
     except ValidationError as exc:
@@ -100,21 +65,51 @@ def parse_answer(text: str | None, schema: type[M]) -> M:
         raise LLMError(kind, f"answer fails the schema at {where}: {first.get('msg')}") from None
 
 
-class GeminiGateway:
-    """Governed access to one Gemini model; create once, ``await close()`` at shutdown."""
+def finish_problem(done: Completion, cfg: LLMConfig) -> LLMError | None:
+    """An answer the service itself cut short or withheld, named for what to change."""
+    if done.finish == "max_tokens":
+        return LLMError("max_tokens", f"answer cut off at llm.max_output_tokens={cfg.max_output_tokens} "
+                        f"({done.thinking_tokens} thinking + {done.output_tokens} answer tokens); lower "
+                        "llm.thinking_budget or raise llm.max_output_tokens")
+    if done.finish == "blocked":
+        return LLMError("blocked", f"answer withheld by the service ({done.detail})")
+    return None
 
-    def __init__(self, cfg: LLMConfig, api_key: str, cache: ResponseCache, budget: TokenBudget,
-                 breaker: CircuitBreaker) -> None:
-        self.cfg, self.cache, self.budget, self.breaker = cfg, cache, budget, breaker
-        opts = types.HttpOptions(base_url=cfg.base_url, api_version=cfg.api_version,
-                                 timeout=int(cfg.timeout_s * 1000),
-                                 retry_options=types.HttpRetryOptions(attempts=1))
-        self._client = genai.Client(api_key=api_key, http_options=opts)
+
+def make_provider(cfg: LLMConfig, secrets: Secrets) -> Provider | str:
+    """The configured provider, or why there is none (the offline generators then run alone)."""
+    if not cfg.enabled:
+        return "disabled in config"
+    if cfg.provider == "openai_compatible":
+        return OpenAICompatibleProvider(cfg, secrets.llm_api_key)
+    if not secrets.gemini_api_key:
+        return "no GEMINI_API_KEY"
+    return GeminiProvider(cfg, secrets.gemini_api_key)
+
+
+def _no_alert(_alert: Alert) -> None:
+    return None
+
+
+class LLMGateway:
+    """Governed access to one model; create once, ``await close()`` at shutdown. ``alert`` receives
+    action alerts (the wiring passes ``bus.publish``); ``sleep`` and ``monotonic`` are injectable
+    so tests wait no real time."""
+
+    def __init__(self, cfg: LLMConfig, provider: Provider, cache: ResponseCache, budget: TokenBudget,
+                 breaker: CircuitBreaker, alert: Callable[[Alert], None] = _no_alert,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
+        self.cfg, self.provider, self.cache, self.budget, self.breaker = cfg, provider, cache, budget, breaker
+        self._alert, self._sleep, self._mono = alert, sleep, monotonic
         self.failures: dict[str, int] = {}
         self.calls = 0
+        self.not_before = 0.0  # monotonic time before which the server asked us not to call
+        self.halted: str | None = None  # a person must fix the config (unknown model)
+        self.tiers: dict[str, int] = {}  # schema name -> index into TIERS
 
     async def close(self) -> None:
-        await self._client.aio.aclose()
+        await self.provider.close()
 
     def _fail(self, kind: str, message: str) -> LLMError:
         self.failures[kind] = self.failures.get(kind, 0) + 1
@@ -127,27 +122,39 @@ class GeminiGateway:
         hit = self.cache.get(key)
         if hit is not None:
             return LLMAnswer(self._parse(hit.response_text, schema), hit.response_text or "", key, True)
-        if not self.breaker.allow():
-            raise self._fail("breaker_open", f"circuit breaker open after {self.breaker.failures} failures")
-        problem = self.budget.allows(len(prompt) // 4 + self.cfg.max_output_tokens)
-        if problem:
-            raise self._fail("budget", problem)
-        response = await self._call(system, prompt, schema, temperature)
-        usage = response.usage_metadata
-        p_tok = int(getattr(usage, "prompt_token_count", 0) or 0)
-        o_tok = int(getattr(usage, "candidates_token_count", 0) or 0)
-        self.budget.charge(p_tok, o_tok)
-        text = response.text
+        self._admit(prompt, schema)
+        done = await self._call(system, prompt, schema, temperature)
+        self.budget.charge(done.prompt_tokens, done.output_tokens, done.thinking_tokens)
+        problem = finish_problem(done, self.cfg)
+        if problem is not None:
+            self.breaker.failure()
+            raise self._fail(problem.kind, str(problem))
         self.cache.put(CachedAnswer(key=key, model=self.cfg.model, system=system, prompt=prompt,
-                                    temperature=temperature, response_text=text, prompt_tokens=p_tok,
-                                    output_tokens=o_tok, created_at=datetime.now(UTC).isoformat()))
+                                    temperature=temperature, response_text=done.text,
+                                    prompt_tokens=done.prompt_tokens, output_tokens=done.output_tokens,
+                                    thinking_tokens=done.thinking_tokens,
+                                    created_at=datetime.now(UTC).isoformat()))
         try:
-            parsed = self._parse(text, schema)
+            parsed = self._parse(done.text, schema)
         except LLMError:
             self.breaker.failure()
             raise
         self.breaker.success()
-        return LLMAnswer(parsed, text or "", key, False)
+        return LLMAnswer(parsed, done.text or "", key, False)
+
+    def _admit(self, prompt: str, schema: type[BaseModel]) -> None:
+        """Refuse before calling: a halt, the server's retry delay, the breaker, the budget."""
+        if self.halted:
+            raise self._fail("model_not_found", self.halted)
+        wait = self.not_before - self._mono()
+        if wait > 0:
+            raise self._fail("rate_limited", f"the server asked to wait; {wait:.0f} s left")
+        if not self.breaker.allow():
+            raise self._fail("breaker_open", f"circuit breaker open after {self.breaker.failures} failures")
+        schema_tokens = schema_bytes(self._schema(schema)) // 4  # the schema counts as input
+        problem = self.budget.allows(len(prompt) // 4 + schema_tokens + self.cfg.max_output_tokens)
+        if problem:
+            raise self._fail("budget", problem)
 
     def _parse(self, text: str | None, schema: type[M]) -> M:
         try:
@@ -155,32 +162,71 @@ class GeminiGateway:
         except LLMError as exc:
             raise self._fail(exc.kind, str(exc)) from None
 
-    async def _call(self, system: str, prompt: str, schema: type[BaseModel], temperature: float) -> Any:
-        config = types.GenerateContentConfig(system_instruction=system, temperature=temperature,
-                                             response_mime_type="application/json",
-                                             response_json_schema=json_schema_for(schema),
-                                             max_output_tokens=self.cfg.max_output_tokens)
-        retry = AsyncRetrying(stop=stop_after_attempt(self.cfg.retries + 1), reraise=True,
-                              wait=wait_exponential(multiplier=self.cfg.retry_initial_s, max=self.cfg.retry_max_s),
-                              retry=retry_if_exception(is_transient))
-        started = time.monotonic()
-        try:
-            async for attempt in retry:
-                with attempt:
-                    self.calls += 1
-                    response = await asyncio.wait_for(
-                        self._client.aio.models.generate_content(model=self.cfg.model, contents=prompt,
-                                                                 config=config),
-                        self.cfg.timeout_s + 1.0)
-        except TimeoutError:
+    def _schema(self, schema: type[BaseModel]) -> dict[str, Any] | None:
+        return json_schema_for(schema, TIERS[self.tiers.get(schema.__name__, 0)])
+
+    def _step_down(self, schema: type[BaseModel], why: str) -> bool:
+        """Use the next smaller schema tier for ``schema`` from now on; False when none is left."""
+        index = self.tiers.get(schema.__name__, 0)
+        if index + 1 >= len(TIERS):
+            return False
+        self.tiers[schema.__name__] = index + 1
+        log.warning("LLM refused the %s schema (%s tier): %s; using the %s tier", schema.__name__, TIERS[index],
+                    why, TIERS[index + 1])
+        return True
+
+    async def _call(self, system: str, prompt: str, schema: type[BaseModel], temperature: float) -> Completion:
+        attempt = 0
+        started = self._mono()
+        while True:
+            request = Request(system, prompt, schema.__name__, self._schema(schema), temperature,
+                              self.cfg.max_output_tokens)
+            self.calls += 1
+            try:
+                done = await asyncio.wait_for(self.provider.complete(request), self.cfg.timeout_s + 1.0)
+                log.info("LLM answered in %.2f s", self._mono() - started)
+                return done
+            except TimeoutError:
+                err = ProviderError("timeout", f"no answer within {self.cfg.timeout_s:.1f} s")
+            except ProviderError as exc:
+                err = exc
+            if err.kind == "schema_refused" and self._step_down(schema, str(err)):
+                continue
+            delay = self._retry_delay(err, attempt)
+            if delay is None:
+                raise self._failed(err)
+            attempt += 1
+            await self._sleep(delay)
+
+    def _retry_delay(self, err: ProviderError, attempt: int) -> float | None:
+        """Seconds to wait before retrying ``err``, never less than the server asked; None = give up
+        (not transient, retries spent, or the server's delay is longer than ``llm.retry_max_s``)."""
+        server = err.retry_after_s
+        if server is not None:
+            self.not_before = max(self.not_before, self._mono() + server)
+        if not err.transient or attempt >= self.cfg.retries:
+            return None
+        wait = max(min(self.cfg.retry_initial_s * 2 ** attempt, self.cfg.retry_max_s), server or 0.0)
+        return wait if wait <= self.cfg.retry_max_s else None
+
+    def _failed(self, err: ProviderError) -> LLMError:
+        """Book a call that gave up: the breaker, a rate-limit hold, or a halt with an alert."""
+        if err.kind == "model_not_found":
+            self._halt(str(err))
+        elif not (err.kind == "rate_limited" and err.retry_after_s is not None):
             self.breaker.failure()
-            raise self._fail("timeout", f"no answer within {self.cfg.timeout_s:.1f} s") from None
-        except (genai_errors.APIError, aiohttp.ClientError) as exc:
-            self.breaker.failure()
-            raise self._fail("transport", f"{type(exc).__name__}: {str(exc)[:200]}") from None
-        log.info("LLM answered in %.2f s", time.monotonic() - started)
-        return response
+        return self._fail(err.kind, str(err))
+
+    def _halt(self, message: str) -> None:
+        self.halted = f"llm.model {self.cfg.model!r} not found: {message}"
+        self._alert(Alert("action", f"LLM model not found: {self.cfg.model}", (
+            f"The {self.provider.name} service answered 404 for llm.model = {self.cfg.model!r} ({message}). "
+            "Set llm.model in config.yaml to a model it serves (and check llm.base_url), then restart. "
+            "LLM calls are off until then; the offline generators carry on."), key="llm:model_not_found"))
 
     def describe(self) -> dict[str, Any]:
-        return {"model": self.cfg.model, "calls": self.calls, "cache_hits": self.cache.hits,
-                "breaker": self.breaker.state, "failures": dict(self.failures), "budget": self.budget.describe()}
+        return {"provider": self.provider.name, "model": self.cfg.model, "calls": self.calls,
+                "cache_hits": self.cache.hits, "breaker": self.breaker.state, "failures": dict(self.failures),
+                "halted": self.halted, "rate_limit_wait_s": round(max(self.not_before - self._mono(), 0.0), 1),
+                "schema_tiers": {name: TIERS[i] for name, i in self.tiers.items()},
+                "budget": self.budget.describe()}

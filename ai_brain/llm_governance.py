@@ -47,6 +47,7 @@ class CachedAnswer(BaseModel):
     response_text: str | None
     prompt_tokens: int = 0
     output_tokens: int = 0
+    thinking_tokens: int = 0
     created_at: str
 
 
@@ -74,6 +75,7 @@ class BudgetState(BaseModel):
 
     day: str = ""
     tokens: int = 0
+    thinking_tokens: int = 0  # included in ``tokens``; shown apart because thinking is easy to overlook
     cost_usd: float = 0.0
     calls: int = 0
     refused: int = 0
@@ -110,10 +112,13 @@ class TokenBudget:
             self._save()
         return problem
 
-    def charge(self, prompt_tokens: int, output_tokens: int) -> None:
+    def charge(self, prompt_tokens: int, output_tokens: int, thinking_tokens: int = 0) -> None:
+        """Book one call; thinking tokens are billed as output (https://ai.google.dev/gemini-api/docs/pricing:
+        "Output price (including thinking tokens)")."""
         self._roll()
-        self.state.tokens += prompt_tokens + output_tokens
-        self.state.cost_usd += prompt_tokens * self.usd_in + output_tokens * self.usd_out
+        self.state.tokens += prompt_tokens + output_tokens + thinking_tokens
+        self.state.thinking_tokens += thinking_tokens
+        self.state.cost_usd += prompt_tokens * self.usd_in + (output_tokens + thinking_tokens) * self.usd_out
         self.state.calls += 1
         self._save()
 

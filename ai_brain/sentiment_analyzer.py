@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ai_brain.llm_client import GeminiGateway, LLMError
+from ai_brain.llm_client import LLMError, LLMGateway
 
 POSITIVE = frozenset({
     "surge", "surges", "rally", "rallies", "soar", "soars", "gain", "gains", "bull", "bullish", "record", "high",
@@ -53,7 +53,7 @@ class SentimentAnswer(BaseModel):
 class SentimentAnalyzer:
     """Scores headlines; ``gateway`` None means lexicon only."""
 
-    def __init__(self, gateway: GeminiGateway | None = None) -> None:
+    def __init__(self, gateway: LLMGateway | None = None) -> None:
         self.gateway = gateway
         self.fallbacks = 0
 

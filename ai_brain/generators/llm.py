@@ -1,4 +1,4 @@
-"""The LLM hypothesis source: Gemini proposes, our code parses, range-checks and fact-checks.
+"""The LLM hypothesis source: the model proposes, our code parses, range-checks and fact-checks.
 
 The prompt is built only from validated, point-in-time data (candles that closed before the
 decision time): regime per symbol, ATR and volatility, funding, recent evaluator verdicts,
@@ -20,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ai_brain.generators.dedup import signature
 from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, make_id
-from ai_brain.llm_client import GeminiGateway, LLMError
+from ai_brain.llm_client import LLMError, LLMGateway
 from ai_brain.llm_governance import check_cited, check_reasoning_numbers
 from src.config.brain import LLMConfig
 from src.core.timeframes import fmt_ms
@@ -143,7 +143,7 @@ class LLMSource:
 
     name = "llm"
 
-    def __init__(self, gateway: GeminiGateway, cfg: LLMConfig) -> None:
+    def __init__(self, gateway: LLMGateway, cfg: LLMConfig) -> None:
         self.gateway, self.cfg = gateway, cfg
         self.rejected: dict[str, int] = {}
         self.accepted = 0

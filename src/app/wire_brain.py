@@ -4,7 +4,8 @@ Always: the strategy repository, the lifecycle and the strategy commands
 (:func:`build_strategy_book`), because people and the runner need them even with discovery switched
 off. With
 ``brain.enabled``: the learning engine, the hypothesis sources (templates and genetic search
-always; the LLM only with ``llm.enabled`` and a ``GEMINI_API_KEY``) and the cycle component.
+always; the LLM only with ``llm.enabled`` and a provider: a ``GEMINI_API_KEY``, or
+``llm.provider: openai_compatible``) and the cycle component.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from ai_brain.intel import IntelComponent
 from ai_brain.learning_engine import LearningEngine
 from ai_brain.lifecycle import Lifecycle, transition_problem
 from ai_brain.llm_analyzer import MarketAnalyst
-from ai_brain.llm_client import GeminiGateway
+from ai_brain.llm_client import LLMGateway, make_provider
 from ai_brain.llm_governance import CircuitBreaker, ResponseCache, TokenBudget
 from ai_brain.news_fetcher import NewsFetcher
 from ai_brain.onchain_monitor import OnchainMonitor
@@ -58,17 +59,17 @@ def load_trials(ctx: AppContext) -> TrialCounter:
         return TrialCounter(path)
 
 
-def build_gateway(ctx: AppContext) -> GeminiGateway | None:
+def build_gateway(ctx: AppContext) -> LLMGateway | None:
     cfg = ctx.config.llm
-    if not cfg.enabled or not ctx.secrets.gemini_api_key:
-        log.info("LLM generator off (%s); offline generators only",
-                 "disabled in config" if not cfg.enabled else "no GEMINI_API_KEY")
+    provider = make_provider(cfg, ctx.secrets)
+    if isinstance(provider, str):
+        log.info("LLM generator off (%s); offline generators only", provider)
         return None
     q = ctx.paths.state / "quarantine"
     budget = TokenBudget(ctx.paths.state / "llm_budget.json", q, cfg.daily_token_budget, cfg.daily_cost_budget_usd,
                          cfg.usd_per_million_input_tokens, cfg.usd_per_million_output_tokens)
-    return GeminiGateway(cfg, ctx.secrets.gemini_api_key, ResponseCache(ctx.paths.state / cfg.cache_dir, q),
-                         budget, CircuitBreaker(cfg.breaker_failures, cfg.breaker_cooldown_s))
+    return LLMGateway(cfg, provider, ResponseCache(ctx.paths.state / cfg.cache_dir, q), budget,
+                      CircuitBreaker(cfg.breaker_failures, cfg.breaker_cooldown_s), ctx.bus.publish)
 
 
 def _seeds_for(store: StrategyStore, limit: int, symbol: str) -> list[StrategySpec]:
@@ -134,7 +135,7 @@ def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, sup
     return BrainParts(cycle, learning, analyst, intel)
 
 
-def build_intel(ctx: AppContext, gateway: GeminiGateway | None) -> IntelComponent | None:
+def build_intel(ctx: AppContext, gateway: LLMGateway | None) -> IntelComponent | None:
     """The optional news / sentiment / on-chain component, or None when every part is off."""
     icfg = ctx.config.brain.intel
     q = ctx.paths.state / "quarantine"

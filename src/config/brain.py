@@ -7,7 +7,12 @@ and nothing in here can move money by itself (live trading needs the double gate
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+# Gemini 2.5 models spend thinking tokens out of ``max_output_tokens``; keep this many for the answer.
+MIN_ANSWER_TOKENS = 1024
 
 
 class _Section(BaseModel):
@@ -15,11 +20,20 @@ class _Section(BaseModel):
 
 
 class LLMConfig(_Section):
-    """Gemini access and its governance; the key itself comes only from the environment."""
+    """LLM access (Gemini, or any OpenAI-compatible server) and its governance; keys come only from the
+    environment (``GEMINI_API_KEY``; ``LLM_API_KEY`` for an OpenAI-compatible server that wants one)."""
 
     enabled: bool = True
-    model: str = "gemini-2.5-flash"
-    base_url: str | None = Field(None, description="override the API host (a proxy or a loopback fake)")
+    provider: Literal["gemini", "openai_compatible"] = Field(
+        "gemini", description="gemini (google-genai) or openai_compatible (/v1/chat/completions: Ollama, "
+        "llama.cpp server, vLLM, OpenAI)")
+    model: str = Field("gemini-2.5-flash", min_length=1, max_length=200)
+    base_url: str | None = Field(None, description="gemini: override the API host (a proxy or a loopback fake); "
+                                 "openai_compatible: required, up to and including /v1, e.g. "
+                                 "http://127.0.0.1:11434/v1")
+    thinking_budget: int | None = Field(
+        1024, ge=0, le=32_768, description="Gemini thinking tokens per call (they count toward max_output_tokens; "
+        "0 = off where the model allows it); None = the model's own dynamic thinking")
     api_version: str | None = Field("v1beta", description="API version path segment (v1beta carries every "
                                     "structured-output option); None = the SDK default")
     timeout_s: float = Field(45.0, gt=0, le=600, description="per-call timeout")
@@ -49,7 +63,24 @@ class LLMConfig(_Section):
             raise ValueError("llm.retry_max_s must be >= retry_initial_s")
         if self.max_stop_pct <= self.min_stop_pct:
             raise ValueError("llm.max_stop_pct must exceed min_stop_pct")
+        _check_thinking(self)
+        _check_endpoint(self)
         return self
+
+
+def _check_thinking(cfg: LLMConfig) -> None:
+    """Thinking is paid out of ``max_output_tokens``: a budget that leaves no room gives empty answers."""
+    if cfg.thinking_budget is not None and cfg.max_output_tokens - cfg.thinking_budget < MIN_ANSWER_TOKENS:
+        raise ValueError(f"llm.thinking_budget ({cfg.thinking_budget}) must leave at least {MIN_ANSWER_TOKENS} "
+                         f"of llm.max_output_tokens ({cfg.max_output_tokens}) for the answer")
+
+
+def _check_endpoint(cfg: LLMConfig) -> None:
+    if cfg.base_url is not None and not cfg.base_url.startswith(("http://", "https://")):
+        raise ValueError(f"llm.base_url must start with http:// or https://, got {cfg.base_url!r}")
+    if cfg.provider == "openai_compatible" and not cfg.base_url:
+        raise ValueError("llm.base_url is required when llm.provider is openai_compatible "
+                         "(e.g. http://127.0.0.1:11434/v1 for Ollama)")
 
 
 class GeneratorConfig(_Section):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 _SECRET_NAMES = (
     "EXCHANGE_API_KEY", "EXCHANGE_API_SECRET", "TESTNET_API_KEY", "TESTNET_API_SECRET",
-    "TELEGRAM_BOT_TOKEN", "GEMINI_API_KEY",
+    "TELEGRAM_BOT_TOKEN", "GEMINI_API_KEY", "LLM_API_KEY",
 )
 
 
@@ -29,11 +29,13 @@ class Secrets:
     telegram_chat_ids: tuple[int, ...] = ()
     telegram_viewer_ids: tuple[int, ...] = ()
     gemini_api_key: str = field(default="", repr=False)
+    llm_api_key: str = field(default="", repr=False)  # an OpenAI-compatible server's key; local ones need none
 
     def values(self) -> list[str]:
         """Every secret value that must be redacted from logs."""
         vals = [self.exchange_api_key, self.exchange_api_secret, self.testnet_api_key,
-                self.testnet_api_secret, self.telegram_bot_token, self.gemini_api_key]
+                self.testnet_api_secret, self.telegram_bot_token, self.gemini_api_key,
+                self.llm_api_key]
         return [v for v in vals if v and len(v) >= 4]
 
 
@@ -78,6 +80,7 @@ def load_secrets(env: dict[str, str] | None = None, dotenv: Path | None = None) 
         telegram_chat_ids=_ids(get("TELEGRAM_CHAT_IDS"), "TELEGRAM_CHAT_IDS"),
         telegram_viewer_ids=_ids(get("TELEGRAM_VIEWER_IDS"), "TELEGRAM_VIEWER_IDS"),
         gemini_api_key=get("GEMINI_API_KEY"),
+        llm_api_key=get("LLM_API_KEY"),
     )
 
 

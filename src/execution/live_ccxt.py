@@ -33,7 +33,7 @@ import ccxt.async_support as ccxt
 from src.core.events import Event, Fill, OrderUpdate
 from src.exchange.binance import ExchangeClient, perp_symbol
 from src.exchange.errors import ExchangeAccessError, IpBanned, TemporaryExchangeError
-from src.execution import order_filters
+from src.orders import order_filters
 from src.orders.interface import OrderIntent, OrderRecord, OrderStatus
 from src.orders.live_ledger import LiveFillRecorder
 from src.orders.order_store import IllegalTransition, OrderStore, StoredFill, StoredOrder

@@ -9,12 +9,15 @@ import numpy as np
 
 from ai_brain.generators.llm import LLMSource, snapshot
 from ai_brain.hypothesis_generator import GenerationContext
-from ai_brain.llm_client import GeminiGateway
+from ai_brain.llm_client import LLMGateway, make_provider
 from ai_brain.llm_governance import CircuitBreaker, ResponseCache, TokenBudget
 from ai_brain.regimes import classify
+from src.config import Secrets
 from src.config.brain import LLMConfig
+from src.core.events import Alert
 from src.core.timeframes import parse_iso_ms
 from src.strategy.data import Candles
+from tests.fakes.fake_time import FakeTime
 
 DECISION = "2024-06-01T00:00:00Z"
 
@@ -48,14 +51,22 @@ def proposal(ctx: GenerationContext, **over: Any) -> dict[str, Any]:
     return body
 
 
-def gateway(folder: Path, base_url: str, **cfg: Any) -> tuple[GeminiGateway, LLMConfig]:
+def gateway(folder: Path, base_url: str, *, alerts: list[Alert] | None = None, clock: FakeTime | None = None,
+            secrets: Secrets | None = None, **cfg: Any) -> tuple[LLMGateway, LLMConfig]:
+    """A gateway as the wiring builds it; ``clock`` (a :class:`FakeTime`) stands in for sleep and
+    monotonic time, ``alerts`` collects what would go to the bus."""
     conf = LLMConfig(base_url=base_url, **{"timeout_s": 2.0, "retries": 0, "proposals_per_cycle": 1,
                                            "crazy_share": 0.0, **cfg})
     q = folder / "quarantine"
+    clock = clock or FakeTime()
     budget = TokenBudget(folder / "budget.json", q, conf.daily_token_budget, conf.daily_cost_budget_usd,
                          conf.usd_per_million_input_tokens, conf.usd_per_million_output_tokens)
-    gw = GeminiGateway(conf, "test-key", ResponseCache(folder / "cache", q), budget,
-                       CircuitBreaker(conf.breaker_failures, conf.breaker_cooldown_s))
+    provider = make_provider(conf, secrets or Secrets(gemini_api_key="test-key"))
+    assert not isinstance(provider, str), provider
+    sink: list[Alert] = alerts if alerts is not None else []
+    gw = LLMGateway(conf, provider, ResponseCache(folder / "cache", q), budget,
+                    CircuitBreaker(conf.breaker_failures, conf.breaker_cooldown_s, clock), sink.append,
+                    sleep=clock.sleep, monotonic=clock)
     return gw, conf
 
 

@@ -21,6 +21,7 @@ from src.state.store import StateStore
 from tests.brain.conftest import FakeClock
 from tests.brain.llm_builders import proposal
 from tests.fakes.fake_gemini import FakeGemini, Reply
+from tests.fakes.fake_openai import FakeOpenAI
 from tests.rig import RigContext
 
 
@@ -100,6 +101,31 @@ async def test_an_llm_idea_goes_through_the_same_evaluator(tmp_path, btc_1h) -> 
     assert rec.source.generator == "llm" and rec.source.prompt_hash and "EMA cross" in rec.source.reasoning
     assert rec.verdict is not None and rec.performance.out_of_sample is not None
     assert store.get(rec.id).status == rec.status
+
+
+async def test_a_local_openai_compatible_model_files_strategies_with_no_gemini_key(tmp_path, btc_1h) -> None:
+    fake = FakeOpenAI()
+    await fake.start()
+    model = next(iter(sorted(fake.models)))
+    ctx = _context(tmp_path, btc_1h, {"provider": "openai_compatible", "base_url": f"{fake.base_url}/v1",
+                                      "model": model, "timeout_s": 5, "retries": 0, "proposals_per_cycle": 1,
+                                      "crazy_share": 0.0}, key="")
+    supervisor = Supervisor(ctx)
+    store, lifecycle = build_strategy_book(ctx, ctx.services["commands"])
+    cycle = build_cycle(ctx, store, lifecycle, supervisor, _inputs(ctx)).cycle
+    cycle.generator.sources = [s for s in cycle.generator.sources if s.name == "llm"]
+    fake.queue_json(proposal(cycle._context()))
+    try:
+        written = await cycle.cycle_once()
+    finally:
+        await cycle.close()
+        await fake.close()
+
+    assert fake.chat_calls == 1 and len(written) == 1
+    rec = written[0]
+    assert rec.source.generator == "llm" and rec.verdict is not None
+    assert store.get(rec.id).status == rec.status
+    assert ctx.status.snapshot()["llm"]["provider"] == "openai_compatible"
 
 
 async def _noop(_event: Alert) -> None:

@@ -52,7 +52,7 @@ async def test_a_good_structured_answer_becomes_a_valid_spec(llm, fake: FakeGemi
     (Reply(text='{"name": "cut", "type": "momentum", "symbol": "BTC/USDT", "reasoning": "r", "rules": {"entry_'),
      "malformed"),
     (Reply(text=""), "empty"),
-    (Reply(body={"promptFeedback": {"blockReason": "SAFETY"}}), "empty"),
+    (Reply(body={"promptFeedback": {"blockReason": "SAFETY"}}), "blocked"),
     (Reply(status=400, body={"error": {"code": 400, "message": "bad", "status": "INVALID_ARGUMENT"}}), "transport"),
 ])
 async def test_garbage_is_counted_and_dropped(llm, fake: FakeGemini, btc_1h, reply: Reply, kind: str) -> None:

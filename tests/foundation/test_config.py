@@ -26,6 +26,12 @@ def test_committed_config_is_valid_and_safe() -> None:
     ({"replay": {"speed": "fast"}}, ["replay.speed", "'fast'"]),
     ({"paper": {"starting_balance_quote": -5}}, ["paper.starting_balance_quote", "-5", "greater than"]),
     ({"mode": "yolo"}, ["mode", "'yolo'", "replay"]),
+    ({"llm": {"provider": "ollama"}}, ["llm.provider", "'ollama'", "openai_compatible"]),
+    ({"llm": {"provider": "openai_compatible"}}, ["llm.base_url", "required", "openai_compatible"]),
+    ({"llm": {"base_url": "127.0.0.1:11434/v1"}}, ["llm.base_url", "http://"]),
+    ({"llm": {"max_output_tokens": 4096, "thinking_budget": 3500}}, ["llm.thinking_budget", "3500",
+                                                                     "llm.max_output_tokens", "4096"]),
+    ({"llm": {"thinking_budget": -1}}, ["llm.thinking_budget", "-1"]),
 ])
 def test_bad_config_names_key_and_value(data: dict, names: list[str]) -> None:
     with pytest.raises(ConfigError) as err:
