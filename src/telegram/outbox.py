@@ -306,7 +306,7 @@ class Outbox:
         except RetryAfter as exc:
             self._failed(chat, f"flood wait {retry_after_s(exc):.0f}s", retry_after_s(exc))
         except Forbidden as exc:
-            await self._chat_refuses(chat, f"{type(exc).__name__}: {exc}")
+            await self._chat_refuses(chat, str(exc))  # Telegram's text already says "Forbidden: ..."
         except BadRequest as exc:  # a NetworkError: check it before NetworkError
             self._drop(item, f"{type(exc).__name__}: {exc}")
         except InvalidToken as exc:

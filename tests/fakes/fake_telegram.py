@@ -45,11 +45,11 @@ CAPTION_LIMIT = 1024
 
 def chat_type(chat_id: int) -> str:
     """Bot API, Chat.type: "private", "group", "supergroup" or "channel". Private chats have the user's
-    (positive) id; groups negative ids, and supergroups the "-100..." form (see ResponseParameters:
-    migrate_to_chat_id "may have more than 32 significant bits")."""
+    (positive) id, groups small negative ids, supergroups the "-100" + ten digits form (Bot API,
+    ResponseParameters: migrate_to_chat_id "may have more than 32 significant bits")."""
     if chat_id > 0:
         return "private"
-    return "supergroup" if str(chat_id).startswith("-100") else "group"
+    return "supergroup" if chat_id <= -1_000_000_000_000 else "group"
 
 
 def chat_object(chat_id: int) -> dict[str, Any]:
@@ -61,7 +61,7 @@ def chat_object(chat_id: int) -> dict[str, Any]:
 
 @dataclass
 class SentMessage:
-    """One message (or photo) the bot sent, with the fake's monotonic arrival time."""
+    """One message (or photo) the bot sent, with its arrival time on the fake's ``clock``."""
 
     method: str
     chat_id: int
@@ -372,7 +372,7 @@ class FakeTelegram:
         message_id = self._next_message
         self._next_message += 1
         markup = params.get("reply_markup")
-        self.sent.append(SentMessage(method, chat_id, text, time.monotonic(), markup if isinstance(markup, dict)
+        self.sent.append(SentMessage(method, chat_id, text, self.clock(), markup if isinstance(markup, dict)
                                      else None, photo, message_id))
         self._new_sent.set()
         return {"message_id": message_id, "date": int(time.time()), "text": text,

@@ -70,10 +70,10 @@ class Harness:
     def control(self) -> Controller:
         return self.ctx.services["control"]
 
-    async def ask(self, chat_id: int, text: str, timeout_s: float = 5.0) -> SentMessage:
-        """Send ``text`` from ``chat_id`` and return the bot's next message to that chat."""
+    async def ask(self, chat_id: int, text: str, timeout_s: float = 5.0, user_id: int | None = None) -> SentMessage:
+        """Send ``text`` from ``chat_id`` (as ``user_id`` in a group) and return the bot's next message there."""
         before = len(self.fake.sent_to(chat_id))
-        self.fake.push_command(chat_id, text)
+        self.fake.push_command(chat_id, text, user_id)
         sent = await self.fake.wait_sent(before + 1, timeout_s, chat_id=chat_id)
         return sent[before]
 
