@@ -1,7 +1,7 @@
 """Wiring of the control surface: the go-live gate, the notifier, and (with a token) the Telegram bot.
 
 Called once from :func:`src.app.components.add_components`. Without ``TELEGRAM_BOT_TOKEN`` and at
-least one admin chat id, the scheduler still runs and its messages go to the log through a
+least one admin user id, the scheduler still runs and its messages go to the log through a
 :class:`LogNotifier`; alerts already reach the console through the foundation's ConsoleNotifier.
 """
 
