@@ -8,8 +8,9 @@ back they go out in order. Every wait is per chat — a flood wait (429), a chat
 failing chat never holds up another. A group that became a supergroup (400 with
 ``migrate_to_chat_id``, PTB's ``ChatMigrated``) is followed to its new id, saved and announced; a
 chat that refuses the bot (403, ``Forbidden``) is marked dead and announced, and nothing more is
-sent to it until it writes to the bot again. The queue is written to ``state/telegram_outbox.json`` by a separate
-writer task (atomic write in a worker thread, coalesced), so a restart sends what was pending.
+sent to it until it writes to the bot again. The queue is written to
+``state/telegram_outbox.json`` by a separate writer task (atomic write in a worker thread,
+coalesced), so a restart sends what was pending.
 Photos (chart replies) are kept in memory only: they answer a question asked moments ago. A photo
 whose text does not fit Telegram's 1,024-character caption goes with a short caption and the whole
 text follows as messages.
