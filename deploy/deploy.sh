@@ -19,7 +19,7 @@
 #   RESTART_CMD   default "[sudo -n] systemctl restart ai-trading-lab" (sudo when not root)
 #   HEALTH_CMD    default: the built-in check (process alive + heartbeat newer than the restart)
 #   HEALTH_TIMEOUT_S=90 HEALTH_POLL_S=2
-#   TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_IDS, TELEGRAM_API_URL   result messages
+#   TELEGRAM_BOT_TOKEN, TELEGRAM_ADMIN_IDS (or TELEGRAM_CHAT_IDS), TELEGRAM_NOTIFY_CHAT_IDS, TELEGRAM_API_URL   result messages
 # Exit codes: 0 deployed (or up to date), 1 not deployed / rolled back to the previous commit,
 #             2 rollback also unhealthy: needs a person now.
 set -uo pipefail

@@ -44,13 +44,15 @@ log_line() {  # log_line FILE MESSAGE: append one UTC-stamped line, and echo it 
   printf '%s\n' "$msg"
 }
 
-# notify TEXT: send TEXT to every admin chat through the Telegram Bot API (curl), or do nothing
+# notify TEXT: send TEXT to every admin (TELEGRAM_ADMIN_IDS, old name TELEGRAM_CHAT_IDS) and every
+# TELEGRAM_NOTIFY_CHAT_IDS group through the Telegram Bot API (curl), or do nothing
 # without a token. The URL (which holds the token) is passed on curl's stdin, never on its command
 # line, so other users cannot read the token from `ps`.
 notify() {
   local text="$1" chat ok=0
-  [[ -n "${TELEGRAM_BOT_TOKEN:-}" && -n "${TELEGRAM_CHAT_IDS:-}" ]] || return 0
-  for chat in ${TELEGRAM_CHAT_IDS//[,;]/ }; do
+  local chats="${TELEGRAM_ADMIN_IDS:-${TELEGRAM_CHAT_IDS:-}},${TELEGRAM_NOTIFY_CHAT_IDS:-}"
+  [[ -n "${TELEGRAM_BOT_TOKEN:-}" && -n "${chats//[,;]/}" ]] || return 0
+  for chat in ${chats//[,;]/ }; do
     if printf 'url = "%s/bot%s/sendMessage"\n' "${TELEGRAM_API_URL%/}" "$TELEGRAM_BOT_TOKEN" \
         | curl -sS -m 10 --retry "${TELEGRAM_RETRIES:-2}" --retry-delay 1 -o /dev/null -f -K - \
                --data-urlencode "chat_id=$chat" --data-urlencode "text=$text" \

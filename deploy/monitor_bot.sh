@@ -14,7 +14,7 @@
 #   RESTART_CMD                     default "[sudo -n] systemctl restart ai-trading-lab"
 #   STALE_AFTER_S=180  STARTUP_GRACE_S=300  MAX_RSS_MB=1200
 #   MAX_RESTARTS=3  RESTART_WINDOW_S=3600  ALERT_REPEAT_S=3600 (repeat of the "needs a person" alert)
-#   TELEGRAM_BOT_TOKEN, TELEGRAM_CHAT_IDS, TELEGRAM_API_URL   alerts (curl to the Bot API)
+#   TELEGRAM_BOT_TOKEN, TELEGRAM_ADMIN_IDS (or TELEGRAM_CHAT_IDS), TELEGRAM_NOTIFY_CHAT_IDS, TELEGRAM_API_URL   alerts (curl to the Bot API)
 #   HEALTHCHECK_URL                 pinged (GET) on every healthy run
 #   LOG_ROTATE_MB=50  LOG_KEEP=5  LOG_SKIP="ai_lab.log"   rotation of LOG_DIR/*.log (the bot rotates its own)
 # Exit codes: 0 healthy / starting / held by an operator, 1 restarted, 2 needs a person (restart

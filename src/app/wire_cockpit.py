@@ -1,7 +1,7 @@
 """Composition root, control surface: the go-live gate, the notifier, and (with a token) the Telegram bot.
 
 Called once from :func:`src.app.wiring.assemble`. Without ``TELEGRAM_BOT_TOKEN`` and at
-least one admin chat id, the scheduler still runs and its messages go to the log through a
+least one admin user id, the scheduler still runs and its messages go to the log through a
 :class:`LogNotifier`; alerts already reach the console through the foundation's ConsoleNotifier.
 """
 
@@ -13,10 +13,12 @@ from typing import Any
 
 from src.app.supervisor import Supervisor
 from src.control.golive import ConfirmationCodes, GoLiveGate, register_golive_commands
+from src.core.events import Alert
 from src.runtime.context import AppContext
 from src.telegram.access import Access
 from src.telegram.actions import Cockpit
 from src.telegram.bot import TelegramBot
+from src.telegram.chats import ChatBook
 from src.telegram.notifier import EventRelay, LogNotifier, Notifier, TelegramNotifier
 from src.telegram.outbox import Outbox
 from src.telegram.scheduler import EquitySampler, Scheduler
@@ -26,6 +28,7 @@ from src.telegram.view import TradingView
 log = logging.getLogger(__name__)
 
 OUTBOX_FILE = "telegram_outbox.json"
+CHATS_FILE = "telegram_chats.json"
 
 
 def telegram_disabled_reason(ctx: AppContext) -> str | None:
@@ -34,8 +37,8 @@ def telegram_disabled_reason(ctx: AppContext) -> str | None:
         return "telegram.enabled is false"
     if not ctx.secrets.telegram_bot_token:
         return "TELEGRAM_BOT_TOKEN is not set"
-    if not ctx.secrets.telegram_chat_ids:
-        return "TELEGRAM_CHAT_IDS is empty (nobody to obey)"
+    if not ctx.secrets.telegram_admin_ids:
+        return "TELEGRAM_ADMIN_IDS is empty (nobody to obey)"
     return None
 
 
@@ -71,8 +74,11 @@ def add_telegram_components(ctx: AppContext, supervisor: Supervisor, view: Tradi
 
 def _add_bot(ctx: AppContext, supervisor: Supervisor, cockpit: Cockpit) -> tuple[TelegramBot, Notifier]:
     cfg = ctx.config.telegram
-    access = Access(ctx.secrets.telegram_chat_ids, ctx.secrets.telegram_viewer_ids, cfg.stranger_log_interval_s)
-    outbox = Outbox(cfg, ctx.paths.state / OUTBOX_FILE)
+    chats = ChatBook(ctx.paths.state / CHATS_FILE)
+    access = Access(ctx.secrets.telegram_admin_ids, ctx.secrets.telegram_viewer_ids,
+                    ctx.secrets.telegram_notify_chat_ids, cfg.stranger_log_interval_s, chats=chats)
+    outbox = Outbox(cfg, ctx.paths.state / OUTBOX_FILE, chats=chats,
+                    alert=lambda key, title, text: ctx.bus.publish(Alert("action", title, text, key=key)))
     bot = TelegramBot(ctx.secrets.telegram_bot_token, cfg, cockpit, outbox, access)
     notifier = TelegramNotifier(outbox, access, cfg.notify_viewers)
     supervisor.add(outbox)

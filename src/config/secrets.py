@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -26,8 +27,9 @@ class Secrets:
     testnet_api_key: str = field(default="", repr=False)
     testnet_api_secret: str = field(default="", repr=False)
     telegram_bot_token: str = field(default="", repr=False)
-    telegram_chat_ids: tuple[int, ...] = ()
-    telegram_viewer_ids: tuple[int, ...] = ()
+    telegram_admin_ids: tuple[int, ...] = ()  # Telegram *user* ids with every command
+    telegram_viewer_ids: tuple[int, ...] = ()  # user ids with the read-only commands
+    telegram_notify_chat_ids: tuple[int, ...] = ()  # extra chats (groups) that get broadcasts
     gemini_api_key: str = field(default="", repr=False)
     llm_api_key: str = field(default="", repr=False)  # an OpenAI-compatible server's key; local ones need none
 
@@ -62,8 +64,34 @@ def _ids(raw: str, name: str) -> tuple[int, ...]:
         try:
             ids.append(int(part))
         except ValueError:
-            raise ValueError(f"{name}: '{part}' is not a numeric chat id") from None
+            raise ValueError(f"{name}: '{part}' is not a numeric id") from None
     return tuple(ids)
+
+
+LEGACY_ADMIN_VAR = "TELEGRAM_CHAT_IDS"
+
+
+def _no_groups(ids: tuple[int, ...], name: str) -> tuple[int, ...]:
+    """A person's id is positive; a negative id is a group, and a group must never grant authority."""
+    groups = [i for i in ids if i < 0]
+    if groups:
+        raise ValueError(f"{name}: {groups[0]} is a group chat id; a group cannot grant authority. Put the "
+                         "people's user ids in TELEGRAM_ADMIN_IDS / TELEGRAM_VIEWER_IDS and the group in "
+                         "TELEGRAM_NOTIFY_CHAT_IDS")
+    return ids
+
+
+def _admin_ids(get: Callable[[str], str]) -> tuple[int, ...]:
+    """TELEGRAM_ADMIN_IDS, or its old name TELEGRAM_CHAT_IDS read compatibly.
+
+    The old variable held admin *chat* ids. For a private chat the chat id is the user's id, so its
+    positive entries keep their meaning as user ids; a group id in it is refused with one clear line.
+    """
+    new, old = get("TELEGRAM_ADMIN_IDS"), get(LEGACY_ADMIN_VAR)
+    if new and old:
+        raise ValueError(f"set TELEGRAM_ADMIN_IDS only ({LEGACY_ADMIN_VAR} is its old name); remove {LEGACY_ADMIN_VAR}")
+    name = "TELEGRAM_ADMIN_IDS" if new else LEGACY_ADMIN_VAR
+    return _no_groups(_ids(new or old, name), name)
 
 
 def load_secrets(env: dict[str, str] | None = None, dotenv: Path | None = None) -> Secrets:
@@ -77,8 +105,9 @@ def load_secrets(env: dict[str, str] | None = None, dotenv: Path | None = None) 
         testnet_api_key=get("TESTNET_API_KEY"),
         testnet_api_secret=get("TESTNET_API_SECRET"),
         telegram_bot_token=get("TELEGRAM_BOT_TOKEN"),
-        telegram_chat_ids=_ids(get("TELEGRAM_CHAT_IDS"), "TELEGRAM_CHAT_IDS"),
-        telegram_viewer_ids=_ids(get("TELEGRAM_VIEWER_IDS"), "TELEGRAM_VIEWER_IDS"),
+        telegram_admin_ids=_admin_ids(get),
+        telegram_viewer_ids=_no_groups(_ids(get("TELEGRAM_VIEWER_IDS"), "TELEGRAM_VIEWER_IDS"), "TELEGRAM_VIEWER_IDS"),
+        telegram_notify_chat_ids=_ids(get("TELEGRAM_NOTIFY_CHAT_IDS"), "TELEGRAM_NOTIFY_CHAT_IDS"),
         gemini_api_key=get("GEMINI_API_KEY"),
         llm_api_key=get("LLM_API_KEY"),
     )

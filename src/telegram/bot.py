@@ -3,9 +3,11 @@
 Manual lifecycle, never ``run_polling`` (it wants to own the loop): ``initialize`` (getMe, retried
 with backoff while Telegram is unreachable), ``setMyCommands`` from the command table, ``start``,
 ``updater.start_polling``; on the way out ``updater.stop`` then ``stop``, and at shutdown one
-final "stopping" message and ``shutdown``. Every update passes the allow-list first; strangers get
-silence. Replies and notifications leave through the :class:`~src.telegram.outbox.Outbox`, which
-this bot feeds as its sender only while it is connected.
+final "stopping" message and ``shutdown``. Every update passes the allow-list first (the sender's
+user id, in a chat where that person may speak); a command addressed to another bot
+(``/pause@other_bot``) is not ours; strangers get silence. Replies and notifications leave
+through the :class:`~src.telegram.outbox.Outbox`, which this bot feeds as its sender only while it
+is connected.
 """
 
 from __future__ import annotations
@@ -20,13 +22,12 @@ from telegram.ext import Application, CallbackQueryHandler, ContextTypes, Messag
 from src.config.telegram import TelegramConfig
 from src.telegram.access import Access
 from src.telegram.actions import Cockpit
-from src.telegram.commands import bot_commands, split_command
+from src.telegram.commands import Role, bot_commands, split_command
 from src.telegram.outbox import Outbox, OutgoingMessage
 from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 log = logging.getLogger(__name__)
 
-CAPTION_LIMIT = 1024
 
 
 def file_url_for(base_url: str) -> str:
@@ -64,6 +65,7 @@ class TelegramBot:
         self.app = build_application(token, cfg)
         self.app.add_handler(MessageHandler(filters.COMMAND, self._on_command))
         self.app.add_handler(CallbackQueryHandler(self._on_callback))
+        self.app.add_handler(MessageHandler(filters.StatusUpdate.MIGRATE, self._on_migrate))
         self.app.add_handler(MessageHandler(~filters.COMMAND, self._on_other))
         self.app.add_error_handler(self._on_error)
         self.online = False
@@ -81,8 +83,8 @@ class TelegramBot:
                 allowed_updates=["message", "callback_query"], error_callback=self._on_poll_error)
             self.online = True
             self.outbox.attach(self)
-            log.info("telegram bot online; %d admin chat(s), %d viewer chat(s)", len(self.access.admins),
-                     len(self.access.viewers))
+            log.info("telegram bot online as @%s; %d admin(s), %d viewer(s), %d group(s)", self.app.bot.username,
+                     len(self.access.admins), len(self.access.viewers), len(self.access.groups))
             await asyncio.Event().wait()
         except asyncio.CancelledError:
             await self._stop_receiving()
@@ -172,8 +174,7 @@ class TelegramBot:
         """Send one queued message; errors propagate to the outbox, which decides to retry or drop."""
         keyboard = markup(msg.buttons)
         if photo is not None:
-            await self.app.bot.send_photo(chat_id=msg.chat_id, photo=photo, caption=msg.text[:CAPTION_LIMIT],
-                                          reply_markup=keyboard)
+            await self.app.bot.send_photo(chat_id=msg.chat_id, photo=photo, caption=msg.text, reply_markup=keyboard)
         else:
             await self.app.bot.send_message(chat_id=msg.chat_id, text=msg.text, reply_markup=keyboard)
 
@@ -181,15 +182,13 @@ class TelegramBot:
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A /command: allow-list, then the cockpit; the reply is queued, never sent inline."""
         message, chat, user = update.effective_message, update.effective_chat, update.effective_user
-        if message is None or chat is None or not message.text:
+        if message is None or chat is None or not message.text or not self._for_me(message.text):
             return
-        role = self.access.role(chat.id)
-        if role is None:
-            self.access.note_stranger(chat.id, user.id if user else None, message.text.split()[0])
+        role = await self._role(chat.id, user.id if user else None, message.text.split()[0])
+        if role is None or user is None:
             return
         name, words = split_command(message.text)
-        actor = f"telegram:{user.id if user else chat.id}"
-        reply = await self.cockpit.dispatch(name, words, actor, role)
+        reply = await self.cockpit.dispatch(name, words, f"telegram:{user.id}", role)
         self.outbox.enqueue(chat.id, reply.text, buttons=reply.buttons, photo=reply.photo)
 
     async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -198,9 +197,8 @@ class TelegramBot:
         if query is None:
             return
         chat_id = query.message.chat.id if query.message is not None else query.from_user.id
-        role = self.access.role(chat_id)
+        role = await self._role(chat_id, query.from_user.id, "button press")
         if role is None:
-            self.access.note_stranger(chat_id, query.from_user.id, "button press")
             return
         action, _, strategy_id = (query.data or "").partition(":")
         if role != "admin" or action not in ("approve", "reject") or not strategy_id:
@@ -218,14 +216,42 @@ class TelegramBot:
             log.debug("answerCallbackQuery failed: %s", exc)
 
     async def _on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Plain text: strangers are noted; allowed people are pointed at /help."""
+        """Plain text: strangers are noted; allowed people are pointed at /help (in private only:
+        people in a group talk to each other, not to the bot)."""
         chat, user = update.effective_chat, update.effective_user
         if chat is None or update.effective_message is None:
             return
-        if self.access.role(chat.id) is None:
-            self.access.note_stranger(chat.id, user.id if user else None, "message")
+        if await self._role(chat.id, user.id if user else None, "message") is not None and chat.type == "private":
+            self.outbox.enqueue(chat.id, "send /help for the commands")
+
+    async def _on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """Telegram's service message for a group that became a supergroup: adopt the new id.
+
+        Only Telegram writes these (Bot API Message.migrate_to_chat_id / migrate_from_chat_id), and
+        only a group we were told to use is followed.
+        """
+        message, chat = update.effective_message, update.effective_chat
+        if message is None or chat is None:
             return
-        self.outbox.enqueue(chat.id, "send /help for the commands")
+        old, new = ((chat.id, message.migrate_to_chat_id) if message.migrate_to_chat_id
+                    else (message.migrate_from_chat_id, chat.id))
+        if old is not None and new is not None and old in self.access.group_chats():
+            await self.outbox.adopt_migration(old, new)
+
+    async def _role(self, chat_id: int, user_id: int | None, what: str) -> Role | None:
+        """The sender's role in this chat, or None (noted as a stranger); a chat that writes is alive."""
+        role = self.access.role_here(chat_id, user_id)
+        if role is None:
+            self.access.note_stranger(chat_id, user_id, what)
+            return None
+        await self.outbox.revive(chat_id)
+        return role
+
+    def _for_me(self, text: str) -> bool:
+        """``/cmd@name``: only when ``name`` is this bot (Bot API: in groups a command may name its bot,
+        "/start@jobs_bot"; usernames are case-insensitive, as PTB's CommandHandler compares them)."""
+        _, at, target = text.split(maxsplit=1)[0].partition("@")
+        return not at or target.lower() == (self.app.bot.username or "").lower()
 
     async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram handler error: %s", context.error, exc_info=context.error)

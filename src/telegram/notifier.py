@@ -53,7 +53,7 @@ class LogNotifier:
 
 
 class TelegramNotifier:
-    """Queues one message per recipient chat; buttons only ever go to admins (they act on them)."""
+    """Queues one message per recipient chat; buttons only ever go to admins' private chats."""
 
     def __init__(self, outbox: Outbox, access: Access, notify_viewers: bool = True) -> None:
         self.outbox = outbox
@@ -64,7 +64,7 @@ class TelegramNotifier:
                buttons: list[list[Button]] | None = None, replace: bool = False) -> None:
         scope: Audience = audience if self.notify_viewers else "admins"
         for chat in self.access.recipients(scope):
-            is_admin = self.access.role(chat) == "admin"
+            is_admin = self.access.is_admin_chat(chat)
             self.outbox.enqueue(chat, text, key=key, buttons=buttons if is_admin else None, replace=replace)
 
 

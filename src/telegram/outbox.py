@@ -4,9 +4,16 @@ Nothing that trades ever waits on Telegram. Components call :meth:`Outbox.enqueu
 appends to a list in memory and returns; one sender task drains the list at the pace Telegram
 allows (about one message a second per chat, twenty a minute per group, thirty a second overall).
 While Telegram is unreachable the messages stay queued and the sender backs off; when it comes
-back they go out in order. The queue is written to ``state/telegram_outbox.json`` by a separate
-writer task (atomic write in a worker thread, coalesced), so a restart sends what was pending.
-Photos (chart replies) are kept in memory only: they answer a question asked moments ago.
+back they go out in order. Every wait is per chat — a flood wait (429), a chat's backoff — so one
+failing chat never holds up another. A group that became a supergroup (400 with
+``migrate_to_chat_id``, PTB's ``ChatMigrated``) is followed to its new id, saved and announced; a
+chat that refuses the bot (403, ``Forbidden``) is marked dead and announced, and nothing more is
+sent to it until it writes to the bot again. The queue is written to
+``state/telegram_outbox.json`` by a separate writer task (atomic write in a worker thread,
+coalesced), so a restart sends what was pending.
+Photos (chart replies) are kept in memory only: they answer a question asked moments ago. A photo
+whose text does not fit Telegram's 1,024-character caption goes with a short caption and the whole
+text follows as messages.
 """
 
 from __future__ import annotations
@@ -24,16 +31,20 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
-from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
+from telegram.error import BadRequest, ChatMigrated, Forbidden, InvalidToken, NetworkError, RetryAfter, TelegramError
 from telegram.warnings import PTBDeprecationWarning
 
 from src.config.telegram import TelegramConfig
 from src.state.store import read_model, write_model
+from src.telegram.chats import ChatBook
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT = 4000  # Telegram rejects more than 4096 characters; keep a margin for formatting
+CAPTION_LIMIT = 1024  # Bot API sendPhoto: "Photo caption ... 0-1024 characters"
+SHORT_CAPTION = 200  # the caption of a photo whose text follows as messages
 Button = tuple[str, str]  # (label, callback data)
+Alerter = Callable[[str, str, str], None]  # (key, title, text) of an action alert for the admins
 
 
 class OutgoingMessage(BaseModel):
@@ -94,6 +105,17 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     return parts
 
 
+def photo_caption(text: str) -> tuple[str, str]:
+    """``(caption, rest)``: the text itself when it fits a caption, else its first line (shortened)
+    as the caption and the whole text to send after the photo."""
+    if len(text) <= CAPTION_LIMIT:
+        return text, ""
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    if len(first) > SHORT_CAPTION:
+        first = first[:SHORT_CAPTION - 1] + "…"
+    return f"{first}\n(details below)".strip(), text
+
+
 def retry_after_s(exc: RetryAfter) -> float:
     """Seconds Telegram asked us to wait, whatever PTB's int/timedelta mode is."""
     with warnings.catch_warnings():
@@ -131,24 +153,29 @@ class Outbox:
     name = "telegram_outbox"
 
     def __init__(self, cfg: TelegramConfig, path: Path, monotonic: Callable[[], float] = time.monotonic,
-                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, chats: ChatBook | None = None,
+                 alert: Alerter | None = None) -> None:
         self.cfg = cfg
         self.path = path
         self._monotonic = monotonic
         self._sleep = sleep
+        self.chats = chats or ChatBook()
+        self._alert = alert or (lambda key, title, text: log.warning("%s: %s", title, text))
         self.flood = FloodControl(cfg, monotonic)
-        self._items: list[_Item] = [_Item(m) for m in self._load()]
+        self._items: list[_Item] = [_Item(self._readdressed(m)) for m in self._load()]
+        self._held_until: dict[int, float] = {}  # per chat: flood wait or backoff
+        self._backoff: dict[int, float] = {}
         self._recent_keys: dict[tuple[int, str], float] = {}
         self._sender: Sender | None = None
         self._wake = asyncio.Event()
         self._dirty = asyncio.Event()
-        self._paused_until = 0.0
-        self._backoff_s = 0.0
+        self._paused_until = 0.0  # every chat waits: only for an invalid token
         self._write_lock = threading.Lock()
         self.persist_error = ""
         self._seq = 0
         self._written_seq = 0
-        self.stats = {"sent": 0, "deduped": 0, "superseded": 0, "dropped": 0, "failed_attempts": 0, "rejected": 0}
+        self.stats = {"sent": 0, "deduped": 0, "superseded": 0, "dropped": 0, "failed_attempts": 0, "rejected": 0,
+                      "migrated": 0, "dead_chat": 0}
         self.last_error = ""
 
     # ---- producers -------------------------------------------------------------------------
@@ -159,6 +186,10 @@ class Outbox:
         ``replace`` is for periodic reports: the new message supersedes a still-pending one with the
         same key (after an outage, one fresh status beats forty stale ones) and is never de-duplicated.
         """
+        chat_id = self.chats.resolve(chat_id)
+        if self.chats.is_dead(chat_id):
+            self.stats["dead_chat"] += 1
+            return False
         now = self._monotonic()
         if replace and key:
             self._supersede(chat_id, key)
@@ -166,7 +197,11 @@ class Outbox:
         elif key and self._is_duplicate(chat_id, key, now):
             self.stats["deduped"] += 1
             return False
-        parts = split_text(text if text.strip() else "(empty message)")
+        text = text if text.strip() else "(empty message)"
+        parts = split_text(text)
+        if photo is not None:
+            caption, rest = photo_caption(text)
+            parts = [caption, *(split_text(rest) if rest else [])]
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             msg = OutgoingMessage(id=uuid.uuid4().hex[:12], chat_id=chat_id, text=part, key=key,
@@ -211,6 +246,8 @@ class Outbox:
 
     def describe(self) -> dict[str, Any]:
         return {"pending": len(self._items), "online": self._sender is not None, **self.stats,
+                "waiting_chats": sorted(c for c, t in self._held_until.items() if t > self._monotonic()),
+                "dead_chats": sorted(self.chats.records.dead), "migrated_chats": dict(self.chats.records.migrated),
                 "last_error": self.last_error, "persist_error": self.persist_error}
 
     async def run(self) -> None:
@@ -252,50 +289,108 @@ class Outbox:
             if chat in seen:
                 continue
             seen.add(chat)
-            ready = self.flood.ready_at(chat)
+            ready = max(self.flood.ready_at(chat), self._held_until.get(chat, float("-inf")))
             if ready <= now:
                 return item, None
             soonest = ready - now if soonest is None else min(soonest, ready - now)
         return None, soonest
 
     async def _deliver(self, item: _Item) -> None:
+        """One send; every outcome but an invalid token concerns only this message's chat."""
         assert self._sender is not None
+        chat = item.msg.chat_id
         item.msg.attempts += 1
         try:
             await self._sender.send(item.msg, item.photo)
+        except ChatMigrated as exc:  # a plain TelegramError: check it before the catch-all
+            await self.adopt_migration(chat, int(exc.new_chat_id))
         except RetryAfter as exc:
-            self._failed(f"flood wait {retry_after_s(exc):.0f}s", retry_after_s(exc))
-        except (BadRequest, Forbidden) as exc:  # BadRequest is a NetworkError: check it first
+            self._failed(chat, f"flood wait {retry_after_s(exc):.0f}s", retry_after_s(exc))
+        except Forbidden as exc:
+            await self._chat_refuses(chat, str(exc))  # Telegram's text already says "Forbidden: ..."
+        except BadRequest as exc:  # a NetworkError: check it before NetworkError
             self._drop(item, f"{type(exc).__name__}: {exc}")
         except InvalidToken as exc:
-            self._failed(f"invalid token: {exc}", self.cfg.retry_max_s)
+            self._failed(chat, f"invalid token: {exc}", self.cfg.retry_max_s)
+            self._paused_until = self._monotonic() + self.cfg.retry_max_s  # the token is every chat's
         except (NetworkError, TelegramError) as exc:
-            self._backoff_s = min(self.cfg.retry_max_s, max(self.cfg.retry_initial_s, self._backoff_s * 2))
-            self._failed(f"{type(exc).__name__}: {exc}", self._backoff_s)
+            backoff = min(self.cfg.retry_max_s, max(self.cfg.retry_initial_s, self._backoff.get(chat, 0.0) * 2))
+            self._backoff[chat] = backoff
+            self._failed(chat, f"{type(exc).__name__}: {exc}", backoff)
         except Exception as exc:  # not Telegram's answer: our bug or a poison message; never loop on it
             log.exception("telegram send of message %s crashed", item.msg.id)
             if item.msg.attempts >= 3:
                 self._drop(item, f"{type(exc).__name__}: {exc}")
             else:
-                self._failed(f"{type(exc).__name__}: {exc}", self.cfg.retry_initial_s)
+                self._failed(chat, f"{type(exc).__name__}: {exc}", self.cfg.retry_initial_s)
         else:
             self._sent(item)
 
     def _sent(self, item: _Item) -> None:
-        self.flood.record(item.msg.chat_id)
+        chat = item.msg.chat_id
+        self.flood.record(chat)
         self._remove(item)
         self.stats["sent"] += 1
-        if self._backoff_s:
-            log.info("telegram reachable again; %d message(s) still queued", len(self._items))
-        self._backoff_s = 0.0
+        if self._backoff.pop(chat, 0.0):
+            log.info("telegram reachable again for chat %s; %d message(s) still queued", chat, len(self._items))
+        self._held_until.pop(chat, None)
         self.last_error = ""
 
-    def _failed(self, reason: str, wait_s: float) -> None:
+    def _failed(self, chat: int, reason: str, wait_s: float) -> None:
         self.stats["failed_attempts"] += 1
         if reason != self.last_error:
-            log.warning("telegram send failed (%s); %d queued, retrying in %.1fs", reason, len(self._items), wait_s)
+            log.warning("telegram send to chat %s failed (%s); %d queued, retrying it in %.1fs", chat, reason,
+                        len(self._items), wait_s)
         self.last_error = reason
-        self._paused_until = self._monotonic() + wait_s
+        self._held_until[chat] = self._monotonic() + wait_s
+
+    # ---- what Telegram tells us about a chat -----------------------------------------------
+    async def adopt_migration(self, old: int, new: int) -> None:
+        """The group ``old`` is now the supergroup ``new``: re-address its queue, save, tell the admins."""
+        new_fact = self.chats.migrate(old, new)
+        for item in self._items:
+            if item.msg.chat_id == old:
+                item.msg.chat_id = new
+        self._held_until.pop(old, None)
+        self._backoff.pop(old, None)
+        self._dirty.set()
+        self._wake.set()
+        if not new_fact:
+            return
+        self.stats["migrated"] += 1
+        await self.chats.persist()
+        log.warning("telegram group %s became supergroup %s; sending there from now on", old, new)
+        self._alert(f"telegram:migrated:{old}", "Telegram group moved",
+                    f"group {old} became supergroup {new}; messages now go to {new} (kept in state). "
+                    f"Put {new} in TELEGRAM_NOTIFY_CHAT_IDS in place of {old}.")
+
+    async def _chat_refuses(self, chat: int, reason: str) -> None:
+        """403: the person blocked the bot or it was removed from the group; stop trying that chat."""
+        dropped = [i for i in self._items if i.msg.chat_id == chat]
+        for item in dropped:
+            self._remove(item)
+        self.stats["rejected"] += len(dropped)
+        self._held_until.pop(chat, None)
+        if not self.chats.mark_dead(chat, reason):
+            return
+        await self.chats.persist()
+        log.error("telegram chat %s refuses the bot (%s); %d message(s) dropped, no more sends", chat, reason,
+                  len(dropped))
+        self._alert(f"telegram:dead:{chat}", "Telegram chat unreachable",
+                    f"chat {chat} refuses the bot ({reason}); {len(dropped)} message(s) to it dropped and "
+                    "nothing more is sent there. It receives messages again once it writes to the bot "
+                    "(unblock it, or add the bot back to the group).")
+
+    async def revive(self, chat: int) -> None:
+        """A chat wrote to the bot: if it was marked dead, it can receive messages again."""
+        if self.chats.revive(chat):
+            log.info("telegram chat %s writes to the bot again; sending to it again", chat)
+            await self.chats.persist()
+
+    def _readdressed(self, msg: OutgoingMessage) -> OutgoingMessage:
+        """A message queued before a restart, to its chat's current id."""
+        msg.chat_id = self.chats.resolve(msg.chat_id)
+        return msg
 
     def _drop(self, item: _Item, reason: str) -> None:
         self._remove(item)

@@ -12,24 +12,56 @@ Faults::
     fake.down = 503                                       # every call fails until set back to None
     fake.send_delay_s = 0.05                              # sendMessage/sendPhoto answer this much later
     await fake.refuse()  /  await fake.restore()          # connection refused, then back on the same port
+
+Chat rules the real service has (each cited where it is modelled)::
+
+    fake.push_command(GROUP, "/pause@fake_bot", user_id=42)  # a group: chat.id (negative) != from.id
+    fake.migrate(GROUP, NEW)        # the group became a supergroup: sends to GROUP get 400 + migrate_to_chat_id
+    fake.block(CHAT)                # 403 Forbidden for every send to CHAT (bot blocked / kicked)
+    fake.flood_chat(CHAT, 30)       # 429 + retry_after for CHAT until 30 s of ``fake.clock`` have passed
+    fake.rejected                   # every error answer: (method, chat_id, status, description)
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 BOT = {"id": 999, "is_bot": True, "first_name": "FakeBot", "username": "fake_bot"}
+# Bot API, sendMessage: "Text of the message to be sent, 1-4096 characters after entities parsing";
+# sendPhoto: "Photo caption ..., 0-1024 characters after entities parsing" (PTB mirrors both in
+# telegram.constants.MessageLimit.MAX_TEXT_LENGTH and CAPTION_LENGTH). No parse_mode is used, so
+# the fake counts the characters of the plain string.
+TEXT_LIMIT = 4096
+CAPTION_LIMIT = 1024
+
+
+def chat_type(chat_id: int) -> str:
+    """Bot API, Chat.type: "private", "group", "supergroup" or "channel". Private chats have the user's
+    (positive) id, groups small negative ids, supergroups the "-100" + ten digits form (Bot API,
+    ResponseParameters: migrate_to_chat_id "may have more than 32 significant bits")."""
+    if chat_id > 0:
+        return "private"
+    return "supergroup" if chat_id <= -1_000_000_000_000 else "group"
+
+
+def chat_object(chat_id: int) -> dict[str, Any]:
+    """Bot API, Chat: groups and supergroups carry a ``title``; private chats a first name."""
+    kind = chat_type(chat_id)
+    named = {"first_name": f"user{chat_id}"} if kind == "private" else {"title": f"group {chat_id}"}
+    return {"id": chat_id, "type": kind, **named}
 
 
 @dataclass
 class SentMessage:
-    """One message (or photo) the bot sent, with the fake's monotonic arrival time."""
+    """One message (or photo) the bot sent, with its arrival time on the fake's ``clock``."""
 
     method: str
     chat_id: int
@@ -62,6 +94,11 @@ class FakeTelegram:
     callback_answers: list[dict[str, Any]] = field(default_factory=list)
     down: int | None = None
     send_delay_s: float = 0.0
+    clock: Callable[[], float] = time.monotonic  # the flood-wait clock; a test may pass its fake time
+    migrated: dict[int, int] = field(default_factory=dict)
+    blocked: dict[int, str] = field(default_factory=dict)
+    flood_until: dict[int, float] = field(default_factory=dict)
+    rejected: list[tuple[str, int, int, str]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._faults: list[_Fault] = []
@@ -116,12 +153,20 @@ class FakeTelegram:
         await self._listen()
 
     # ---- updates from "people" -----------------------------------------------------------------
-    def push_command(self, chat_id: int, text: str, user_id: int | None = None, chat_type: str = "private") -> int:
-        """Queue a message as if ``chat_id`` typed ``text``; a leading /word gets its bot_command entity."""
+    def push_command(self, chat_id: int, text: str, user_id: int | None = None) -> int:
+        """Queue a message as if user ``user_id`` typed ``text`` in ``chat_id``.
+
+        In a private chat the chat id is the user's id, so ``user_id`` defaults to it; in a group the
+        chat (negative id) and the sender (``from``, Bot API Message.from) are different, and a group
+        message needs ``user_id``. A leading /word, ``@botname`` suffix included, gets its
+        bot_command entity (Bot API MessageEntity type "bot_command": "/start@jobs_bot").
+        """
+        if chat_id < 0 and user_id is None:
+            raise ValueError("a group message needs the sender's user_id")
         user = user_id if user_id is not None else chat_id
         message: dict[str, Any] = {
             "message_id": self._next_message, "date": int(time.time()), "text": text,
-            "chat": {"id": chat_id, "type": chat_type},
+            "chat": chat_object(chat_id),
             "from": {"id": user, "is_bot": False, "first_name": f"user{user}"},
         }
         if text.startswith("/"):
@@ -137,9 +182,49 @@ class FakeTelegram:
             "id": f"cb{self._next_update}", "chat_instance": "ci", "data": data,
             "from": {"id": user, "is_bot": False, "first_name": f"user{user}"},
             "message": {"message_id": message_id, "date": int(time.time()), "text": "alert",
-                        "chat": {"id": chat_id, "type": "private"}, "from": BOT},
+                        "chat": chat_object(chat_id), "from": BOT},
         }
         return self._push({"callback_query": query})
+
+    def push_service(self, chat_id: int, fields: dict[str, Any], user_id: int = 1) -> int:
+        """Queue a service message (no text) in ``chat_id``, e.g. ``{"migrate_to_chat_id": new}``."""
+        message = {"message_id": self._next_message, "date": int(time.time()), "chat": chat_object(chat_id),
+                   "from": {"id": user_id, "is_bot": False, "first_name": f"user{user_id}"}, **fields}
+        self._next_message += 1
+        return self._push({"message": message})
+
+    # ---- chat rules ----------------------------------------------------------------------------
+    def migrate(self, old: int, new: int, announce: bool = True) -> None:
+        """The group ``old`` became the supergroup ``new``.
+
+        Bot API, ResponseParameters: "migrate_to_chat_id — The group has been migrated to a supergroup
+        with the specified identifier"; a send to the old id then fails with 400 and that parameter
+        (PTB raises ChatMigrated for it: telegram/request/_baserequest.py). Bot API, Message: the old
+        group gets a service message with ``migrate_to_chat_id`` and the supergroup one with
+        ``migrate_from_chat_id``.
+        """
+        self.migrated[old] = new
+        if announce:
+            self.push_service(old, {"migrate_to_chat_id": new})
+            self.push_service(new, {"migrate_from_chat_id": old})
+
+    def block(self, chat_id: int, description: str = "") -> None:
+        """403 Forbidden for every send to ``chat_id`` (PTB: HTTP 403 → telegram.error.Forbidden).
+
+        The descriptions are the ones the service returns: "Forbidden: bot was blocked by the user"
+        (private chat) and "Forbidden: bot was kicked from the group chat" (group).
+        """
+        self.blocked[chat_id] = description or ("Forbidden: bot was blocked by the user" if chat_id > 0
+                                                else "Forbidden: bot was kicked from the group chat")
+
+    def unblock(self, chat_id: int) -> None:
+        self.blocked.pop(chat_id, None)
+
+    def flood_chat(self, chat_id: int, retry_after_s: float) -> None:
+        """Flood control for one chat: 429 with parameters.retry_after (Bot API ResponseParameters:
+        "the number of seconds left to wait before the request can be repeated"), counted down on
+        ``clock``; a send after the wait succeeds, one before it gets the remaining seconds."""
+        self.flood_until[chat_id] = self.clock() + retry_after_s
 
     def _push(self, payload: dict[str, Any]) -> int:
         update_id = self._next_update
@@ -182,10 +267,42 @@ class FakeTelegram:
         method = request.path.rsplit("/", 1)[-1]
         params, photo = await self._params(request)
         self.calls.append((method, params))
-        failure = self._fault_for(method)
+        failure = self._fault_for(method) or self._chat_rule(method, params)
         if failure is not None:
             return failure
         return await self._answer(method, params, photo)
+
+    def _chat_rule(self, method: str, params: dict[str, Any]) -> web.Response | None:
+        """The per-chat answers of the real service for a send: migrated, blocked, flood wait, limits."""
+        if method not in ("sendMessage", "sendPhoto") or "chat_id" not in params:
+            return None
+        chat = int(params["chat_id"])
+        if chat in self.migrated:
+            return self._reject(method, chat, 400, "Bad Request: group chat was upgraded to a supergroup chat",
+                                {"migrate_to_chat_id": self.migrated[chat]})
+        if chat in self.blocked:
+            return self._reject(method, chat, 403, self.blocked[chat])
+        left = self.flood_until.get(chat, float("-inf")) - self.clock()
+        if left > 0:  # retry_after is a whole number of seconds
+            return self._reject(method, chat, 429, f"Too Many Requests: retry after {math.ceil(left)}",
+                                {"retry_after": math.ceil(left)})
+        return self._limit_rule(method, chat, params)
+
+    def _limit_rule(self, method: str, chat: int, params: dict[str, Any]) -> web.Response | None:
+        if method == "sendPhoto" and len(str(params.get("caption", ""))) > CAPTION_LIMIT:
+            return self._reject(method, chat, 400, "Bad Request: message caption is too long")
+        if method == "sendMessage":
+            text = str(params.get("text", ""))
+            if not text.strip():
+                return self._reject(method, chat, 400, "Bad Request: message text is empty")
+            if len(text) > TEXT_LIMIT:
+                return self._reject(method, chat, 400, "Bad Request: message is too long")
+        return None
+
+    def _reject(self, method: str, chat: int, status: int, description: str,
+                parameters: dict[str, Any] | None = None) -> web.Response:
+        self.rejected.append((method, chat, status, description))
+        return _error(status, description, parameters)
 
     async def _params(self, request: web.Request) -> tuple[dict[str, Any], bytes | None]:
         form = await request.post()
@@ -255,11 +372,11 @@ class FakeTelegram:
         message_id = self._next_message
         self._next_message += 1
         markup = params.get("reply_markup")
-        self.sent.append(SentMessage(method, chat_id, text, time.monotonic(), markup if isinstance(markup, dict)
+        self.sent.append(SentMessage(method, chat_id, text, self.clock(), markup if isinstance(markup, dict)
                                      else None, photo, message_id))
         self._new_sent.set()
         return {"message_id": message_id, "date": int(time.time()), "text": text,
-                "chat": {"id": chat_id, "type": "private" if chat_id > 0 else "group"}, "from": BOT}
+                "chat": chat_object(chat_id), "from": BOT}
 
 
 def _ok(result: Any) -> web.Response:

@@ -80,7 +80,7 @@ def test_secrets_from_env_and_dotenv(tmp_path: Path) -> None:
     dotenv.write_text("# comment\nTELEGRAM_BOT_TOKEN='123:abc'\nTELEGRAM_CHAT_IDS=1, 2\nGEMINI_API_KEY=from-file\n")
     s = load_secrets(env={"GEMINI_API_KEY": "from-env"}, dotenv=dotenv)
     assert s.telegram_bot_token == "123:abc"
-    assert s.telegram_chat_ids == (1, 2)
+    assert s.telegram_admin_ids == (1, 2)  # the old name, read compatibly: private chat id = user id
     assert s.gemini_api_key == "from-env"
     assert "from-env" not in repr(s)
 

@@ -43,14 +43,15 @@ FAST_TELEGRAM: dict[str, Any] = {
 
 def make_ctx(root: Path, config: dict[str, Any] | None = None, telegram: dict[str, Any] | None = None,
              admins: tuple[int, ...] = (ADMIN, ADMIN2), viewers: tuple[int, ...] = (VIEWER,),
-             token: str = TOKEN) -> RigContext:
+             token: str = TOKEN, groups: tuple[int, ...] = ()) -> RigContext:
     """A real AppContext on ``root`` with the shared control commands registered."""
     data = dict(config or {})
     data["telegram"] = {**FAST_TELEGRAM, **(telegram or {})}
     data.setdefault("supervisor", {"heartbeat_seconds": 0.5, "shutdown_timeout_s": 4})
     paths = Paths(root)
     paths.ensure()
-    secrets = Secrets(telegram_bot_token=token, telegram_chat_ids=admins, telegram_viewer_ids=viewers)
+    secrets = Secrets(telegram_bot_token=token, telegram_admin_ids=admins, telegram_viewer_ids=viewers,
+                      telegram_notify_chat_ids=groups)
     return RigContext(config=parse_config(data), secrets=secrets, paths=paths, bus=EventBus(),
                       store=StateStore(paths.state), clock=Clock())
 
@@ -70,10 +71,10 @@ class Harness:
     def control(self) -> Controller:
         return self.ctx.services["control"]
 
-    async def ask(self, chat_id: int, text: str, timeout_s: float = 5.0) -> SentMessage:
-        """Send ``text`` from ``chat_id`` and return the bot's next message to that chat."""
+    async def ask(self, chat_id: int, text: str, timeout_s: float = 5.0, user_id: int | None = None) -> SentMessage:
+        """Send ``text`` from ``chat_id`` (as ``user_id`` in a group) and return the bot's next message there."""
         before = len(self.fake.sent_to(chat_id))
-        self.fake.push_command(chat_id, text)
+        self.fake.push_command(chat_id, text, user_id)
         sent = await self.fake.wait_sent(before + 1, timeout_s, chat_id=chat_id)
         return sent[before]
 
@@ -145,8 +146,9 @@ async def cockpit_factory(tmp_path: Path, fake_tg: FakeTelegram) -> AsyncIterato
         before_start = kwargs.pop("before_start", None)
         telegram = {"base_url": fake_tg.base_url, **kwargs.pop("telegram", {})}
         ctx = make_ctx(root or tmp_path / "bot", telegram=telegram, **kwargs)
-        seen = {chat: len(fake_tg.sent_to(chat)) for chat in (*ctx.secrets.telegram_chat_ids,
-                                                              *ctx.secrets.telegram_viewer_ids)}
+        seen = {chat: len(fake_tg.sent_to(chat)) for chat in (*ctx.secrets.telegram_admin_ids,
+                                                              *ctx.secrets.telegram_viewer_ids,
+                                                              *ctx.secrets.telegram_notify_chat_ids)}
         h = await start_harness(ctx, fake_tg, before_start)
         started.append(h)
         if wait_started and h.bot is not None:  # this bot's start-up note reached everyone: it is online

@@ -54,7 +54,7 @@ async def lag_meter(period_s: float = 0.005) -> AsyncIterator[list[float]]:
 
 async def test_flood_control_holds_under_a_burst(cockpit_factory: CockpitFactory) -> None:
     per_chat, per_group, overall = 0.06, 0.15, 40.0
-    h = await cockpit_factory(admins=(ADMIN, GROUP), telegram={
+    h = await cockpit_factory(admins=(ADMIN,), groups=(GROUP,), telegram={
         "per_chat_interval_s": per_chat, "group_interval_s": per_group, "global_per_second": overall})
     for i in range(8):
         h.ctx.bus.publish(alert(i))

@@ -36,7 +36,7 @@ async def ask(fake: FakeTelegram, text: str, marker: str, timeout_s: float = 10.
 async def test_replay_bot_answers_from_its_real_services(tmp_path: Path, fake_tg: FakeTelegram) -> None:
     cfg = parse_config({"replay": {"speed": 36000, "warmup_bars": 300}, "brain": {"enabled": False},
                         "telegram": {**FAST_TELEGRAM, "base_url": fake_tg.base_url}})
-    ctx = build_context(cfg, Secrets(telegram_bot_token=TOKEN, telegram_chat_ids=(ADMIN,)), tmp_path, MarketClock())
+    ctx = build_context(cfg, Secrets(telegram_bot_token=TOKEN, telegram_admin_ids=(ADMIN,)), tmp_path, MarketClock())
     supervisor = Supervisor(ctx)
     services = assemble(ctx, supervisor)
     task = asyncio.create_task(supervisor.run())
