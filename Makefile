@@ -21,12 +21,14 @@ $(VENV)/.dev: requirements.txt requirements-dev.txt | $(BIN)/python
 run: $(VENV)/.runtime
 	$(BIN)/python ai_trading_lab.py $(ARGS)
 
-test: $(VENV)/.dev
-	$(BIN)/python -m ruff check .
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+# ruff, the layer contracts of ARCHITECTURE.md (an upward import fails), and the type checker.
 lint: $(VENV)/.dev
 	$(BIN)/python -m ruff check .
+	$(BIN)/lint-imports
+	$(BIN)/python -m mypy src ai_brain scripts
 
 bench: $(VENV)/.dev
 	$(BIN)/python -m pip install --quiet -r bench/requirements.txt

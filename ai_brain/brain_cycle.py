@@ -214,7 +214,10 @@ class BrainCycle:
         for entry in ledger.entries(manual=False):
             self.take_ledger_entry(entry)
         loop = asyncio.get_running_loop()
-        ledger.subscribe(lambda entry: loop.call_soon(self.take_ledger_entry, entry))
+        def take_later(entry: Any) -> None:
+            loop.call_soon(self.take_ledger_entry, entry)
+
+        ledger.subscribe(take_later)
         self._ledger_attached = True
         return True
 

@@ -34,7 +34,7 @@ from ai_brain.data_integrity_validator import (
     worst,
 )
 from src.config.market import DataQualityConfig
-from src.core.events import Alert, CandleClosed, DataStatus, Event, Funding, Tick
+from src.core.events import Alert, AlertLevel, CandleClosed, DataStatus, Event, Funding, Tick
 from src.core.timeframes import timeframe_ms
 from src.runtime.context import AppContext
 
@@ -222,7 +222,8 @@ class DataIntegrityMonitor:
         self.ctx.bus.publish(DataStatus(sym, verdict, reasons, ts_ms))
         if previous is None and verdict == "OK":
             return  # first good data after start-up is not news
-        level = {"BLOCKED": "action", "DEGRADED": "warning", "OK": "info"}[verdict]
+        levels: dict[str, AlertLevel] = {"BLOCKED": "action", "DEGRADED": "warning", "OK": "info"}
+        level = levels[verdict]
         text = "; ".join(reasons) if reasons else f"recovered from {previous}"
         self.ctx.bus.publish(Alert(level, f"data {sym}: {previous or 'no data'} → {verdict}", text,
                                    key=f"data:{sym}", ts_ms=ts_ms))

@@ -18,7 +18,7 @@ from ai_brain.backtest_engine import run_backtest
 from ai_brain.drift_check import TradeRow, backtest_window_trades, diff_trades
 from ai_brain.strategy_store import StrategyRecord, StrategyStore
 from src.config.brain import LifecycleConfig
-from src.core.events import Alert, Event
+from src.core.events import Alert, AlertLevel, Event
 from src.strategy.data import Candles
 
 log = logging.getLogger(__name__)
@@ -150,7 +150,8 @@ class Lifecycle:
             return self.store.transition(rec.id, "rejected", "ai", "not worth a dry run: " + "; ".join(problems))
         if len(self.store.list("dry_run")) >= self.cfg.max_dry_run:
             return self.store.update(rec.id, notes=[*rec.notes, "waiting for a free dry-run slot"])
-        return self.store.transition(rec.id, "dry_run", "ai", f"backtest score {rec.verdict.score:.3f}; "
+        score = rec.verdict.score if rec.verdict is not None else float("nan")
+        return self.store.transition(rec.id, "dry_run", "ai", f"backtest score {score:.3f}; "
                                      "out-of-sample figures earn a dry run")
 
     # ------------------------------------------------------------------ periodic review
@@ -279,7 +280,7 @@ class Lifecycle:
 
     def _retire(self, rec: StrategyRecord, reason: str) -> None:
         self.store.transition(rec.id, "retired", "ai", reason)
-        level = "warning" if rec.status in ("live", "scaling") else "info"
+        level: AlertLevel = "warning" if rec.status in ("live", "scaling") else "info"
         self._publish(Alert(level, f"Strategy retired: {rec.id}", reason, key=f"retired:{rec.id}",
                             ts_ms=self._now_ms()))
 

@@ -41,7 +41,7 @@ def _plain(node: Any, drop: frozenset[str]) -> Any:
         return node
     out: dict[str, Any] = {}
     for key, value in node.items():
-        name = _EXCLUSIVE.get(key, key)
+        name = _EXCLUSIVE.get(key) or key
         if key in drop or name in drop:
             continue
         if key in ("properties", "$defs"):

@@ -70,7 +70,7 @@ def parse_feed(body: bytes, source: str) -> list[NewsItem]:
     text = body.lstrip()
     if text[:1] in (b"[", b"{"):
         data = json.loads(text)
-        rows = data.get("items", data.get("data", [])) if isinstance(data, dict) else data
+        rows = (data.get("items", data.get("data", [])) if isinstance(data, dict) else data) or []
         return [NewsItem(title=str(r["title"])[:300], link=str(r.get("url") or r.get("link") or ""), source=source,
                          published_ms=_ms(str(r.get("published") or r.get("published_at") or "")))
                 for r in rows if isinstance(r, dict) and r.get("title")]

@@ -13,6 +13,7 @@ enforces it, records who did what and why, and publishes a :class:`StrategyEvent
 
 from __future__ import annotations
 
+import builtins
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -235,7 +236,7 @@ class StrategyStore:
             out[rec.status] += 1
         return out
 
-    def tradable(self, mode: str, live_gate_open: bool = False) -> list[StrategyRecord]:
+    def tradable(self, mode: str, live_gate_open: bool = False) -> builtins.list[StrategyRecord]:
         """What the strategy runner should trade: dry runs on paper; live/scaling only in live mode
         with the double gate open. Anything else returns nothing rather than guessing."""
         if mode == "live":

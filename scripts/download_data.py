@@ -73,7 +73,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 
 def _describe(r: DownloadResult) -> str:
-    span = f"{fmt_ms(r.first_ts)} → {fmt_ms(r.last_ts)}" if r.first_ts is not None else "no candles"
+    span = (f"{fmt_ms(r.first_ts)} → {fmt_ms(r.last_ts)}" if r.first_ts is not None and r.last_ts is not None
+            else "no candles")
     lines = [f"{r.symbol} {r.timeframe}: {r.rows_in_range} candles ({span}), {r.rows_new} new, "
              f"{r.requests} requests; cache {r.path}"]
     if r.gaps:

@@ -75,7 +75,8 @@ def heartbeat_summary(state: Path, stale_after_s: float, now_s: float) -> dict[s
         return {"present": False, "problem": problem}
     epoch = hb.get("updated_at_epoch")
     age = max(0.0, now_s - float(epoch)) if isinstance(epoch, (int, float)) else None
-    tasks = hb.get("tasks") if isinstance(hb.get("tasks"), dict) else {}
+    raw_tasks = hb.get("tasks")
+    tasks: dict[str, Any] = raw_tasks if isinstance(raw_tasks, dict) else {}
     troubled = {n: t for n, t in tasks.items() if isinstance(t, dict) and t.get("state") in ("crashed", "backoff")}
     return {"present": True, "age_s": None if age is None else round(age, 1),
             "stale": age is None or age > stale_after_s, "state": hb.get("state"), "mode": hb.get("mode"),

@@ -7,7 +7,7 @@ that names it instead of silently running on a default. Secrets never live in th
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -101,7 +101,7 @@ class ConfigError(Exception):
     """A config problem, phrased as one line that names the key, the value and what is allowed."""
 
 
-def _describe(err: dict) -> str:
+def _describe(err: Any) -> str:
     loc = ".".join(str(p) for p in err.get("loc", ())) or "<root>"
     kind = err.get("type", "")
     value = err.get("input")

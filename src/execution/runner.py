@@ -222,7 +222,8 @@ class StrategyRunner:
             for strat, may_enter in self._strategies_for(ev):
                 if funding is False and _reads_funding(strat):
                     funding = self._funding(ev.symbol)
-                await self._step(strat, candles, funding or None, ev, entries and may_enter)
+                await self._step(strat, candles, funding if isinstance(funding, Funding) else None, ev,
+                                 entries and may_enter)
         if self.kill.state.flatten_requested:
             await self._flatten_all("flatten", ev.ts_ms)
         self.bars += 1

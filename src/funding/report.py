@@ -13,6 +13,7 @@ import argparse
 import json
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from src.config import load_config
 from src.funding.backtest import CarryBacktest, run_carry_backtest
@@ -50,7 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     start = int((spot.ts < first).sum())
     result = run_carry_backtest(funding, spot.slice(start, len(spot)), params,
                                 perp=load_candles(a.perp) if a.perp else None, capital_quote=a.capital)
-    out = {"summary": {k: round(float(v), 4) for k, v in result.summary().items()}, "carries": rows(result)}
+    summary = {k: round(float(v), 4) for k, v in result.summary().items()}
+    out: dict[str, Any] = {"summary": summary, "carries": rows(result)}
     if a.json:
         print(json.dumps(out, indent=2))
         return 0

@@ -201,7 +201,7 @@ class RiskGuards:
             if kelly[0] <= 0:
                 return GuardDecision(False, 0.0, Refusal.NEGATIVE_EDGE, kelly[1])
             caps.append((kelly[0], Refusal.KELLY_CAP))
-        allowed, shrunk = want, []
+        allowed, shrunk = want, list[Refusal]()
         for cap, reason in caps:
             if cap < allowed:
                 allowed, shrunk = max(0.0, cap), [*shrunk, reason]

@@ -13,7 +13,8 @@ is usable as an LLM response schema.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -263,8 +264,11 @@ def _cond(left: IndicatorRef, op: Operator, right: IndicatorRef | float) -> Cond
     return Condition(left=left, op=op, threshold=float(right))
 
 
+_MIRROR: dict[str, Operator] = {">": "<", "<": ">", "crosses_above": "crosses_below", "crosses_below": "crosses_above"}
+
+
 def _mirror(op: Operator) -> Operator:
-    return {">": "<", "<": ">", "crosses_above": "crosses_below", "crosses_below": "crosses_above"}[op]
+    return _MIRROR[op]
 
 
 def _momentum_rules(p: MomentumParams) -> RuleForm:
@@ -320,7 +324,7 @@ def _carry_rules(p: FundingCarryParams) -> RuleForm:
     return RuleForm(entry_short=[_cond(fma, ">", p.entry_rate)], exit_short=[_cond(fma, "<", p.exit_rate)])
 
 
-_FAMILIES = {
+_FAMILIES: dict[str, tuple[type[BaseModel], Callable[[Any], RuleForm]]] = {
     "momentum": (MomentumParams, _momentum_rules),
     "mean_reversion": (MeanReversionParams, _mean_reversion_rules),
     "breakout": (BreakoutParams, _breakout_rules),

@@ -197,7 +197,8 @@ def format_strategies(rows: Iterable[Any], status: str | None) -> str:
 
 def format_strategy(record: Mapping[str, Any]) -> str:
     """One strategy in detail: identity, status, symbols, key performance figures, last history entries."""
-    spec = record.get("spec") if isinstance(record.get("spec"), Mapping) else {}
+    raw_spec = record.get("spec")
+    spec: Mapping[str, Any] = raw_spec if isinstance(raw_spec, Mapping) else {}
     symbols = record.get("symbols") or spec.get("symbols") or []
     lines = [f"{record.get('id', '?')} — {record.get('name', '')}",
              f"status: {record.get('status', '?')} | type: {record.get('type', '?')}",
