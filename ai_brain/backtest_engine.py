@@ -23,11 +23,12 @@ import numpy as np
 import pandas as pd
 from numba import njit
 
+from src.orders.fees import FeeSchedule
 from src.strategy import indicators as ind
 from src.strategy import position_rules as pr
 from src.strategy.data import Candles, Funding
 from src.strategy.signals import IndicatorCache, Signals, compute_signals, series_key
-from src.strategy.spec import StrategySpec
+from src.strategy.spec import StrategySpec, market_for
 
 TRADE_FIELDS = ("entry_bar", "exit_bar", "side", "entry_price", "exit_price", "qty", "fees",
                 "funding", "pnl", "ret", "reason", "fills", "gross_pnl")
@@ -42,6 +43,19 @@ class CostModel:
     fee_bps: float = 10.0
     slippage_bps: float = 2.0
     maker_fee_bps: float | None = None  # resting take-profit orders; None = same as fee_bps
+
+
+def cost_model(spec: StrategySpec, fees: FeeSchedule, slippage_bps: float) -> CostModel:
+    """The backtest's per-fill costs from the one fee schedule, for the market the spec trades on.
+
+    A hedged carry pays both legs (the engine doubles the rate), so its rate is the legs' mean."""
+    if spec.risk.hedged:
+        taker = (fees.bps("spot") + fees.bps("perp")) / 2.0
+        maker = (fees.bps("spot", "maker") + fees.bps("perp", "maker")) / 2.0
+    else:
+        market = market_for(spec)
+        taker, maker = fees.bps(market), fees.bps(market, "maker")
+    return CostModel(taker, slippage_bps, maker)
 
 
 @njit(cache=True)

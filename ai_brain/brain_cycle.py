@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from ai_brain import statistics as st
-from ai_brain.backtest_engine import CostModel, run_backtest
+from ai_brain.backtest_engine import cost_model, run_backtest
 from ai_brain.generators.dedup import content_hash
 from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, HypothesisGenerator
 from ai_brain.learning_engine import LearningEngine, TradeAssembler, closed_trade_from_ledger
@@ -30,6 +30,7 @@ from ai_brain.strategy_evaluator import Evaluation, TrialCounter, evaluate
 from ai_brain.strategy_store import Performance, Provenance, Source, StrategyRecord, StrategyStore, Verdict
 from src.core.events import Alert, Event, Fill
 from src.market.cache import MarketCache
+from src.orders.fees import FeeSchedule
 from src.orders.ledger import Ledger
 from src.runtime.context import AppContext
 from src.state.control import Controller
@@ -78,7 +79,8 @@ def oos_figures(ev: Evaluation, spec: StrategySpec, candles: Candles, funding: F
                 cfg: Any) -> dict[str, Any]:
     """Out-of-sample metrics, significance and the per-bar return moments the lifecycle's band needs."""
     (_a, _b), (start, end) = st.oos_split(len(candles), cfg.oos_fraction)
-    res = run_backtest(spec, candles, funding, CostModel(cfg.fee_bps, cfg.slippage_bps), cfg.initial_cash,
+    costs = cost_model(spec, FeeSchedule.from_config(cfg.fees), cfg.slippage_bps)  # the verdict's own costs
+    res = run_backtest(spec, candles, funding, costs, cfg.initial_cash,
                        cfg.maintenance_margin, start=start, end=end)
     r = st.bar_returns(res.equity, res.initial_cash)
     return {**ev.out_of_sample.model_dump(), "significance": ev.significance.model_dump(),

@@ -31,6 +31,7 @@ from ai_brain.paper_wallet import PaperWallet, base_asset
 from src.config.execution import PaperConfig
 from src.core.clock import Clock
 from src.core.events import CandleClosed, Event, Fill, Funding, OrderBook, OrderUpdate, Tick, TradePrint
+from src.orders.fees import FeeSchedule, Liquidity
 from src.orders.interface import OrderIntent, OrderRecord
 from src.orders.ledger import Ledger
 from src.orders.order_filters import FilterBook, FilterReason, OrderRejected
@@ -51,8 +52,9 @@ class PaperEngine:
                  quote: str = "USDT", filters: FilterBook | None = None, publish: Publish | None = None,
                  sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
                  price_fallback: Callable[[str], float | None] = lambda _s: None, save_every_s: float = 5.0,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
+                 monotonic: Callable[[], float] = time.monotonic, fees: FeeSchedule | None = None) -> None:
         self.cfg, self.ledger, self.clock = cfg, ledger, clock
+        self.fees = fees or FeeSchedule()  # the one schedule the backtester and live use too
         self.filters = filters or FilterBook(cfg.min_notional_quote, cfg.percent_price_band)
         self._publish = publish or (lambda _ev: None)
         self._sleep = sleep
@@ -219,7 +221,7 @@ class PaperEngine:
                                     f"{intent.qty_base:.10g} to sell (spot cannot go short)")
             return
         price = intent.price_quote if intent.type == "limit" and intent.price_quote else ref * 1.01
-        cost = intent.qty_base * price * (1 + self.cfg.taker_fee_bps / 1e4)
+        cost = intent.qty_base * price * (1 + self.fees.rate(intent.market, "taker", intent.symbol))
         if cost > self.wallet.balance(self.quote):
             raise OrderRejected(FilterReason.INSUFFICIENT_FUNDS,
                                 f"insufficient {self.quote}: {self.wallet.balance(self.quote):.2f} free, "
@@ -298,14 +300,13 @@ class PaperEngine:
         if touched:
             self._save_soon()
 
-    def _book_fill(self, rec: OrderRecord, qty: float, price: float, liquidity: str, slip_bps: float) -> bool:
+    def _book_fill(self, rec: OrderRecord, qty: float, price: float, liquidity: Liquidity, slip_bps: float) -> bool:
         """One fill: ledger line (durable) → wallet → events. False when funds ran out first."""
         intent = rec.intent
         qty = self._affordable(intent, qty, price)
         if qty <= EPS_QTY:
             return False
-        fee_bps = self.cfg.taker_fee_bps if liquidity == "taker" else self.cfg.maker_fee_bps
-        fee = qty * price * fee_bps / 1e4
+        fee = self.fees.fee_quote(qty * price, intent.market, liquidity, intent.symbol)
         deltas, realized = self.wallet.fill_effect(intent.symbol, intent.market, intent.side, qty, price, fee)
         self.counters["fills"] += 1
         entry = self.ledger.append(
@@ -331,7 +332,8 @@ class PaperEngine:
         if intent.side == "sell":
             return min(qty, self.wallet.balance(base_asset(intent.symbol)))
         free = self.wallet.balance(self.quote)
-        per_unit = price * (1 + max(self.cfg.taker_fee_bps, self.cfg.maker_fee_bps) / 1e4)
+        per_unit = price * (1 + max(self.fees.rate(intent.market, "taker", intent.symbol),
+                                    self.fees.rate(intent.market, "maker", intent.symbol)))
         return min(qty, max(0.0, free / per_unit))
 
     def _on_funding(self, ev: Funding) -> None:

@@ -19,8 +19,9 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from ai_brain import statistics as st
-from ai_brain.backtest_engine import BacktestResult, CostModel, run_backtest, run_many
+from ai_brain.backtest_engine import BacktestResult, CostModel, cost_model, run_backtest, run_many
 from src.config.evaluator import EvaluatorConfig
+from src.orders.fees import FeeSchedule
 from src.strategy.data import Candles, Funding
 from src.strategy.signals import check_lookahead, compute_signals
 from src.strategy.spec import StrategySpec
@@ -101,7 +102,8 @@ def evaluate(spec: StrategySpec, candles: Candles | pd.DataFrame, funding: Fundi
     c = candles if isinstance(candles, Candles) else Candles.from_frame(candles)
     if len(c) < 100:
         raise ValueError(f"need at least 100 bars to evaluate, got {len(c)}")
-    costs = CostModel(cfg.fee_bps, cfg.slippage_bps if slippage_bps is None else slippage_bps, cfg.maker_fee_bps)
+    slip = cfg.slippage_bps if slippage_bps is None else slippage_bps
+    costs = cost_model(spec, FeeSchedule.from_config(cfg.fees), slip)
     cache: dict = {}
     sig = compute_signals(spec, c, funding, cache)
     look = check_lookahead(spec, c, cfg.lookahead_checks, funding, cfg.seed, full=sig)
@@ -186,7 +188,7 @@ def candidate_set_pbo(specs: list[StrategySpec], candles: Candles, funding: Fund
     one out of sample: the family's apparent winners are luck, whatever their own statistics say.
     """
     cfg = cfg or EvaluatorConfig()
-    costs = CostModel(cfg.fee_bps, cfg.slippage_bps, cfg.maker_fee_bps)
+    costs = cost_model(specs[0], FeeSchedule.from_config(cfg.fees), cfg.slippage_bps)
     results = run_many(specs, candles, funding, costs, cfg.initial_cash, threads=1)
     returns = np.column_stack([st.bar_returns(r.equity, r.initial_cash) for r in results])
     return st.pbo_cscv(returns, cfg.pbo_blocks)

@@ -21,6 +21,7 @@ from pydantic import ValidationError  # noqa: E402
 
 from ai_brain.strategy_evaluator import Evaluation, evaluate  # noqa: E402
 from src.config.evaluator import EvaluatorConfig  # noqa: E402
+from src.config.fees import FeesConfig  # noqa: E402
 from src.market.history import load_candles, load_funding  # noqa: E402
 from src.strategy.spec import FAMILY_NAMES, StrategySpec, family_spec  # noqa: E402
 
@@ -97,7 +98,9 @@ def main(argv: list[str] | None = None) -> int:
     except (ValidationError, ValueError, OSError) as exc:
         sys.stderr.write(f"invalid strategy: {exc}\n")
         return 2
-    overrides = {"fee_bps": args.fee_bps} if args.fee_bps is not None else {}
+    fee = args.fee_bps
+    overrides = {"fees": FeesConfig(spot_taker_bps=fee, spot_maker_bps=fee, perp_taker_bps=fee,
+                                    perp_maker_bps=fee)} if fee is not None else {}
     cfg = EvaluatorConfig(**overrides)
     candles = load_candles(args.data)
     funding = load_funding(args.funding) if args.funding else None

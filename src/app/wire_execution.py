@@ -22,6 +22,7 @@ from src.execution.router import Router
 from src.execution.runner import StrategyRunner
 from src.execution.strategy_source import FileStrategySource
 from src.market.cache import MarketCache
+from src.orders.fees import FeeSchedule
 from src.orders.interface import ExecutionVenue, OrderIntent, client_order_id
 from src.orders.ledger import Ledger
 from src.orders.portfolio import Portfolio
@@ -62,7 +63,7 @@ def build_execution(ctx: AppContext, control: Controller, cache: MarketCache, *,
     cfg = ctx.config
     ledger = ledger or Ledger(ctx.paths.logs, fsync=ledger_fsync)
     paper = PaperEngine(cfg.paper, ledger, ctx.clock, ctx.store, quote=cfg.quote, publish=ctx.bus.publish,
-                        price_fallback=cache.last_price)
+                        price_fallback=cache.last_price, fees=FeeSchedule.from_config(cfg.fees))
     live_equity = live.equity_quote if isinstance(live, LiveVenue) and cfg.mode in ("testnet", "live") else None
 
     def equity() -> float:

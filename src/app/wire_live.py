@@ -27,6 +27,7 @@ from src.funding.carry import CarryParams
 from src.funding.perp_prices import PerpPriceWatcher
 from src.funding.runner import CarryRunner, RouterPort
 from src.market.cache import MarketCache
+from src.orders.fees import FeeSchedule
 from src.orders.ledger import Ledger
 from src.orders.live_ledger import LiveFillRecorder
 from src.orders.order_store import OrderStore
@@ -75,7 +76,8 @@ def build_live_venue(ctx: AppContext, clients: ExchangeClients, ledger: Ledger, 
     recorder = LiveFillRecorder(ledger, ctx.config.quote, venue=ctx.config.mode)
     recorder.catch_up(orders)
     return LiveVenue(clients.spot, clients.futures, orders, publish=ctx.bus.publish, now_ms=ctx.clock.now_ms,
-                     quote=ctx.config.quote, name=ctx.config.mode, recorder=recorder, ref_price=cache.last_price)
+                     quote=ctx.config.quote, name=ctx.config.mode, recorder=recorder, ref_price=cache.last_price,
+                     fees=FeeSchedule.from_config(ctx.config.fees))
 
 
 def _truth_source(ctx: AppContext, live: LiveVenue | None, paper: PaperEngine) -> TruthSource:
@@ -107,7 +109,9 @@ def _carry_runner(ctx: AppContext, ex: Execution, control: Controller, cache: Ma
         frame = cache.funding(symbol)
         return [(int(t), float(r)) for t, r in zip(frame["timestamp"], frame["funding_rate"], strict=True)]
 
-    return CarryRunner(CarryParams.from_config(cfg.funding, cfg.replay.simulator.funding_period_hours),
+    params = CarryParams.from_config(cfg.funding, cfg.replay.simulator.funding_period_hours,
+                                     FeeSchedule.from_config(cfg.fees))
+    return CarryRunner(params,
                        cfg.funding.symbols, port, ctx.store, spot_price=cache.last_price,
                        equity_quote=ex.portfolio.equity_quote, entries_allowed=lambda: control.state.entries_allowed,
                        history=history, perp_price=perp.price if perp is not None else None)

@@ -10,11 +10,12 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from src.config.brain import BrainConfig, LLMConfig
 from src.config.evaluator import EvaluatorConfig
 from src.config.execution import FundingConfig, PaperConfig, RiskConfig
+from src.config.fees import FeesConfig
 from src.config.market import DataQualityConfig, ExchangeConfig
 from src.config.secrets import Secrets, load_secrets
 from src.config.telegram import TelegramConfig
@@ -95,6 +96,15 @@ class AppConfig(_Section):
     risk: RiskConfig = RiskConfig()
     funding: FundingConfig = FundingConfig()
     telegram: TelegramConfig = TelegramConfig()
+    fees: FeesConfig = FeesConfig()
+
+    @model_validator(mode="after")
+    def _one_fee_schedule(self) -> AppConfig:
+        """The evaluator prices fills with the same schedule as paper and live (it travels with its
+        config to worker processes and Dask workers)."""
+        if self.evaluator.fees != self.fees:
+            object.__setattr__(self, "evaluator", self.evaluator.model_copy(update={"fees": self.fees}))
+        return self
 
 
 class ConfigError(Exception):
@@ -112,12 +122,36 @@ def _describe(err: Any) -> str:
     return f"config: bad value for '{loc}': {value!r} — {err.get('msg', 'invalid')} ({allowed})"
 
 
+# Keys that left their section when fees became one schedule: named, with where they went.
+_MOVED = {
+    ("evaluator", "fee_bps"): "fees.spot_taker_bps / fees.perp_taker_bps",
+    ("evaluator", "maker_fee_bps"): "fees.spot_maker_bps / fees.perp_maker_bps",
+    ("evaluator", "fees"): "the top-level fees: section",
+    ("paper", "taker_fee_bps"): "fees.spot_taker_bps / fees.perp_taker_bps",
+    ("paper", "maker_fee_bps"): "fees.spot_maker_bps / fees.perp_maker_bps",
+    ("funding", "spot_fee_bps"): "fees.spot_taker_bps",
+    ("funding", "perp_fee_bps"): "fees.perp_taker_bps",
+}
+
+
+def _moved_key(data: dict[str, Any]) -> str | None:
+    for (section, key), where in _MOVED.items():
+        block = data.get(section)
+        if isinstance(block, dict) and key in block:
+            return (f"config: '{section}.{key}' moved to {where} (one fee schedule for backtests, paper and "
+                    "live); move the value there")
+    return None
+
+
 def parse_config(data: object) -> AppConfig:
     """Validate a mapping (from YAML) into an :class:`AppConfig` or raise a one-line ConfigError."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"config: the top level must be a mapping, got {type(data).__name__}")
+    moved = _moved_key(data)
+    if moved is not None:
+        raise ConfigError(moved)
     try:
         return AppConfig.model_validate(data)
     except ValidationError as exc:

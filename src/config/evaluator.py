@@ -10,6 +10,8 @@ import re
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from src.config.fees import FeesConfig
+
 _DASK_ADDRESS = re.compile(r"^dask://[A-Za-z0-9_.\-]+:\d{1,5}$")
 
 
@@ -31,8 +33,7 @@ class EvaluatorConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     initial_cash: float = Field(10_000.0, gt=0.0, description="quote currency at the start of a backtest")
-    fee_bps: float = Field(10.0, ge=0.0, le=500.0, description="taker fee per fill, basis points of notional")
-    maker_fee_bps: float | None = Field(None, ge=0.0, le=500.0, description="resting take-profit fills; null = fee_bps")
+    fees: FeesConfig = Field(FeesConfig(), description="copied from the top-level fees: section (one schedule)")
     slippage_bps: float = Field(2.0, ge=0.0, le=500.0, description="adverse price move per fill, bps")
     maintenance_margin: float = Field(0.005, ge=0.0, le=0.5, description="fraction of notional (liquidation)")
     min_trades: int = Field(30, ge=1, le=100_000, description="OOS round trips needed before any verdict")

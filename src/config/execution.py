@@ -16,8 +16,6 @@ class PaperConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     starting_balance_quote: float = Field(10_000.0, gt=0)
-    taker_fee_bps: float = Field(10.0, ge=0, le=500)
-    maker_fee_bps: float = Field(10.0, ge=0, le=500)
     latency_ms: float = Field(0.0, ge=0, le=60_000, description="delay between submit and fill")
     candle_spread_bps: float = Field(4.0, ge=0, le=1_000, description="full spread when no book is known")
     candle_impact_bps: float = Field(10.0, ge=0, le=10_000, description="impact at 100% of bar notional")
@@ -69,8 +67,6 @@ class FundingConfig(BaseModel):
     lookback_periods: int = Field(9, ge=1, le=1_000, description="funding settlements averaged (9 = 3 days)")
     entry_apr: float = Field(0.10, description="net annualized funding needed to enter")
     exit_apr: float = Field(0.02, description="trailing annualized funding below which the carry is closed")
-    spot_fee_bps: float = Field(10.0, ge=0, le=500)
-    perp_fee_bps: float = Field(5.0, ge=0, le=500)
     slippage_bps: float = Field(2.0, ge=0, le=500, description="expected per leg and side")
     expected_hold_days: float = Field(30.0, gt=0, le=3_650, description="spreads the round-trip cost")
     allocation_fraction: float = Field(0.15, gt=0, le=1, description="share of equity put into one carry")

@@ -34,6 +34,7 @@ from src.core.events import Event, Fill, OrderUpdate
 from src.exchange.binance import ExchangeClient, perp_symbol
 from src.exchange.errors import ExchangeAccessError, IpBanned, TemporaryExchangeError
 from src.orders import order_filters
+from src.orders.fees import FeeSchedule
 from src.orders.interface import OrderIntent, OrderRecord, OrderStatus
 from src.orders.live_ledger import LiveFillRecorder
 from src.orders.order_store import IllegalTransition, OrderStore, StoredFill, StoredOrder
@@ -53,7 +54,6 @@ class LiveSettings:
 
     max_send_attempts: int = 3
     resend_backoff_s: float = 1.0
-    default_taker_fee: float = 0.001
     never_sent_expiry_ms: int = 300_000
     percent_price_band: float = 0.1
 
@@ -90,8 +90,9 @@ class LiveVenue:
                  publish: Publish, now_ms: Callable[[], int], quote: str = "USDT", name: str = "live",
                  settings: LiveSettings = LiveSettings(), sleep: Sleep = asyncio.sleep,
                  ref_price: Callable[[str], float | None] | None = None,
-                 recorder: LiveFillRecorder | None = None) -> None:
+                 recorder: LiveFillRecorder | None = None, fees: FeeSchedule | None = None) -> None:
         self.name = name
+        self.fees = fees or FeeSchedule()  # when a fill does not say what it cost
         self.spot = spot
         self.futures = futures
         self.orders = orders
@@ -396,7 +397,7 @@ class LiveVenue:
         if cost is not None and raw.get("average") and currency == order.record.intent.symbol.split("/")[0]:
             return float(cost) * float(raw["average"])
         market = (self._client(order.record.intent).ex.markets or {}).get(order.exchange_symbol) or {}
-        rate = market.get("taker") or self.settings.default_taker_fee
+        rate = market.get("taker") or self.fees.rate(order.record.intent.market, "taker")
         return None if cum_quote is None else cum_quote * float(rate)
 
     def _adopt(self, order: StoredOrder, snap: Snapshot) -> OrderRecord:

@@ -47,6 +47,7 @@ from src.strategy.data import Candles, Funding
 from src.strategy.position_rules import PositionTracker
 from src.strategy.signals import latest_signal
 from src.strategy.spec import RiskGenes, StrategySpec
+from src.strategy.spec import market_for as spec_market
 
 log = logging.getLogger(__name__)
 
@@ -127,9 +128,8 @@ def _reads_funding(t: TradableStrategy) -> bool:
 
 
 def market_for(t: TradableStrategy) -> str:
-    """Shorts, leverage and hedged carry need a perp; a plain long trades spot."""
-    spec = t.spec
-    return "perp" if (spec.rules.entry_short or spec.risk.leverage > 1.0 or spec.risk.hedged) else "spot"
+    """Where a strategy trades (:func:`src.strategy.spec.market_for`)."""
+    return spec_market(t.spec)
 
 
 class StrategyRunner:

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from src.config.execution import FundingConfig
+from src.orders.fees import FeeSchedule
 
 Action = Literal["enter", "exit", "rebalance_hedge", "rebalance_margin", "hold"]
 HOURS_PER_YEAR = 24.0 * 365.0
@@ -51,9 +52,11 @@ class CarryParams:
     period_hours: float = 8.0
 
     @classmethod
-    def from_config(cls, cfg: FundingConfig, period_hours: float = 8.0) -> CarryParams:
+    def from_config(cls, cfg: FundingConfig, period_hours: float = 8.0, fees: FeeSchedule | None = None) -> CarryParams:
+        """The carry's parameters; both legs are priced by the one fee schedule (taker fills)."""
+        fees = fees or FeeSchedule()
         return cls(lookback_periods=cfg.lookback_periods, entry_apr=cfg.entry_apr, exit_apr=cfg.exit_apr,
-                   spot_fee=cfg.spot_fee_bps / 1e4, perp_fee=cfg.perp_fee_bps / 1e4, slippage=cfg.slippage_bps / 1e4,
+                   spot_fee=fees.rate("spot"), perp_fee=fees.rate("perp"), slippage=cfg.slippage_bps / 1e4,
                    expected_hold_days=cfg.expected_hold_days, allocation_fraction=cfg.allocation_fraction,
                    leverage=cfg.perp_leverage, hedge_band=cfg.hedge_band, margin_band=cfg.margin_band,
                    max_basis_entry=cfg.max_basis_entry, max_basis_hold=cfg.max_basis_hold,

@@ -19,6 +19,7 @@ from src.config import load_config
 from src.funding.backtest import CarryBacktest, run_carry_backtest
 from src.funding.carry import CarryParams
 from src.market.history import load_candles, load_funding
+from src.orders.fees import FeeSchedule
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -45,7 +46,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--capital", type=float, default=10_000.0)
     p.add_argument("--json", action="store_true")
     a = p.parse_args(argv)
-    params = CarryParams.from_config(load_config(a.config).funding)
+    app = load_config(a.config)
+    params = CarryParams.from_config(app.funding, fees=FeeSchedule.from_config(app.fees))
     funding, spot = load_funding(a.funding), load_candles(a.candles)
     first = int(funding.ts[0]) - params.lookback_periods * int(params.period_hours * 3_600_000)
     start = int((spot.ts < first).sum())

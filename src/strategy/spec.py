@@ -360,3 +360,7 @@ def family_spec(family: str, **params: object) -> StrategySpec:
         "rules": build(fparams).model_dump(), "risk": risk,
     })
 
+
+def market_for(spec: StrategySpec) -> Literal["spot", "perp"]:
+    """Shorts, leverage and hedged carry need a perp; a plain long trades spot."""
+    return "perp" if (spec.rules.entry_short or spec.risk.leverage > 1.0 or spec.risk.hedged) else "spot"

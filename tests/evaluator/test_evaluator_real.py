@@ -9,9 +9,10 @@ import pandas as pd
 import pytest
 
 from ai_brain import statistics as st
-from ai_brain.backtest_engine import CostModel, run_backtest
+from ai_brain.backtest_engine import CostModel, cost_model, run_backtest
 from ai_brain.strategy_evaluator import Evaluation, TrialCounter, candidate_set_pbo, evaluate
 from src.config.evaluator import EvaluatorConfig
+from src.orders.fees import FeeSchedule
 from src.strategy.signals import Signals
 from src.strategy.spec import family_spec
 
@@ -55,7 +56,8 @@ def test_strategy_tuned_in_sample_is_rejected(btc_1h):
             for f in (3, 5, 8, 13) for s in (21, 34, 55, 89) for ma in ("ema", "sma")]
 
     def is_sharpe(spec):
-        res = run_backtest(spec, btc_1h, costs=CostModel(cfg.fee_bps, cfg.slippage_bps), start=is_start, end=is_end)
+        res = run_backtest(spec, btc_1h, costs=_costs(spec, cfg), start=is_start,
+                           end=is_end)
         return st.compute_metrics(res, btc_1h.step_ms()).sharpe or -9.0
 
     best = max(grid, key=is_sharpe)
@@ -111,7 +113,7 @@ def test_candidate_set_pbo_uses_each_candidates_bar_returns(btc_1h):
     cfg = EvaluatorConfig(pbo_blocks=8)
     returns = np.column_stack([
         st.bar_returns(r.equity, r.initial_cash)
-        for r in (run_backtest(s, candles, costs=CostModel(cfg.fee_bps, cfg.slippage_bps)) for s in specs)])
+        for r in (run_backtest(s, candles, costs=_costs(s, cfg)) for s in specs)])
     expected = st.pbo_cscv(returns, 8)
     assert candidate_set_pbo(specs, candles, cfg=cfg) == expected
     assert 0.0 <= expected <= 1.0
@@ -122,3 +124,8 @@ def test_a_strategy_that_never_trades_is_rejected_cleanly(btc_1h):
     assert not ev.passed and ev.out_of_sample.trades == 0
     assert ev.out_of_sample.win_rate is None and ev.significance.mean_trade_return_ci == (None, None)
     assert any("0 out-of-sample trades" in r for r in ev.reasons)
+
+
+def _costs(spec, cfg: EvaluatorConfig) -> CostModel:
+    """The evaluator's own costs for ``spec``: the one fee schedule, for the market it trades on."""
+    return cost_model(spec, FeeSchedule.from_config(cfg.fees), cfg.slippage_bps)

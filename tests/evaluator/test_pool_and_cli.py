@@ -88,4 +88,4 @@ def test_config_rejects_unknown_keys_and_odd_blocks():
         EvaluatorConfig(fees_bps=3)
     with pytest.raises(ValidationError, match="pbo_blocks must be even"):
         EvaluatorConfig(pbo_blocks=9)
-    assert EvaluatorConfig.model_validate({"fee_bps": 4, "ranking": {"turnover": 0.0}}).ranking.turnover == 0.0
+    assert EvaluatorConfig.model_validate({"slippage_bps": 4, "ranking": {"turnover": 0.0}}).ranking.turnover == 0.0

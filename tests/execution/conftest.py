@@ -12,6 +12,7 @@ from src.core.bus import EventBus
 from src.core.clock import MarketClock
 from src.core.events import CandleClosed, OrderBook
 from src.market.cache import MarketCache
+from src.orders.fees import FeeSchedule
 from src.orders.interface import OrderIntent, client_order_id
 from src.orders.ledger import Ledger
 from src.runtime.context import Paths
@@ -35,10 +36,12 @@ def make_ctx(root: Path, config: dict | None = None) -> RigContext:
     return ctx
 
 
-def make_engine(root: Path, clock: MarketClock | None = None, **paper: object) -> PaperEngine:
+def make_engine(root: Path, clock: MarketClock | None = None, fees: FeeSchedule | None = None,
+                **paper: object) -> PaperEngine:
     """A paper engine with its ledger and state under ``root``."""
     cfg = PaperConfig(**paper)  # type: ignore[arg-type]
-    return PaperEngine(cfg, Ledger(root / "logs"), clock or MarketClock(HOUR_MS), StateStore(root / "state"))
+    return PaperEngine(cfg, Ledger(root / "logs"), clock or MarketClock(HOUR_MS), StateStore(root / "state"),
+                       fees=fees)
 
 
 def intent(side: str = "buy", qty: float = 0.1, symbol: str = "BTC/USDT", *, kind: str = "market",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from src.core.events import Funding, TradePrint
+from src.orders.fees import FeeSchedule
 from src.orders.ledger import wallet_deltas
 from src.orders.order_filters import FilterReason, OrderRejected, SymbolFilters, apply_filters
 from tests.execution.conftest import HOUR_MS, book, candle, intent, make_engine
@@ -73,7 +74,7 @@ async def test_spot_cannot_sell_what_it_does_not_hold(tmp_path) -> None:
 
 
 async def test_resting_limit_fills_partially_from_the_tape_as_maker(tmp_path) -> None:
-    eng = make_engine(tmp_path, limit_participation=0.5, maker_fee_bps=2.0)
+    eng = make_engine(tmp_path, limit_participation=0.5, fees=FeeSchedule(spot_maker=0.0002))
     eng.on_event(candle(100.0))
     eng.on_event(book(BIDS, ASKS))
     rec = await eng.submit(intent("buy", 2.0, kind="limit", price=99.0))

