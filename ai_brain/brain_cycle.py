@@ -28,6 +28,7 @@ from ai_brain.learning_engine import LearningEngine, TradeAssembler, closed_trad
 from ai_brain.lifecycle import Lifecycle
 from ai_brain.strategy_evaluator import Evaluation, TrialCounter, evaluate
 from ai_brain.strategy_store import Performance, Provenance, Source, StrategyRecord, StrategyStore, Verdict
+from src.core.enums import MONEY_STATUSES
 from src.core.events import Alert, Event, Fill
 from src.market.cache import MarketCache
 from src.orders.fees import FeeSchedule
@@ -240,7 +241,7 @@ class BrainCycle:
         if trade is None or event.strategy_id is None:
             return
         if self.store.exists(event.strategy_id):
-            live = self.store.get(event.strategy_id).status in ("live", "scaling")
+            live = self.store.get(event.strategy_id).status in MONEY_STATUSES
             trade = trade.model_copy(update={"mode": "live" if live else "dry_run"})
             self.store.record_trade_result(event.strategy_id, trade)
         self.learning.learn_from_trade(event.strategy_id, trade, self.candles_of(trade.symbol))

@@ -34,7 +34,7 @@ from ai_brain.data_integrity_validator import (
     worst,
 )
 from src.config.market import DataQualityConfig
-from src.core.events import Alert, AlertLevel, CandleClosed, DataStatus, Event, Funding, Tick
+from src.core.events import Alert, AlertLevel, CandleClosed, DataStatus, Event, FundingRate, Tick
 from src.core.timeframes import timeframe_ms
 from src.runtime.context import AppContext
 
@@ -108,7 +108,7 @@ class DataIntegrityMonitor:
             self.on_candle(event)
         elif isinstance(event, Tick):
             self.on_tick(event)
-        elif isinstance(event, Funding):
+        elif isinstance(event, FundingRate):
             self.on_funding(event)
 
     def on_candle(self, ev: CandleClosed) -> bool:
@@ -146,7 +146,7 @@ class DataIntegrityMonitor:
             state.findings["basis"] = _some(check_basis(spot.last, fut.last, ev.ts_ms, self.cfg))
         self._update(sym, ev.ts_ms)
 
-    def on_funding(self, ev: Funding) -> None:
+    def on_funding(self, ev: FundingRate) -> None:
         sym = base_symbol(ev.symbol)
         found = check_funding(np.array([ev.ts_ms]), np.array([ev.rate]), self.cfg)
         self._state(sym).findings["funding"] = found

@@ -19,7 +19,7 @@ from src.strategy.spec import StrategySpec
 
 
 @dataclass(frozen=True)
-class TradeRow:
+class BacktestTrade:
     """The comparable part of a trade: side, entry/exit open times (ms) and fill prices (quote)."""
 
     side: str
@@ -62,7 +62,7 @@ class DriftReport:
 
 
 def backtest_window_trades(spec: StrategySpec, candles: Candles, start_ts: int, end_ts: int,
-                           funding: Funding | None = None, costs: CostModel | None = None) -> list[TradeRow]:
+                           funding: Funding | None = None, costs: CostModel | None = None) -> list[BacktestTrade]:
     """Trades the backtest makes over bars with ``start_ts <= ts < end_ts``; earlier bars serve
     only as indicator warm-up, exactly as a strategy that started trading at ``start_ts``."""
     start = int(np.searchsorted(candles.ts, start_ts, side="left"))
@@ -71,7 +71,7 @@ def backtest_window_trades(spec: StrategySpec, candles: Candles, start_ts: int, 
         return []
     res = run_backtest(spec, candles, funding, costs or CostModel(), start=start, end=end)
     frame = res.trade_frame()
-    return [TradeRow(side=str(r.side), entry_ts=int(r.entry_ts), exit_ts=int(r.exit_ts),
+    return [BacktestTrade(side=str(r.side), entry_ts=int(r.entry_ts), exit_ts=int(r.exit_ts),
                      entry_price=float(r.entry_price), exit_price=float(r.exit_price), reason=str(r.reason))
             for r in frame.itertuples(index=False)]
 
@@ -80,7 +80,7 @@ def _rel(a: float, b: float) -> float:
     return abs(a - b) / abs(b) if b else abs(a - b)
 
 
-def diff_trades(expected: list[TradeRow], actual: list[TradeRow], step_ms: int,
+def diff_trades(expected: list[BacktestTrade], actual: list[BacktestTrade], step_ms: int,
                 price_tolerance: float) -> DriftReport:
     """Pair trades by side and entry time (within one bar) and report every difference.
 

@@ -21,6 +21,7 @@ from ai_brain.regimes import RegimeReading, classify
 from ai_brain.replay_buffer import Experience, PrioritizedReplayBuffer
 from ai_brain.strategy_store import ClosedTrade
 from src.config.brain import LearningConfig
+from src.core.enums import Mode
 from src.core.events import Fill
 from src.state.store import read_model, write_model
 from src.strategy.data import Candles
@@ -60,7 +61,7 @@ class TradeAssembler:
     A fill that more than closes a position closes it and opens the remainder the other way.
     """
 
-    def __init__(self, mode: str, path: Path | None = None, quarantine_dir: Path | None = None) -> None:
+    def __init__(self, mode: Mode, path: Path | None = None, quarantine_dir: Path | None = None) -> None:
         self.mode = "live" if mode == "live" else "dry_run"
         self.path = path
         saved = read_model(path, _OpenFile, quarantine_dir or path.parent) if path is not None else None

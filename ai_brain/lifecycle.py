@@ -15,9 +15,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
 from ai_brain.backtest_engine import run_backtest
-from ai_brain.drift_check import TradeRow, backtest_window_trades, diff_trades
+from ai_brain.drift_check import BacktestTrade, backtest_window_trades, diff_trades
 from ai_brain.strategy_store import StrategyRecord, StrategyStore
 from src.config.brain import LifecycleConfig
+from src.core.enums import MONEY_STATUSES, Mode
 from src.core.events import Alert, AlertLevel, Event
 from src.strategy.data import Candles
 
@@ -66,7 +67,7 @@ class Evidence:
     bars: int
     trades: int
     total_return: float
-    rows: list[TradeRow] = field(default_factory=list)
+    rows: list[BacktestTrade] = field(default_factory=list)
 
     def figures(self) -> dict[str, object]:
         out = asdict(self)
@@ -122,7 +123,7 @@ def shadow_evidence(rec: StrategyRecord, candles: Candles, start_ts: int) -> Evi
 def ledger_evidence(rec: StrategyRecord, mode: str, start_ts: int, now_ms: int, step_ms: int) -> Evidence:
     """Executed trades of ``mode`` recorded since ``start_ts`` (from the execution layer)."""
     trades = [t for t in rec.trades if t.mode == mode and t.entry_ts >= start_ts]
-    rows = [TradeRow(t.side, t.entry_ts, t.exit_ts, t.entry_price, t.exit_price) for t in trades]
+    rows = [BacktestTrade(t.side, t.entry_ts, t.exit_ts, t.entry_price, t.exit_price) for t in trades]
     bars = max(0, (now_ms - start_ts) // step_ms) if step_ms else 0
     return Evidence("ledger", int(bars), len(trades), float(sum(t.ret for t in trades)), rows)
 
@@ -134,7 +135,7 @@ CandlesOf = Callable[[str], Candles | None]
 class Lifecycle:
     """Applies the promotion, drift, scaling and retirement rules to the store's records."""
 
-    def __init__(self, store: StrategyStore, cfg: LifecycleConfig, mode: str, publish: Publisher,
+    def __init__(self, store: StrategyStore, cfg: LifecycleConfig, mode: Mode, publish: Publisher,
                  now_ms: Callable[[], int], step_ms: int) -> None:
         self.store, self.cfg, self.mode = store, cfg, mode
         self._publish, self._now_ms, self.step_ms = publish, now_ms, step_ms
@@ -280,7 +281,7 @@ class Lifecycle:
 
     def _retire(self, rec: StrategyRecord, reason: str) -> None:
         self.store.transition(rec.id, "retired", "ai", reason)
-        level: AlertLevel = "warning" if rec.status in ("live", "scaling") else "info"
+        level: AlertLevel = "warning" if rec.status in MONEY_STATUSES else "info"
         self._publish(Alert(level, f"Strategy retired: {rec.id}", reason, key=f"retired:{rec.id}",
                             ts_ms=self._now_ms()))
 

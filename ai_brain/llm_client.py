@@ -29,13 +29,14 @@ from ai_brain.llm_provider import Completion, Provider, ProviderError, Request
 from ai_brain.llm_schema import TIERS, json_schema_for, schema_bytes
 from src.config import Secrets
 from src.config.brain import LLMConfig
+from src.core.errors import LabError
 from src.core.events import Alert
 
 log = logging.getLogger(__name__)
 M = TypeVar("M", bound=BaseModel)
 
 
-class LLMError(Exception):
+class LLMError(LabError):
     """The model gave nothing usable; ``kind`` is a short tag for counters."""
 
     def __init__(self, kind: str, message: str) -> None:

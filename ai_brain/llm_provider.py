@@ -11,6 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+from src.core.errors import LabError
+
 Finish = Literal["stop", "max_tokens", "blocked", "other"]
 ErrorKind = Literal["transport", "timeout", "rate_limited", "model_not_found", "schema_refused", "rejected"]
 
@@ -39,7 +41,7 @@ class Completion:
     thinking_tokens: int = 0
 
 
-class ProviderError(Exception):
+class ProviderError(LabError):
     """A failed call, tagged with the action it needs."""
 
     def __init__(self, kind: ErrorKind, message: str, *, transient: bool = False,

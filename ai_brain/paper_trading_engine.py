@@ -30,11 +30,11 @@ from ai_brain.paper_fills import candle_fill_price, limit_crosses, resting_fill_
 from ai_brain.paper_wallet import PaperWallet, base_asset
 from src.config.execution import PaperConfig
 from src.core.clock import Clock
-from src.core.events import CandleClosed, Event, Fill, Funding, OrderBook, OrderUpdate, Tick, TradePrint
+from src.core.events import CandleClosed, Event, Fill, FundingRate, OrderBook, OrderUpdate, Tick, TradePrint
 from src.orders.fees import FeeSchedule, Liquidity
 from src.orders.interface import OrderIntent, OrderRecord
 from src.orders.ledger import Ledger
-from src.orders.order_filters import FilterBook, FilterReason, OrderRejected
+from src.orders.order_filters import FilterBook, FilterReason, FilterRejected
 from src.orders.positions import EPS_QTY
 from src.state.store import StateStore
 
@@ -91,7 +91,7 @@ class PaperEngine:
             self._rest_fill(ev.symbol, ev.price, ev.qty_base, ev.side, ev.ts_ms)
         elif isinstance(ev, CandleClosed):
             self._on_candle(ev)
-        elif isinstance(ev, Funding):
+        elif isinstance(ev, FundingRate):
             self._on_funding(ev)
 
     def _on_candle(self, ev: CandleClosed) -> None:
@@ -138,7 +138,7 @@ class PaperEngine:
         self.counters["submitted"] += 1
         try:
             intent = self._validated(intent)
-        except OrderRejected as exc:
+        except FilterRejected as exc:
             return self._reject(intent, str(exc), now)
         record = OrderRecord(intent=intent, status="open", created_ms=now, updated_ms=now)
         # not saved yet: every fill line carries its intent, so the ledger alone rebuilds this order
@@ -205,25 +205,25 @@ class PaperEngine:
         else:
             held = self.wallet.balance(base_asset(intent.symbol)) if intent.side == "sell" else 0.0
         if held <= EPS_QTY:
-            raise OrderRejected(FilterReason.NOTHING_TO_REDUCE, "reduce-only order but nothing to reduce")
+            raise FilterRejected(FilterReason.NOTHING_TO_REDUCE, "reduce-only order but nothing to reduce")
         return intent.model_copy(update={"qty_base": min(intent.qty_base, held)})
 
     def _check_funds(self, intent: OrderIntent, ref: float) -> None:
         if intent.market == "perp":
             if not intent.reduce_only and self.wallet.balance(self.quote) <= 0:
-                raise OrderRejected(FilterReason.INSUFFICIENT_FUNDS, "no quote balance for margin")
+                raise FilterRejected(FilterReason.INSUFFICIENT_FUNDS, "no quote balance for margin")
             return
         if intent.side == "sell":
             held = self.wallet.balance(base_asset(intent.symbol))
             if intent.qty_base > held + EPS_QTY:
-                raise OrderRejected(FilterReason.INSUFFICIENT_FUNDS,
+                raise FilterRejected(FilterReason.INSUFFICIENT_FUNDS,
                                     f"insufficient {base_asset(intent.symbol)}: {held:.10g} held, "
                                     f"{intent.qty_base:.10g} to sell (spot cannot go short)")
             return
         price = intent.price_quote if intent.type == "limit" and intent.price_quote else ref * 1.01
         cost = intent.qty_base * price * (1 + self.fees.rate(intent.market, "taker", intent.symbol))
         if cost > self.wallet.balance(self.quote):
-            raise OrderRejected(FilterReason.INSUFFICIENT_FUNDS,
+            raise FilterRejected(FilterReason.INSUFFICIENT_FUNDS,
                                 f"insufficient {self.quote}: {self.wallet.balance(self.quote):.2f} free, "
                                 f"about {cost:.2f} needed")
 
@@ -336,7 +336,7 @@ class PaperEngine:
                                     self.fees.rate(intent.market, "maker", intent.symbol)))
         return min(qty, max(0.0, free / per_unit))
 
-    def _on_funding(self, ev: Funding) -> None:
+    def _on_funding(self, ev: FundingRate) -> None:
         """Charge (or pay) funding on an open perp position once per settlement time."""
         pos = self.wallet.state.perp.get(ev.symbol)
         if pos is None or not pos.is_open or self.wallet.state.last_funding_ms.get(ev.symbol, -1) >= ev.ts_ms:

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from src.core.events import CandleClosed, Event, Funding, OrderBook, Tick
+from src.core.events import CandleClosed, Event, FundingRate, OrderBook, Tick
 from src.core.timeframes import timeframe_ms
 from src.exchange.binance import ExchangeClient, perp_symbol
 from src.exchange.clients import ExchangeClients
@@ -173,7 +173,7 @@ class RealtimeMarketData:
         if self._last_funding.get(symbol) == (f.ts_ms, f.rate):
             return
         self._last_funding[symbol] = (f.ts_ms, f.rate)
-        await self.sink([Funding(symbol, f.ts_ms, f.rate, f.period_hours)])
+        await self.sink([FundingRate(symbol, f.ts_ms, f.rate, f.period_hours)])
         self.published["funding"] += 1
 
     async def _guarded(self, symbol: str, call: Awaitable[Any]) -> Any:

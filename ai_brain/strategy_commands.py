@@ -16,6 +16,7 @@ from ai_brain.strategy_store import (
     StrategyStore,
     UnknownStrategy,
 )
+from src.core.enums import MONEY_STATUSES
 from src.core.events import Alert
 from src.state.inbox import CommandRegistry
 
@@ -122,7 +123,7 @@ class StrategyCommands:
             reason = _need(a, "reason", "retire ID REASON")
             was = self.store.get(sid).status
             rec = self.store.transition(sid, "retired", who, reason)
-            if was in ("live", "scaling"):
+            if was in MONEY_STATUSES:
                 self._publish(Alert("warning", f"Strategy retired: {sid}", f"{reason} (by {who})",
                                     key=f"retired:{sid}"))
             return True, f"{sid} retired: {reason}", summary(rec)

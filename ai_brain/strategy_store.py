@@ -22,16 +22,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from src.core.enums import MONEY_STATUSES, StrategyStatus
+from src.core.errors import LabError
 from src.core.events import Event, StrategyEvent
 from src.state.store import fsync_dir, read_model, write_model
 from src.strategy.spec import StrategySpec
 
 log = logging.getLogger(__name__)
 
-Status = Literal["generated", "backtested", "dry_run", "awaiting_approval", "approved", "live", "scaling",
-                 "retired", "rejected"]
-STATUSES: tuple[str, ...] = ("generated", "backtested", "dry_run", "awaiting_approval", "approved", "live",
-                             "scaling", "retired", "rejected")
+Status = StrategyStatus
+STATUSES: tuple[str, ...] = tuple(StrategyStatus)
 FOLDER_OF: dict[str, str] = {
     "generated": "testing", "backtested": "testing", "dry_run": "testing", "awaiting_approval": "testing",
     "approved": "active", "live": "active", "scaling": "active", "retired": "retired", "rejected": "retired",
@@ -40,14 +40,14 @@ FOLDERS: tuple[str, ...] = ("testing", "active", "retired")
 MAX_TRADES_KEPT = 500
 
 
-class UnknownStrategy(KeyError):
+class UnknownStrategy(LabError, KeyError):
     """No strategy with that id; the message lists how to find valid ids."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "unknown strategy"
 
 
-class IllegalTransition(ValueError):
+class IllegalTransition(LabError, ValueError):
     """A status change the lifecycle does not allow (named, with the allowed targets)."""
 
 
@@ -242,7 +242,7 @@ class StrategyStore:
         if mode == "live":
             if not live_gate_open:
                 return []
-            return [r for r in self.list() if r.status in ("live", "scaling")]
+            return [r for r in self.list() if r.status in MONEY_STATUSES]
         return [r for r in self.list() if r.status in ("dry_run", "awaiting_approval", "approved")]
 
     # ------------------------------------------------------------------ changes
@@ -272,7 +272,8 @@ class StrategyStore:
         now = self._now_ms()
         entry = HistoryEntry(from_status=rec.status, to_status=to_status, actor=actor, reason=reason,
                              ts_ms=now, at=_now_iso())
-        new = self._replace(rec, status=to_status, history=[*rec.history, entry], status_since_ms=now, **updates)
+        new = self._replace(rec, status=StrategyStatus(to_status), history=[*rec.history, entry],
+                            status_since_ms=now, **updates)
         self._publish(StrategyEvent(new.id, new.status, f"{reason} (by {actor})", now))
         return new
 

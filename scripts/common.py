@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from src.config import AppConfig, ConfigError, load_config
+from src.core.errors import LabError
 from src.orders.ledger import AUTO_FILE, MANUAL_FILE, LedgerEntry
 from src.state.inbox import CommandResult, drop_command, read_result
 
@@ -47,7 +48,7 @@ EXIT_CODES_HELP = """exit codes:
   6  the process exists but looks hung (stale heartbeat or stopped process)"""
 
 
-class ScriptError(Exception):
+class ScriptError(LabError):
     """Ends a script with ``exit_code`` after printing ``message`` (and ``data`` with --json)."""
 
     def __init__(self, exit_code: int, message: str, data: dict[str, Any] | None = None) -> None:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from src.core.enums import Mode
 from src.core.events import Alert
 from src.runtime.context import AppContext, Component
 from src.state.store import atomic_write_bytes
@@ -49,7 +50,7 @@ class Heartbeat(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     pid: int
-    mode: str
+    mode: Mode
     state: str
     started_at: str
     updated_at: str

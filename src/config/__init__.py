@@ -19,8 +19,10 @@ from src.config.fees import FeesConfig
 from src.config.market import DataQualityConfig, ExchangeConfig
 from src.config.secrets import Secrets, load_secrets
 from src.config.telegram import TelegramConfig
+from src.core.enums import Mode as ModeEnum
+from src.core.errors import LabError
 
-Mode = Literal["replay", "paper", "testnet", "live"]
+Mode = ModeEnum  # the run modes (src/core/enums.py)
 
 __all__ = ["AppConfig", "ConfigError", "Mode", "Secrets", "load_config", "load_secrets"]
 
@@ -81,7 +83,7 @@ class LiveConfig(_Section):
 class AppConfig(_Section):
     """The whole validated configuration."""
 
-    mode: Mode = "replay"
+    mode: Mode = Mode.REPLAY
     quote: str = "USDT"
     replay: ReplayConfig = ReplayConfig()
     supervisor: SupervisorConfig = SupervisorConfig()
@@ -107,7 +109,7 @@ class AppConfig(_Section):
         return self
 
 
-class ConfigError(Exception):
+class ConfigError(LabError):
     """A config problem, phrased as one line that names the key, the value and what is allowed."""
 
 

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from src.config import AppConfig
+from src.core.errors import LabError
 from src.state.control import Controller
 from src.state.inbox import CommandRegistry
 
@@ -29,7 +30,7 @@ Result = tuple[bool, str, dict[str, Any]]
 GOLIVE = "golive"
 
 
-class ConfirmError(Exception):
+class ConfirmError(LabError):
     """A confirmation that must not go through; the message says why, for the person who typed it."""
 
 

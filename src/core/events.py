@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
-Side = Literal["buy", "sell"]
+from src.core.enums import Side as SideEnum
+
+Side = SideEnum  # src/core/enums.py
 AlertLevel = Literal["info", "warning", "action", "critical"]
 
 
@@ -67,7 +69,7 @@ class TradePrint:
 
 
 @dataclass(frozen=True, slots=True)
-class Funding:
+class FundingRate:
     """A perpetual funding rate (fraction per funding period) at ``ts_ms``."""
 
     symbol: str
@@ -159,7 +161,7 @@ Event = (
     | Tick
     | OrderBook
     | TradePrint
-    | Funding
+    | FundingRate
     | OrderUpdate
     | Fill
     | Alert

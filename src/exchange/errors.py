@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import ccxt.async_support as ccxt
 
+from src.core.errors import LabError
 
-class ExchangeAccessError(Exception):
+
+class ExchangeAccessError(LabError):
     """Base of every exchange failure this project raises."""
 
     action = "investigate"

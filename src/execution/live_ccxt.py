@@ -37,7 +37,7 @@ from src.orders import order_filters
 from src.orders.fees import FeeSchedule
 from src.orders.interface import OrderIntent, OrderRecord, OrderStatus
 from src.orders.live_ledger import LiveFillRecorder
-from src.orders.order_store import IllegalTransition, OrderStore, StoredFill, StoredOrder
+from src.orders.order_store import IllegalOrderTransition, OrderStore, StoredFill, StoredOrder
 
 log = logging.getLogger(__name__)
 
@@ -266,12 +266,12 @@ class LiveVenue:
             markets = await client.load_markets()
             market = markets.get(sym)
             if market is None:
-                raise order_filters.OrderRejected(order_filters.FilterReason.NO_REFERENCE_PRICE,
+                raise order_filters.FilterRejected(order_filters.FilterReason.NO_REFERENCE_PRICE,
                                                   f"{sym}: not a market on {client.id}")
             filters = order_filters.SymbolFilters.from_ccxt_market(market, self.settings.percent_price_band)
             ref = await self._reference_price(client, sym, intent)
             ok = order_filters.apply_filters(intent, filters, ref)
-        except order_filters.OrderRejected as exc:
+        except order_filters.FilterRejected as exc:
             return self._refuse(intent, sym, f"refused by us ({exc.reason.value}): {exc}")
         except ExchangeAccessError as exc:  # nothing was sent: refusing now is safe, retrying is the caller's call
             return self._refuse(intent, sym, f"not sent: market rules or price unavailable ({exc})")
@@ -408,7 +408,7 @@ class LiveVenue:
                                                filled_qty_base=snap.filled_qty_base, cum_quote=snap.cum_quote,
                                                fee_quote=snap.fee_quote, exchange_order_id=snap.exchange_order_id,
                                                reason=snap.reason, ts_ms=snap.ts_ms, fee_native=snap.fee_native)
-        except IllegalTransition as exc:
+        except IllegalOrderTransition as exc:
             log.warning("ignored a stale exchange answer: %s", exc)
             return self.orders.get(order.client_order_id).record  # type: ignore[union-attr]
         self._emit(updated, fills, changed=updated.record.status != before)

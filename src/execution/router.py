@@ -23,19 +23,20 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
+from src.core.enums import MONEY_STATUSES, Mode
 from src.core.events import Event, OrderUpdate
 from src.orders.interface import ExecutionVenue, OrderIntent, OrderRecord, SimulatedVenue
 from src.risk.guards import GuardDecision, RiskGuards
 
 log = logging.getLogger(__name__)
 
-LIVE_STATUSES = frozenset({"live", "scaling"})
+LIVE_STATUSES = MONEY_STATUSES
 
 
 class Router:
     """Chooses the venue for a strategy and enforces the guards on every order."""
 
-    def __init__(self, mode: str, allow_live: bool, control: Any, guards: RiskGuards, paper: SimulatedVenue,
+    def __init__(self, mode: Mode, allow_live: bool, control: Any, guards: RiskGuards, paper: SimulatedVenue,
                  live_venue: Callable[[], ExecutionVenue | None], publish: Callable[[Event], None],
                  clock_ms: Callable[[], int]) -> None:
         self.mode, self.allow_live, self.control = mode, allow_live, control

@@ -32,8 +32,8 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from src.core.clock import Clock
-from src.core.events import CandleClosed, Event
-from src.core.events import Funding as FundingEvent
+from src.core.enums import Mode
+from src.core.events import CandleClosed, Event, FundingRate
 from src.core.timeframes import timeframe_ms
 from src.execution.router import Router
 from src.execution.strategy_source import FileStrategySource, StrategySource, TradableStrategy, strategy_source
@@ -137,7 +137,7 @@ class StrategyRunner:
 
     FILE = "runner.json"
 
-    def __init__(self, mode: str, router: Router, cache: MarketCache, ledger: Ledger, kill: KillSwitch,
+    def __init__(self, mode: Mode, router: Router, cache: MarketCache, ledger: Ledger, kill: KillSwitch,
                  portfolio: Any, store: StateStore, clock: Clock, repository: Any | None,
                  files: FileStrategySource, window_bars: int = 1000, maintenance_margin: float = 0.005,
                  live_start_fraction: float = 0.1) -> None:
@@ -167,7 +167,7 @@ class StrategyRunner:
         if isinstance(ev, CandleClosed):
             async with self._busy:
                 await self.on_candle(ev)
-        elif isinstance(ev, FundingEvent):
+        elif isinstance(ev, FundingRate):
             self._attribute_funding(ev)
 
     async def recover(self) -> None:
@@ -437,7 +437,7 @@ class StrategyRunner:
         log.info("trade closed: %s %s %s net %.2f (%s)", trade.strategy_id, trade.symbol,
                  "long" if trade.side > 0 else "short", net, trade.last_reason)
 
-    def _attribute_funding(self, ev: FundingEvent) -> None:
+    def _attribute_funding(self, ev: FundingRate) -> None:
         price = self.router.price(ev.symbol)
         if price is None:
             return

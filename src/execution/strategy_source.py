@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from pydantic import ValidationError
 
+from src.core.enums import MONEY_STATUSES
 from src.strategy.spec import StrategySpec
 
 log = logging.getLogger(__name__)
@@ -149,7 +150,7 @@ class ServiceStrategySource:
             return TradableStrategy(item, "active")
         status = str(getattr(item, "status", "active"))
         size = 1.0
-        if status in ("live", "scaling"):
+        if status in MONEY_STATUSES:
             size = float(getattr(item, "size_fraction", 0.0) or 0.0) or self.live_start_fraction
         return TradableStrategy(item.spec, status, min(1.0, size))
 

@@ -23,7 +23,7 @@ import asyncio
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
-from src.core.events import CandleClosed, Event, Funding
+from src.core.events import CandleClosed, Event, FundingRate
 from src.market.cache import MarketCache
 
 
@@ -79,7 +79,7 @@ class TickPipeline:
     def _store(self, ev: Event) -> None:
         if isinstance(ev, CandleClosed):
             self.cache.append_candle(ev)
-        elif isinstance(ev, Funding):
+        elif isinstance(ev, FundingRate):
             self.cache.add_funding(ev.symbol, ev.ts_ms, ev.rate)
 
     def describe(self) -> dict[str, int]:

@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from src.core.events import CandleClosed, Event, Funding
+from src.core.events import CandleClosed, Event, FundingRate
 from src.funding.carry import CarryParams, CarryView, Decision, basis, decide, funding_payment_quote, trailing_apr
 from src.orders.interface import ExecutionVenue, OrderIntent, OrderRecord, client_order_id
 from src.state.store import StateStore
@@ -136,13 +136,13 @@ class CarryRunner:
     # ----------------------------------------------------------------- events
     async def on_event(self, ev: Event) -> None:
         """Funding settlements are booked then judged; closed candles are judged (basis, hedge)."""
-        if isinstance(ev, Funding) and ev.symbol in self.symbols:
+        if isinstance(ev, FundingRate) and ev.symbol in self.symbols:
             self._book_funding(ev)
             await self.evaluate(ev.symbol, ev.ts_ms)
         elif isinstance(ev, CandleClosed) and ev.symbol in self.symbols:
             await self.evaluate(ev.symbol, ev.ts_ms)
 
-    def _book_funding(self, ev: Funding) -> None:
+    def _book_funding(self, ev: FundingRate) -> None:
         """Turn a funding event into settlements: records on the period grid, or predictions crossing it.
 
         Replay, the simulator and history publish the *settled* rate at the settlement time (on the

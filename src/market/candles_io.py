@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from src.core.errors import LabError
 from src.core.timeframes import timeframe_ms
 from src.state.store import atomic_write_bytes
 
@@ -30,7 +31,7 @@ __all__ = ["COLUMNS", "CandleFileError", "check_strict", "frame_from_rows", "inf
            "load_candles", "timeframe_ms", "write_candles"]
 
 
-class CandleFileError(ValueError):
+class CandleFileError(LabError, ValueError):
     """A candle file that is not in the expected format; the message names the file and the problem."""
 
 

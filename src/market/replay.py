@@ -19,7 +19,7 @@ import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
 from src.core.clock import MarketClock
-from src.core.events import CandleClosed, Event, Funding, OrderBook, Tick, TradePrint
+from src.core.events import CandleClosed, Event, FundingRate, OrderBook, Tick, TradePrint
 from src.core.timeframes import parse_iso_ms, timeframe_ms
 from src.market.cache import MarketCache
 from src.market.candles_io import load_candles
@@ -125,7 +125,7 @@ class CandleSource:
                 events: list[Event] = []
                 rate = funding.get(row.symbol, {}).get(int(ts) + tf_ms)
                 if rate is not None:
-                    events.append(Funding(row.symbol, int(ts) + tf_ms, float(rate)))
+                    events.append(FundingRate(row.symbol, int(ts) + tf_ms, float(rate)))
                 events.append(CandleClosed(row.symbol, self.timeframe or "1h", int(ts), float(row.open),
                                            float(row.high), float(row.low), float(row.close),
                                            float(row.volume), source="file"))
@@ -167,7 +167,7 @@ class SimulatorSource:
                 close_ts = b.ts_ms + tf
                 events: list[Event] = []
                 if b.funding_rate is not None:
-                    events.append(Funding(b.symbol, close_ts, b.funding_rate))
+                    events.append(FundingRate(b.symbol, close_ts, b.funding_rate))
                 events.append(OrderBook(b.symbol, close_ts, b.bids, b.asks))
                 events.append(Tick(b.symbol, close_ts, b.close, b.bids[0][0], b.asks[0][0]))
                 events.extend(TradePrint(b.symbol, t[0], t[1], t[2], t[3]) for t in b.trades)  # type: ignore[arg-type]
@@ -247,7 +247,7 @@ class ReplayFeed:
             if isinstance(ev, CandleClosed):
                 self.cache.series(ev.symbol).append(ev.ts_ms, ev.open, ev.high, ev.low, ev.close, ev.volume)
                 self.clock.advance_to(ev.ts_ms + timeframe_ms(ev.timeframe))
-            elif isinstance(ev, Funding):
+            elif isinstance(ev, FundingRate):
                 self.cache.add_funding(ev.symbol, ev.ts_ms, ev.rate)
 
     async def run(self) -> None:

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from src.config.fees import FeesConfig
+from src.core.enums import Market
 
-Market = Literal["spot", "perp"]
 Liquidity = Literal["taker", "maker"]
 
 
@@ -42,7 +42,7 @@ class FeeSchedule:
                 found[symbol] = (float(taker), float(maker))
         return FeeSchedule(self.spot_taker, self.spot_maker, self.perp_taker, self.perp_maker, found)
 
-    def rate(self, market: Market, liquidity: Liquidity = "taker", symbol: str | None = None) -> float:
+    def rate(self, market: Market | str, liquidity: Liquidity = "taker", symbol: str | None = None) -> float:
         """The fraction of notional a fill pays."""
         if symbol is not None and symbol in self.by_symbol:
             taker, maker = self.by_symbol[symbol]
@@ -51,11 +51,11 @@ class FeeSchedule:
             return self.perp_taker if liquidity == "taker" else self.perp_maker
         return self.spot_taker if liquidity == "taker" else self.spot_maker
 
-    def fee_quote(self, notional_quote: float, market: Market, liquidity: Liquidity = "taker",
+    def fee_quote(self, notional_quote: float, market: Market | str, liquidity: Liquidity = "taker",
                   symbol: str | None = None) -> float:
         """What a fill of ``notional_quote`` costs, in the quote currency."""
         return abs(notional_quote) * self.rate(market, liquidity, symbol)
 
-    def bps(self, market: Market, liquidity: Liquidity = "taker") -> float:
+    def bps(self, market: Market | str, liquidity: Liquidity = "taker") -> float:
         """The configured rate in basis points (what a backtest's cost model is built from)."""
         return round(self.rate(market, liquidity) * 1e4, 9)  # bps/1e4*1e4 without float dust

@@ -16,10 +16,12 @@ from typing import Any, Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from src.core.enums import Market, OrderPurpose, Side
+
 OrderType = Literal["market", "limit"]
 OrderStatus = Literal["new", "open", "partially_filled", "filled", "cancelled", "rejected", "expired"]
 TERMINAL_STATUSES: frozenset[str] = frozenset({"filled", "cancelled", "rejected", "expired"})
-Purpose = Literal["entry", "exit", "stop", "take_profit", "rebalance", "flatten", "manual"]
+Purpose = OrderPurpose
 
 
 def client_order_id(strategy_id: str, symbol: str, decision_ts_ms: int, purpose: str, seq: int = 0) -> str:
@@ -36,13 +38,13 @@ class OrderIntent(BaseModel):
     client_order_id: str = Field(min_length=1, max_length=36)
     strategy_id: str
     symbol: str
-    side: Literal["buy", "sell"]
+    side: Side
     type: OrderType = "market"
     qty_base: float = Field(gt=0)
     price_quote: float | None = Field(None, gt=0)
-    purpose: Purpose = "entry"
+    purpose: Purpose = OrderPurpose.ENTRY
     reduce_only: bool = False
-    market: Literal["spot", "perp"] = "spot"
+    market: Market = Market.SPOT
     decision_ts_ms: int
     manual: bool = False
 

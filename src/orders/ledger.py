@@ -28,6 +28,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from src.core.enums import Market
+
 log = logging.getLogger(__name__)
 
 EntryKind = Literal["fill", "funding", "trade"]
@@ -46,7 +48,7 @@ class LedgerEntry(BaseModel):
     manual: bool = False
     strategy_id: str | None = None
     symbol: str = ""
-    market: Literal["spot", "perp"] = "spot"
+    market: Market = Market.SPOT
     client_order_id: str = ""
     fill_id: str = ""
     side: Literal["buy", "sell"] | None = None

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
+from src.core.errors import LabError
 from src.orders.interface import OrderIntent
 
 
@@ -31,7 +32,7 @@ class FilterReason(StrEnum):
     NOTHING_TO_REDUCE = "nothing_to_reduce"
 
 
-class OrderRejected(Exception):
+class FilterRejected(LabError):
     """Raised by :func:`apply_filters`; ``reason`` is typed so callers can count and report it."""
 
     def __init__(self, reason: FilterReason, message: str) -> None:
@@ -102,7 +103,7 @@ def round_price(price: float, tick: float, side: str) -> float:
 
 
 def apply_filters(intent: OrderIntent, filters: SymbolFilters, ref_price_quote: float | None) -> FilteredOrder:
-    """Round ``intent`` to the market's rules or raise :class:`OrderRejected` naming the rule.
+    """Round ``intent`` to the market's rules or raise :class:`FilterRejected` naming the rule.
 
     ``ref_price_quote`` is the current price (last trade or mid); market orders are valued at it
     for the notional check, limit orders must lie within ``±percent_band`` of it.
@@ -112,23 +113,23 @@ def apply_filters(intent: OrderIntent, filters: SymbolFilters, ref_price_quote: 
     if price is not None and intent.type == "limit":
         price = round_price(price, filters.tick_size, intent.side)
     if qty <= 0 or qty < filters.min_qty_base:
-        raise OrderRejected(FilterReason.QTY_BELOW_MIN,
+        raise FilterRejected(FilterReason.QTY_BELOW_MIN,
                             f"{intent.symbol}: qty {intent.qty_base:.10g} below minimum {filters.min_qty_base:.10g} "
                             f"(step {filters.step_size:.10g})")
     if qty > filters.max_qty_base:
-        raise OrderRejected(FilterReason.QTY_ABOVE_MAX,
+        raise FilterRejected(FilterReason.QTY_ABOVE_MAX,
                             f"{intent.symbol}: qty {qty:.10g} above maximum {filters.max_qty_base:.10g}")
     value_price = price if (price is not None and intent.type == "limit") else ref_price_quote
     if value_price is None or value_price <= 0:
-        raise OrderRejected(FilterReason.NO_REFERENCE_PRICE, f"{intent.symbol}: no price known to value the order")
+        raise FilterRejected(FilterReason.NO_REFERENCE_PRICE, f"{intent.symbol}: no price known to value the order")
     if not intent.reduce_only and qty * value_price < filters.min_notional_quote:
-        raise OrderRejected(FilterReason.NOTIONAL_BELOW_MIN,
+        raise FilterRejected(FilterReason.NOTIONAL_BELOW_MIN,
                             f"{intent.symbol}: order value {qty * value_price:.4f} below minimum "
                             f"{filters.min_notional_quote:.4f}")
     if intent.type == "limit" and price is not None and ref_price_quote:
         low, high = ref_price_quote * (1 - filters.percent_band), ref_price_quote * (1 + filters.percent_band)
         if not low <= price <= high:
-            raise OrderRejected(FilterReason.PRICE_OUTSIDE_BAND,
+            raise FilterRejected(FilterReason.PRICE_OUTSIDE_BAND,
                                 f"{intent.symbol}: limit {price:.10g} outside [{low:.10g}, {high:.10g}]")
     return FilteredOrder(qty_base=qty, price_quote=price)
 
@@ -154,7 +155,7 @@ class FilterBook:
         found = self._by_symbol.get(symbol)
         if found is None:
             if ref_price_quote is None or ref_price_quote <= 0:
-                raise OrderRejected(FilterReason.NO_REFERENCE_PRICE, f"{symbol}: no filters and no price known")
+                raise FilterRejected(FilterReason.NO_REFERENCE_PRICE, f"{symbol}: no filters and no price known")
             found = SymbolFilters.default_for_price(symbol, ref_price_quote, self.min_notional_quote,
                                                     self.percent_band)
             self._by_symbol[symbol] = found

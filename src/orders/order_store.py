@@ -6,7 +6,7 @@ was sent and whether a send was attempted at all. The live venue writes the inte
 and "answered" is recovered at restart by looking the order up by its client id — never by sending
 it again.
 
-Transitions (anything else is refused with :class:`IllegalTransition`)::
+Transitions (anything else is refused with :class:`IllegalOrderTransition`)::
 
     new ──► open ──► partially_filled ──► filled
      │        │            │
@@ -28,6 +28,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from src.core.errors import LabError
 from src.orders.interface import TERMINAL_STATUSES, OrderIntent, OrderRecord, OrderStatus
 from src.state.store import StateStore, fsync_dir, read_model, write_model
 
@@ -42,7 +43,7 @@ _QTY_EPS = 1e-12
 _SAFE = re.compile(r"[^A-Za-z0-9_.-]")
 
 
-class IllegalTransition(ValueError):
+class IllegalOrderTransition(LabError, ValueError):
     """An order update that would break the state machine (e.g. filled → open)."""
 
 
@@ -113,7 +114,7 @@ class OrderStore:
         found = self.get(intent.client_order_id)
         if found is not None:
             if found.record.intent != intent:
-                raise IllegalTransition(f"client id {intent.client_order_id} already used by a different intent")
+                raise IllegalOrderTransition(f"client id {intent.client_order_id} already used by a different intent")
             return found
         now = self._now_ms()
         order = StoredOrder(record=OrderRecord(intent=intent, created_ms=now, updated_ms=now),
@@ -126,7 +127,7 @@ class OrderStore:
         """Count one more send attempt; written *before* the request so a crash mid-send is detectable."""
         order = self._require(client_order_id)
         if order.record.status != "new":
-            raise IllegalTransition(f"{client_order_id}: cannot send an order in status {order.record.status}")
+            raise IllegalOrderTransition(f"{client_order_id}: cannot send an order in status {order.record.status}")
         order.send_attempts += 1
         order.outcome_unknown = True
         self._touch(order)
@@ -186,7 +187,7 @@ class OrderStore:
         if rec.status == status:
             return
         if rec.status in TERMINAL_STATUSES or status not in _ALLOWED.get(rec.status, frozenset()):
-            raise IllegalTransition(f"{rec.intent.client_order_id}: illegal transition {rec.status} → {status}")
+            raise IllegalOrderTransition(f"{rec.intent.client_order_id}: illegal transition {rec.status} → {status}")
 
     @staticmethod
     def _fills_from(order: StoredOrder, filled_qty_base: float | None, cum_quote: float | None,
@@ -196,7 +197,7 @@ class OrderStore:
         have_qty = sum(f.qty_base for f in order.fills)
         delta = filled_qty_base - have_qty
         if delta < -1e-9 * max(1.0, filled_qty_base):
-            raise IllegalTransition(f"{order.client_order_id}: cumulative fill went down "
+            raise IllegalOrderTransition(f"{order.client_order_id}: cumulative fill went down "
                                     f"({have_qty} → {filled_qty_base})")
         if delta <= _QTY_EPS:
             return []
@@ -243,8 +244,8 @@ def _delta_price(order: StoredOrder, delta_qty: float, cum_quote: float | None, 
         return (cum_quote - have_quote) / delta_qty
     fallback = order.record.intent.price_quote or order.record.avg_price_quote
     if fallback is None:
-        raise IllegalTransition(f"{order.client_order_id}: a fill without a price (no cumulative quote, no limit)")
+        raise IllegalOrderTransition(f"{order.client_order_id}: a fill without a price (no cumulative quote, no limit)")
     return fallback
 
 
-__all__ = ["IllegalTransition", "OrderStore", "StoredFill", "StoredOrder"]
+__all__ = ["IllegalOrderTransition", "OrderStore", "StoredFill", "StoredOrder"]

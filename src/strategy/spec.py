@@ -18,6 +18,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from src.core.enums import Market
+
 IndicatorName = Literal[
     "close", "open", "high", "low", "volume",
     "ema", "sma", "rsi", "adx", "plus_di", "minus_di",
@@ -361,6 +363,6 @@ def family_spec(family: str, **params: object) -> StrategySpec:
     })
 
 
-def market_for(spec: StrategySpec) -> Literal["spot", "perp"]:
+def market_for(spec: StrategySpec) -> Market:
     """Shorts, leverage and hedged carry need a perp; a plain long trades spot."""
-    return "perp" if (spec.rules.entry_short or spec.risk.leverage > 1.0 or spec.risk.hedged) else "spot"
+    return Market.PERP if (spec.rules.entry_short or spec.risk.leverage > 1.0 or spec.risk.hedged) else Market.SPOT

@@ -20,7 +20,7 @@ BAR = "█"
 
 
 @dataclass(frozen=True)
-class TradeRow:
+class ClosedTradeRow:
     """The four facts analytics needs from a closed trade."""
 
     side: str
@@ -29,21 +29,21 @@ class TradeRow:
     exit_hour_utc: int | None
 
 
-def to_rows(trades: Iterable[Any]) -> list[TradeRow]:
+def to_rows(trades: Iterable[Any]) -> list[ClosedTradeRow]:
     """Read closed trades into rows; a trade without a P&L figure is skipped (it cannot be counted)."""
-    rows: list[TradeRow] = []
+    rows: list[ClosedTradeRow] = []
     for t in trades:
         pnl = pick(t, "net_pnl_quote", "net_quote", "pnl_quote", "realized_pnl_quote")
         if pnl is None:
             continue
         ts = pick(t, "exit_ts_ms", "exit_ms", "exit_ts", "closed_ts_ms", "ts_ms")
         hour = int(ts) // 3_600_000 % 24 if isinstance(ts, int | float) else None
-        rows.append(TradeRow(str(pick(t, "side", default="?")), str(pick(t, "exit_reason", "reason", default="?")),
-                             float(pnl), hour))
+        reason = str(pick(t, "exit_reason", "reason", default="?"))
+        rows.append(ClosedTradeRow(str(pick(t, "side", default="?")), reason, float(pnl), hour))
     return rows
 
 
-def summary(rows: list[TradeRow], quote: str) -> list[str]:
+def summary(rows: list[ClosedTradeRow], quote: str) -> list[str]:
     pnls = [r.net_pnl_quote for r in rows]
     wins = [p for p in pnls if p > 0]
     losses = [p for p in pnls if p < 0]
@@ -67,7 +67,7 @@ def distribution(pnls: list[float], bins: int = 6, width: int = 12) -> list[str]
             for i, c in enumerate(counts)]
 
 
-def split(rows: list[TradeRow], key: str, quote: str) -> list[str]:
+def split(rows: list[ClosedTradeRow], key: str, quote: str) -> list[str]:
     """Count, win rate and net per value of ``key`` (side, exit_reason or exit_hour_utc)."""
     groups: dict[Any, list[float]] = defaultdict(list)
     for r in rows:

@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import matplotlib
 
+from src.core.errors import LabError
+
 matplotlib.use("Agg")  # a VPS has no display; must precede any backend use
 
 import numpy as np  # noqa: E402
@@ -23,7 +25,7 @@ Point = tuple[int, float]  # (UTC epoch ms, value in quote currency)
 WIDTH_PX, HEIGHT_PX, DPI = 1000, 500, 100
 
 
-class ChartError(ValueError):
+class ChartError(LabError, ValueError):
     """Not enough data to draw anything meaningful; the message says what is missing."""
 
 

@@ -11,12 +11,14 @@ import re
 from dataclasses import dataclass
 from typing import Literal
 
+from src.core.errors import LabError
+
 Role = Literal["admin", "viewer"]
 
 STRATEGY_ID = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}"
 
 
-class UsageError(ValueError):
+class UsageError(LabError, ValueError):
     """Arguments that do not fit the command; the message is the usage line plus what was wrong."""
 
 

@@ -15,7 +15,7 @@ from src.state.control import Controller
 from src.state.inbox import CommandRegistry
 
 
-class PortfolioView(Protocol):
+class PortfolioReader(Protocol):
     """The portfolio as the cockpit reads it."""
 
     def equity_quote(self) -> float: ...
@@ -39,7 +39,7 @@ class TradingView:
 
     commands: CommandRegistry
     control: Controller
-    portfolio: PortfolioView | None = None
+    portfolio: PortfolioReader | None = None
     ledger: Any | None = None
     strategies: StrategyCounts | None = None
 

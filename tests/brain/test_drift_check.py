@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from ai_brain.drift_check import TradeRow, diff_trades
+from ai_brain.drift_check import BacktestTrade, diff_trades
 
 H = 3_600_000
 
 
-def _t(side: str, entry_h: int, exit_h: int, entry_px: float, exit_px: float) -> TradeRow:
-    return TradeRow(side, entry_h * H, exit_h * H, entry_px, exit_px)
+def _t(side: str, entry_h: int, exit_h: int, entry_px: float, exit_px: float) -> BacktestTrade:
+    return BacktestTrade(side, entry_h * H, exit_h * H, entry_px, exit_px)
 
 
 def test_identical_lists_match_fully() -> None:
@@ -38,7 +38,7 @@ def test_every_kind_of_difference_is_named() -> None:
 
 
 def test_a_trade_the_backtest_closed_only_at_the_window_end_is_not_missed() -> None:
-    still_open = TradeRow("long", 40 * H, 48 * H, 100.0, 104.0, reason="end")
+    still_open = BacktestTrade("long", 40 * H, 48 * H, 100.0, 104.0, reason="end")
 
     assert diff_trades([still_open], [], H, 0.005).differences == []
     assert diff_trades([still_open], [_t("long", 40, 44, 100.0, 101.0)], H, 0.005).matched == 1

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from src.core.events import Funding
+from src.core.events import FundingRate
 from src.orders.ledger import AUTO_FILE, MANUAL_FILE, Ledger, wallet_deltas
 from src.orders.positions import Position
 from tests.execution.conftest import HOUR_MS, candle, intent, make_engine
@@ -91,7 +91,7 @@ async def _run_stream(root: Path, stream: list[tuple[str, float, str, float, flo
         rec = await eng.submit(intent(side, qty, market=market, seq=k))
         fees_paid += rec.fee_quote
         before = eng.wallet.balance("USDT")
-        eng.on_event(Funding("BTC/USDT", (k + 1) * HOUR_MS, rate))
+        eng.on_event(FundingRate("BTC/USDT", (k + 1) * HOUR_MS, rate))
         funding_paid += before - eng.wallet.balance("USDT")
     entries = eng.ledger.entries()
     total = wallet_deltas(entries)
@@ -112,7 +112,7 @@ async def test_a_quarantined_wallet_file_is_rebuilt_from_the_ledger(tmp_path: Pa
     eng.on_event(candle(100.0))
     await eng.submit(intent("buy", 2.0))
     await eng.submit(intent("sell", 1.0, market="perp", seq=1))
-    eng.on_event(Funding("BTC/USDT", 8 * HOUR_MS, 0.0005))
+    eng.on_event(FundingRate("BTC/USDT", 8 * HOUR_MS, 0.0005))
     eng.wallet.save()
     (tmp_path / "state" / "paper_wallet.json").write_text('{"applied_seq": "garbage"')
     rebuilt = make_engine(tmp_path)

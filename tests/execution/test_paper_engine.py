@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
-from src.core.events import Funding, TradePrint
+from src.core.events import FundingRate, TradePrint
 from src.orders.fees import FeeSchedule
 from src.orders.ledger import wallet_deltas
-from src.orders.order_filters import FilterReason, OrderRejected, SymbolFilters, apply_filters
+from src.orders.order_filters import FilterReason, FilterRejected, SymbolFilters, apply_filters
 from tests.execution.conftest import HOUR_MS, book, candle, intent, make_engine
 
 ASKS = [(100.0, 5.0), (100.5, 5.0)]
@@ -52,7 +52,7 @@ def test_filters_round_down_to_the_lot_step_and_tick() -> None:
 def test_filters_reject_with_a_typed_reason(qty: float, price: float | None, reason: FilterReason) -> None:
     f = SymbolFilters("BTC/USDT", tick_size=0.01, step_size=0.001, min_qty_base=0.001, min_notional_quote=5.0,
                       percent_band=0.1)
-    with pytest.raises(OrderRejected) as err:
+    with pytest.raises(FilterRejected) as err:
         apply_filters(intent("buy", qty, kind="limit" if price else "market", price=price), f, 100.0)
     assert err.value.reason is reason
 
@@ -108,8 +108,8 @@ async def test_perp_funding_is_charged_once_per_settlement(tmp_path) -> None:
     eng.on_event(candle(100.0))
     await eng.submit(intent("sell", 10.0, market="perp"))  # short 10 at ~100
     before = eng.wallet.balance("USDT")
-    eng.on_event(Funding("BTC/USDT", 8 * HOUR_MS, 0.001))
-    eng.on_event(Funding("BTC/USDT", 8 * HOUR_MS, 0.001))  # the same settlement again: ignored
+    eng.on_event(FundingRate("BTC/USDT", 8 * HOUR_MS, 0.001))
+    eng.on_event(FundingRate("BTC/USDT", 8 * HOUR_MS, 0.001))  # the same settlement again: ignored
     received = eng.wallet.balance("USDT") - before
     assert received == pytest.approx(10.0 * 100.0 * 0.001)  # shorts receive a positive rate
     funding = [e for e in eng.ledger.entries() if e.kind == "funding"]

@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from src.orders.interface import OrderIntent
-from src.orders.order_store import IllegalTransition, OrderStore
+from src.orders.order_store import IllegalOrderTransition, OrderStore
 from src.state.store import StateStore
 
 
@@ -48,7 +48,7 @@ def test_illegal_transitions_are_refused_and_change_nothing(tmp_path: Path, path
         s.apply("atl-1", status)  # type: ignore[arg-type]
     before = s.get("atl-1").record
 
-    with pytest.raises(IllegalTransition):
+    with pytest.raises(IllegalOrderTransition):
         s.apply("atl-1", bad)  # type: ignore[arg-type]
     assert store_at(tmp_path).get("atl-1").record == before
 
@@ -57,7 +57,7 @@ def test_cumulative_fill_going_down_is_refused(tmp_path: Path) -> None:
     s = store_at(tmp_path)
     s.record_intent(make_intent())
     s.apply("atl-1", "partially_filled", filled_qty_base=1.0, cum_quote=100.0)
-    with pytest.raises(IllegalTransition, match="went down"):
+    with pytest.raises(IllegalOrderTransition, match="went down"):
         s.apply("atl-1", "partially_filled", filled_qty_base=0.5, cum_quote=50.0)
 
 
@@ -65,7 +65,7 @@ def test_same_client_id_for_a_different_intent_is_refused(tmp_path: Path) -> Non
     s = store_at(tmp_path)
     s.record_intent(make_intent())
     assert s.record_intent(make_intent()).client_order_id == "atl-1"
-    with pytest.raises(IllegalTransition, match="different intent"):
+    with pytest.raises(IllegalOrderTransition, match="different intent"):
         s.record_intent(make_intent(price=101.0))
 
 
@@ -79,7 +79,7 @@ def test_send_attempts_survive_a_restart_and_mark_the_order_unresolved(tmp_path:
     assert [o.client_order_id for o in reloaded.unresolved()] == ["atl-1"]
     assert reloaded.get("atl-1").outcome_unknown
     reloaded.apply("atl-1", "filled", filled_qty_base=2.0, cum_quote=200.0)
-    with pytest.raises(IllegalTransition, match="cannot send"):
+    with pytest.raises(IllegalOrderTransition, match="cannot send"):
         reloaded.mark_sending("atl-1")
 
 
@@ -121,7 +121,7 @@ def test_any_stream_of_exchange_readings_records_each_unit_once(readings: list[t
             before = s.get("atl-1").record
             try:
                 s.apply("atl-1", status, filled_qty_base=cum, cum_quote=cum * 100.0)  # type: ignore[arg-type]
-            except IllegalTransition:
+            except IllegalOrderTransition:
                 assert store_at(Path(folder)).get("atl-1").record == before  # refused: nothing changed
                 continue
         order = store_at(Path(folder)).get("atl-1")

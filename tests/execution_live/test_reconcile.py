@@ -10,7 +10,7 @@ import pytest
 from ai_brain.paper_trading_engine import PaperEngine
 from src.config.execution import PaperConfig
 from src.core.clock import MarketClock
-from src.core.events import Alert, CandleClosed, Event, Funding
+from src.core.events import Alert, CandleClosed, Event, FundingRate
 from src.exchange.errors import ExchangeUnavailable
 from src.execution.reconcile import LiveTruth, Reconciler, ReconcileSettings, VenueTruth
 from src.orders.interface import OrderIntent, client_order_id
@@ -152,7 +152,7 @@ async def test_paper_engine_reconciles_without_a_mismatch(tmp_path: Path) -> Non
             cid = client_order_id("carry", "BTC/USDT", ts, "entry", 0 if market == "spot" else 1)
             await paper.submit(OrderIntent(client_order_id=cid, strategy_id="carry", symbol="BTC/USDT", side=side,
                                            qty_base=0.01, market=market, decision_ts_ms=ts))
-        paper.on_event(Funding("BTC/USDT", ts + 3_600_000, 0.0003))
+        paper.on_event(FundingRate("BTC/USDT", ts + 3_600_000, 0.0003))
 
     report = await rec.reconcile_once()
 

@@ -8,7 +8,7 @@ import pytest
 
 from src.config.market import ExchangeConfig
 from src.config.secrets import Secrets
-from src.core.events import CandleClosed, Funding
+from src.core.events import CandleClosed, FundingRate
 from src.exchange.clients import ExchangeClients
 from src.funding.carry import CarryParams
 from src.funding.runner import CarryRunner, VenuePort
@@ -54,7 +54,7 @@ async def test_carry_enters_and_exits_with_both_legs_on_the_exchange(harness: Ve
 
     for k, rate in enumerate([0.0003, 0.0004, 0.0003, 0.0002, -0.0002, -0.0003]):
         ts = T0 + (k + 1) * 8 * HOUR
-        await runner.on_event(Funding("BTC/USDT", ts, rate))
+        await runner.on_event(FundingRate("BTC/USDT", ts, rate))
         await runner.on_event(CandleClosed("BTC/USDT", "1h", ts - HOUR, price, price, price, price, 1.0))
         if k == 2:
             pos = runner.doc.positions["BTC/USDT"]

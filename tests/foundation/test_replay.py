@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from src.core.events import CandleClosed, Event, Funding
+from src.core.events import CandleClosed, Event, FundingRate
 from src.market.cache import MarketCache
 from src.market.replay import CandleSource, ReplayFeed, symbol_from_path
 from tests.foundation.helpers import make_ctx
@@ -69,7 +69,7 @@ async def test_two_symbols_in_time_order_with_funding_and_resume(tmp_path: Path,
     assert [c.ts_ms for c in candles] == sorted(c.ts_ms for c in candles)
     assert {c.symbol for c in candles} == {"BTC/USDT", "ETH/USDT"}
     assert candles[0].ts_ms == start + 20 * 3_600_000
-    assert any(isinstance(e, Funding) for e in got)
+    assert any(isinstance(e, FundingRate) for e in got)
     last = candles[-1].ts_ms
 
     # A restarted bot continues after the last published bar: nothing is traded twice.

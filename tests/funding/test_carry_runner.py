@@ -9,8 +9,7 @@ import pytest
 from ai_brain.paper_trading_engine import PaperEngine
 from src.config.execution import PaperConfig
 from src.core.clock import MarketClock
-from src.core.events import CandleClosed, Event
-from src.core.events import Funding as FundingEvent
+from src.core.events import CandleClosed, Event, FundingRate
 from src.funding.backtest import run_carry_backtest
 from src.funding.carry import CarryParams
 from src.funding.runner import CarryRunner, VenuePort
@@ -45,7 +44,7 @@ class Bot:
                                                 ("open", "high", "low", "close", "volume")))
             events: list[Event] = []
             if close_ms in rates:
-                events.append(FundingEvent(SYM, close_ms, rates[close_ms]))
+                events.append(FundingRate(SYM, close_ms, rates[close_ms]))
             events.append(c)
             self.clock.advance_to(close_ms)
             self.paper.on_event(c)  # prices first, as the paper engine's subscription sees them
@@ -152,7 +151,7 @@ async def test_live_predicted_funding_is_booked_once_per_settlement_with_the_las
              (T0 + 8 * HOUR - 1, 0.0001), (T0 + 8 * HOUR + 30_000, 0.0002)]
 
     for ts, rate in polls:
-        await runner.on_event(FundingEvent(SYM, ts, rate))
+        await runner.on_event(FundingRate(SYM, ts, rate))
 
     assert pos.rates[-2:] == [(T0, 0.0004), (T0 + 8 * HOUR, 0.0001)]
     assert pos.funding_quote == pytest.approx(2.0 * 100.0 * (0.0004 + 0.0001))

@@ -12,7 +12,7 @@ from ai_brain.data_integrity_monitor import DataIntegrityMonitor
 from src.config import AppConfig, Secrets
 from src.core.bus import EventBus
 from src.core.clock import MarketClock
-from src.core.events import Alert, CandleClosed, DataStatus, Event, Funding, Tick
+from src.core.events import Alert, CandleClosed, DataStatus, Event, FundingRate, Tick
 from src.runtime.context import AppContext, Paths
 from src.state.store import StateStore
 from tests.conftest import SHARED_DATA
@@ -125,11 +125,11 @@ def test_funding_ticks_and_basis(ctx: AppContext) -> None:
     _feed(ctx, gate, _real_candles(50))
     t = _real_candles(50)[-1].ts_ms + HOUR
 
-    gate.on_funding(Funding("ETH/USDT", t, 0.0100))
+    gate.on_funding(FundingRate("ETH/USDT", t, 0.0100))
     degraded = gate.status("ETH/USDT")
-    gate.on_funding(Funding("ETH/USDT", t, 0.0500))
+    gate.on_funding(FundingRate("ETH/USDT", t, 0.0500))
     implausible = gate.status("ETH/USDT")
-    gate.on_funding(Funding("ETH/USDT", t, 0.0001))
+    gate.on_funding(FundingRate("ETH/USDT", t, 0.0001))
     gate.on_tick(Tick("ETH/USDT", t, 3000.0, 2999.9, 3000.1))
     gate.on_tick(Tick("ETH/USDT:USDT", t, 3600.0, 3599.9, 3600.1))
     basis = gate.status("ETH/USDT")

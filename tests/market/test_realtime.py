@@ -15,7 +15,7 @@ from src.config import AppConfig, Secrets
 from src.config.market import ExchangeConfig
 from src.core.bus import EventBus
 from src.core.clock import Clock
-from src.core.events import CandleClosed, DataStatus, Event, Funding, OrderBook, Tick
+from src.core.events import CandleClosed, DataStatus, Event, FundingRate, OrderBook, Tick
 from src.exchange import ExchangeClients
 from src.execution.tick import TickPipeline
 from src.market.cache import MarketCache
@@ -105,7 +105,7 @@ async def test_ticks_books_and_funding(setup: tuple, fake: FakeBinance) -> None:
     ticks = [e for e in events if isinstance(e, Tick)]
     assert [t.symbol for t in ticks] == ["BTC/USDT", "BTC/USDT:USDT"]
     assert [type(e) for e in events].count(OrderBook) == 1
-    funding = [e for e in events if isinstance(e, Funding)]
+    funding = [e for e in events if isinstance(e, FundingRate)]
     assert len(funding) == 1 and funding[0].symbol == "BTC/USDT" and funding[0].rate == pytest.approx(0.0001)
     assert fake.count("/fapi/v1/premiumIndex") == 2
 
