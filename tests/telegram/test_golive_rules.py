@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from src.config import parse_config
-from src.control.golive import ConfirmationCodes, ConfirmError, GoLiveGate, live_blockers
+from src.config import Secrets, parse_config
+from src.control.golive import ConfirmationCodes, ConfirmError, GoLiveGate, live_blockers, live_policy
 from src.state.control import Controller
 from src.state.store import StateStore
 
@@ -26,9 +26,15 @@ LIVE_OK = {"mode": "live", "live": {"allow_live_trading": True}}
 
 
 def gate_for(tmp_path: Path, config: dict, clock: Ticker) -> tuple[GoLiveGate, Controller]:
-    control = Controller(StateStore(tmp_path / "state"))
+    control = controller_for(tmp_path, config)
     codes = ConfirmationCodes(ttl_s=60, max_attempts=3, monotonic=clock)
     return GoLiveGate(parse_config(config), control, codes), control
+
+
+def controller_for(tmp_path: Path, config: dict, key: str = "key-A") -> Controller:
+    """The Controller as the bot builds it at start: checked against this config and exchange key."""
+    policy = live_policy(parse_config(config), Secrets(exchange_api_key=key))
+    return Controller(StateStore(tmp_path / "state"), live=policy)
 
 
 def test_code_is_single_use_and_bound_to_its_actor() -> None:
@@ -101,10 +107,10 @@ def test_full_gate_records_confirmation_and_persists(tmp_path: Path) -> None:
     assert ok and data["code"] in message
     ok, _, _ = gate.confirm("telegram:1", data["code"])
     assert ok and control.state.live_confirmed and control.state.live_confirmed_by == "telegram:1"
-    reloaded = Controller(StateStore(tmp_path / "state"))
+    reloaded = controller_for(tmp_path, LIVE_OK)
     assert reloaded.state.live_confirmed  # survives a restart
     ok, _, _ = gate.revoke("telegram:1")
-    assert ok and not Controller(StateStore(tmp_path / "state")).state.live_confirmed
+    assert ok and not controller_for(tmp_path, LIVE_OK).state.live_confirmed
 
 
 def test_expired_or_wrong_confirmation_changes_nothing(tmp_path: Path) -> None:
