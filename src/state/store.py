@@ -71,8 +71,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new content."""
+def atomic_write_bytes(path: Path, data: bytes, sync_dir: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new content.
+
+    ``sync_dir=False`` leaves the folder's fsync to the caller, who writes a batch then syncs once.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
@@ -87,7 +90,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(path.parent)
+    if sync_dir:
+        fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, payload: object) -> None:
