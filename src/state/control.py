@@ -97,6 +97,9 @@ class LegacyControl(BaseModel):
         return out
 
 
+_LEGACY_ONLY = frozenset(LegacyControl.model_fields) - {"stop_requested", "updated_at"}
+
+
 class ControlState(BaseModel):
     """``state/control.json`` (version 2): the holds in force and the live confirmation."""
 
@@ -113,7 +116,7 @@ class ControlState(BaseModel):
     @classmethod
     def _migrate(cls, data: Any) -> Any:
         """A version-1 file (no ``version`` key) is schema-checked as such, then converted."""
-        if not isinstance(data, dict) or "version" in data:
+        if not isinstance(data, dict) or "version" in data or not set(data) & _LEGACY_ONLY:
             return data
         old = LegacyControl.model_validate(data)
         if old.live_confirmed:
@@ -244,7 +247,11 @@ class Controller:
         """Set (or refresh) the hold ``kind``; a guard's hold also takes the live confirmation away."""
         log.warning("%s hold set by %s: %s", kind, actor, reason or "no reason given")
         holds = dict(self.state.holds)
-        holds[kind] = Hold(kind=kind, by=actor, reason=reason, since=_now())
+        old = holds.get(kind)
+        if old is not None and old.by != actor and reason not in old.reason:  # a second owner adds its reason
+            holds[kind] = old.model_copy(update={"reason": f"{old.reason}; {actor}: {reason}"})
+        else:
+            holds[kind] = Hold(kind=kind, by=actor, reason=reason, since=_now())
         changes: dict[str, object] = {"holds": holds}
         if kind in REVOKES_LIVE and self.state.live is not None:
             log.critical("live confirmation cleared by the %s hold: back to paper", kind)
