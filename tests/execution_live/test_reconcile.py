@@ -241,3 +241,25 @@ async def test_a_difference_gone_on_the_confirming_read_is_not_a_mismatch(
     report = await rec.reconcile_once()
 
     assert report.differences == [] and control.state.entries_allowed and not rec.state.pending_ack
+
+
+async def test_ack_lifts_only_reconciles_hold_and_resume_only_the_persons(harness: VenueHarness,
+                                                                            orders_fake: FakeOrders,
+                                                                            fake: FakeBinance,
+                                                                            control: Controller) -> None:
+    registry = CommandRegistry()
+    rec = make_reconciler(harness, harness.venue(), control, registry)
+    await rec.reconcile_once()
+    control.pause("tg:7", "news at 14:00")
+    fake.balances["USDT"] = (1.0, 0.0)  # a material difference while the person's pause is on
+    await rec.reconcile_once()
+    assert set(control.state.holds) == {"person", "reconcile"}
+
+    ok, message, _ = await registry.execute("ack_reconcile", {}, "tg:42")
+    assert ok and set(control.state.holds) == {"person"}  # the person's pause survives the ack
+    assert "person by tg:7" in message
+    fake.balances["USDT"] = (2.0, 0.0)
+    await rec.reconcile_once()
+    control.resume("tg:7")
+    assert set(control.state.holds) == {"reconcile"} and rec.state.pending_ack  # resume leaves reconcile's
+    assert not control.state.entries_allowed
