@@ -180,7 +180,7 @@ class InboxProcessor:
 
     def _read_batch(self, paths: list[Path]) -> list[tuple[EntryRead, InboxCommand | None, bool]]:
         """Worker thread: read and validate each entry; the vanished ones are dropped."""
-        out = []
+        out: list[tuple[EntryRead, InboxCommand | None, bool]] = []
         for path in paths:
             entry = read_entry(path, self.max_bytes)
             if entry.problem == GONE:
