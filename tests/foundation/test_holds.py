@@ -89,11 +89,12 @@ def test_every_quarantine_alerts(tmp_path: Path) -> None:
     (tmp_path / "doc.json").write_text("{nope")
     assert store.load("doc.json", Doc) is None
     (tmp_path / "other.json").write_text("[]")
-    SHARED_ALERTS.pending.clear()
+    shared: list[Alert] = []
+    SHARED_ALERTS.connect(shared.append)  # as the wiring does with bus.publish
     assert read_model(tmp_path / "other.json", Doc, tmp_path / "quarantine") is None  # a reader with no hook
 
     assert [a.key for a in hook.pending] == ["quarantine:doc.json"] and hook.pending[0].level == "action"
-    assert [a.key for a in SHARED_ALERTS.pending] == ["quarantine:other.json"]
+    assert [a.key for a in shared] == ["quarantine:other.json"]
     got: list[Alert] = []
     hook.connect(got.append)  # the wiring connects the bus once the notifiers listen
     assert [a.key for a in got] == ["quarantine:doc.json"] and not hook.pending
