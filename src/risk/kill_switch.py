@@ -26,7 +26,7 @@ from pydantic import BaseModel, ConfigDict
 
 from src.config.execution import RiskConfig
 from src.core.events import Alert, Event
-from src.execution.ledger import Ledger
+from src.orders.ledger import Ledger
 from src.risk.recovery import rederive
 from src.state.control import Controller
 from src.state.store import StateStore

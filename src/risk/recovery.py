@@ -14,8 +14,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from src.execution.ledger import LedgerEntry
-from src.execution.positions import PositionBook
+from src.orders.ledger import LedgerEntry
+from src.orders.positions import PositionBook
 
 DAY_MS = 86_400_000
 

@@ -9,7 +9,7 @@ import pytest
 
 from src.config import parse_config
 from src.core.events import Alert
-from src.execution.ledger import Ledger
+from src.orders.ledger import Ledger
 from src.risk.kill_switch import KillSwitch
 from src.state.control import Controller, ControlState
 from src.state.inbox import CommandRegistry
