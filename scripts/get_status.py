@@ -35,6 +35,7 @@ from scripts.common import (  # noqa: E402
     run_script,
     send_command,
 )
+from src.state.control import ControlState  # noqa: E402
 
 STRATEGY_FOLDERS = ("testing", "active", "retired")
 
@@ -85,14 +86,15 @@ def heartbeat_summary(state: Path, stale_after_s: float, now_s: float) -> dict[s
 
 
 def control_summary(state: Path) -> dict[str, Any]:
+    """The trading state and every hold with owner and reason, read with the bot's own schema."""
     ctl, problem = read_json(state / "control.json")
     if not isinstance(ctl, dict):
         return {"present": False, "problem": problem}
-    run_state = ("stopping" if ctl.get("stop_requested") else "halted" if ctl.get("halted")
-                 else "paused" if ctl.get("paused") else "running")
-    keep = ("paused", "paused_by", "paused_reason", "halted", "halted_by", "halted_reason", "live_confirmed",
-            "live_confirmed_by", "live_confirmed_at", "updated_at")
-    return {"present": True, "run_state": run_state, **{k: ctl.get(k) for k in keep}}
+    try:
+        parsed = ControlState.model_validate(ctl)
+    except ValueError as exc:
+        return {"present": False, "problem": f"control.json fails its schema: {str(exc).splitlines()[0]}"}
+    return {"present": True, **parsed.describe()}
 
 
 def collect(root: Path, stale_after_s: float) -> dict[str, Any]:
@@ -137,13 +139,15 @@ def _heartbeat_line(hb: dict[str, Any]) -> str:
 def _control_line(ctl: dict[str, Any]) -> str:
     if not ctl.get("present"):
         return "no control.json yet" + (f" ({ctl['problem']})" if ctl.get("problem") else "")
-    line = ctl["run_state"]
-    if ctl.get("halted"):
-        line += f" by {ctl.get('halted_by')}: {ctl.get('halted_reason')}"
-    elif ctl.get("paused"):
-        line += f" by {ctl.get('paused_by')}"
-    live = f"YES by {ctl.get('live_confirmed_by')}" if ctl.get("live_confirmed") else "no"
+    line = ctl["trading_state"] + (" (stopping)" if ctl.get("stop_requested") else "")
+    live = f"YES by {ctl.get('live_confirmed_by')} at {ctl.get('live_confirmed_at')}" if ctl.get("live_confirmed") \
+        else "no"
     return line + f" | live confirmed: {live}"
+
+
+def _hold_lines(ctl: dict[str, Any]) -> list[str]:
+    return [f"hold        {h['kind']} by {h['by']} since {h['since']}: {h['reason'] or 'no reason given'} "
+            f"(lifted by {h['released_by']})" for h in ctl.get("holds", [])]
 
 
 def render(report: dict[str, Any]) -> str:
@@ -163,6 +167,7 @@ def render(report: dict[str, Any]) -> str:
              f"process     {_process_line(report)}",
              f"heartbeat   {_heartbeat_line(report['heartbeat'])}",
              f"control     {_control_line(report['control'])}",
+             *_hold_lines(report["control"]),
              f"strategies  {counts}" + (f" | unreadable: {len(strat['unreadable'])}" if strat["unreadable"] else ""),
              f"positions   {positions}",
              f"verdict     {report['verdict'].upper()}"]

@@ -4,10 +4,12 @@
    the bot's own rules (src/control/golive.py); otherwise nothing is sent.
 2. The script shows what would go live (mode, approved strategies, equity, first size) and the
    person must type GO LIVE. There is no way to skip this: no --yes, no piped default.
-3. Only then it asks the running bot for a one-time code (`golive_request`) and answers it at
-   once (`golive_confirm code=...`), through state/inbox/: the bot's one go-live gate checks the
-   code, its expiry and the config again, exactly as for Telegram's /golive + /confirm, and
-   records who confirmed.
+3. Only then it asks the running bot for a one-time code (`golive_request`, carrying the typed
+   phrase and the hash of a secret this script keeps in memory) and answers it at once
+   (`golive_confirm code=... proof=<the secret>`), through state/inbox/: the bot's one go-live
+   gate checks the code, the binding, its expiry and the config again, exactly as for Telegram's
+   /golive + /confirm, and records who confirmed. A process that only reads the code from the
+   outbox cannot confirm.
 
 Going back to paper is immediate and needs no confirmation: Telegram /paper.
 
@@ -17,6 +19,7 @@ Going back to paper is immediate and needs no confirmation: Telegram /paper.
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 from pathlib import Path
 from typing import Any, TextIO
@@ -40,9 +43,9 @@ from scripts.common import (  # noqa: E402
     run_script,
 )
 from src.config import AppConfig  # noqa: E402
-from src.control.golive import live_blockers  # noqa: E402
+from src.control.golive import TYPED_PHRASE, binding_of, live_blockers  # noqa: E402
 
-CONFIRM_PHRASE = "GO LIVE"
+CONFIRM_PHRASE = TYPED_PHRASE
 
 
 def approved_strategies(root: Path) -> list[dict[str, Any]]:
@@ -83,11 +86,15 @@ def render_preview(p: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def read_confirmation(stdin: TextIO, prompt_to: TextIO) -> str:
+    """What the person typed (stripped); end of input is the empty string."""
+    print(f"Type {CONFIRM_PHRASE} to confirm (anything else aborts): ", end="", file=prompt_to, flush=True)
+    return stdin.readline().strip()
+
+
 def ask_confirmation(stdin: TextIO, prompt_to: TextIO) -> bool:
     """True only if the person types the exact phrase; end of input or anything else is a no."""
-    print(f"Type {CONFIRM_PHRASE} to confirm (anything else aborts): ", end="", file=prompt_to, flush=True)
-    line = stdin.readline()
-    return line.strip() == CONFIRM_PHRASE
+    return read_confirmation(stdin, prompt_to) == CONFIRM_PHRASE
 
 
 def run(args: argparse.Namespace) -> int:
@@ -106,19 +113,21 @@ def run(args: argparse.Namespace) -> int:
         emit(args.json, "live trading is already confirmed; nothing to do", {"ok": True, **info})
         return EXIT_OK
     print(render_preview(info), file=sys.stderr if args.json else sys.stdout)
-    if not ask_confirmation(sys.stdin, sys.stderr if args.json else sys.stdout):
+    typed = read_confirmation(sys.stdin, sys.stderr if args.json else sys.stdout)
+    if typed != CONFIRM_PHRASE:
         raise ScriptError(EXIT_REFUSED, f"not confirmed (you must type {CONFIRM_PHRASE}); nothing changed")
-    return _double_gate(root, args, info)
+    return _double_gate(root, args, info, typed)
 
 
-def _double_gate(root: Path, args: argparse.Namespace, info: dict[str, Any]) -> int:
-    """Ask the bot for a one-time code and answer it: the bot's own gate decides."""
-    ticket = ask_bot(root, "golive_request", {}, args.timeout)
+def _double_gate(root: Path, args: argparse.Namespace, info: dict[str, Any], typed: str) -> int:
+    """Ask the bot for a one-time code bound to a secret kept here, and answer it: the bot's gate decides."""
+    secret = secrets.token_hex(32)  # never written anywhere: only its hash goes into the request
+    ticket = ask_bot(root, "golive_request", {"typed": typed, "binding": binding_of(secret)}, args.timeout)
     code = str(ticket.data.get("code", "")) if ticket.ok else ""
     if not code:
         raise ScriptError(EXIT_FAILED, f"the bot did not issue a go-live code: {ticket.message}",
                           {"preview": info})
-    answer = ask_bot(root, "golive_confirm", {"code": code}, args.timeout)
+    answer = ask_bot(root, "golive_confirm", {"code": code, "typed": typed, "proof": secret}, args.timeout)
     payload = {"ok": answer.ok, "message": answer.message, "data": answer.data, "preview": info,
                "bot_would_go_live": ticket.data.get("would_go_live")}
     emit(args.json, ("LIVE: " if answer.ok else "NOT live: ") + answer.message, payload)

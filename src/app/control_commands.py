@@ -10,6 +10,8 @@ from __future__ import annotations
 from typing import Any
 
 from src.app.supervisor import Supervisor
+from src.control.holds import register_hold_commands
+from src.control.holds import resume as resume_person_hold
 from src.runtime.context import AppContext
 from src.state.control import Controller
 from src.state.inbox import CommandRegistry
@@ -23,18 +25,16 @@ def register_control_commands(ctx: AppContext, registry: CommandRegistry, contro
 
     async def status(args: dict[str, str], actor: str) -> Result:
         snap = ctx.status.snapshot()
-        snap["control"] = control.state.model_dump()
+        snap["control"] = control.describe()
         snap["heartbeat"] = supervisor.heartbeat().model_dump()
-        return True, f"{ctx.config.mode} mode, {control.state.run_state}", snap
+        return True, f"{ctx.config.mode} mode, {control.state.summary()}", snap
 
     async def pause(args: dict[str, str], actor: str) -> Result:
         control.pause(actor, args.get("reason", ""))
         return True, "paused: no new entries; exits and stops still run", {}
 
     async def resume(args: dict[str, str], actor: str) -> Result:
-        was = control.state.run_state
-        control.resume(actor)
-        return True, f"resumed (was {was})", {}
+        return resume_person_hold(control, actor)
 
     async def stop(args: dict[str, str], actor: str) -> Result:
         control.request_stop(actor)
@@ -43,5 +43,6 @@ def register_control_commands(ctx: AppContext, registry: CommandRegistry, contro
 
     registry.register("status", status, "mode, state, equity, positions, strategies, data quality")
     registry.register("pause", pause, "stop opening new positions (exits still run)")
-    registry.register("resume", resume, "resume after a pause or a halt")
+    registry.register("resume", resume, "lift a person's pause (a guard's hold needs release)")
+    register_hold_commands(registry, control)
     registry.register("stop", stop, "shut the bot down cleanly")

@@ -76,7 +76,7 @@ def build_execution(ctx: AppContext, control: Controller, cache: MarketCache, *,
         return paper.ref_price(symbol) or cache.last_price(symbol)
 
     portfolio = Portfolio(ledger, equity, price, ctx.paths.logs, clock_ms=ctx.clock.now_ms)
-    kill = KillSwitch(cfg.risk, ctx.store, control, ctx.bus.publish)
+    kill = KillSwitch(cfg.risk, ctx.store, control, ctx.bus.publish, ledger=ledger)
     guards = RiskGuards(cfg.risk, control, kill, portfolio, cache, ctx.clock, cfg.paper.min_notional_quote,
                         data_gate=lambda: gate)
     router = Router(cfg.mode, cfg.live.allow_live_trading, control, guards, paper, lambda: live, ctx.bus.publish,

@@ -25,6 +25,7 @@ from src.app.wire_brain import BrainParts, add_brain_components, build_strategy_
 from src.app.wire_cockpit import CockpitParts, add_telegram_components
 from src.app.wire_execution import Execution, add_execution_components, build_execution
 from src.app.wire_live import LiveParts, add_live_components, build_live_venue
+from src.control.golive import live_policy
 from src.core.clock import MarketClock
 from src.core.events import Event
 from src.exchange.clients import ExchangeClients, build_exchange_clients
@@ -68,7 +69,7 @@ class Services:
 def assemble(ctx: AppContext, supervisor: Supervisor) -> Services:
     """Build every component for the configured mode and register it with the supervisor."""
     cfg = ctx.config
-    control, commands = Controller(ctx.store), CommandRegistry()
+    control, commands = Controller(ctx.store, live=live_policy(cfg, ctx.secrets)), CommandRegistry()
     register_control_commands(ctx, commands, control, supervisor)
     exchange = _exchange(ctx, supervisor)
     replay_source = build_source(ctx) if cfg.mode == "replay" else None
@@ -91,6 +92,7 @@ def assemble(ctx: AppContext, supervisor: Supervisor) -> Services:
     _observers(ctx, supervisor, gate, tick, cache, view, commands)
     if feed is not None:
         supervisor.add(feed)
+    ctx.store.alerts.connect(ctx.bus.publish)  # start-up recovery alerts, now that notifiers listen
     return Services(control, commands, cache, gate, tick, exchange, ex, live, live_parts, strategies, lifecycle,
                     brain, cockpit, feed)
 

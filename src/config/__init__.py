@@ -78,6 +78,8 @@ class LiveConfig(_Section):
 
     allow_live_trading: bool = False
     initial_size_fraction: float = Field(0.1, gt=0, le=1)
+    # a person's go-live counts this long, then must be given again (a week: re-checked, not nagging)
+    confirmation_max_age_hours: float = Field(168.0, gt=0, le=720)
 
 
 class AppConfig(_Section):

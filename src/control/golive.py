@@ -8,11 +8,18 @@ Codes are short (6 digits) so they can be typed on a phone, so they are also fra
 bound to the person who asked, single use, expire after ``ttl_s`` (60 s by default), and a few
 wrong guesses cancel the pending action. Telegram, the script inbox and ``scripts/go_live.py`` all
 go through :class:`GoLiveGate`, so there is exactly one set of rules.
+
+Through the inbox the code travels in a file any local process can read, so there the request
+must also carry the phrase the person typed (``typed=GO LIVE``) and a ``binding``: the SHA-256 of
+a secret only the requesting script holds. The confirmation must show that secret (``proof``);
+the code read from the outbox alone confirms nothing.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -20,14 +27,29 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from src.config import AppConfig
+from src.config.secrets import Secrets
 from src.core.errors import LabError
 from src.state.control import Controller
 from src.state.inbox import CommandRegistry
+from src.state.live import LivePolicy
 
 log = logging.getLogger(__name__)
 
 Result = tuple[bool, str, dict[str, Any]]
 GOLIVE = "golive"
+TYPED_PHRASE = "GO LIVE"  # what a person types in scripts/go_live.py; the inbox request carries it
+_SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+
+
+def live_policy(config: AppConfig, secrets: Secrets) -> LivePolicy:
+    """What the Controller checks a stored confirmation against at start (the live trading key)."""
+    return LivePolicy(allow_live_trading=config.live.allow_live_trading, api_key=secrets.exchange_api_key,
+                      max_age_s=config.live.confirmation_max_age_hours * 3600.0)
+
+
+def binding_of(secret: str) -> str:
+    """The public half of an inbox go-live request: SHA-256 of the requester's secret."""
+    return hashlib.sha256(secret.encode()).hexdigest()
 
 
 class ConfirmError(LabError):
@@ -124,25 +146,34 @@ class GoLiveGate:
         self.codes = codes
         self._describe = describe or (lambda: {})
 
-    def request(self, actor: str) -> Result:
-        """First step: refuse if config forbids live, else issue a one-time code for ``actor``."""
+    def request(self, actor: str, binding: str = "") -> Result:
+        """First step: refuse if config forbids live, else issue a one-time code for ``actor``.
+
+        ``binding`` (inbox requests) ties the code to a secret the requester keeps: see the module.
+        """
         if self.control.state.live_confirmed:
             return False, "live trading is already confirmed; /paper drops back to paper", {}
         blockers = live_blockers(self.config)
         if blockers:
             return False, "cannot go live: " + "; ".join(blockers), {"blockers": blockers}
-        pending = self.codes.issue(GOLIVE, actor)
+        pending = self.codes.issue(GOLIVE, actor, {"binding": binding} if binding else None)
         ttl = int(self.codes.ttl_s)
         log.warning("go-live requested by %s; code issued, valid %d s", actor, ttl)
         data = {"code": pending.code, "expires_in_s": ttl, "would_go_live": self._describe()}
         return True, f"to trade REAL money, confirm within {ttl} s with: /confirm {pending.code}", data
 
-    def confirm(self, actor: str, code: str) -> Result:
-        """Second step: the code must match and the config must still allow live right now."""
+    def confirm(self, actor: str, code: str, proof: str | None = None) -> Result:
+        """Second step: the code must match (and the request's secret, if it was bound to one) and the
+        config must still allow live right now."""
         try:
-            self.codes.redeem(code, actor, GOLIVE)
+            pending = self.codes.redeem(code, actor, GOLIVE)
         except ConfirmError as exc:
             return False, f"not live: {exc}", {}
+        binding = pending.args.get("binding", "")
+        if binding and not secrets.compare_digest(binding_of(proof or ""), binding):
+            log.warning("go-live confirmation from %s without the request's secret: refused", actor)
+            return False, "not live: this confirmation is not bound to the request (proof missing or wrong); " \
+                          "ask again", {}
         return self.complete(actor)
 
     def complete(self, actor: str) -> Result:
@@ -167,17 +198,36 @@ def register_golive_commands(registry: CommandRegistry, gate: GoLiveGate) -> Non
     """``golive_request`` / ``golive_confirm`` (args: code) / ``paper`` for every surface."""
 
     async def golive_request(args: dict[str, str], actor: str) -> Result:
-        return gate.request(actor)
+        problem = _typed_problem(args) or _binding_problem(args.get("binding", ""))
+        if problem:
+            return False, problem, {}
+        return gate.request(actor, binding=args["binding"])
 
     async def golive_confirm(args: dict[str, str], actor: str) -> Result:
-        code = args.get("code", "")
-        if not code:
-            return False, "usage: golive_confirm code=<the code from golive_request>", {}
-        return gate.confirm(actor, code)
+        code, proof = args.get("code", ""), args.get("proof", "")
+        if not code or not proof:
+            return False, "usage: golive_confirm code=<code> proof=<the secret bound in golive_request> " \
+                          f"typed='{TYPED_PHRASE}'", {}
+        problem = _typed_problem(args)
+        return (False, problem, {}) if problem else gate.confirm(actor, code, proof)
 
     async def paper(args: dict[str, str], actor: str) -> Result:
         return gate.revoke(actor)
 
-    registry.register("golive_request", golive_request, "first step of going live: returns a one-time code")
+    registry.register("golive_request", golive_request,
+                      f"first step of going live (args typed='{TYPED_PHRASE}', binding=<sha256 of a secret>)")
     registry.register("golive_confirm", golive_confirm, "second step: confirm going live with the code")
     registry.register("paper", paper, "drop back to paper trading at once")
+
+
+def _typed_problem(args: dict[str, str]) -> str:
+    if args.get("typed", "").strip() != TYPED_PHRASE:
+        return (f"going live from a script needs the person's typed confirmation (typed='{TYPED_PHRASE}'); "
+                "use scripts/go_live.py")
+    return ""
+
+
+def _binding_problem(binding: str) -> str:
+    if not _SHA256_HEX.fullmatch(binding):
+        return "golive_request needs binding=<sha256 hex of a secret only the requester keeps>"
+    return ""

@@ -11,8 +11,9 @@ orders, balances, perp positions) and compares that with what our files say it s
 Every difference raises an :class:`~src.core.events.Alert` and the venue's version is *adopted*
 (our baseline and orders are moved to what the exchange says: it holds the money). A *material*
 difference — an order we never sent, an order that vanished, a balance or position off by more
-than the tolerance — also pauses new entries through the controller until a person sends
-``ack_reconcile``. A difference must be seen on two reads ``confirm_delay_s`` apart before it
+than the tolerance — also sets the controller's ``reconcile`` hold (which drops live to paper)
+until a person sends ``ack_reconcile``; that lifts only this hold, never a person's pause. A
+difference must be seen on two reads ``confirm_delay_s`` apart before it
 counts, so a fill that lands between two reads is not mistaken for a mismatch.
 
 The same reconciler runs against the paper engine (through :class:`VenueTruth`): there the venue
@@ -311,8 +312,8 @@ class Reconciler:
             self.state.pending_ack = True
             self.state.mismatches = (self.state.mismatches + [d.text for d in material])[-50:]
             if self.control is not None:
-                self.control.pause(ACTOR, f"reconciliation found {len(material)} material difference(s); "
-                                          "send ack_reconcile after checking the exchange")
+                self.control.hold("reconcile", ACTOR, f"reconciliation found {len(material)} material "
+                                  "difference(s); send ack_reconcile after checking the exchange")
         self.state.runs += 1
         self.state.last_run_ms = now
         self.state.last_differences = len(diffs)
@@ -353,13 +354,10 @@ class Reconciler:
         self.state.pending_ack = False
         self.state.mismatches = []
         self._save()
-        control = self.control
-        if control is not None and control.state.paused and control.state.paused_by == ACTOR \
-                and not control.state.halted:
-            control.resume(actor)
-            return True, f"acknowledged {len(seen)} difference(s); entries resumed", {"differences": seen}
-        return True, f"acknowledged {len(seen)} difference(s); the bot stays {self._run_state()}", \
-            {"differences": seen}
+        if self.control is None:
+            return True, f"acknowledged {len(seen)} difference(s)", {"differences": seen}
+        _, remains = self.control.release("reconcile", actor)  # only reconciliation's own hold
+        return True, f"acknowledged {len(seen)} difference(s); now {remains}", {"differences": seen}
 
     def register_commands(self, registry: Any) -> None:
         registry.register("ack_reconcile", self.ack,
@@ -373,9 +371,6 @@ class Reconciler:
                 "mismatches": s.mismatches[-5:]}
 
     # ----------------------------------------------------------------- helpers
-    def _run_state(self) -> str:
-        return self.control.state.run_state if self.control is not None else "unchanged"
-
     def _seq(self) -> int:
         return self.ledger.last_seq if self.ledger is not None else 0
 

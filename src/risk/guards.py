@@ -141,9 +141,9 @@ class RiskGuards:
         if ks.tripped:
             return Refusal.KILL_SWITCH, ks.tripped_reason
         if st.halted:
-            return Refusal.HALTED, f"halted by {st.halted_by}: {st.halted_reason}"
+            return Refusal.HALTED, st.summary()
         if st.paused or st.stop_requested:
-            return Refusal.PAUSED, f"paused by {st.paused_by}: {st.paused_reason}" if st.paused else "stopping"
+            return Refusal.PAUSED, st.summary() if st.paused else "stopping"
         if self.kill.daily_blocked(self.clock.now_ms()):
             return Refusal.DAILY_LOSS, "daily loss limit reached; entries resume at 00:00 UTC"
         return None

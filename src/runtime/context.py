@@ -46,8 +46,9 @@ class Paths:
     def ensure(self) -> None:
         for sub in ("testing", "active", "retired"):
             (self.strategies / sub).mkdir(parents=True, exist_ok=True)
-        for folder in (self.state, self.logs, self.inbox, self.outbox):
+        for folder in (self.state, self.logs, self.outbox):
             folder.mkdir(parents=True, exist_ok=True)
+        self.inbox.mkdir(mode=0o700, exist_ok=True)  # commands: only the bot's user may drop them
 
 
 StatusProvider = Callable[[], dict[str, Any]]

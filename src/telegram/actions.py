@@ -220,6 +220,9 @@ class Cockpit:
     async def cmd_resume(self, args: dict[str, str], actor: str, role: Role) -> Reply:
         return await self._shared("resume", {}, actor)
 
+    async def cmd_release(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+        return await self._shared("release", {"hold": args["hold"]}, actor)
+
     async def cmd_reject(self, args: dict[str, str], actor: str, role: Role) -> Reply:
         return await self._shared("reject", {"id": args["ID"], "reason": args["reason"]}, actor)
 

@@ -91,6 +91,11 @@ def format_status(mode: str, snap: Mapping[str, Any], counts: Mapping[str, int],
 
 
 def _run_state(control: Mapping[str, Any]) -> str:
+    holds = control.get("holds") or []
+    if holds:
+        state = str(control.get("trading_state", "halted"))
+        return (state.upper() if state == "halted" else state) + ": " + "; ".join(
+            f"{h.get('kind')} by {h.get('by')} ({h.get('reason') or 'no reason'})" for h in holds)
     if control.get("halted"):
         return f"HALTED by {control.get('halted_by')}: {control.get('halted_reason')}"
     if control.get("paused"):

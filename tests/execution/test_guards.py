@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from src.risk.guards import Refusal
 from src.risk.kill_switch import KillSwitch
-from src.state.control import Controller
+from src.state.control import Controller, HoldKind
 from tests.execution.conftest import HOUR_MS, candle, intent, make_ctx
 from tests.rig import Execution
 from tests.rig import build_ex as build_execution
@@ -55,11 +55,12 @@ def test_position_cap_shrinks_an_oversized_entry(tmp_path: Path) -> None:
     assert d.qty_base * price == pytest.approx(0.1 * ex.portfolio.equity_quote())
 
 
-@pytest.mark.parametrize("action, expected", [("pause", Refusal.PAUSED), ("halt", Refusal.HALTED)])
-def test_control_state_refuses_entries_but_never_exits(tmp_path: Path, action: str, expected: Refusal) -> None:
+@pytest.mark.parametrize("kind, expected", [("person", Refusal.PAUSED), ("reconcile", Refusal.PAUSED),
+                                            ("safety_file", Refusal.HALTED)])
+def test_control_state_refuses_entries_but_never_exits(tmp_path: Path, kind: HoldKind, expected: Refusal) -> None:
     ctx, ex = build(tmp_path)
     control: Controller = ctx.services["control"]
-    getattr(control, action)("tester", "test")
+    control.hold(kind, "tester", "test")
     assert check(ex).reason is expected
     exit_d = ex.guards.check(intent("sell", 3.0, purpose="exit", reduce_only=True), 100.0, held_base=2.0)
     assert exit_d.allowed and exit_d.qty_base == pytest.approx(2.0)
@@ -157,8 +158,11 @@ def test_kill_switch_measures_from_peak_persists_and_only_a_person_resumes(tmp_p
     ks2 = KillSwitch(ctx.config.risk, ctx.store, control2, alerts.append)
     ks2.update(12_500, T0 + 2)
     assert ks2.state.tripped and control2.state.halted
-    control2.resume("person")
+    assert not control2.resume("person")[0]  # a plain resume does not lift the kill switch
     ks2.update(12_500, T0 + 3)
+    assert ks2.state.tripped and control2.state.halted
+    assert control2.release("kill_switch", "person")[0]
+    ks2.update(12_500, T0 + 4)
     assert not ks2.state.tripped and ks2.state.peak_equity_quote == 12_500
 
 

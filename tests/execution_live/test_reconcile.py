@@ -77,7 +77,7 @@ async def test_foreign_order_and_balance_change_pause_until_acknowledged(
 
     keys = sorted(d.key for d in report.material)
     assert keys == ["balance:USDT", "order-unknown:web_manual_1"]
-    assert report.paused and not control.state.entries_allowed and control.state.paused_by == "reconcile"
+    assert report.paused and not control.state.entries_allowed and control.state.holds["reconcile"].by == "reconcile"
     assert {a.key for a in alerts(harness.events) if a.level == "action"} == {
         "reconcile:balance:USDT", "reconcile:order-unknown:web_manual_1"}
     adopted = venue.orders.get("web_manual_1")
@@ -87,7 +87,7 @@ async def test_foreign_order_and_balance_change_pause_until_acknowledged(
     assert again.differences == [] and rec.state.pending_ack and not control.state.entries_allowed
 
     ok, message, data = await registry.execute("ack_reconcile", {}, "tg:42")
-    assert ok and "resumed" in message and len(data["differences"]) == 2
+    assert ok and "now active" in message and len(data["differences"]) == 2
     assert control.state.entries_allowed and not rec.state.pending_ack
 
 
@@ -112,7 +112,7 @@ async def test_ack_never_lifts_a_kill_switch_halt(harness: VenueHarness, orders_
     await rec.reconcile_once()
     fake.balances["USDT"] = (1.0, 0.0)
     await rec.reconcile_once()
-    control.halt("kill_switch", "drawdown 21% from peak")
+    control.hold("kill_switch", "kill_switch", "drawdown 21% from peak")
 
     ok, message, _ = await registry.execute("ack_reconcile", {}, "tg:42")
 
@@ -241,3 +241,25 @@ async def test_a_difference_gone_on_the_confirming_read_is_not_a_mismatch(
     report = await rec.reconcile_once()
 
     assert report.differences == [] and control.state.entries_allowed and not rec.state.pending_ack
+
+
+async def test_ack_lifts_only_reconciles_hold_and_resume_only_the_persons(harness: VenueHarness,
+                                                                            orders_fake: FakeOrders,
+                                                                            fake: FakeBinance,
+                                                                            control: Controller) -> None:
+    registry = CommandRegistry()
+    rec = make_reconciler(harness, harness.venue(), control, registry)
+    await rec.reconcile_once()
+    control.pause("tg:7", "news at 14:00")
+    fake.balances["USDT"] = (1.0, 0.0)  # a material difference while the person's pause is on
+    await rec.reconcile_once()
+    assert set(control.state.holds) == {"person", "reconcile"}
+
+    ok, message, _ = await registry.execute("ack_reconcile", {}, "tg:42")
+    assert ok and set(control.state.holds) == {"person"}  # the person's pause survives the ack
+    assert "person by tg:7" in message
+    fake.balances["USDT"] = (2.0, 0.0)
+    await rec.reconcile_once()
+    control.resume("tg:7")
+    assert set(control.state.holds) == {"reconcile"} and rec.state.pending_ack  # resume leaves reconcile's
+    assert not control.state.entries_allowed

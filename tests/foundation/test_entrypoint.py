@@ -29,7 +29,7 @@ def test_duration_run_prints_status_and_exits_zero(tmp_path: Path) -> None:
     assert log_lines and all(json.loads(ln)["msg"] is not None for ln in log_lines)
 
 
-def test_corrupt_state_file_is_quarantined_and_bot_starts(tmp_path: Path) -> None:
+def test_corrupt_control_file_is_quarantined_and_the_bot_starts_halted(tmp_path: Path) -> None:
     (tmp_path / "state").mkdir(parents=True)
     (tmp_path / "state" / "control.json").write_text('{"paused": "maybe"')
     proc = run_bot(tmp_path, duration=2.0)
@@ -37,7 +37,18 @@ def test_corrupt_state_file_is_quarantined_and_bot_starts(tmp_path: Path) -> Non
     quarantined = list((tmp_path / "state" / "quarantine").iterdir())
     assert len(quarantined) == 1 and quarantined[0].name.startswith("control.json")
     assert "control.json failed its check" in proc.stdout
-    assert json.loads((tmp_path / "state" / "control.json").read_text())["paused"] is False
+    assert "Started HALTED: control.json lost" in proc.stdout  # the action alert reached the console
+    saved = json.loads((tmp_path / "state" / "control.json").read_text())
+    assert saved.get("holds", {}).get("safety_file", {}).get("by") == "startup"
+
+
+def test_an_inbox_others_can_write_refuses_to_start(tmp_path: Path) -> None:
+    (tmp_path / "state" / "inbox").mkdir(parents=True)
+    (tmp_path / "state" / "inbox").chmod(0o777)
+    proc = run_bot(tmp_path, duration=2.0)
+    assert proc.returncode != 0
+    assert "writable by group/others" in proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
 
 
 def test_secrets_never_reach_the_log(tmp_path: Path) -> None:

@@ -68,13 +68,13 @@ def test_sweep_removes_orphan_temp_files(tmp_path: Path) -> None:
 def test_control_survives_restart_and_clears_stop(tmp_path: Path) -> None:
     store = StateStore(tmp_path)
     c = Controller(store)
-    c.halt("guard:drawdown", "drawdown 21% from peak")
+    c.hold("kill_switch", "kill_switch", "drawdown 21% from peak")
     c.request_stop("script")
     again = Controller(StateStore(tmp_path))
-    assert again.state.halted and again.state.halted_reason.startswith("drawdown")
+    assert again.state.halted and again.state.holds["kill_switch"].reason.startswith("drawdown")
     assert not again.state.stop_requested
     assert again.state.run_state == "halted" and not again.state.entries_allowed
-    again.resume("telegram:1")
+    assert again.release("kill_switch", "telegram:1")[0]
     assert Controller(StateStore(tmp_path)).state == ControlState.model_validate_json(
         (tmp_path / "control.json").read_bytes())
     assert Controller(StateStore(tmp_path)).state.entries_allowed

@@ -78,7 +78,7 @@ def test_bot_down_human_output(tmp_path: Path) -> None:
 
     assert ran.code == 3
     assert "not running (held down by STOPPED" in ran.out
-    assert "STALE" in ran.out and "paused by telegram:1" in ran.out
+    assert "STALE" in ran.out and "hold        person by telegram:1" in ran.out
     assert "verdict     DOWN" in ran.out
     assert "live: ETH/USDT(perp) -2" in ran.out and "1 unreadable ledger line(s)" in ran.out
     assert "paper wallet USDT 9,950.5, BTC 0.1" in ran.out
@@ -136,3 +136,23 @@ def test_help_documents_exit_codes(module: str, capsys: pytest.CaptureFixture[st
     assert "exit codes:" in out and "--root" in out and "--json" in out
     for code in range(7):
         assert f"\n  {code}  " in out
+
+
+def test_every_hold_is_listed_with_owner_and_reason(tmp_path: Path) -> None:
+    root = tmp_path / "root"
+    _down_root(root)
+    holds = {"person": {"kind": "person", "by": "telegram:1", "reason": "news at 14:00",
+                        "since": "2026-01-01T10:00:00Z"},
+             "kill_switch": {"kind": "kill_switch", "by": "kill_switch", "reason": "drawdown 21% from peak",
+                             "since": "2026-01-01T11:00:00Z"}}
+    (root / "state" / "control.json").write_text(json.dumps({"version": 2, "holds": holds}))
+
+    as_json = run_script("get_status.py", root, "--json").json()["control"]
+    text = run_script("get_status.py", root).out
+
+    assert as_json["trading_state"] == "halted"
+    assert [(h["kind"], h["by"], h["reason"]) for h in as_json["holds"]] == [
+        ("person", "telegram:1", "news at 14:00"), ("kill_switch", "kill_switch", "drawdown 21% from peak")]
+    assert "control     halted" in text
+    assert "hold        person by telegram:1" in text and "news at 14:00 (lifted by resume)" in text
+    assert "kill_switch by kill_switch" in text and "(lifted by release hold=kill_switch)" in text

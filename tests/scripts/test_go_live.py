@@ -75,7 +75,7 @@ async def test_typed_confirmation_goes_live(gate: InProcessGate, tmp_path: Path)
     assert code == 0, out + err
     assert "GO LIVE: real orders with real money" in out and "LIVE trading confirmed" in out
     saved = json.loads((gate.ctx.paths.state / "control.json").read_text())
-    assert saved["live_confirmed"] is True and saved["live_confirmed_by"].startswith("script:")
+    assert saved["live"]["by"].startswith("script:") and len(saved["live"]["key_fingerprint"]) == 16
 
 
 @pytest.mark.parametrize("typed", ["go live\n", "GO LIVE NOW\n", "yes\n", ""])
@@ -109,7 +109,7 @@ def test_config_that_forbids_live_sends_nothing(shared_bot: BotUnderTest, tmp_pa
 
     assert ran.code == 5
     assert "allow_live_trading is false" in ran.err and "Type GO LIVE" not in ran.out
-    assert json.loads((shared_bot.root / "state" / "control.json").read_text())["live_confirmed"] is False
+    assert json.loads((shared_bot.root / "state" / "control.json").read_text())["live"] is None
 
 
 def test_the_bots_own_gate_has_the_last_word(shared_bot: BotUnderTest, tmp_path: Path) -> None:
@@ -120,7 +120,7 @@ def test_the_bots_own_gate_has_the_last_word(shared_bot: BotUnderTest, tmp_path:
     assert ran.code == 1, ran.out + ran.err
     assert re.search(r"equity\s+[\d,]+\.\d\d USDT", ran.out), ran.out  # the preview shows the bot's equity
     assert "cannot go live" in ran.err and "replay mode" in ran.err
-    assert json.loads((shared_bot.root / "state" / "control.json").read_text())["live_confirmed"] is False
+    assert json.loads((shared_bot.root / "state" / "control.json").read_text())["live"] is None
 
 
 def test_default_config_of_the_running_bot_is_used(shared_bot: BotUnderTest) -> None:

@@ -20,7 +20,7 @@ def test_graceful_stop_through_the_inbox(bot: BotUnderTest) -> None:
 
     assert ran.code == 0, ran.out + ran.err
     out = ran.json()
-    assert out["how"] == "inbox" and out["pid"] == bot.pid
+    assert out["how"] == "inbox" and out["pid"] == bot.pid, out["steps"]
     assert bot.proc.wait(timeout=5) == 0  # a clean exit, not a signal
     assert elapsed < 20
     assert bot.heartbeat()["state"] == "stopped"

@@ -62,7 +62,7 @@ async def test_golive_without_confirm_or_with_wrong_code_goes_nowhere(cockpit_fa
     assert "nothing is waiting" in (await h.ask(ADMIN2, f"/confirm {code}")).text  # another admin's code
     assert not h.control.state.live_confirmed and control_bytes(h) == before
     assert "LIVE trading confirmed" in (await h.ask(ADMIN, f"/confirm {code}")).text
-    assert json.loads(control_bytes(h))["live_confirmed_by"] == f"telegram:{ADMIN}"
+    assert json.loads(control_bytes(h))["live"]["by"] == f"telegram:{ADMIN}"
     assert "paper trading" in (await h.ask(ADMIN, "/paper")).text
     assert not h.control.state.live_confirmed
 

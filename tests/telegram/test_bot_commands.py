@@ -45,7 +45,7 @@ async def test_every_command_answers(cockpit: Harness) -> None:
     registry_recorder(cockpit, "reject")
     invocations = {"strategy": "/strategy S1", "approve": "/approve S1", "reject": "/reject S1 chop kills it",
                    "confirm": "/confirm 123456", "chart": "/chart drawdown", "analytics": "/analytics auto",
-                   "logs": "/logs 3", "pnl": "/pnl week", "stop": "/stop"}
+                   "logs": "/logs 3", "pnl": "/pnl week", "stop": "/stop", "release": "/release kill_switch"}
     answers = {}
     for spec in COMMANDS:
         reply = await cockpit.ask(ADMIN, invocations.get(spec.name, f"/{spec.name}"))
@@ -54,7 +54,8 @@ async def test_every_command_answers(cockpit: Harness) -> None:
     assert "replay mode, running" in answers["status"]
     assert "not available in this build" in answers["positions"] and "not available" in answers["pnl"]
     assert "S1" in answers["strategies"] and "awaiting_approval" in answers["strategy"]
-    assert "paused" in answers["pause"] and "resumed" in answers["resume"]
+    assert "paused" in answers["pause"] and "pause lifted" in answers["resume"]
+    assert "no kill_switch hold" in answers["release"]
     assert "cannot go live" in answers["golive"] and "nothing is waiting" in answers["confirm"]
     assert "Daily report" in answers["report"] and "/confirm" in answers["stop"]
     assert all(spec.usage in answers["help"] for spec in COMMANDS)
@@ -68,9 +69,17 @@ async def test_every_command_answers(cockpit: Harness) -> None:
 async def test_pause_and_resume_change_the_persisted_state(cockpit: Harness) -> None:
     await cockpit.ask(ADMIN, "/pause")
     saved = json.loads((cockpit.ctx.paths.state / "control.json").read_text())
-    assert saved["paused"] and saved["paused_by"] == f"telegram:{ADMIN}"
+    assert saved["holds"]["person"]["by"] == f"telegram:{ADMIN}"
     await cockpit.ask(ADMIN, "/resume")
     assert cockpit.control.state.run_state == "running"
+
+
+async def test_resume_never_lifts_a_guard_and_release_names_it(cockpit: Harness) -> None:
+    cockpit.control.hold("kill_switch", "kill_switch", "drawdown 21% from peak")
+    await cockpit.ask(ADMIN, "/resume")
+    assert cockpit.control.state.trading_state == "halted"
+    await cockpit.ask(ADMIN, "/release kill_switch")
+    assert cockpit.control.state.trading_state == "active"
 
 
 async def test_bad_input_gets_help_or_usage(cockpit: Harness) -> None:

@@ -7,7 +7,7 @@ import pytest
 from src.telegram.commands import COMMANDS, UsageError, bot_commands, help_text, lookup, short_help, split_command
 
 ISSUE_COMMANDS = {"status", "positions", "pnl", "strategies", "strategy", "approve", "reject", "pause", "resume",
-                  "golive", "confirm", "paper", "stop", "report", "chart", "analytics", "logs", "help"}
+                  "golive", "confirm", "paper", "stop", "report", "chart", "analytics", "logs", "help", "release"}
 
 
 def test_table_covers_every_command_of_the_issue() -> None:

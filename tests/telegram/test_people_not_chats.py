@@ -50,7 +50,7 @@ async def test_a_stranger_in_the_group_cannot_go_live(cockpit_factory: CockpitFa
     assert not h.control.state.live_confirmed and control_bytes(h) == before
     assert len(h.fake.sent_to(ROOM)) == in_room + 1
     assert "LIVE trading confirmed" in (await h.ask(ROOM, f"/confirm {code}", user_id=ADMIN)).text
-    assert json.loads(control_bytes(h))["live_confirmed_by"] == f"telegram:{ADMIN}"
+    assert json.loads(control_bytes(h))["live"]["by"] == f"telegram:{ADMIN}"
     assert sum(str(STRANGER) in r.getMessage() for r in caplog.records) == 1  # logged once, then rate-limited
 
 

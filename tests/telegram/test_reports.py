@@ -78,6 +78,14 @@ def test_status_reads_data_gate_and_risk_snapshots() -> None:
     assert "tasks: feed crashed" in text and "strategies: testing 2" in text
 
 
+def test_status_lists_every_hold_with_owner_and_reason() -> None:
+    snap = {"control": {"trading_state": "halted", "holds": [
+        {"kind": "person", "by": "telegram:1", "reason": "lunch"},
+        {"kind": "kill_switch", "by": "kill_switch", "reason": "drawdown 21%"}]}}
+    text = format_status("paper", snap, {}, "10,000.00 USDT", 0)
+    assert "paper mode, HALTED: person by telegram:1 (lunch); kill_switch by kill_switch (drawdown 21%)" in text
+
+
 def _view(ledger: object) -> TradingView:
     """A cockpit view holding only a ledger (no portfolio)."""
     return TradingView(CommandRegistry(), Controller(StateStore(Path(tempfile.mkdtemp()))), ledger=ledger)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from src.control.golive import binding_of
 from src.state.inbox import InboxProcessor, drop_command, read_result
 from src.telegram.access import Access
 from src.telegram.actions import Cockpit
@@ -62,14 +63,20 @@ async def test_golive_commands_serve_the_script_inbox(tmp_path: Path) -> None:
     ctx = make_ctx(tmp_path, token="", config={"mode": "live", "live": {"allow_live_trading": True}})
     h = wire_harness(ctx, FakeTelegram())
     proc = InboxProcessor(ctx.paths.inbox, ctx.paths.outbox, ctx.services["commands"])
-    first = drop_command(ctx.paths.inbox, "golive_request", actor="ops")
+    typed = {"typed": "GO LIVE"}
+    first = drop_command(ctx.paths.inbox, "golive_request", {**typed, "binding": binding_of("s3cret")}, actor="ops")
     await proc.process_once()
     request = read_result(ctx.paths.outbox, first)
     assert request is not None and request.ok and len(request.data["code"]) == 6
-    bad = drop_command(ctx.paths.inbox, "golive_confirm", {"code": "not-it"}, actor="ops")
+    bad = drop_command(ctx.paths.inbox, "golive_confirm", {**typed, "code": "not-it", "proof": "s3cret"}, actor="ops")
     await proc.process_once()
     assert not read_result(ctx.paths.outbox, bad).ok and not h.control.state.live_confirmed  # type: ignore[union-attr]
-    good = drop_command(ctx.paths.inbox, "golive_confirm", {"code": request.data["code"]}, actor="ops")
+    first = drop_command(ctx.paths.inbox, "golive_request", {**typed, "binding": binding_of("s3cret")}, actor="ops")
+    await proc.process_once()
+    request = read_result(ctx.paths.outbox, first)
+    assert request is not None and request.ok
+    good = drop_command(ctx.paths.inbox, "golive_confirm", {**typed, "code": request.data["code"], "proof": "s3cret"},
+                        actor="ops")
     await proc.process_once()
     assert read_result(ctx.paths.outbox, good).ok and h.control.state.live_confirmed  # type: ignore[union-attr]
     assert h.control.state.live_confirmed_by == "script:ops"
