@@ -292,6 +292,8 @@ class LiveVenue:
                 raise order_filters.OrderRejected(order_filters.FilterReason.NO_REFERENCE_PRICE,
                                                   f"{sym}: not a market on {client.id}")
             filters = order_filters.SymbolFilters.from_ccxt_market(market, self.settings.percent_price_band)
+            if intent.market == "spot" and intent.side == "sell":
+                intent = await self._capped_to_free(intent, filters)
             ref = await self._reference_price(client, sym, intent)
             ok = order_filters.apply_filters(intent, filters, ref)
         except order_filters.OrderRejected as exc:
@@ -299,6 +301,22 @@ class LiveVenue:
         except ExchangeAccessError as exc:  # nothing was sent: refusing now is safe, retrying is the caller's call
             return self._refuse(intent, sym, f"not sent: market rules or price unavailable ({exc})")
         return intent.model_copy(update={"qty_base": ok.qty_base, "price_quote": ok.price_quote})
+
+    async def _capped_to_free(self, intent: OrderIntent, filters: order_filters.SymbolFilters) -> OrderIntent:
+        """A spot sell never asks for more than the free base balance, floored to the lot step: fees
+        taken in the base asset (or dust) would otherwise make every exit a -2010 refusal."""
+        base = intent.symbol.split("/")[0]
+        balances = await self.spot.fetch_balance()
+        free = balances[base].free if base in balances else 0.0
+        sellable = order_filters.floor_to_step(free, filters.step_size)
+        if sellable <= 0:
+            raise order_filters.OrderRejected(order_filters.FilterReason.INSUFFICIENT_FUNDS,
+                                              f"{intent.symbol}: no free {base} to sell (free {free:.10g})")
+        if sellable + 1e-12 < intent.qty_base:
+            log.warning("%s: sell %s capped to the free %s balance %.10g (floored to the lot step)",
+                        intent.client_order_id, intent.qty_base, base, sellable)
+            return intent.model_copy(update={"qty_base": sellable})
+        return intent
 
     def _refuse(self, intent: OrderIntent, sym: str, reason: str) -> OrderRecord:
         self.counters["refused_by_us"] += 1
@@ -515,11 +533,12 @@ class LiveVenue:
     def _emit(self, order: StoredOrder, fills: list[StoredFill], changed: bool) -> None:
         """Ledger line (when a ledger is wired) then bus events; ``symbol`` is the intent's, as paper does."""
         rec, intent = order.record, order.record.intent
-        sym = intent.symbol
+        sym, base = intent.symbol, intent.symbol.split("/")[0]
         for f in fills:
             if self.recorder is not None:
                 self.recorder.record(order, f)
-            self._publish(Fill(intent.client_order_id, sym, intent.side, f.qty_base, f.price_quote, f.fee_quote,
+            received = f.qty_base - (f.fee_amount if intent.side == "buy" and f.fee_asset == base else 0.0)
+            self._publish(Fill(intent.client_order_id, sym, intent.side, received, f.price_quote, f.fee_quote,
                                f.ts_ms, intent.strategy_id, "maker" if intent.type == "limit" else "taker"))
         if changed or fills:
             self._publish(OrderUpdate(intent.client_order_id, sym, intent.side, rec.status, rec.filled_qty_base,
