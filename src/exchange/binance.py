@@ -155,6 +155,7 @@ class ExchangeClient:
         self._default_ban_s = default_ban_s
         self.calls = 0
         self.errors: dict[str, int] = {}
+        self.funding_hours: dict[str, float] = {}  # per perp, read from the exchange at start-up
         self._markets_lock = asyncio.Lock()
         exchange.enableRateLimit = budget is not None
         if budget is not None:
@@ -224,7 +225,7 @@ class ExchangeClient:
         offset = self.ex.options.get("timeDifference")
         log.critical("%s: clock out of sync even after a time re-sync (offset %s ms): %s", self.id, offset, exc)
         if self._alert is not None:
-            self._alert(Alert("critical", f"{self.id}: host clock out of sync",
+            self._alert(Alert("action", f"{self.id}: host clock out of sync",
                               f"The exchange refuses signed requests (-1021) even after re-reading its time "
                               f"(offset {offset} ms). Action: {ClockOutOfSync.action}.",
                               key=f"clock:{self.id}", ts_ms=int(self._now_s() * 1000)))
@@ -373,7 +374,8 @@ class ExchangeClient:
             ts = f.get("timestamp") or int(self._now_s() * 1000)
             nxt = f.get("nextFundingTimestamp") or f.get("fundingTimestamp")
             interval = f.get("interval")
-            hours = float(interval[:-1]) if isinstance(interval, str) and interval.endswith("h") else 8.0
+            hours = float(interval[:-1]) if isinstance(interval, str) and interval.endswith("h") else \
+                self.funding_hours.get(symbol, 8.0)
             return FundingSnapshot(symbol, int(ts), rate, int(nxt) if nxt else None,
                                    _opt(f.get("markPrice")), _opt(f.get("indexPrice")), hours)
 

@@ -136,6 +136,12 @@ def convert(exc: BaseException, *, status: int | None = None, retry_after_s: flo
     return ExchangeRequestRejected(text, status=status)
 
 
+def is_margin_mode_already_set(exc: BaseException) -> bool:
+    """Binance -4046 "No need to change margin type." (ccxt MarginModeAlreadySet): already as asked."""
+    cause = exc.__cause__ if isinstance(exc, ExchangeAccessError) else exc
+    return isinstance(cause, ccxt.MarginModeAlreadySet)
+
+
 def is_clock_error(exc: BaseException) -> bool:
     """Binance -1021 "Timestamp for this request ... recvWindow": ccxt raises InvalidNonce (a
     NetworkError, so "temporary") from the shared code table, BadRequest from the spot table."""

@@ -128,6 +128,7 @@ class LiveVenue:
         self.recorder = recorder
         self._last_balances: dict[str, float] = {}
         self.entry_gate: asyncio.Event | None = None  # set by start-up reconciliation; entries wait for it
+        self.account_gate: asyncio.Event | None = None  # set once the account checks passed (account_preflight)
         self._locks: dict[str, asyncio.Lock] = {}
         self.counters: dict[str, int] = {"sent": 0, "lookups": 0, "refused_by_us": 0, "rejected": 0}
 
@@ -142,7 +143,7 @@ class LiveVenue:
                 return self.orders.get(intent.client_order_id).record  # type: ignore[union-attr]
             if existing is None and self._gate_closed(intent):
                 return self._refuse(intent, self._ccxt_symbol(intent),
-                                    "refused by us: start-up reconciliation has not finished")
+                                    "refused by us: start-up reconciliation or account checks have not passed")
             if existing is None:
                 prepared = await self._prepare(intent)
                 if isinstance(prepared, OrderRecord):
@@ -547,8 +548,9 @@ class LiveVenue:
     # ----------------------------------------------------------------- helpers
     def _gate_closed(self, intent: OrderIntent) -> bool:
         """New risk is refused until reconciliation has compared the exchange with our files once."""
-        gate = self.entry_gate
-        return gate is not None and not gate.is_set() and intent.purpose == "entry" and not intent.reduce_only
+        if intent.purpose != "entry" or intent.reduce_only:
+            return False
+        return any(g is not None and not g.is_set() for g in (self.entry_gate, self.account_gate))
 
     def _client(self, intent: OrderIntent) -> ExchangeClient:
         if intent.market == "perp":

@@ -249,7 +249,7 @@ async def test_entries_wait_for_start_up_reconciliation_exits_do_not(harness: Ve
     venue.entry_gate.set()
     later = await venue.submit(intent(2))
 
-    assert refused.status == "rejected" and "reconciliation has not finished" in refused.reason
+    assert refused.status == "rejected" and "reconciliation or account checks have not passed" in refused.reason
     assert exit_.status == "filled" and later.status == "filled"
     assert orders_fake.posts(SPOT) == 1 and orders_fake.posts(FUT) == 1
 
