@@ -30,7 +30,8 @@ from src.exchange.errors import (
 from src.exchange.retry import RetryPolicy, retry_call
 
 __all__ = [
-    "BadExchangeResponse", "ClockOutOfSync", "CredentialsRejected", "ExchangeAccessError", "ExchangeClient", "ExchangeClients",
+    "BadExchangeResponse", "ClockOutOfSync", "CredentialsRejected", "ExchangeAccessError", "ExchangeClient",
+    "ExchangeClients",
     "ExchangeRequestRejected", "ExchangeUnavailable", "InsufficientBalance", "IpBanned", "OrderRejected",
     "RateLimited", "RequestBudget", "RetryPolicy", "TemporaryExchangeError", "UnknownSymbol",
     "build_exchange", "build_exchange_clients", "perp_symbol", "retry_call", "rewrite_api_urls",

@@ -435,7 +435,8 @@ class LiveVenue:
             await self._adopt_read(order, mine[-1])
             return Lookup.FOUND
         known = {o.record.exchange_order_id for o in self.orders.all() if o.record.exchange_order_id}
-        stray = [t for t in trades or [] if str(t.get("order")) not in known and t.get("side") == order.record.intent.side]
+        side = order.record.intent.side
+        stray = [t for t in trades or [] if str(t.get("order")) not in known and t.get("side") == side]
         if stray:
             self._alert_ambiguous(order, stray)
             return Lookup.UNKNOWN
