@@ -128,8 +128,8 @@ async def _flatten(root: Path, cfg: AppConfig, mode: str) -> dict[str, Any]:
 
 def _venue(root: Path, cfg: AppConfig, mode: str, clients: Any) -> Any:
     """The bot's own live venue on its order store and ledger (the bot is not running)."""
-    from src.orders.ledger import Ledger
     from src.execution.live_ccxt import LiveSettings, LiveVenue
+    from src.orders.ledger import Ledger
     from src.orders.live_ledger import LiveFillRecorder
     from src.orders.order_store import OrderStore
     from src.state.store import StateStore
@@ -183,8 +183,8 @@ async def _close_one(venue: Any, pos: OpenPosition, ledger_seq: int) -> dict[str
 def close_runner_trades(root: Path, filled: list[dict[str, Any]], venue_names: tuple[str, ...]) -> list[str]:
     """Close the runner's open trades on the flattened symbols (``state/runner.json``), each with a
     trade line in the ledger, so a restarted bot does not sell them again. Returns their keys."""
-    from src.orders.ledger import Ledger
     from src.execution.runner import RunnerState, StrategyRunner
+    from src.orders.ledger import Ledger
     from src.state.store import StateStore
 
     store = StateStore(root / "state")

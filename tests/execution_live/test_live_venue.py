@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from src.orders.interface import OrderIntent, client_order_id
 from src.execution.live_ccxt import LiveSettings
+from src.orders.interface import OrderIntent, client_order_id
 from tests.execution_live.conftest import VenueHarness
 from tests.fakes.fake_binance import FakeBinance
 from tests.fakes.fake_binance_orders import FUT, SPOT, FakeOrders

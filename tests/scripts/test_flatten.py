@@ -18,8 +18,8 @@ import pytest
 import yaml
 
 from scripts.flatten import OpenPosition, open_positions
-from src.orders.ledger import Ledger
 from src.execution.runner import OpenTrade, RunnerState, StrategyRunner
+from src.orders.ledger import Ledger
 from src.state.store import StateStore
 from tests.fakes.fake_binance import FakeBinance
 from tests.fakes.fake_binance_orders import FakeOrders
