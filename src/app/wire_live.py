@@ -21,7 +21,8 @@ from ai_brain.paper_trading_engine import PaperEngine
 from src.app.supervisor import Supervisor
 from src.app.wire_execution import Execution
 from src.exchange.clients import ExchangeClients
-from src.execution.live_ccxt import LiveVenue
+from src.execution.account_preflight import preflight_component
+from src.execution.live_ccxt import LiveSettings, LiveVenue
 from src.execution.reconcile import LiveTruth, Reconciler, TruthSource, VenueTruth
 from src.funding.carry import CarryParams
 from src.funding.perp_prices import PerpPriceWatcher
@@ -77,7 +78,8 @@ def build_live_venue(ctx: AppContext, clients: ExchangeClients, ledger: Ledger, 
     recorder.catch_up(orders)
     return LiveVenue(clients.spot, clients.futures, orders, publish=ctx.bus.publish, now_ms=ctx.clock.now_ms,
                      quote=ctx.config.quote, name=ctx.config.mode, recorder=recorder, ref_price=cache.last_price,
-                     fees=FeeSchedule.from_config(ctx.config.fees))
+                     fees=FeeSchedule.from_config(ctx.config.fees),
+                     settings=LiveSettings(lookup_window_s=ctx.config.exchange.order_lookup_window_s))
 
 
 def _truth_source(ctx: AppContext, live: LiveVenue | None, paper: PaperEngine) -> TruthSource:
@@ -132,6 +134,11 @@ def add_live_components(ctx: AppContext, supervisor: Supervisor, ex: Execution, 
     if live is not None:
         ctx.status.register("live_venue", live.snapshot)
         supervisor.add(LiveOrderPoller(live))
+        live.account_gate = asyncio.Event()  # entries wait for the key / futures account checks
+        perps = sorted(set(ctx.config.exchange.symbols) | set(ctx.config.funding.symbols))
+        supervisor.add(preflight_component(live.spot, live.futures, ctx.config.exchange, ctx.config.mode, perps,
+                                           live.account_gate, halt=lambda why: control.halt("preflight", why),
+                                           publish=ctx.bus.publish, now_ms=ctx.clock.now_ms), restart=False)
         if ctx.config.supervisor.cancel_open_orders_on_stop:
             async def cancel_open() -> None:
                 await live.cancel_all()

@@ -7,6 +7,8 @@ exchange's published limits, and validator thresholds tuned so the clean real ca
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 
@@ -22,6 +24,16 @@ class ExchangeConfig(_Section):
     api_base_url: str | None = Field(
         None, description="replace the scheme+host of every ccxt API url (a proxy, or a loopback fake)")
     sandbox: bool = Field(False, description="use the exchange's testnet urls (testnet mode)")
+    testnet_venue: Literal["demo", "spot_testnet"] = Field(
+        "demo", description="testnet mode: Binance demo trading (spot + futures, one demo key) or the spot "
+                            "testnet only (ccxt no longer signs the futures testnet)")
+    # Futures account set-up, applied per perp symbol at start-up in testnet/live (one-way mode only).
+    default_leverage: int = Field(1, ge=1, le=125, description="leverage set on every perp symbol")
+    leverage: dict[str, int] = Field(default_factory=dict, description="per-symbol leverage, e.g. {BTC/USDT: 2}")
+    margin_mode: Literal["isolated", "cross"] = Field("isolated", description="margin mode set on every perp")
+    order_lookup_window_s: float = Field(
+        10.0, ge=1.0, le=600.0, description="a lost order answer is re-sent only after lookups said 'not found' "
+                                            "this long (must exceed the exchange's lookup lag)")
     timeout_ms: int = Field(10_000, ge=100, le=120_000)
     # Retries of temporary failures (network, 5xx, 429); permanent errors are never retried.
     retry_attempts: int = Field(5, ge=1, le=20)
@@ -50,7 +62,14 @@ class ExchangeConfig(_Section):
         _require(not (self.sandbox and self.api_base_url),
                  "exchange.sandbox and exchange.api_base_url exclude each other")
         _require(bool(self.symbols), "exchange.symbols must name at least one symbol")
+        for sym, lev in self.leverage.items():
+            _require("/" in sym and ":" not in sym, f"exchange.leverage: '{sym}' is not a BASE/QUOTE symbol")
+            _require(1 <= lev <= 125, f"exchange.leverage.{sym}: {lev} is outside 1..125")
         return self
+
+    def leverage_for(self, symbol: str) -> int:
+        """The leverage configured for ``symbol`` (BASE/QUOTE), else the default."""
+        return self.leverage.get(symbol, self.default_leverage)
 
 
 class DataQualityConfig(_Section):

@@ -15,6 +15,7 @@ from src.exchange.budget import RequestBudget
 from src.exchange.clients import ExchangeClients, build_exchange_clients
 from src.exchange.errors import (
     BadExchangeResponse,
+    ClockOutOfSync,
     CredentialsRejected,
     ExchangeAccessError,
     ExchangeRequestRejected,
@@ -29,7 +30,8 @@ from src.exchange.errors import (
 from src.exchange.retry import RetryPolicy, retry_call
 
 __all__ = [
-    "BadExchangeResponse", "CredentialsRejected", "ExchangeAccessError", "ExchangeClient", "ExchangeClients",
+    "BadExchangeResponse", "ClockOutOfSync", "CredentialsRejected", "ExchangeAccessError", "ExchangeClient",
+    "ExchangeClients",
     "ExchangeRequestRejected", "ExchangeUnavailable", "InsufficientBalance", "IpBanned", "OrderRejected",
     "RateLimited", "RequestBudget", "RetryPolicy", "TemporaryExchangeError", "UnknownSymbol",
     "build_exchange", "build_exchange_clients", "perp_symbol", "retry_call", "rewrite_api_urls",

@@ -34,11 +34,13 @@ from src.core.events import Alert
 from src.exchange.budget import RequestBudget
 from src.exchange.errors import (
     BadExchangeResponse,
+    ClockOutOfSync,
     ExchangeAccessError,
     IpBanned,
     RateLimited,
     UnknownSymbol,
     convert,
+    is_clock_error,
 )
 from src.exchange.models import Balance, BookSnapshot, FundingSnapshot, MarketInfo, TickerSnapshot
 from src.exchange.retry import RetryPolicy, retry_call
@@ -49,11 +51,28 @@ Sleep = Callable[[float], Awaitable[None]]
 AlertSink = Callable[[Alert], None]
 OHLCVRow = list[float]  # [open_time_ms, open, high, low, close, volume_base]
 
-# Options that keep ccxt from touching endpoints market data never needs (margin, currencies).
+# Options that keep ccxt from touching endpoints market data never needs (margin, currencies), and
+# sign with the exchange's clock: ``adjustForTimeDifference`` makes load_markets read the server
+# time and ccxt's nonce() subtract the offset, so a drifting host clock does not earn -1021.
 _QUIET_OPTIONS: dict[str, dict[str, Any]] = {
-    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False},
-    "binanceusdm": {"fetchCurrencies": False, "fetchMargins": False},
+    "binance": {"fetchMarkets": {"types": ["spot"]}, "fetchCurrencies": False, "fetchMargins": False,
+                "adjustForTimeDifference": True},
+    "binanceusdm": {"fetchCurrencies": False, "fetchMargins": False, "adjustForTimeDifference": True},
 }
+
+
+def testnet_urls(ex: ccxt.Exchange, venue: str) -> None:
+    """Point a client at Binance's test venues, the way ccxt signs them.
+
+    ``venue="demo"``: Binance demo trading (``enable_demo_trading``: demo-api / demo-fapi hosts,
+    one demo key for spot and futures). ``venue="spot_testnet"``: the spot testnet
+    (testnet.binance.vision) through sandbox mode; ccxt refuses to sign the futures testnet
+    ("testnet/sandbox mode is not supported for futures anymore"), so futures are off there.
+    """
+    if venue == "demo":
+        ex.enable_demo_trading(True)
+    else:
+        ex.set_sandbox_mode(True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,8 +97,9 @@ def rewrite_api_urls(urls: Any, base_url: str) -> Any:
 
 
 def build_exchange(exchange_id: str, *, api_base_url: str | None = None, timeout_ms: int = 10_000,
-                   sandbox: bool = False, api_key: str = "", secret: str = "") -> ccxt.Exchange:
-    """Create a bare ccxt async instance; :class:`ExchangeClient` wraps it."""
+                   sandbox: bool = False, api_key: str = "", secret: str = "",
+                   testnet_venue: str = "demo") -> ccxt.Exchange:
+    """Create a bare ccxt async instance; :class:`ExchangeClient` wraps it (``sandbox``: see :func:`testnet_urls`)."""
     cls = getattr(ccxt, exchange_id, None)
     if cls is None or not isinstance(cls, type):
         raise ValueError(f"exchange id '{exchange_id}' is not a ccxt exchange (config exchange.id)")
@@ -88,7 +108,7 @@ def build_exchange(exchange_id: str, *, api_base_url: str | None = None, timeout
         params.update(apiKey=api_key, secret=secret)
     ex = cls(params)
     if sandbox:
-        ex.set_sandbox_mode(True)
+        testnet_urls(ex, testnet_venue)
     if api_base_url:
         ex.urls["api"] = rewrite_api_urls(ex.urls["api"], api_base_url)
     return ex
@@ -135,6 +155,7 @@ class ExchangeClient:
         self._default_ban_s = default_ban_s
         self.calls = 0
         self.errors: dict[str, int] = {}
+        self.funding_hours: dict[str, float] = {}  # per perp, read from the exchange at start-up
         self._markets_lock = asyncio.Lock()
         exchange.enableRateLimit = budget is not None
         if budget is not None:
@@ -171,7 +192,7 @@ class ExchangeClient:
         _LAST_RESPONSE.set(None)
         self.calls += 1
         try:
-            raw = await getattr(self.ex, method)(*args, **kwargs)
+            raw = await self._invoke(method, args, kwargs)
             return parse(raw) if parse is not None else raw
         except ccxt.BaseError as exc:
             raise self._convert(exc) from exc
@@ -181,6 +202,33 @@ class ExchangeClient:
         except (TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
             self._count("BadExchangeResponse")
             raise BadExchangeResponse(f"{self.id}.{method}: unusable response ({exc!r})") from exc
+
+    async def _invoke(self, method: str, args: tuple, kwargs: dict) -> Any:
+        """One ccxt call; a -1021 (refused before any processing, so safe to repeat) re-reads the
+        server time once and tries again; a second -1021 is the host clock's fault (alerted)."""
+        try:
+            return await getattr(self.ex, method)(*args, **kwargs)
+        except ccxt.BaseError as exc:
+            if not is_clock_error(exc):
+                raise
+            log.warning("%s.%s: timestamp outside recvWindow (-1021); re-syncing with the server time",
+                        self.id, method)
+            await self.ex.load_time_difference()
+        try:
+            return await getattr(self.ex, method)(*args, **kwargs)
+        except ccxt.BaseError as exc:
+            if is_clock_error(exc):
+                self._on_clock(exc)
+            raise
+
+    def _on_clock(self, exc: BaseException) -> None:
+        offset = self.ex.options.get("timeDifference")
+        log.critical("%s: clock out of sync even after a time re-sync (offset %s ms): %s", self.id, offset, exc)
+        if self._alert is not None:
+            self._alert(Alert("action", f"{self.id}: host clock out of sync",
+                              f"The exchange refuses signed requests (-1021) even after re-reading its time "
+                              f"(offset {offset} ms). Action: {ClockOutOfSync.action}.",
+                              key=f"clock:{self.id}", ts_ms=int(self._now_s() * 1000)))
 
     def _convert(self, exc: BaseException) -> ExchangeAccessError:
         meta = _LAST_RESPONSE.get()
@@ -326,7 +374,8 @@ class ExchangeClient:
             ts = f.get("timestamp") or int(self._now_s() * 1000)
             nxt = f.get("nextFundingTimestamp") or f.get("fundingTimestamp")
             interval = f.get("interval")
-            hours = float(interval[:-1]) if isinstance(interval, str) and interval.endswith("h") else 8.0
+            hours = float(interval[:-1]) if isinstance(interval, str) and interval.endswith("h") else \
+                self.funding_hours.get(symbol, 8.0)
             return FundingSnapshot(symbol, int(ts), rate, int(nxt) if nxt else None,
                                    _opt(f.get("markPrice")), _opt(f.get("indexPrice")), hours)
 
@@ -353,6 +402,17 @@ class ExchangeClient:
             raise BadExchangeResponse(f"{self.id}: funding history is not a list")
         return [(int(_num(i.get("timestamp"), "funding time")), _num(i.get("fundingRate"), "funding"))
                 for i in items if isinstance(i, dict)]
+
+    async def fetch_funding_intervals(self, symbols: list[str]) -> dict[str, float]:
+        """Hours between settlements per perp (ccxt symbol). Binance's fundingInfo lists only the
+        symbols whose interval was changed; every other perp settles every 8 hours."""
+        raw = await self.call("fetch_funding_intervals", symbols)
+        out = {s: 8.0 for s in symbols}
+        for sym, item in (raw or {}).items():
+            interval = (item or {}).get("interval")
+            if sym in out and isinstance(interval, str) and interval.endswith("h"):
+                out[sym] = float(interval[:-1])
+        return out
 
     async def fetch_open_interest(self, symbol: str) -> float | None:
         """Open interest in contracts/base, or None where the venue does not publish it."""

@@ -9,6 +9,7 @@ exchange and one IP-ban state. The registry is also a component (``name = "excha
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Callable
 from typing import Any
@@ -19,6 +20,8 @@ from src.core.events import Alert
 from src.exchange.binance import AlertSink, ExchangeClient, Sleep, build_exchange
 from src.exchange.budget import RequestBudget
 from src.exchange.retry import RetryPolicy
+
+log = logging.getLogger(__name__)
 
 
 class ExchangeClients:
@@ -36,6 +39,7 @@ class ExchangeClients:
         self._alert = alert
         self._now_s = now_s
         self._clients: dict[str, ExchangeClient] = {}
+        self._warned_spot_only = False
 
     def get(self, exchange_id: str) -> ExchangeClient:
         """The shared client for ``exchange_id``, created on first use."""
@@ -51,7 +55,20 @@ class ExchangeClients:
 
     @property
     def futures(self) -> ExchangeClient | None:
-        return self.get(self.cfg.futures_id) if self.cfg.futures_id else None
+        """The futures client; None when none is configured or on the spot-only testnet."""
+        if not self.cfg.futures_id:
+            return None
+        if self._testnet and self.cfg.testnet_venue == "spot_testnet":
+            if not self._warned_spot_only:
+                self._warned_spot_only = True
+                log.warning("testnet on the spot testnet: futures are off (ccxt no longer signs the futures "
+                            "testnet); set exchange.testnet_venue: demo to trade perps on Binance demo trading")
+            return None
+        return self.get(self.cfg.futures_id)
+
+    @property
+    def _testnet(self) -> bool:
+        return self.cfg.sandbox or self._mode == "testnet"
 
     def _keys(self) -> tuple[str, str]:
         # Paper mode reads public data only: keys are not even handed to ccxt.
@@ -65,7 +82,7 @@ class ExchangeClients:
         cfg = self.cfg
         key, secret = self._keys()
         ex = build_exchange(exchange_id, api_base_url=cfg.api_base_url, timeout_ms=cfg.timeout_ms,
-                            sandbox=cfg.sandbox or self._mode == "testnet", api_key=key, secret=secret)
+                            sandbox=self._testnet, api_key=key, secret=secret, testnet_venue=cfg.testnet_venue)
         capacity = 60_000.0 / float(ex.rateLimit or 50) * cfg.rate_budget_fraction
         budget = RequestBudget(capacity, name=exchange_id, sleep=self._sleep, now_s=self._now_s)
         policy = RetryPolicy(cfg.retry_attempts, cfg.retry_base_s, cfg.retry_max_s, cfg.max_retry_after_s)

@@ -59,6 +59,13 @@ class CredentialsRejected(ExchangeAccessError):
     action = "fix the exchange API key / secret / permissions"
 
 
+class ClockOutOfSync(ExchangeAccessError):
+    """Binance -1021: the request's timestamp is outside ``recvWindow`` of the server's clock, even
+    after re-reading the server time. Retrying cannot help until the host clock is fixed (NTP)."""
+
+    action = "fix the host clock (enable NTP time sync)"
+
+
 class UnknownSymbol(ExchangeAccessError):
     """The symbol does not exist (or is not trading) on this exchange."""
 
@@ -111,6 +118,8 @@ def convert(exc: BaseException, *, status: int | None = None, retry_after_s: flo
     if isinstance(exc, ExchangeAccessError):
         return exc
     text = f"{type(exc).__name__}: {exc}"
+    if is_clock_error(exc):
+        return ClockOutOfSync(f"clock out of sync with the exchange (-1021): {text}", status=status)
     if status == 418 or ban_until_ms is not None:
         return IpBanned(f"IP banned by the exchange (HTTP 418): {text}", until_ms=ban_until_ms or 0)
     if isinstance(exc, (ccxt.DDoSProtection, ccxt.RateLimitExceeded)) or status == 429:
@@ -127,6 +136,18 @@ def convert(exc: BaseException, *, status: int | None = None, retry_after_s: flo
     if status is not None and status >= 500:
         return ExchangeUnavailable(text, status=status)
     return ExchangeRequestRejected(text, status=status)
+
+
+def is_margin_mode_already_set(exc: BaseException) -> bool:
+    """Binance -4046 "No need to change margin type." (ccxt MarginModeAlreadySet): already as asked."""
+    cause = exc.__cause__ if isinstance(exc, ExchangeAccessError) else exc
+    return isinstance(cause, ccxt.MarginModeAlreadySet)
+
+
+def is_clock_error(exc: BaseException) -> bool:
+    """Binance -1021 "Timestamp for this request ... recvWindow": ccxt raises InvalidNonce (a
+    NetworkError, so "temporary") from the shared code table, BadRequest from the spot table."""
+    return isinstance(exc, ccxt.InvalidNonce) or '"code":-1021' in str(exc).replace(" ", "")
 
 
 def is_temporary(exc: BaseException) -> bool:

@@ -6,8 +6,16 @@ What makes it safe to leave alone with real money:
   ``newClientOrderId``). The intent is written to :class:`~src.orders.order_store.OrderStore`
   and the send attempt counted *before* the request leaves. When a send times out, the connection
   drops, or the exchange answers 5xx/429, the order is looked up by that client id before anything
-  is sent again; only an explicit "order does not exist" allows another attempt. A restart finds
-  the same ``new`` + attempted orders and resolves them the same way (:meth:`LiveVenue.resolve_unresolved`).
+  is sent again. Binance refuses a reused client id only while the first order is *open*, and its
+  lookups lag an accepted order, so "order does not exist" proves nothing at first: the order is
+  re-sent only after lookups kept saying so for ``lookup_window_s`` (longer than the exchange's
+  lag) *and* the order history and trade list of the symbol since the send show neither the order
+  nor a fill nobody claims. A restart finds the same ``new`` + attempted orders and resolves them
+  the same way (:meth:`LiveVenue.resolve_unresolved`).
+* **What was received.** A spot buy's fee may be taken in the base asset; the fee currency is
+  read from the fills (or the trade list when a lookup had to stand in for a lost answer), so
+  records carry the quantity really received, and spot sells are capped to the free balance
+  rounded down to the lot step.
 * **Refused by us, with the reason.** Precision, lot size, min notional and the percent-price band
   are applied through :mod:`src.orders.order_filters` (the one path paper uses too) before
   anything is sent; a too-small order becomes ``rejected`` locally and never reaches the exchange.
@@ -25,12 +33,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from enum import Enum
 from typing import Any
 
 import ccxt.async_support as ccxt
 
-from src.core.events import Event, Fill, OrderUpdate
+from src.core.events import Alert, Event, Fill, OrderUpdate
 from src.exchange.binance import ExchangeClient, perp_symbol
 from src.exchange.errors import ExchangeAccessError, IpBanned, TemporaryExchangeError
 from src.orders import order_filters
@@ -56,6 +65,20 @@ class LiveSettings:
     resend_backoff_s: float = 1.0
     never_sent_expiry_ms: int = 300_000
     percent_price_band: float = 0.1
+    # Binance's order/trade reads lag an accepted order; a "not found" counts as absence only after
+    # this long since the send (keep it well above the lag seen on the venue).
+    lookup_window_s: float = 10.0
+    lookup_interval_s: float = 2.0
+    history_margin_ms: int = 60_000  # order/trade history is read from this long before the order
+
+
+class Lookup(Enum):
+    """What a lookup by client id established."""
+
+    FOUND = "found"  # the exchange answered with the order; its state was adopted
+    ABSENT = "absent"  # proven not on the exchange (window passed, history clean)
+    NOT_YET = "not_yet"  # "not found", but too early to tell it from lag
+    UNKNOWN = "unknown"  # the lookup failed, or history shows something nobody claims
 
 
 @dataclass(frozen=True)
@@ -105,6 +128,7 @@ class LiveVenue:
         self.recorder = recorder
         self._last_balances: dict[str, float] = {}
         self.entry_gate: asyncio.Event | None = None  # set by start-up reconciliation; entries wait for it
+        self.account_gate: asyncio.Event | None = None  # set once the account checks passed (account_preflight)
         self._locks: dict[str, asyncio.Lock] = {}
         self.counters: dict[str, int] = {"sent": 0, "lookups": 0, "refused_by_us": 0, "rejected": 0}
 
@@ -119,7 +143,7 @@ class LiveVenue:
                 return self.orders.get(intent.client_order_id).record  # type: ignore[union-attr]
             if existing is None and self._gate_closed(intent):
                 return self._refuse(intent, self._ccxt_symbol(intent),
-                                    "refused by us: start-up reconciliation has not finished")
+                                    "refused by us: start-up reconciliation or account checks have not passed")
             if existing is None:
                 prepared = await self._prepare(intent)
                 if isinstance(prepared, OrderRecord):
@@ -269,6 +293,8 @@ class LiveVenue:
                 raise order_filters.FilterRejected(order_filters.FilterReason.NO_REFERENCE_PRICE,
                                                   f"{sym}: not a market on {client.id}")
             filters = order_filters.SymbolFilters.from_ccxt_market(market, self.settings.percent_price_band)
+            if intent.market == "spot" and intent.side == "sell":
+                intent = await self._capped_to_free(intent, filters)
             ref = await self._reference_price(client, sym, intent)
             ok = order_filters.apply_filters(intent, filters, ref)
         except order_filters.FilterRejected as exc:
@@ -276,6 +302,22 @@ class LiveVenue:
         except ExchangeAccessError as exc:  # nothing was sent: refusing now is safe, retrying is the caller's call
             return self._refuse(intent, sym, f"not sent: market rules or price unavailable ({exc})")
         return intent.model_copy(update={"qty_base": ok.qty_base, "price_quote": ok.price_quote})
+
+    async def _capped_to_free(self, intent: OrderIntent, filters: order_filters.SymbolFilters) -> OrderIntent:
+        """A spot sell never asks for more than the free base balance, floored to the lot step: fees
+        taken in the base asset (or dust) would otherwise make every exit a -2010 refusal."""
+        base = intent.symbol.split("/")[0]
+        balances = await self.spot.fetch_balance()
+        free = balances[base].free if base in balances else 0.0
+        sellable = order_filters.floor_to_step(free, filters.step_size)
+        if sellable <= 0:
+            raise order_filters.OrderRejected(order_filters.FilterReason.INSUFFICIENT_FUNDS,
+                                              f"{intent.symbol}: no free {base} to sell (free {free:.10g})")
+        if sellable + 1e-12 < intent.qty_base:
+            log.warning("%s: sell %s capped to the free %s balance %.10g (floored to the lot step)",
+                        intent.client_order_id, intent.qty_base, base, sellable)
+            return intent.model_copy(update={"qty_base": sellable})
+        return intent
 
     def _refuse(self, intent: OrderIntent, sym: str, reason: str) -> OrderRecord:
         self.counters["refused_by_us"] += 1
@@ -307,7 +349,7 @@ class LiveVenue:
             except TemporaryExchangeError as exc:
                 last_error = str(exc)
                 log.warning("order %s: send outcome unknown (%s); looking it up by client id", cid, exc)
-                found = await self._absent_twice(order)
+                found = await self._absent_after_window(order)
                 if found is not None:
                     return found
             except ExchangeAccessError as exc:
@@ -323,22 +365,22 @@ class LiveVenue:
                            Snapshot("rejected", None, 0.0, None, None, None,
                                     f"not accepted after {order.send_attempts} attempt(s): {last_error}"))
 
-    async def _absent_twice(self, order: StoredOrder) -> OrderRecord | None:
-        """None only when two lookups, a backoff apart, both say the exchange has no such order.
+    async def _absent_after_window(self, order: StoredOrder) -> OrderRecord | None:
+        """None only when the exchange has proven it does not hold the order (see :class:`Lookup`).
 
-        A lookup can lag an accepted order by a moment, and Binance refuses a repeated client id
-        only while the first order is still open: one "not found" is not proof enough to send again.
+        Lookups repeat every ``lookup_interval_s`` until the order shows up or ``lookup_window_s``
+        has passed since the send; then order and trade history decide. Anything else leaves the
+        order's outcome unknown, which blocks a re-send until a later poll resolves it.
         """
         cid = order.client_order_id
-        for check in range(2):
-            if check:
-                await self._sleep(self.settings.resend_backoff_s * max(1, order.send_attempts))
-            if not await self._resolve(order):
-                return self.orders.get(cid).record  # type: ignore[union-attr]  # unknown: never re-send
+        while True:
+            outcome = await self._resolve(order)
             current = self.orders.get(cid)
-            if current is None or current.record.status != "new":
+            if outcome is Lookup.ABSENT:
+                return None
+            if outcome is not Lookup.NOT_YET or current is None:
                 return current.record if current is not None else None
-        return None
+            await self._sleep(self.settings.lookup_interval_s)
 
     async def _create(self, order: StoredOrder) -> dict[str, Any]:
         intent = order.record.intent
@@ -350,8 +392,8 @@ class LiveVenue:
                                                intent.qty_base, price, params, retry=False)
 
     # ----------------------------------------------------------------- internals: lookups
-    async def _resolve(self, order: StoredOrder) -> bool:
-        """Read the order by client id and adopt it; True when the exchange gave a definite answer."""
+    async def _resolve(self, order: StoredOrder) -> Lookup:
+        """Read the order by client id and adopt it; see :class:`Lookup` for what the answer means."""
         self.counters["lookups"] += 1
         client = self._client(order.record.intent)
         try:
@@ -359,12 +401,88 @@ class LiveVenue:
                                     {"origClientOrderId": order.client_order_id})
         except ExchangeAccessError as exc:
             if is_order_not_found(exc):
-                self.orders.mark_not_sent(order.client_order_id)
-                return True
+                return await self._not_found(order)
             log.error("order %s: lookup failed (%s); left unresolved for the next poll", order.client_order_id, exc)
-            return False
-        self._adopt(order, self._snapshot(raw, order))
-        return True
+            return Lookup.UNKNOWN
+        await self._adopt_read(order, raw)
+        return Lookup.FOUND
+
+    async def _not_found(self, order: StoredOrder) -> Lookup:
+        """A "no such order": lag while the window runs, then order and trade history decide."""
+        if order.record.status != "new" or not order.outcome_unknown:
+            return Lookup.NOT_YET if order.record.status != "new" else Lookup.ABSENT  # known: lag, or never sent
+        waited_ms = self._now_ms() - order.last_sent_ms
+        if waited_ms < self.settings.lookup_window_s * 1000:
+            return Lookup.NOT_YET
+        verdict = await self._history_verdict(order)
+        if verdict is Lookup.ABSENT:
+            self.orders.mark_not_sent(order.client_order_id)
+        return verdict
+
+    async def _history_verdict(self, order: StoredOrder) -> Lookup:
+        """Search the symbol's order history for our client id, and its trades for a fill no order of
+        ours explains; ABSENT only when both are clean."""
+        client, sym, cid = self._client(order.record.intent), order.exchange_symbol, order.client_order_id
+        since = order.record.created_ms - self.settings.history_margin_ms
+        try:
+            history = await client.call("fetch_orders", sym, since)
+            trades = await client.call("fetch_my_trades", sym, since)
+        except ExchangeAccessError as exc:
+            log.error("order %s: history lookup failed (%s); outcome stays unknown", cid, exc)
+            return Lookup.UNKNOWN
+        mine = [o for o in history or [] if o.get("clientOrderId") == cid]
+        if mine:
+            await self._adopt_read(order, mine[-1])
+            return Lookup.FOUND
+        known = {o.record.exchange_order_id for o in self.orders.all() if o.record.exchange_order_id}
+        side = order.record.intent.side
+        stray = [t for t in trades or [] if str(t.get("order")) not in known and t.get("side") == side]
+        if stray:
+            self._alert_ambiguous(order, stray)
+            return Lookup.UNKNOWN
+        return Lookup.ABSENT
+
+    def _alert_ambiguous(self, order: StoredOrder, stray: list[dict[str, Any]]) -> None:
+        cid = order.client_order_id
+        text = (f"order {cid}: not found by client id, but {len(stray)} {order.record.intent.side} trade(s) on "
+                f"{order.exchange_symbol} since it was sent belong to no order of ours. Not re-sent; check the "
+                "exchange's order history by hand.")
+        log.error(text)
+        self._publish(Alert("critical", f"order {cid}: outcome ambiguous", text, key=f"order-ambiguous:{cid}",
+                            ts_ms=self._now_ms()))
+
+    async def _adopt_read(self, order: StoredOrder, raw: dict[str, Any]) -> OrderRecord:
+        """Adopt a looked-up order; a spot fill whose fee asset the answer lacks reads it from the trades."""
+        snap = self._snapshot(raw, order)
+        have = sum(f.qty_base for f in order.fills)
+        if (order.record.intent.market == "spot" and snap.filled_qty_base > have + 1e-12
+                and not (raw.get("fee") or {}).get("currency") and snap.exchange_order_id):
+            snap = await self._fees_from_trades(order, snap)
+        return self._adopt(order, snap)
+
+    async def _fees_from_trades(self, order: StoredOrder, snap: Snapshot) -> Snapshot:
+        """Commission and commissionAsset of the order's fills (Binance myTrades by orderId)."""
+        client = self._client(order.record.intent)
+        try:
+            trades = await client.call("fetch_my_trades", order.exchange_symbol, None, None,
+                                       {"orderId": snap.exchange_order_id})
+        except ExchangeAccessError as exc:
+            log.warning("order %s: trades unreadable (%s); fee asset assumed quote", order.client_order_id, exc)
+            return snap
+        per_asset: dict[str, float] = {}
+        for t in trades or []:
+            fee = t.get("fee") or {}
+            if fee.get("currency") and fee.get("cost") is not None:
+                per_asset[str(fee["currency"])] = per_asset.get(str(fee["currency"]), 0.0) + float(fee["cost"])
+        if not per_asset:
+            return snap
+        if set(per_asset) == {self.quote}:
+            return replace(snap, fee_quote=per_asset[self.quote])
+        asset, amount = next((a, v) for a, v in per_asset.items() if a != self.quote)
+        price = (snap.cum_quote / snap.filled_qty_base) if snap.cum_quote and snap.filled_qty_base else None
+        base = order.record.intent.symbol.split("/")[0]
+        fee_quote = amount * price if (asset == base and price) else snap.fee_quote
+        return replace(snap, fee_native=(asset, amount), fee_quote=fee_quote)
 
     def _expire_if_stale(self, order: StoredOrder) -> None:
         age = self._now_ms() - order.record.created_ms
@@ -417,11 +535,12 @@ class LiveVenue:
     def _emit(self, order: StoredOrder, fills: list[StoredFill], changed: bool) -> None:
         """Ledger line (when a ledger is wired) then bus events; ``symbol`` is the intent's, as paper does."""
         rec, intent = order.record, order.record.intent
-        sym = intent.symbol
+        sym, base = intent.symbol, intent.symbol.split("/")[0]
         for f in fills:
             if self.recorder is not None:
                 self.recorder.record(order, f)
-            self._publish(Fill(intent.client_order_id, sym, intent.side, f.qty_base, f.price_quote, f.fee_quote,
+            received = f.qty_base - (f.fee_amount if intent.side == "buy" and f.fee_asset == base else 0.0)
+            self._publish(Fill(intent.client_order_id, sym, intent.side, received, f.price_quote, f.fee_quote,
                                f.ts_ms, intent.strategy_id, "maker" if intent.type == "limit" else "taker"))
         if changed or fills:
             self._publish(OrderUpdate(intent.client_order_id, sym, intent.side, rec.status, rec.filled_qty_base,
@@ -430,8 +549,9 @@ class LiveVenue:
     # ----------------------------------------------------------------- helpers
     def _gate_closed(self, intent: OrderIntent) -> bool:
         """New risk is refused until reconciliation has compared the exchange with our files once."""
-        gate = self.entry_gate
-        return gate is not None and not gate.is_set() and intent.purpose == "entry" and not intent.reduce_only
+        if intent.purpose != "entry" or intent.reduce_only:
+            return False
+        return any(g is not None and not g.is_set() for g in (self.entry_gate, self.account_gate))
 
     def _client(self, intent: OrderIntent) -> ExchangeClient:
         if intent.market == "perp":

@@ -410,7 +410,7 @@ class StrategyRunner:
         tracker.open(side, float(rec.avg_price_quote or 0.0), p.atr_signal)
         state = tracker.state
         return OpenTrade(strategy_id=i.strategy_id, symbol=i.symbol, market=i.market, side=side,
-                         qty0_base=rec.filled_qty_base, remaining_base=rec.filled_qty_base,
+                         qty0_base=rec.received_qty_base, remaining_base=rec.received_qty_base,
                          entry_price_quote=float(rec.avg_price_quote or 0.0), entry_bar_ts=p.bar_ts,
                          entry_ms=self.clock.now_ms(), tracker_state=_to_json(state), tracker_bar_ts=p.bar_ts,
                          fees_quote=rec.fee_quote, status=p.status, venue=p.venue,

@@ -252,7 +252,7 @@ class CarryRunner:
             self.save()
 
     def _book_fill(self, pos: CarryPosition, intent: OrderIntent, record: OrderRecord) -> None:
-        qty = record.filled_qty_base
+        qty = record.received_qty_base  # a spot buy's fee taken in the base asset is not held
         sign = 1.0 if intent.side == "buy" else -1.0
         if intent.market == "spot":
             pos.spot_qty = max(0.0, pos.spot_qty + sign * qty)

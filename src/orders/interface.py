@@ -60,6 +60,7 @@ class OrderRecord(BaseModel):
     filled_qty_base: float = 0.0
     avg_price_quote: float | None = None
     fee_quote: float = 0.0
+    fee_base: float = 0.0  # the part of the fee the exchange took from the base asset (spot buys, no BNB)
     reason: str = ""
     created_ms: int
     updated_ms: int
@@ -67,6 +68,14 @@ class OrderRecord(BaseModel):
     @property
     def is_terminal(self) -> bool:
         return self.status in TERMINAL_STATUSES
+
+    @property
+    def received_qty_base(self) -> float:
+        """What the account really holds from this order: a spot buy whose fee was taken in the base
+        asset delivers ``filled - fee``; positions must carry this, or every exit oversells."""
+        if self.intent.side == "buy":
+            return max(0.0, self.filled_qty_base - self.fee_base)
+        return self.filled_qty_base
 
 
 class ExecutionVenue(Protocol):

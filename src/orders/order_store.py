@@ -69,6 +69,7 @@ class StoredOrder(BaseModel):
     record: OrderRecord
     send_attempts: int = 0
     outcome_unknown: bool = False
+    last_sent_ms: int = 0  # when the last send attempt started: "not found" before lag has passed proves nothing
     exchange_symbol: str = ""
     fills: list[StoredFill] = Field(default_factory=list)
 
@@ -130,6 +131,7 @@ class OrderStore:
             raise IllegalOrderTransition(f"{client_order_id}: cannot send an order in status {order.record.status}")
         order.send_attempts += 1
         order.outcome_unknown = True
+        order.last_sent_ms = self._now_ms()
         self._touch(order)
         self._save(order)
         return order
@@ -170,8 +172,10 @@ class OrderStore:
         if new_fills:
             total_qty = sum(f.qty_base for f in order.fills) + sum(f.qty_base for f in new_fills)
             total_quote = sum(f.qty_base * f.price_quote for f in [*order.fills, *new_fills])
+            base = rec.intent.symbol.split("/")[0]
             update.update(filled_qty_base=total_qty, avg_price_quote=total_quote / total_qty,
-                          fee_quote=sum(f.fee_quote for f in [*order.fills, *new_fills]))
+                          fee_quote=sum(f.fee_quote for f in [*order.fills, *new_fills]),
+                          fee_base=sum(f.fee_amount for f in [*order.fills, *new_fills] if f.fee_asset == base))
             order.fills.extend(new_fills)
         order.record = rec.model_copy(update=update)
         order.outcome_unknown = False

@@ -36,8 +36,8 @@ async def fake() -> AsyncIterator[FakeBinance]:
 
 
 @pytest.fixture
-def orders_fake(fake: FakeBinance) -> FakeOrders:
-    return FakeOrders(fake)
+def orders_fake(fake: FakeBinance, fake_time: FakeTime) -> FakeOrders:
+    return FakeOrders(fake, now_s=fake_time)
 
 
 class VenueHarness:

@@ -84,6 +84,6 @@ async def test_kill9_during_order_placement_then_restart(fake: FakeBinance, orde
         assert sum(e.qty_base for e in lines if e.client_order_id == cid) == pytest.approx(crash_intent(i).qty_base)
     assert len({e.fill_id for e in lines}) == len(lines) == N_ORDERS
     bought = sum(crash_intent(i).qty_base for i in range(N_ORDERS))
-    assert fake.balances["BTC"][0] == pytest.approx(bought)
-    assert sum(e.deltas.get("BTC", 0.0) for e in lines) == pytest.approx(bought)
+    assert fake.balances["BTC"][0] == pytest.approx(bought * (1 - orders_fake.commission_rate))  # fee in base
+    assert sum(e.deltas.get("BTC", 0.0) for e in lines) == pytest.approx(fake.balances["BTC"][0])  # fee asset read
     assert sum(e.deltas.get("USDT", 0.0) for e in lines) == pytest.approx(fake.balances["USDT"][0] - 100_000.0)

@@ -17,6 +17,13 @@ Faults::
     fake.fault("/api/v3/klines", status=503, body="down", times=2)                # next two calls
     fake.fault("/api/v3/klines", drop=True, after=3)                              # 4th call drops
     fake.fault("/api/v3/depth", hang_s=5)  /  fake.fault(path, malformed=True)
+
+Rules the fake enforces as Binance does (each cited where it is implemented): signed requests
+outside ``recvWindow`` of the server clock get -1021 (``fake.server_offset_ms`` moves the server's
+clock against the client's); the futures account (``/fapi/v2|v3/account``, ``/fapi/v2/balance``),
+position mode (``/fapi/v1/positionSide/dual``), leverage and margin type per symbol, funding
+intervals (``/fapi/v1/fundingInfo``), server time (``/api/v3/time``, ``/fapi/v1/time``) and the API
+key's restrictions (``/sapi/v1/account/apiRestrictions``).
 """
 
 from __future__ import annotations
@@ -24,6 +31,8 @@ from __future__ import annotations
 import asyncio
 import bisect
 import json
+import time
+import urllib.parse
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -90,6 +99,17 @@ class FakeBinance:
         self.premium: dict[str, dict[str, Any]] = {}
         self.open_interest: dict[str, float] = {}
         self.balances: dict[str, tuple[float, float]] = {"USDT": (1000.0, 0.0)}
+        self.futures_wallet: dict[str, float] = {"USDT": 10_000.0}  # USD-M wallet balance per asset
+        self.dual_side_position = False  # hedge mode on the futures account
+        self.leverage: dict[str, int] = {}  # per futures symbol id; Binance's default is 20x
+        self.margin_type: dict[str, str] = {}  # per futures symbol id: "CROSSED" (default) | "ISOLATED"
+        self.funding_interval_hours: dict[str, int] = {}  # only symbols whose interval is not 8 h
+        self.api_restrictions: dict[str, Any] = {"ipRestrict": True, "enableReading": True,
+                                                 "enableWithdrawals": False, "enableSpotAndMarginTrading": True,
+                                                 "enableFutures": True, "enableInternalTransfer": False,
+                                                 "permitsUniversalTransfer": False, "createTime": 1_700_000_000_000}
+        self.server_offset_ms = 0  # the server's clock minus the client's (negative: the client runs ahead)
+        self.recv_window_rejects = 0
         self.requests: list[RecordedRequest] = []
         self.faults: dict[str, list[Fault]] = {}
         self.routes: dict[tuple[str, str], Handler] = {}
@@ -139,10 +159,38 @@ class FakeBinance:
             resp = await self._apply_fault(fault, request)
             if resp is not None:
                 return resp
+        stale = self._outside_recv_window(request, body)
+        if stale is not None:
+            return stale
         handler = self.routes.get((request.method, request.path))
         if handler is None:
             return web.json_response({"code": -1100, "msg": f"fake: no route {request.path}"}, status=404)
         return await handler(self, request)
+
+    def server_time_ms(self) -> int:
+        """The exchange's clock: the real clock (ccxt signs with it) plus ``server_offset_ms``."""
+        return int(time.time() * 1000) + self.server_offset_ms
+
+    def _outside_recv_window(self, request: web.Request, body: str) -> web.Response | None:
+        """Binance "timing security" for SIGNED endpoints: a request is processed only when
+        ``timestamp < serverTime + 1000 and serverTime - timestamp <= recvWindow``, else -1021
+        (https://developers.binance.com/docs/binance-spot-api-docs/rest-api/endpoint-security-type
+        #timing-security; error text from https://developers.binance.com/docs/binance-spot-api-docs/errors).
+        """
+        params = dict(request.query)
+        if body and "=" in body:
+            params.update({k: v[-1] for k, v in urllib.parse.parse_qs(body).items()})
+        if "signature" not in params or "timestamp" not in params:
+            return None
+        ts, server = int(params["timestamp"]), self.server_time_ms()
+        window = int(params.get("recvWindow", 5000))
+        if ts < server + 1000 and server - ts <= window:
+            return None
+        self.recv_window_rejects += 1
+        ahead = "ahead of" if ts >= server + 1000 else "outside of"
+        msg = f"Timestamp for this request was 1000ms {ahead} the server's time." if ts >= server + 1000 else \
+            "Timestamp for this request is outside of the recvWindow."
+        return web.json_response({"code": -1021, "msg": msg}, status=400)
 
     def _take_fault(self, path: str) -> Fault | None:
         queue = self.faults.get(path)
@@ -183,6 +231,16 @@ class FakeBinance:
         self.add_route("GET", "/fapi/v1/fundingRate", _funding_rate)
         self.add_route("GET", "/fapi/v1/openInterest", _open_interest)
         self.add_route("GET", "/api/v3/account", _account)
+        self.add_route("GET", "/api/v3/time", _server_time)
+        self.add_route("GET", "/fapi/v1/time", _server_time)
+        for version in ("v2", "v3"):
+            self.add_route("GET", f"/fapi/{version}/account", _futures_account)
+        self.add_route("GET", "/fapi/v2/balance", _futures_balance)
+        self.add_route("GET", "/fapi/v1/positionSide/dual", _position_side_dual)
+        self.add_route("POST", "/fapi/v1/leverage", _set_leverage)
+        self.add_route("POST", "/fapi/v1/marginType", _set_margin_type)
+        self.add_route("GET", "/fapi/v1/fundingInfo", _funding_info)
+        self.add_route("GET", "/sapi/v1/account/apiRestrictions", _api_restrictions)
 
 
 def _json(payload: Any, fake: FakeBinance) -> web.Response:
@@ -289,6 +347,115 @@ async def _account(fake: FakeBinance, request: web.Request) -> web.Response:
     return _json({"accountType": "SPOT", "updateTime": 0,
                   "balances": [{"asset": a, "free": f"{fr}", "locked": f"{lk}"}
                                for a, (fr, lk) in fake.balances.items()]}, fake)
+
+
+def _no_key(request: web.Request) -> web.Response | None:
+    if "X-MBX-APIKEY" in request.headers:
+        return None
+    return web.json_response({"code": -2015, "msg": "Invalid API-key, IP, or permissions for action."}, status=401)
+
+
+async def _form(request: web.Request) -> dict[str, str]:
+    data = dict(request.query)
+    data.update({k: str(v) for k, v in (await request.post()).items()})
+    return data
+
+
+async def _server_time(fake: FakeBinance, request: web.Request) -> web.Response:
+    """GET /api/v3/time and /fapi/v1/time: ``{"serverTime": ms}`` (ccxt's load_time_difference reads it)."""
+    return _json({"serverTime": fake.server_time_ms()}, fake)
+
+
+def futures_unrealized(fake: FakeBinance) -> float:
+    """Unrealised P&L of the fake's perp positions (set by fake_binance_orders when installed)."""
+    hook = getattr(fake, "futures_upnl", None)
+    return float(hook()) if callable(hook) else 0.0
+
+
+async def _futures_account(fake: FakeBinance, request: web.Request) -> web.Response:
+    """GET /fapi/v2|v3/account: wallet, unrealised P&L and margin balance per asset
+    (https://developers.binance.com/docs/derivatives/usds-margined-futures/account/rest-api/Account-Information-V3).
+    """
+    refused = _no_key(request)
+    if refused is not None:
+        return refused
+    upnl = futures_unrealized(fake)
+    assets = []
+    for asset, wallet in fake.futures_wallet.items():
+        u = upnl if asset == "USDT" else 0.0
+        assets.append({"asset": asset, "walletBalance": f"{wallet}", "unrealizedProfit": f"{u}",
+                       "marginBalance": f"{wallet + u}", "availableBalance": f"{wallet + u}",
+                       "maxWithdrawAmount": f"{wallet}", "crossWalletBalance": f"{wallet}",
+                       "crossUnPnl": f"{u}", "initialMargin": "0", "maintMargin": "0",
+                       "positionInitialMargin": "0", "openOrderInitialMargin": "0", "updateTime": 0})
+    total = sum(fake.futures_wallet.values())
+    return _json({"totalWalletBalance": f"{total}", "totalUnrealizedProfit": f"{upnl}",
+                  "totalMarginBalance": f"{total + upnl}", "availableBalance": f"{total + upnl}",
+                  "assets": assets, "positions": []}, fake)
+
+
+async def _futures_balance(fake: FakeBinance, request: web.Request) -> web.Response:
+    refused = _no_key(request)
+    if refused is not None:
+        return refused
+    return _json([{"asset": a, "balance": f"{w}", "crossWalletBalance": f"{w}", "crossUnPnl": "0",
+                   "availableBalance": f"{w}", "maxWithdrawAmount": f"{w}", "updateTime": 0}
+                  for a, w in fake.futures_wallet.items()], fake)
+
+
+async def _position_side_dual(fake: FakeBinance, request: web.Request) -> web.Response:
+    """GET /fapi/v1/positionSide/dual: ``{"dualSidePosition": true}`` is hedge mode
+    (https://developers.binance.com/docs/derivatives/usds-margined-futures/account/rest-api/Get-Current-Position-Mode).
+    """
+    refused = _no_key(request)
+    return refused or _json({"dualSidePosition": fake.dual_side_position}, fake)
+
+
+async def _set_leverage(fake: FakeBinance, request: web.Request) -> web.Response:
+    """POST /fapi/v1/leverage (1..125), answers symbol, leverage, maxNotionalValue
+    (https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/Change-Initial-Leverage).
+    """
+    form = await _form(request)
+    sym, lev = form.get("symbol", ""), int(form.get("leverage", "0"))
+    if sym not in fake.markets:
+        return _unknown_symbol(fake)
+    if not 1 <= lev <= 125:
+        return web.json_response({"code": -4028, "msg": f"Leverage {lev} is not valid"}, status=400)
+    fake.leverage[sym] = lev
+    return _json({"symbol": sym, "leverage": lev, "maxNotionalValue": "1000000"}, fake)
+
+
+async def _set_margin_type(fake: FakeBinance, request: web.Request) -> web.Response:
+    """POST /fapi/v1/marginType ISOLATED|CROSSED; the same type again is -4046 "No need to change
+    margin type." (https://developers.binance.com/docs/derivatives/usds-margined-futures/trade/rest-api/
+    Change-Margin-Type and .../error-code), which ccxt raises as MarginModeAlreadySet.
+    """
+    form = await _form(request)
+    sym, kind = form.get("symbol", ""), form.get("marginType", "")
+    if sym not in fake.markets:
+        return _unknown_symbol(fake)
+    if fake.margin_type.get(sym, "CROSSED") == kind:
+        return web.json_response({"code": -4046, "msg": "No need to change margin type."}, status=400)
+    fake.margin_type[sym] = kind
+    return _json({"code": 200, "msg": "success"}, fake)
+
+
+async def _funding_info(fake: FakeBinance, request: web.Request) -> web.Response:
+    """GET /fapi/v1/fundingInfo lists only symbols whose funding was adjusted (cap, floor or
+    ``fundingIntervalHours``); a symbol not listed settles every 8 h
+    (https://developers.binance.com/docs/derivatives/usds-margined-futures/market-data/rest-api/Get-Funding-Rate-Info).
+    """
+    return _json([{"symbol": s, "adjustedFundingRateCap": "0.02", "adjustedFundingRateFloor": "-0.02",
+                   "fundingIntervalHours": h, "disclaimer": False}
+                  for s, h in fake.funding_interval_hours.items()], fake)
+
+
+async def _api_restrictions(fake: FakeBinance, request: web.Request) -> web.Response:
+    """GET /sapi/v1/account/apiRestrictions: the key's permissions
+    (https://developers.binance.com/docs/wallet/account/api-key-permission).
+    """
+    refused = _no_key(request)
+    return refused or _json(dict(fake.api_restrictions), fake)
 
 
 def minute_rows(end_s: float, n: int, tf_ms: int = 60_000, price: float = 100.0) -> list[list[float]]:

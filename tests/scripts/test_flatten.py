@@ -16,11 +16,13 @@ from urllib.parse import parse_qs
 
 import pytest
 import yaml
-from aiohttp import web
 
 from scripts.flatten import OpenPosition, open_positions
+from src.execution.runner import OpenTrade, RunnerState, StrategyRunner
 from src.orders.ledger import Ledger
+from src.state.store import StateStore
 from tests.fakes.fake_binance import FakeBinance
+from tests.fakes.fake_binance_orders import FakeOrders
 from tests.scripts.conftest import REPO
 
 KEYS = {"EXCHANGE_API_KEY": "test-key-0001", "EXCHANGE_API_SECRET": "test-secret-0001"}
@@ -57,24 +59,19 @@ def test_positions_come_from_the_ledger_of_the_mode(tmp_path: Path) -> None:
     assert open_positions(root, "paper")[0] == []  # paper positions are never sent to an exchange
 
 
-def _order_handler(fake: FakeBinance, api: str, status: int = 200):
-    async def handler(_fake: FakeBinance, request: web.Request) -> web.Response:
-        form = {k: v[0] for k, v in parse_qs(await request.text()).items()}
-        if status != 200:
-            return web.json_response({"code": -2019, "msg": "Margin is insufficient."}, status=status)
-        body = {"symbol": form.get("symbol"), "orderId": 4242, "clientOrderId": form.get("newClientOrderId"),
-                "transactTime": 1, "updateTime": 1, "price": "0", "origQty": form.get("quantity"),
-                "executedQty": form.get("quantity"), "cummulativeQuoteQty": "0", "cumQuote": "0", "status": "FILLED",
-                "timeInForce": "GTC", "type": "MARKET", "side": form.get("side"), "fills": []}
-        return web.json_response(body)
-    return handler
-
-
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeBinance]:
     async with FakeBinance() as f:
         f.balances = {"USDT": (1000.0, 0.0), "BTC": (0.25, 0.0)}  # fees took a little of the 0.3
         yield f
+
+
+@pytest.fixture
+def exchange(fake: FakeBinance) -> FakeOrders:
+    """The strict order side: balances enforced, fees in the asset received, one-way perp positions."""
+    orders = FakeOrders(fake)
+    orders.positions["ETHUSDT"], orders.entry_price["ETHUSDT"] = -2.0, 100.0  # the bot's perp short
+    return orders
 
 
 def _config(folder: Path, base_url: str) -> Path:
@@ -98,9 +95,7 @@ def _orders(fake: FakeBinance, path: str) -> list[dict[str, str]]:
             if r.method == "POST" and r.path == path]
 
 
-async def test_flatten_sends_closing_orders(fake: FakeBinance, tmp_path: Path) -> None:
-    fake.add_route("POST", "/api/v3/order", _order_handler(fake, "spot"))
-    fake.add_route("POST", "/fapi/v1/order", _order_handler(fake, "fut"))
+async def test_flatten_sends_closing_orders(fake: FakeBinance, exchange: FakeOrders, tmp_path: Path) -> None:
     root = _live_root(tmp_path)
 
     code, out = await _stop_flatten(root, _config(tmp_path, fake.base_url), KEYS)
@@ -113,12 +108,59 @@ async def test_flatten_sends_closing_orders(fake: FakeBinance, tmp_path: Path) -
     assert len(perp) == 1 and perp[0]["symbol"] == "ETHUSDT" and perp[0]["side"] == "BUY"
     assert float(perp[0]["quantity"]) == 2.0 and perp[0]["reduceOnly"] == "true"
     assert spot[0]["newClientOrderId"].startswith("atl-") and perp[0]["newClientOrderId"].startswith("atl-")
-    assert all(o["ok"] for o in out["flatten"]["orders"])
+    assert all(o["ok"] for o in out["flatten"]["orders"]) and exchange.positions == {}
 
 
-async def test_one_refused_order_is_reported_and_the_rest_still_close(fake: FakeBinance, tmp_path: Path) -> None:
-    fake.add_route("POST", "/api/v3/order", _order_handler(fake, "spot"))
-    fake.add_route("POST", "/fapi/v1/order", _order_handler(fake, "fut", status=400))
+async def test_flatten_records_what_it_sold_and_a_second_run_sells_nothing(
+        fake: FakeBinance, exchange: FakeOrders, tmp_path: Path) -> None:
+    fake.balances["BTC"] = (0.3, 0.0)  # the wallet holds what the ledger says
+    root = _live_root(tmp_path)
+    config = _config(tmp_path, fake.base_url)
+
+    first = await _stop_flatten(root, config, KEYS)
+    second = await _stop_flatten(root, config, KEYS)
+
+    assert first[0] == 0 and second[0] == 0, json.dumps(second[1])
+    assert len(_orders(fake, "/api/v3/order")) == 1 and len(_orders(fake, "/fapi/v1/order")) == 1
+    assert "no open exchange positions" in second[1]["flatten"]["message"]
+    lines = [e for e in Ledger(root / "logs").entries() if e.kind == "fill" and e.strategy_id == "flatten"]
+    assert sorted((e.symbol, e.side) for e in lines) == [("BTC/USDT", "sell"), ("ETH/USDT", "buy")]
+    assert all(e.venue == "live" and e.manual for e in lines)
+    assert len(list((root / "state" / "orders_live").glob("*.json"))) == 2  # the intents, as for any order
+
+
+async def test_flatten_never_sells_the_persons_own_coins(fake: FakeBinance, exchange: FakeOrders,
+                                                         tmp_path: Path) -> None:
+    fake.balances["BTC"] = (60.0, 0.0)  # the person's 59.7 BTC beside the bot's 0.3
+    root = _live_root(tmp_path)
+    config = _config(tmp_path, fake.base_url)
+
+    await _stop_flatten(root, config, KEYS)
+    await _stop_flatten(root, config, KEYS)
+
+    (sold,) = _orders(fake, "/api/v3/order")
+    assert float(sold["quantity"]) == pytest.approx(0.3)
+    assert fake.balances["BTC"][0] == pytest.approx(59.7)
+
+
+async def test_flatten_closes_the_runners_trades_so_a_restart_does_not_sell_again(
+        fake: FakeBinance, exchange: FakeOrders, tmp_path: Path) -> None:
+    root = _live_root(tmp_path)
+    trade = OpenTrade(strategy_id="s1", symbol="BTC/USDT", market="spot", side=1, qty0_base=0.3, remaining_base=0.3,
+                      entry_price_quote=90.0, entry_bar_ts=0, entry_ms=0, tracker_state=[], venue="live")
+    StateStore(root / "state").save(StrategyRunner.FILE, RunnerState(trades={"s1|BTC/USDT": trade}))
+
+    code, out = await _stop_flatten(root, _config(tmp_path, fake.base_url), KEYS)
+
+    assert code == 0 and out["flatten"]["runner_trades_closed"] == ["s1|BTC/USDT"]
+    assert StateStore(root / "state").load(StrategyRunner.FILE, RunnerState).trades == {}
+    (closed,) = [e for e in Ledger(root / "logs").entries() if e.kind == "trade"]
+    assert closed.strategy_id == "s1" and closed.data["reason"] == "flatten"
+
+
+async def test_one_refused_order_is_reported_and_the_rest_still_close(fake: FakeBinance, exchange: FakeOrders,
+                                                                      tmp_path: Path) -> None:
+    fake.fault("/fapi/v1/order", status=400, body='{"code":-2019,"msg":"Margin is insufficient."}')
     root = _live_root(tmp_path)
 
     code, out = await _stop_flatten(root, _config(tmp_path, fake.base_url), KEYS)
