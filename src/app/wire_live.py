@@ -136,9 +136,12 @@ def add_live_components(ctx: AppContext, supervisor: Supervisor, ex: Execution, 
         supervisor.add(LiveOrderPoller(live))
         live.account_gate = asyncio.Event()  # entries wait for the key / futures account checks
         perps = sorted(set(ctx.config.exchange.symbols) | set(ctx.config.funding.symbols))
+        def halt(why: str) -> None:
+            control.hold("account", "preflight", why)
+
         supervisor.add(preflight_component(live.spot, live.futures, ctx.config.exchange, ctx.config.mode, perps,
-                                           live.account_gate, halt=lambda why: control.halt("preflight", why),
-                                           publish=ctx.bus.publish, now_ms=ctx.clock.now_ms), restart=False)
+                                           live.account_gate, halt=halt, publish=ctx.bus.publish,
+                                           now_ms=ctx.clock.now_ms), restart=False)
         if ctx.config.supervisor.cancel_open_orders_on_stop:
             async def cancel_open() -> None:
                 await live.cancel_all()

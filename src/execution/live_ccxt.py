@@ -311,7 +311,7 @@ class LiveVenue:
         free = balances[base].free if base in balances else 0.0
         sellable = order_filters.floor_to_step(free, filters.step_size)
         if sellable <= 0:
-            raise order_filters.OrderRejected(order_filters.FilterReason.INSUFFICIENT_FUNDS,
+            raise order_filters.FilterRejected(order_filters.FilterReason.INSUFFICIENT_FUNDS,
                                               f"{intent.symbol}: no free {base} to sell (free {free:.10g})")
         if sellable + 1e-12 < intent.qty_base:
             log.warning("%s: sell %s capped to the free %s balance %.10g (floored to the lot step)",

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 RunState = Literal["running", "paused", "halted", "stopping"]
 TradingState = Literal["active", "reducing", "halted"]
-HoldKind = Literal["person", "reconcile", "data_gate", "kill_switch", "emergency_stop", "safety_file"]
+HoldKind = Literal["person", "reconcile", "data_gate", "kill_switch", "emergency_stop", "safety_file", "account"]
 
 # kind → (what it does, the one command that lifts it)
 HOLD_RULES: dict[str, tuple[TradingState, str]] = {
@@ -41,9 +41,10 @@ HOLD_RULES: dict[str, tuple[TradingState, str]] = {
     "kill_switch": ("halted", "release hold=kill_switch"),
     "emergency_stop": ("halted", "release hold=emergency_stop"),
     "safety_file": ("halted", "release hold=safety_file"),
+    "account": ("halted", "release hold=account, after fixing the exchange account set-up"),
 }
 # a guard taking over drops the bot back to paper: a person must confirm live again afterwards
-REVOKES_LIVE = frozenset({"reconcile", "kill_switch", "emergency_stop", "safety_file"})
+REVOKES_LIVE = frozenset({"reconcile", "kill_switch", "emergency_stop", "safety_file", "account"})
 PERSON_RELEASED = frozenset({"kill_switch", "emergency_stop", "safety_file"})
 
 
