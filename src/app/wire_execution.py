@@ -125,7 +125,7 @@ def _register_commands(ctx: AppContext, ex: Execution, registry: CommandRegistry
 
     async def positions(args: dict[str, str], actor: str) -> Result:
         rows = ex.portfolio.open_positions()
-        return True, f"{len(rows)} open position(s)", {"positions": rows}
+        return True, f"{len(rows)} open position(s)", {"positions": rows, "net": ex.portfolio.net_positions()}
 
     async def pnl(args: dict[str, str], actor: str) -> Result:
         period = args.get("period", "day")

@@ -76,6 +76,7 @@ class OpenTrade(BaseModel):
     gross_quote: float = 0.0
     funding_quote: float = 0.0
     exit_value_quote: float = 0.0
+    exited_base: float = 0.0
     last_reason: str = ""
     status: str = "dry_run"  # lifecycle status at entry
     venue: str = "paper"  # where the position lives: its exits go there, whatever the gate says later
@@ -344,10 +345,23 @@ class StrategyRunner:
         intent = OrderIntent(
             client_order_id=client_order_id(trade.strategy_id, trade.symbol, bar_ts, purpose, seq),
             strategy_id=trade.strategy_id, symbol=trade.symbol, side="sell" if trade.side > 0 else "buy",
-            qty_base=qty, purpose=purpose, reduce_only=True, market=trade.market,  # type: ignore[arg-type]
-            decision_ts_ms=bar_ts)
+            qty_base=qty, purpose=purpose, reduce_only=self._net_covers(trade, qty),
+            market=trade.market, decision_ts_ms=bar_ts)  # type: ignore[arg-type]
         await self._send(PendingIntent(intent=intent, status=trade.status, reason=reason, bar_ts=bar_ts,
                                        closes=closes, venue=trade.venue))
+
+    def _net_covers(self, trade: OpenTrade, qty: float) -> bool:
+        """Whether the venue's net position (the sum of every strategy's on this venue, symbol and
+        market) lies on ``trade``'s side by at least ``qty``.
+
+        Only then may the exit be reduce-only: a netting venue clamps a reduce-only order to its
+        net, so another strategy's opposite position would shrink this exit (or refuse it). An
+        exit the net does not cover is a plain order of the strategy's own size, which moves the
+        net exactly as the strategy's virtual position says it should.
+        """
+        net = sum(t.side * t.remaining_base for t in self.state.trades.values()
+                  if (t.venue, t.symbol, t.market) == (trade.venue, trade.symbol, trade.market))
+        return net * trade.side >= qty * (1 - 1e-9)
 
     async def flatten_all(self, reason: str, bar_ts: int) -> None:
         """Close every open position (emergency stop); waits for a bar in progress to finish first."""
@@ -367,8 +381,9 @@ class StrategyRunner:
             self.state.pending.append(p)
             self.save()
         trade = self._trade_for(p.intent)
-        held = trade.remaining_base if (trade is not None and p.intent.reduce_only) else None
-        if p.intent.reduce_only and trade is None:
+        closing = p.intent.purpose != "entry"
+        held = trade.remaining_base if (trade is not None and closing) else None
+        if closing and trade is None:
             held = 0.0
         _, record = await self.router.submit(p.intent, p.status, p.leverage, held, venue_name=p.venue)
         if record is not None:
@@ -386,7 +401,7 @@ class StrategyRunner:
             return
         i = p.intent
         key = f"{i.strategy_id}|{i.symbol}"
-        if not i.reduce_only:
+        if i.purpose == "entry":  # exits are told by purpose: an uncovered exit is not reduce-only
             self.state.trades[key] = self._opened(p, rec)
             return
         trade = self.state.trades.get(key)
@@ -396,6 +411,7 @@ class StrategyRunner:
         trade.gross_quote += trade.side * filled * (price - trade.entry_price_quote)
         trade.fees_quote += rec.fee_quote
         trade.exit_value_quote += filled * price
+        trade.exited_base += filled
         trade.last_reason = p.reason
         # a full exit rounded down to the lot step leaves dust in the wallet, not an open trade
         if trade.remaining_base <= max(DUST, 1e-9 * trade.qty0_base) or (p.closes and rec.status == "filled"):
@@ -425,7 +441,8 @@ class StrategyRunner:
     def _close(self, trade: OpenTrade, bar_ts: int) -> None:
         """Write the closed-trade record (automatic ledger) the learning engine and reports read."""
         net = trade.gross_quote - trade.fees_quote - trade.funding_quote
-        exit_px = trade.exit_value_quote / trade.qty0_base if trade.qty0_base else 0.0
+        # the strategy's own exit fills, averaged: never a share of a fill another strategy netted away
+        exit_px = trade.exit_value_quote / trade.exited_base if trade.exited_base > 0 else 0.0
         self.ledger.append(kind="trade", ts_ms=self.clock.now_ms(), strategy_id=trade.strategy_id,
                            symbol=trade.symbol, market=trade.market, data={  # type: ignore[arg-type]
                                "side": "long" if trade.side > 0 else "short", "entry_bar_ts": trade.entry_bar_ts,

@@ -65,6 +65,7 @@ class Portfolio:
         self._clock_ms = clock_ms  # market time (replay) for "today"; the wall clock when not given
         self._price = price_source
         self.book = PositionBook()
+        self._venue_of: dict[str, str] = {}  # position key → the venue its fills came from
         self._money: list[tuple[int, float, float, float]] = []  # ts, gross realized, fees, funding
         self._trades: list[LedgerEntry] = []
         # strategy → (trades, wins, sum of wins, sum of losses, losses in a row, last loss exit ms)
@@ -83,17 +84,30 @@ class Portfolio:
         """Fold one ledger line in (called for history at start, then for every new line)."""
         key = f"{entry.strategy_id or 'manual'}|{entry.symbol}|{entry.market}"
         if entry.kind == "fill" and entry.side is not None:
+            self._venue_of[key] = entry.venue
             pos = self.book.get(key, entry.symbol, entry.market)
             realized = pos.apply_fill(entry.side, entry.qty_base, entry.price_quote, entry.fee_quote, entry.ts_ms)
             self._money.append((entry.ts_ms, realized, entry.fee_quote, 0.0))
         elif entry.kind == "funding":
             self._money.append((entry.ts_ms, 0.0, 0.0, entry.funding_quote))
-            for pos in self.book.open_positions():
-                if pos.symbol == entry.symbol and pos.market == "perp":
-                    pos.apply_funding(entry.funding_quote * abs(pos.qty_base) / max(entry.qty_base, 1e-18))
+            self._attribute_funding(entry)
         elif entry.kind == "trade":
             self._trades.append(entry)
             self._count_trade(entry)
+
+    def _attribute_funding(self, entry: LedgerEntry) -> None:
+        """Each strategy pays (or receives) funding on its own signed position, so opposite positions
+        on one perp split the venue's net payment by side: the long pays, the short receives."""
+        venue_net = sum(p.qty_base for k, p in self.book.positions.items()
+                        if p.is_open and p.symbol == entry.symbol and p.market == "perp"
+                        and self._venue_of.get(k, "paper") == entry.venue)
+        if abs(venue_net) <= 1e-18:
+            return
+        per_unit = entry.funding_quote / venue_net  # funding paid per signed unit held
+        for key, pos in self.book.positions.items():
+            if pos.is_open and pos.symbol == entry.symbol and pos.market == "perp" \
+                    and self._venue_of.get(key, "paper") == entry.venue:
+                pos.apply_funding(per_unit * pos.qty_base)
 
     def mark(self, ts_ms: int) -> float:
         """Record one equity-curve point (the runner calls this at every bar close)."""
@@ -133,6 +147,24 @@ class Portfolio:
                         "qty_base": pos.qty_base, "avg_entry_quote": pos.avg_entry_quote,
                         "price_quote": price, "notional_quote": pos.notional_quote(price),
                         "unrealized_quote": pos.unrealized_quote(price), "opened_ms": pos.opened_ms})
+        return out
+
+    def net_positions(self) -> list[dict[str, Any]]:
+        """What each venue holds per symbol and market: the sum of the strategies' (and manual) positions.
+
+        A venue nets by symbol (spot balances, one-way perp positions), so this is the position the
+        exchange itself reports; the per-strategy rows of :meth:`open_positions` add up to it.
+        """
+        net: dict[tuple[str, str, str], float] = {}
+        for key, pos in self.book.positions.items():
+            if pos.is_open:
+                k = (self._venue_of.get(key, "paper"), pos.symbol, pos.market)
+                net[k] = net.get(k, 0.0) + pos.qty_base
+        out = []
+        for (venue, symbol, market), qty in sorted(net.items()):
+            price = self._price(symbol) or 0.0
+            out.append({"venue": venue, "symbol": symbol, "market": market, "qty_base": qty,
+                        "price_quote": price, "notional_quote": abs(qty) * price})
         return out
 
     def notional_by_symbol(self) -> dict[str, float]:

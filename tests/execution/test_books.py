@@ -1,0 +1,99 @@
+"""Books per strategy over a netting venue, orders whose outcome is unknown, and ledger reads that stay cheap.
+
+A venue nets by symbol (spot balances; one-way perp positions), so two strategies that hold
+opposite positions on one symbol show the venue only their sum. Each strategy keeps its own
+virtual position in the runner; these tests check that one strategy's orders never close,
+shrink or price another's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from src.execution.runner import PendingIntent
+from src.strategy.spec import family_spec
+from tests.execution.conftest import HOUR_MS, intent
+from tests.execution.test_router_runner import T0, stack
+
+CAPS = {"max_position_fraction": 1.0, "max_strategy_allocation_fraction": 1.0, "max_total_exposure_fraction": 5.0}
+
+
+async def _open_perp(ex, strategy: str, side: str, qty: float) -> None:
+    """Enter on the perp through the router and book it, as the runner does when an entry fills."""
+    spec = family_spec("momentum", fast=3, slow=8, position_fraction=0.1, id=strategy)
+    it = intent(side, qty, strategy=strategy, market="perp")
+    _, rec = await ex.router.submit(it, "dry_run")
+    assert rec is not None and rec.status == "filled"
+    ex.runner._book(PendingIntent(intent=rec.intent, status="dry_run", atr_signal=1.0,  # noqa: SLF001
+                                  bar_ts=T0 + 59 * HOUR_MS, spec=spec.model_dump()), rec)
+
+
+def _runner_net(ex, symbol: str = "BTC/USDT") -> float:
+    return sum(t.side * t.remaining_base for t in ex.runner.state.trades.values() if t.symbol == symbol)
+
+
+async def test_one_strategys_exit_never_touches_anothers_position_on_a_netting_perp(tmp_path: Path) -> None:
+    _, ex = stack(tmp_path, risk=CAPS)
+    await _open_perp(ex, "revert", "sell", 5.0)  # mean reversion short 5
+    await _open_perp(ex, "momo", "buy", 8.0)  # momentum long 8: the venue sees +3
+    assert ex.paper.wallet.perp_position("BTC/USDT").qty_base == pytest.approx(3.0)
+    momo = ex.runner.state.trades["momo|BTC/USDT"]
+    await ex.runner._exit(momo, momo.remaining_base, "signal", T0 + 60 * HOUR_MS)  # noqa: SLF001
+    assert "momo|BTC/USDT" not in ex.runner.state.trades
+    revert = ex.runner.state.trades["revert|BTC/USDT"]
+    assert revert.remaining_base == pytest.approx(5.0)  # the short is still the mean-reversion strategy's
+    # the venue's net is exactly the sum of what the strategies hold
+    assert ex.paper.wallet.perp_position("BTC/USDT").qty_base == pytest.approx(_runner_net(ex))
+    row = ex.portfolio.closed_trades("momo")[-1]
+    price = ex.router.price("BTC/USDT")
+    assert row["exit_price_quote"] == pytest.approx(price, rel=0.01)  # its own fill, not a share of it
+    assert row["qty_base"] == pytest.approx(8.0)
+
+
+async def test_an_exit_against_a_flat_net_is_sent_and_filled(tmp_path: Path) -> None:
+    _, ex = stack(tmp_path, risk=CAPS)
+    await _open_perp(ex, "revert", "sell", 4.0)
+    await _open_perp(ex, "momo", "buy", 4.0)  # the venue is flat; both strategies hold 4
+    revert = ex.runner.state.trades["revert|BTC/USDT"]
+    await ex.runner._exit(revert, revert.remaining_base, "stop", T0 + 60 * HOUR_MS)  # noqa: SLF001
+    assert "revert|BTC/USDT" not in ex.runner.state.trades
+    assert ex.paper.wallet.perp_position("BTC/USDT").qty_base == pytest.approx(4.0)
+    assert ex.runner.state.trades["momo|BTC/USDT"].remaining_base == pytest.approx(4.0)
+    assert ex.portfolio.closed_trades("revert")[-1]["reason"] == "stop"
+
+
+async def test_positions_list_each_strategy_and_the_venues_net(tmp_path: Path) -> None:
+    _, ex = stack(tmp_path, risk=CAPS)
+    await _open_perp(ex, "revert", "sell", 5.0)
+    await _open_perp(ex, "momo", "buy", 8.0)
+    rows = {r["strategy_id"]: r["qty_base"] for r in ex.portfolio.open_positions()}
+    assert rows == {"revert": pytest.approx(-5.0), "momo": pytest.approx(8.0)}
+    net = ex.portfolio.net_positions()
+    assert [(n["venue"], n["symbol"], n["market"]) for n in net] == [("paper", "BTC/USDT", "perp")]
+    assert net[0]["qty_base"] == pytest.approx(ex.paper.wallet.perp_position("BTC/USDT").qty_base)
+
+
+async def test_funding_is_attributed_to_each_strategy_by_its_own_side(tmp_path: Path) -> None:
+    from src.core.events import Funding
+
+    _, ex = stack(tmp_path, risk=CAPS)
+    await _open_perp(ex, "revert", "sell", 5.0)
+    await _open_perp(ex, "momo", "buy", 8.0)
+    ex.paper.on_event(Funding("BTC/USDT", T0 + 60 * HOUR_MS, 0.001))
+    by = {k.split("|")[0]: p.funding_quote for k, p in ex.portfolio.book.positions.items()}
+    venue_paid = ex.paper.wallet.perp_position("BTC/USDT").funding_quote
+    assert by["momo"] > 0 > by["revert"]  # the long pays, the short receives
+    assert by["momo"] + by["revert"] == pytest.approx(venue_paid)
+
+
+async def test_the_positions_command_shows_the_venues_net_beside_each_strategy(tmp_path: Path) -> None:
+    from src.telegram.reports import format_positions
+
+    _, ex = stack(tmp_path, risk=CAPS)
+    await _open_perp(ex, "revert", "sell", 5.0)
+    await _open_perp(ex, "momo", "buy", 8.0)
+    text = format_positions(ex.portfolio.open_positions(), "USDT", ex.portfolio.net_positions())
+    assert "revert" in text and "momo" in text
+    assert "venue net:\n• paper BTC/USDT perp long 3" in text
