@@ -66,7 +66,10 @@ class Portfolio:
         self._price = price_source
         self.book = PositionBook()
         self._venue_of: dict[str, str] = {}  # position key → the venue its fills came from
-        self._money: list[tuple[int, float, float, float]] = []  # ts, gross realized, fees, funding
+        # ts, gross realized, fees, funding — the last month only; older rows fold into _older, so a
+        # bot that runs for months holds a month of rows, not every fill it ever made
+        self._money: deque[tuple[int, float, float, float]] = deque()
+        self._older = [0.0, 0.0, 0.0]
         self._trades: list[LedgerEntry] = []
         # strategy → (trades, wins, sum of wins, sum of losses, losses in a row, last loss exit ms)
         self._stats: dict[str, tuple[int, int, float, float, int, int | None]] = {}
@@ -87,13 +90,21 @@ class Portfolio:
             self._venue_of[key] = entry.venue
             pos = self.book.get(key, entry.symbol, entry.market)
             realized = pos.apply_fill(entry.side, entry.qty_base, entry.price_quote, entry.fee_quote, entry.ts_ms)
-            self._money.append((entry.ts_ms, realized, entry.fee_quote, 0.0))
+            self._add_money((entry.ts_ms, realized, entry.fee_quote, 0.0))
         elif entry.kind == "funding":
-            self._money.append((entry.ts_ms, 0.0, 0.0, entry.funding_quote))
+            self._add_money((entry.ts_ms, 0.0, 0.0, entry.funding_quote))
             self._attribute_funding(entry)
         elif entry.kind == "trade":
             self._trades.append(entry)
             self._count_trade(entry)
+
+    def _add_money(self, row: tuple[int, float, float, float]) -> None:
+        self._money.append(row)
+        horizon = row[0] - _PERIOD_MS["month"] - _PERIOD_MS["day"]
+        while self._money and self._money[0][0] < horizon:
+            old = self._money.popleft()
+            for i in range(3):
+                self._older[i] += old[i + 1]
 
     def _attribute_funding(self, entry: LedgerEntry) -> None:
         """Each strategy pays (or receives) funding on its own signed position, so opposite positions
@@ -189,6 +200,8 @@ class Portfolio:
             since = end - _PERIOD_MS[period]
         rows = [r for r in self._money if r[0] >= since]
         gross, fees, funding = (sum(r[i] for r in rows) for i in (1, 2, 3))
+        if period == "all":
+            gross, fees, funding = gross + self._older[0], fees + self._older[1], funding + self._older[2]
         unreal = sum(p["unrealized_quote"] for p in self.open_positions())
         trades = sum(1 for t in self._trades if t.ts_ms >= since and not t.manual)
         return {"gross_quote": gross, "fees_quote": fees, "funding_quote": funding,

@@ -97,3 +97,26 @@ async def test_the_positions_command_shows_the_venues_net_beside_each_strategy(t
     text = format_positions(ex.portfolio.open_positions(), "USDT", ex.portfolio.net_positions())
     assert "revert" in text and "momo" in text
     assert "venue net:\n• paper BTC/USDT perp long 3" in text
+
+
+def test_ledger_since_reads_only_the_new_lines(tmp_path: Path, caplog) -> None:
+    """The offset index seeks past old lines: a line garbled far back is never read again by since()."""
+    from src.orders.ledger import AUTO_FILE, Ledger
+
+    led = Ledger(tmp_path, fsync=False)
+    for k in range(2_000):
+        led.append(kind="fill", ts_ms=k, symbol="BTC/USDT", side="buy", qty_base=1.0, price_quote=1.0,
+                   deltas={"BTC": 1.0})
+    path = tmp_path / AUTO_FILE
+    data = bytearray(path.read_bytes())
+    first = data.index(b"\n")
+    data[:first] = b"x" * first  # garble line 1 in place: a whole-file read would log it
+    path.write_bytes(bytes(data))
+    caplog.clear()
+    tail = led.since(led.last_seq - 3)
+    assert [e.seq for e in tail] == [led.last_seq - 2, led.last_seq - 1, led.last_seq]
+    assert "unreadable" not in caplog.text
+    reopened = Ledger(tmp_path, fsync=False)  # the index is rebuilt on open, the same way
+    assert [e.seq for e in reopened.since(reopened.last_seq - 1)] == [reopened.last_seq]
+    later = led.append(kind="funding", ts_ms=9, manual=True, symbol="BTC/USDT", funding_quote=1.0)
+    assert [e.seq for e in led.since(led.last_seq - 5)][-1] == later.seq
