@@ -83,7 +83,7 @@ def build_execution(ctx: AppContext, control: Controller, cache: MarketCache, *,
                     ctx.clock.now_ms)
     runner = StrategyRunner(cfg.mode, router, cache, ledger, kill, portfolio, ctx.store, ctx.clock, strategies,
                             FileStrategySource(ctx.paths.strategies), cfg.paper.runner_window_bars,
-                            cfg.risk.maintenance_margin, cfg.live.initial_size_fraction)
+                            cfg.risk.maintenance_margin, cfg.live.initial_size_fraction, publish=ctx.bus.publish)
     return Execution(ledger, paper, portfolio, kill, guards, router, runner)
 
 

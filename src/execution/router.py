@@ -96,6 +96,10 @@ class Router:
     def _named(self, name: str) -> ExecutionVenue | None:
         return self.paper if name == "paper" else self._live()
 
+    def venue_named(self, name: str) -> ExecutionVenue | None:
+        """The venue a position or order pinned to ``name`` lives on (None if live is unavailable)."""
+        return self._named(name)
+
     def _refuse(self, intent: OrderIntent, decision: GuardDecision) -> GuardDecision:
         reason = decision.reason.value if decision.reason else decision.detail
         self._publish(OrderUpdate(intent.client_order_id, intent.symbol, intent.side, "rejected", intent.qty_base,

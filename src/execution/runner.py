@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -33,13 +34,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from src.core.clock import Clock
 from src.core.enums import Mode
-from src.core.events import CandleClosed, Event, FundingRate
+from src.core.events import Alert, CandleClosed, Event, FundingRate
 from src.core.timeframes import timeframe_ms
 from src.execution.router import Router
 from src.execution.strategy_source import FileStrategySource, StrategySource, TradableStrategy, strategy_source
 from src.market.cache import MarketCache
 from src.orders.interface import OrderIntent, OrderRecord, client_order_id
-from src.orders.ledger import Ledger
+from src.orders.ledger import Ledger, LedgerEntry
 from src.risk.kill_switch import KillSwitch
 from src.state.store import StateStore
 from src.strategy import indicators as ind
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 _PURPOSE = {"stop": "stop", "trailing_stop": "stop", "liquidation": "stop", "take_profit": "take_profit",
             "partial": "take_profit", "signal": "exit", "time": "exit", "flatten": "flatten"}
 DUST = 1e-12
+CHECK_EVERY_BARS = 12  # how often (in bars handled) the books are compared with the ledger
 
 
 class OpenTrade(BaseModel):
@@ -97,6 +99,10 @@ class PendingIntent(BaseModel):
     closes: bool = False
     venue: str = "paper"
     spec: dict[str, Any] | None = None  # entries carry their spec, so recovery never needs the file
+    # sent, but the venue could not say what became of it (answer lost, lookups lagging): until it
+    # resolves, no other order of this strategy on this symbol is sent
+    unresolved: bool = False
+    unresolved_since_ms: int = 0
 
 
 class RunnerState(BaseModel):
@@ -141,7 +147,7 @@ class StrategyRunner:
     def __init__(self, mode: Mode, router: Router, cache: MarketCache, ledger: Ledger, kill: KillSwitch,
                  portfolio: Any, store: StateStore, clock: Clock, repository: Any | None,
                  files: FileStrategySource, window_bars: int = 1000, maintenance_margin: float = 0.005,
-                 live_start_fraction: float = 0.1) -> None:
+                 live_start_fraction: float = 0.1, publish: Callable[[Event], None] | None = None) -> None:
         self.mode, self.router, self.cache, self.ledger, self.kill = mode, router, cache, ledger, kill
         self.portfolio, self._store, self.clock, self.repository = portfolio, store, clock, repository
         self._files, self.window_bars, self.mmr = files, window_bars, maintenance_margin
@@ -152,6 +158,10 @@ class StrategyRunner:
         self.decisions = 0
         # one decision at a time: a command (emergency stop) must not interleave with a bar's orders
         self._busy = asyncio.Lock()
+        self._publish = publish or (lambda _ev: None)
+        self._alerted: dict[str, str] = {}  # alert key → the text last sent (a condition is said once)
+        self._tasks: set[asyncio.Task[None]] = set()
+        ledger.subscribe(self._on_ledger)
 
     def source(self) -> StrategySource:
         found = strategy_source(self.repository, self._files.dir, self.router.live_gate_open,
@@ -201,10 +211,11 @@ class StrategyRunner:
         """Ledger positions of automatic strategies that the runner does not manage (its state was lost
         or quarantined): nobody would exit them, so a person must hear about it."""
         managed = {(t.strategy_id, t.symbol): t.remaining_base * t.side for t in self.state.trades.values()}
+        waiting = {(p.intent.strategy_id, p.intent.symbol) for p in self.state.pending}
         out = []
         for p in self.portfolio.open_positions():
-            if p["strategy_id"] == "manual":
-                continue
+            if p["strategy_id"] == "manual" or (p["strategy_id"], p["symbol"]) in waiting:
+                continue  # an order still being resolved is reported as such, not as a lost position
             held = managed.get((p["strategy_id"], p["symbol"]), 0.0)
             gap = abs(p["qty_base"] - held)
             # lot-step dust left by rounded exits is not a position
@@ -217,6 +228,8 @@ class StrategyRunner:
             return
         # marked before acting: a crash mid-bar recovers its written intents, never re-steps the bar
         self.state.last_bar[ev.symbol] = ev.ts_ms
+        if any(p.unresolved for p in self.state.pending):
+            await self._resolve_pending()
         candles = self._window(ev)
         if candles is not None:
             funding: Funding | None | bool = False  # built once per bar, only if a strategy reads funding
@@ -228,6 +241,8 @@ class StrategyRunner:
         if self.kill.state.flatten_requested:
             await self._flatten_all("flatten", ev.ts_ms)
         self.bars += 1
+        if self.bars % CHECK_EVERY_BARS == 0:
+            self.check_books(ev.ts_ms)
         equity = self.portfolio.mark(ev.ts_ms + timeframe_ms(ev.timeframe))
         self.kill.update(equity, self.clock.now_ms())
 
@@ -378,6 +393,12 @@ class StrategyRunner:
     # -- sending and booking -------------------------------------------------------------------
     async def _send(self, p: PendingIntent, write_ahead: bool = True) -> None:
         if write_ahead:
+            blocker = self._unresolved_for(p.intent)
+            if blocker is not None:
+                log.warning("runner: %s %s not sent: order %s of %s on %s still has an unknown outcome",
+                            p.intent.purpose, p.intent.client_order_id, blocker.intent.client_order_id,
+                            p.intent.strategy_id, p.intent.symbol)
+                return
             self.state.pending.append(p)
             self.save()
         trade = self._trade_for(p.intent)
@@ -386,10 +407,90 @@ class StrategyRunner:
         if closing and trade is None:
             held = 0.0
         _, record = await self.router.submit(p.intent, p.status, p.leverage, held, venue_name=p.venue)
+        if record is not None and not record.is_terminal:
+            self._hold_unresolved(p, record)
+            return
         if record is not None:
             self._book(p, record)
+        self._drop_pending(p)
+
+    def _drop_pending(self, p: PendingIntent) -> None:
         self.state.pending = [q for q in self.state.pending if q.intent.client_order_id != p.intent.client_order_id]
         self.save()
+
+    def _hold_unresolved(self, p: PendingIntent, record: OrderRecord) -> None:
+        """Keep an order the venue could not answer for: it may have filled, so it is neither booked
+        nor forgotten, and it blocks its strategy × symbol until a lookup or a fill resolves it."""
+        for q in self.state.pending:
+            if q.intent.client_order_id == p.intent.client_order_id and not q.unresolved:
+                q.unresolved, q.unresolved_since_ms = True, self.clock.now_ms()
+        log.warning("runner: order %s (%s %s) is %s with %.8g filled: outcome unknown, held until it resolves",
+                    p.intent.client_order_id, p.intent.purpose, p.intent.symbol, record.status,
+                    record.filled_qty_base)
+        self.save()
+
+    def _unresolved_for(self, intent: OrderIntent) -> PendingIntent | None:
+        for q in self.state.pending:
+            if q.unresolved and (q.intent.strategy_id, q.intent.symbol) == (intent.strategy_id, intent.symbol):
+                return q
+        return None
+
+    async def resolve_pending(self) -> int:
+        """Look up every order with an unknown outcome; book those the venue now knows the end of."""
+        async with self._busy:
+            return await self._resolve_pending()
+
+    async def _resolve_pending(self) -> int:
+        done = 0
+        for p in [q for q in self.state.pending if q.unresolved]:
+            venue = self.router.venue_named(p.venue)
+            record = await self.router.lookup(venue, p.intent.client_order_id) if venue is not None else None
+            if record is None or not record.is_terminal:
+                continue
+            log.warning("runner: order %s resolved as %s with %.8g filled", p.intent.client_order_id, record.status,
+                        record.filled_qty_base)
+            self._book(p, record)
+            self._drop_pending(p)
+            done += 1
+        return done
+
+    def _on_ledger(self, entry: LedgerEntry) -> None:
+        """A fill of an order with an unknown outcome arrived (the live poller, late): resolve it now."""
+        if entry.kind != "fill" or not any(p.unresolved and p.intent.client_order_id == entry.client_order_id
+                                           for p in self.state.pending):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: the next bar resolves it
+        task = loop.create_task(self.resolve_pending())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def check_books(self, now_ms: int) -> None:
+        """Compare the runner's books with the ledger (every few bars, not only at start-up): positions
+        nobody manages and orders whose outcome stays unknown each raise one action alert."""
+        orphans = self.unmanaged_positions()
+        self._alert_once("unmanaged_positions", "Positions without a manager",
+                         "The ledger holds positions the strategy runner does not manage: " + "; ".join(orphans)
+                         + ". Close them by hand (manual_order ... reduce_only=true) or check state/quarantine."
+                         if orphans else "", now_ms)
+        stuck = [f"{p.intent.strategy_id} {p.intent.symbol} {p.intent.purpose} {p.intent.client_order_id}"
+                 for p in self.state.pending if p.unresolved]
+        self._alert_once("unresolved_orders", "Orders with an unknown outcome",
+                         "The venue has not said what became of: " + "; ".join(stuck)
+                         + ". No new order is sent for those strategies and symbols until it does; check the "
+                           "exchange's order history." if stuck else "", now_ms)
+
+    def _alert_once(self, key: str, title: str, text: str, now_ms: int) -> None:
+        if not text:
+            self._alerted.pop(key, None)
+            return
+        if self._alerted.get(key) == text:
+            return
+        self._alerted[key] = text
+        log.critical("%s: %s", title, text)
+        self._publish(Alert("action", title, text, key=key, ts_ms=now_ms))
 
     def _trade_for(self, intent: OrderIntent) -> OpenTrade | None:
         return self.state.trades.get(f"{intent.strategy_id}|{intent.symbol}")

@@ -120,3 +120,119 @@ def test_ledger_since_reads_only_the_new_lines(tmp_path: Path, caplog) -> None:
     assert [e.seq for e in reopened.since(reopened.last_seq - 1)] == [reopened.last_seq]
     later = led.append(kind="funding", ts_ms=9, manual=True, symbol="BTC/USDT", funding_quote=1.0)
     assert [e.seq for e in led.since(led.last_seq - 5)][-1] == later.seq
+
+
+class LostAnswerVenue:
+    """An exchange account that accepts and fills a market order but whose answer is lost, and whose
+    lookups then lag: it reports the order as ``new`` with nothing filled until ``lagging`` ends.
+
+    Binance's API documentation (General API Information, HTTP return codes) says a 5XX answer must
+    not be treated as a failure: "the execution status is UNKNOWN and could have been a success". The
+    live venue then returns the order still ``new`` with ``outcome_unknown`` until a lookup answers
+    (src/execution/live_ccxt.py, ``LiveVenue._send``); this stand-in gives the runner that answer.
+    """
+
+    name = "live"
+
+    def __init__(self, inner) -> None:
+        self.inner, self.lagging, self.submits = inner, True, 0
+
+    def _seen(self, rec):
+        if rec is None or not self.lagging:
+            return rec
+        return rec.model_copy(update={"status": "new", "filled_qty_base": 0.0, "avg_price_quote": None})
+
+    async def submit(self, it):
+        self.submits += 1
+        known = self.inner.lookup(it.client_order_id)
+        return self._seen(known if known is not None else await self.inner.submit(it))
+
+    def lookup(self, cid):
+        return self._seen(self.inner.lookup(cid))
+
+    async def cancel(self, cid):
+        return await self.inner.cancel(cid)
+
+    async def open_orders(self):
+        return []
+
+    async def balances(self):
+        return await self.inner.balances()
+
+
+def _live_stack(tmp_path: Path):
+    from tests.execution.conftest import candle, make_engine
+
+    ctx, ex = stack(tmp_path, "testnet", risk=CAPS)
+    inner = make_engine(tmp_path / "exchange", ctx.clock)
+    inner.on_event(candle(100.0, T0 + 59 * HOUR_MS, volume=1e6))
+    venue = LostAnswerVenue(inner)
+    ctx.services["live_venue"] = venue
+    return ctx, ex, venue
+
+
+def _pending(it, purpose_reason: str = "entry", closes: bool = False) -> PendingIntent:
+    spec = family_spec("momentum", fast=3, slow=8, position_fraction=0.1, id=it.strategy_id)
+    return PendingIntent(intent=it, status="live", reason=purpose_reason, atr_signal=1.0, bar_ts=T0 + 59 * HOUR_MS,
+                         venue="live", spec=spec.model_dump(), closes=closes)
+
+
+def _late_fill_line(ex, venue: LostAnswerVenue, cid: str) -> None:
+    """What the live poller does once the exchange answers: the order's fill goes to the shared ledger."""
+    rec = venue.inner.lookup(cid)
+    i = rec.intent
+    ex.ledger.append(kind="fill", ts_ms=T0 + 60 * HOUR_MS, venue="live", strategy_id=i.strategy_id, symbol=i.symbol,
+                     market=i.market, client_order_id=cid, fill_id=f"{cid}-1", side=i.side,
+                     qty_base=rec.filled_qty_base, price_quote=rec.avg_price_quote, fee_quote=rec.fee_quote,
+                     deltas={}, data={"purpose": i.purpose})
+
+
+async def test_an_entry_whose_answer_was_lost_blocks_the_next_order_until_its_fill_arrives(tmp_path: Path) -> None:
+    import asyncio
+
+    _, ex, venue = _live_stack(tmp_path)
+    first = intent("buy", 2.0, strategy="momo")
+    await ex.runner._send(_pending(first))  # noqa: SLF001
+    assert "momo|BTC/USDT" not in ex.runner.state.trades
+    assert [p.intent.client_order_id for p in ex.runner.state.pending] == [first.client_order_id]
+    assert ex.runner.state.pending[0].unresolved
+    again = intent("buy", 2.0, strategy="momo", seq=1)  # the next bar's same signal
+    await ex.runner._send(_pending(again))  # noqa: SLF001
+    assert venue.submits == 1  # no second buy while the first one's outcome is unknown
+    venue.lagging = False
+    _late_fill_line(ex, venue, first.client_order_id)  # the fill is an event the runner consumes
+    for _ in range(5):
+        await asyncio.sleep(0)
+    trade = ex.runner.state.trades["momo|BTC/USDT"]
+    assert trade.remaining_base == pytest.approx(2.0) and trade.venue == "live"
+    assert ex.runner.state.pending == []
+
+
+async def test_an_exit_whose_answer_was_lost_is_never_sent_twice(tmp_path: Path) -> None:
+    _, ex, venue = _live_stack(tmp_path)
+    venue.lagging = False
+    await ex.runner._send(_pending(intent("buy", 2.0, strategy="momo")))  # noqa: SLF001
+    trade = ex.runner.state.trades["momo|BTC/USDT"]
+    venue.lagging = True
+    await ex.runner._exit(trade, trade.remaining_base, "signal", T0 + 60 * HOUR_MS)  # noqa: SLF001
+    assert "momo|BTC/USDT" in ex.runner.state.trades  # unknown: not booked as closed, not forgotten
+    await ex.runner._exit(trade, trade.remaining_base, "stop", T0 + 61 * HOUR_MS)  # noqa: SLF001
+    assert venue.submits == 2  # the entry and one exit: never a second full sell
+    venue.lagging = False
+    await ex.runner.resolve_pending()
+    assert "momo|BTC/USDT" not in ex.runner.state.trades
+    assert venue.inner.wallet.balance("BTC") == pytest.approx(0.0, abs=1e-9)
+    assert ex.portfolio.closed_trades("momo")[-1]["reason"] == "signal"
+
+
+async def test_positions_nobody_manages_raise_an_action_alert_while_running(tmp_path: Path) -> None:
+    ctx, ex = stack(tmp_path, risk=CAPS)
+    alerts: list = []
+    ex.runner._publish = alerts.append  # noqa: SLF001
+    await _open_perp(ex, "lost", "buy", 2.0)
+    ex.runner.state.trades.clear()  # the runner forgot it (state lost): the ledger did not
+    ex.runner.check_books(T0 + 60 * HOUR_MS)
+    found = [a for a in alerts if getattr(a, "key", "") == "unmanaged_positions"]
+    assert len(found) == 1 and found[0].level == "action" and "lost BTC/USDT" in found[0].text
+    ex.runner.check_books(T0 + 61 * HOUR_MS)
+    assert len([a for a in alerts if getattr(a, "key", "") == "unmanaged_positions"]) == 1  # said once
