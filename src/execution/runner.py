@@ -160,7 +160,7 @@ class StrategyRunner:
         self._busy = asyncio.Lock()
         self._publish = publish or (lambda _ev: None)
         self._alerted: dict[str, str] = {}  # alert key → the text last sent (a condition is said once)
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[int]] = set()
         ledger.subscribe(self._on_ledger)
 
     def source(self) -> StrategySource:
