@@ -55,6 +55,8 @@ log = logging.getLogger(__name__)
 _PURPOSE = {"stop": "stop", "trailing_stop": "stop", "liquidation": "stop", "take_profit": "take_profit",
             "partial": "take_profit", "signal": "exit", "time": "exit", "flatten": "flatten"}
 DUST = 1e-12
+# strategy records an engine of its own trades (the funding carry, src/funding/runner.py): never twice
+ENGINE_OWNED = frozenset({"funding_carry"})
 CHECK_EVERY_BARS = 12  # how often (in bars handled) the books are compared with the ledger
 
 
@@ -250,7 +252,7 @@ class StrategyRunner:
         """Tradable strategies on this symbol, then open trades whose strategy is no longer tradable
         (retired, paused, file gone): those keep their exits and stops, with the rules they opened with,
         but make no new entries."""
-        out = [(t, True) for t in self.source().tradable(self.mode)
+        out = [(t, True) for t in self._tradable_specs()
                if ev.symbol in t.spec.symbols and t.spec.timeframe == ev.timeframe]
         ids = {t.spec.id for t, _ in out}
         for trade in self.state.trades.values():
@@ -259,6 +261,9 @@ class StrategyRunner:
                 if spec.timeframe == ev.timeframe:
                     out.append((TradableStrategy(spec, trade.status, 0.0), False))
         return out
+
+    def _tradable_specs(self) -> list[TradableStrategy]:
+        return [t for t in self.source().tradable(self.mode) if t.spec.id not in ENGINE_OWNED]
 
     def _window(self, ev: CandleClosed) -> Candles | None:
         """The closed candles up to and including ``ev`` (the cache may already hold later bars)."""
