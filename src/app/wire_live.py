@@ -114,7 +114,8 @@ def _carry_runner(ctx: AppContext, ex: Execution, control: Controller, cache: Ma
                                      FeeSchedule.from_config(cfg.fees))
     return CarryRunner(params,
                        cfg.funding.symbols, port, ctx.store, spot_price=cache.last_price,
-                       equity_quote=ex.portfolio.equity_quote, entries_allowed=lambda: control.state.entries_allowed,
+                       equity_quote=lambda: ex.portfolio.equity_quote(ex.router.route_name(status() or "dry_run")),
+                       entries_allowed=lambda: control.state.entries_allowed,
                        history=history, perp_price=perp.price if perp is not None else None)
 
 

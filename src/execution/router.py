@@ -85,7 +85,8 @@ class Router:
         if price is None:
             decision = GuardDecision(False, 0.0, None, "no price known")
         else:
-            decision = self.guards.check(intent, price, leverage, held_base)
+            decision = self.guards.check(intent, price, leverage, held_base,
+                                         venue="paper" if venue is self.paper else "live")
         if not decision.allowed:
             return self._refuse(intent, decision), None
         if decision.qty_base < intent.qty_base:

@@ -344,7 +344,7 @@ class StrategyRunner:
     async def _enter(self, strat: TradableStrategy, side: int, ev: CandleClosed, atr_signal: float) -> None:
         spec = strat.spec
         price = self.router.price(ev.symbol) or ev.close
-        equity = self.portfolio.equity_quote()
+        equity = self.portfolio.equity_quote(self.router.route_name(strat.status))  # the account it trades
         notional = equity * spec.risk.position_fraction * spec.risk.leverage * strat.size_fraction
         if notional <= 0:
             return

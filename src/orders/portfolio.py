@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,13 +55,21 @@ class StrategyStats:
 
 
 class Portfolio:
-    """Read model over the ledger; ``equity_source`` returns the venues' total equity in quote."""
+    """Read model over the ledger, plus each venue's own equity.
 
-    def __init__(self, ledger: Ledger, equity_source: Callable[[], float],
+    Equity is per venue and never summed: ``equity_source`` maps a route name (``"paper"``,
+    ``"live"``) to that account's equity (a single function is the paper account). The
+    ``primary_venue`` is the money the bot answers for — the exchange account in testnet/live,
+    the paper wallet otherwise — and is what the equity curve, the kill switch and the daily loss
+    limit watch; sizing and caps of an order read the equity of the venue it goes to.
+    """
+
+    def __init__(self, ledger: Ledger, equity_source: Callable[[], float] | Mapping[str, Callable[[], float]],
                  price_source: Callable[[str], float | None], logs_dir: Path | None = None,
                  curve_points: int = 20_000, curve_file_every_ms: int = 900_000,
-                 clock_ms: Callable[[], int] | None = None) -> None:
-        self._equity_source = equity_source
+                 clock_ms: Callable[[], int] | None = None, primary_venue: str | None = None) -> None:
+        self._equity = dict(equity_source) if isinstance(equity_source, Mapping) else {"paper": equity_source}
+        self.primary_venue = primary_venue or next(iter(self._equity))
         self._clock_ms = clock_ms  # market time (replay) for "today"; the wall clock when not given
         self._price = price_source
         self.book = PositionBook()
@@ -144,8 +152,10 @@ class Portfolio:
                 log.warning("equity curve: unreadable line skipped")
 
     # -- reading -------------------------------------------------------------------------------
-    def equity_quote(self) -> float:
-        return float(self._equity_source())
+    def equity_quote(self, venue: str | None = None) -> float:
+        """Equity of ``venue`` (a route name), or of the primary venue; an unknown venue is the primary."""
+        source = self._equity.get(venue or self.primary_venue) or self._equity[self.primary_venue]
+        return float(source())
 
     def open_positions(self) -> list[dict[str, Any]]:
         """Open positions per strategy and symbol, with unrealized P&L at the last price."""

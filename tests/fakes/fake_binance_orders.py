@@ -62,6 +62,8 @@ class FakeOrders:
         self.orders: dict[tuple[str, str], FakeOrder] = {}
         self.duplicates: dict[str, int] = {}
         self.positions: dict[str, float] = {}
+        self.entry_prices: dict[str, float] = {}  # average entry of each one-way perp position
+        self.futures_wallet_usdt = 0.0  # the USD-M wallet balance (realized money only)
         self.market_fill_fraction = 1.0
         self.buy_fee_in_base = False
         self._after: list[AfterAccept] = []
@@ -74,6 +76,7 @@ class FakeOrders:
             fake.add_route("DELETE", f"{api}/order", self._cancel_order(api))
             fake.add_route("GET", f"{api}/openOrders", self._open_orders(api))
         fake.add_route("GET", "/fapi/v3/positionRisk", self._position_risk)
+        fake.add_route("GET", "/fapi/v3/account", self._futures_account)
 
     # ----------------------------------------------------------------- test controls
     def after_accept(self, *, hang_s: float = 0.0, drop: bool = False, status: int | None = None) -> None:
@@ -114,10 +117,26 @@ class FakeOrders:
         order.status = "FILLED" if order.executed >= order.qty - 1e-12 else "PARTIALLY_FILLED"
         sign = 1.0 if order.side == "BUY" else -1.0
         if order.api == FUT:
-            self.positions[order.symbol] = self.positions.get(order.symbol, 0.0) + sign * qty
+            self._move_perp(order.symbol, sign * qty, price)
             return
         self._move(market.base, sign * qty - (commission if in_base else 0.0))
         self._move(market.quote, -sign * qty * price - (0.0 if in_base else commission))
+
+    def _move_perp(self, symbol: str, signed_qty: float, price: float) -> None:
+        """One-way mode: one net position per symbol; a reduction realizes P&L into the wallet."""
+        held, entry = self.positions.get(symbol, 0.0), self.entry_prices.get(symbol, 0.0)
+        new = held + signed_qty
+        if held == 0 or (held > 0) == (signed_qty > 0):
+            self.entry_prices[symbol] = (abs(held) * entry + abs(signed_qty) * price) / abs(new)
+        else:
+            closed = min(abs(signed_qty), abs(held))
+            self.futures_wallet_usdt += closed * (price - entry) * (1 if held > 0 else -1)
+            if abs(signed_qty) > abs(held):
+                self.entry_prices[symbol] = price
+        self.positions[symbol] = new
+
+    def unrealized(self, symbol: str) -> float:
+        return self.positions.get(symbol, 0.0) * (self._last(symbol) - self.entry_prices.get(symbol, 0.0))
 
     def _move(self, asset: str, delta: float) -> None:
         free, locked = self.fake.balances.get(asset, (0.0, 0.0))
@@ -195,9 +214,24 @@ class FakeOrders:
         return handler
 
     async def _position_risk(self, fake: FakeBinance, request: web.Request) -> web.StreamResponse:
-        return _json([{"symbol": s, "positionAmt": f"{q}", "entryPrice": "0", "markPrice": f"{self._last(s)}",
-                       "unRealizedProfit": "0", "positionSide": "BOTH", "leverage": "1", "marginType": "cross",
+        return _json([{"symbol": s, "positionAmt": f"{q}", "entryPrice": f"{self.entry_prices.get(s, 0.0)}",
+                       "markPrice": f"{self._last(s)}", "unRealizedProfit": f"{self.unrealized(s)}",
+                       "positionSide": "BOTH", "leverage": "1", "marginType": "cross",
                        "updateTime": 0} for s, q in self.positions.items()])
+
+    async def _futures_account(self, fake: FakeBinance, request: web.Request) -> web.StreamResponse:
+        """USD-M ``GET /fapi/v3/account`` (what ccxt's binanceusdm ``fetch_balance`` calls by default,
+        ccxt binance.py ``fetch_balance``: ``fapiPrivateV3GetAccount`` unless ``useV2``). Per Binance's
+        USD-M docs, ``marginBalance`` = ``walletBalance`` + unrealized profit, and ccxt reads it as the
+        asset's ``total``; assets with ``updateTime`` 0 are skipped by ccxt, so it is set."""
+        upnl = sum(self.unrealized(s) for s in self.positions)
+        wallet = self.futures_wallet_usdt
+        return _json({"totalWalletBalance": f"{wallet}", "totalUnrealizedProfit": f"{upnl}",
+                      "totalMarginBalance": f"{wallet + upnl}",
+                      "assets": [{"asset": "USDT", "walletBalance": f"{wallet}", "unrealizedProfit": f"{upnl}",
+                                  "marginBalance": f"{wallet + upnl}", "availableBalance": f"{wallet + upnl}",
+                                  "initialMargin": "0", "updateTime": 1}],
+                      "positions": []})
 
     def _render(self, o: FakeOrder, full: bool) -> dict[str, Any]:
         base = {"symbol": o.symbol, "orderId": o.order_id, "clientOrderId": o.client_id,
