@@ -309,7 +309,8 @@ class PaperEngine:
         fee = self.fees.fee_quote(qty * price, intent.market, liquidity, intent.symbol)
         deltas, realized = self.wallet.fill_effect(intent.symbol, intent.market, intent.side, qty, price, fee)
         self.counters["fills"] += 1
-        entry = self.ledger.append(
+        entry = self.ledger.append(  # no fsync of its own when the order's intent was journaled durably
+            durable=not self.ledger.journaled(intent.client_order_id),
             kind="fill", ts_ms=self.clock.now_ms(), venue="paper", manual=intent.manual,
             strategy_id=intent.strategy_id, symbol=intent.symbol, market=intent.market,
             client_order_id=intent.client_order_id, fill_id=f"{intent.client_order_id}-{self.ledger.last_seq + 1}",

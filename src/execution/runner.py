@@ -115,6 +115,8 @@ class RunnerState(BaseModel):
     trades: dict[str, OpenTrade] = Field(default_factory=dict)
     pending: list[PendingIntent] = Field(default_factory=list)
     last_bar: dict[str, int] = Field(default_factory=dict)
+    applied_seq: int = 0  # the journal (ledger) line this summary includes everything up to
+    booked: list[str] = Field(default_factory=list)  # client ids resolved lately (booked or refused)
 
 
 def _to_json(state: np.ndarray) -> list[float | None]:
@@ -156,6 +158,8 @@ class StrategyRunner:
         self.live_start_fraction = live_start_fraction
         self.dust_quote = 1.0
         self.state = store.load_or(self.FILE, RunnerState, RunnerState())
+        self._closed_cids: set[str] = set()
+        self._rebuild_from_journal()
         self.bars = 0
         self.decisions = 0
         # one decision at a time: a command (emergency stop) must not interleave with a bar's orders
@@ -171,7 +175,34 @@ class StrategyRunner:
         return self._files if isinstance(found, FileStrategySource) else found
 
     def save(self) -> None:
-        self._store.save(self.FILE, self.state)
+        """Rewrite the summary (no fsync: the journal's intent lines rebuild whatever it lacks)."""
+        self.state.applied_seq = self.ledger.last_seq
+        self._store.save(self.FILE, self.state, durable=False)
+
+    def _rebuild_from_journal(self) -> None:
+        """Intents journaled after the summary was written and not resolved in it become pending again.
+
+        The summary is rewritten without an fsync, so after a crash it may lag the journal: every
+        intent line after its ``applied_seq`` that it does not list as resolved is re-sent on
+        recovery (the venue knows it by its client id: it is booked, never placed twice), and the
+        closed-trade lines already written are remembered so none is written twice.
+        """
+        known = {p.intent.client_order_id for p in self.state.pending} | set(self.state.booked)
+        for entry in self.ledger.since(self.state.applied_seq):
+            if entry.kind == "trade" and entry.client_order_id:
+                self._closed_cids.add(entry.client_order_id)
+            if entry.kind != "intent" or entry.client_order_id in known:
+                continue
+            try:
+                p = PendingIntent.model_validate(entry.data)
+            except ValueError:
+                log.error("journal seq %d: intent %s unreadable; not recovered", entry.seq, entry.client_order_id)
+                continue
+            self.state.pending.append(p)
+            known.add(entry.client_order_id)
+            # the bar it was decided on was handled (marked before acting): never re-stepped
+            sym = p.intent.symbol
+            self.state.last_bar[sym] = max(self.state.last_bar.get(sym, -1), p.bar_ts)
 
     # -- events --------------------------------------------------------------------------------
     async def on_event(self, ev: Event) -> None:
@@ -404,8 +435,9 @@ class StrategyRunner:
                             p.intent.purpose, p.intent.client_order_id, blocker.intent.client_order_id,
                             p.intent.strategy_id, p.intent.symbol)
                 return
+            self.ledger.journal_intent(p.intent.client_order_id, p.intent.strategy_id, p.intent.symbol,
+                                       self.clock.now_ms(), p.model_dump(mode="json"))
             self.state.pending.append(p)
-            self.save()
         trade = self._trade_for(p.intent)
         closing = p.intent.purpose != "entry"
         held = trade.remaining_base if (trade is not None and closing) else None
@@ -420,7 +452,9 @@ class StrategyRunner:
         self._drop_pending(p)
 
     def _drop_pending(self, p: PendingIntent) -> None:
-        self.state.pending = [q for q in self.state.pending if q.intent.client_order_id != p.intent.client_order_id]
+        cid = p.intent.client_order_id
+        self.state.pending = [q for q in self.state.pending if q.intent.client_order_id != cid]
+        self.state.booked = [*self.state.booked[-499:], cid]
         self.save()
 
     def _hold_unresolved(self, p: PendingIntent, record: OrderRecord) -> None:
@@ -521,7 +555,7 @@ class StrategyRunner:
         trade.last_reason = p.reason
         # a full exit rounded down to the lot step leaves dust in the wallet, not an open trade
         if trade.remaining_base <= max(DUST, 1e-9 * trade.qty0_base) or (p.closes and rec.status == "filled"):
-            self._close(trade, p.bar_ts)
+            self._close(trade, p.bar_ts, i.client_order_id)
             del self.state.trades[key]
 
     def _opened(self, p: PendingIntent, rec: OrderRecord) -> OpenTrade:
@@ -544,13 +578,16 @@ class StrategyRunner:
                 return t.spec
         return None
 
-    def _close(self, trade: OpenTrade, bar_ts: int) -> None:
+    def _close(self, trade: OpenTrade, bar_ts: int, closing_cid: str = "") -> None:
         """Write the closed-trade record (automatic ledger) the learning engine and reports read."""
+        if closing_cid and closing_cid in self._closed_cids:
+            return  # written before a crash that the summary did not see: never twice
         net = trade.gross_quote - trade.fees_quote - trade.funding_quote
         # the strategy's own exit fills, averaged: never a share of a fill another strategy netted away
         exit_px = trade.exit_value_quote / trade.exited_base if trade.exited_base > 0 else 0.0
-        self.ledger.append(kind="trade", ts_ms=self.clock.now_ms(), strategy_id=trade.strategy_id,
-                           symbol=trade.symbol, market=trade.market, data={  # type: ignore[arg-type]
+        self.ledger.append(durable=False, kind="trade", ts_ms=self.clock.now_ms(), strategy_id=trade.strategy_id,
+                           symbol=trade.symbol, market=trade.market, client_order_id=closing_cid,
+                           data={  # type: ignore[arg-type]
                                "side": "long" if trade.side > 0 else "short", "entry_bar_ts": trade.entry_bar_ts,
                                "exit_bar_ts": bar_ts, "entry_ms": trade.entry_ms, "exit_ms": self.clock.now_ms(),
                                "entry_price_quote": trade.entry_price_quote, "exit_price_quote": exit_px,

@@ -35,7 +35,7 @@ from src.core.enums import Market
 
 log = logging.getLogger(__name__)
 
-EntryKind = Literal["fill", "funding", "trade"]
+EntryKind = Literal["fill", "funding", "trade", "intent"]
 AUTO_FILE, MANUAL_FILE = "ledger_auto.jsonl", "ledger_manual.jsonl"
 
 
@@ -158,6 +158,7 @@ class Ledger:
         self._index = {manual: _Offsets(path) for manual, path in self.paths.items()}
         self._last_seq = max(ix.last_seq for ix in self._index.values())
         self._listeners: list[Listener] = []
+        self._journaled: dict[str, None] = {}  # client ids journaled by this process, oldest first
 
     @property
     def last_seq(self) -> int:
@@ -199,15 +200,36 @@ class Ledger:
         out.sort(key=lambda e: e.seq)
         return out
 
-    def append(self, **fields: Any) -> LedgerEntry:
-        """Validate, assign the next ``seq``, write one line durably, then notify listeners."""
+    def journal_intent(self, client_order_id: str, strategy_id: str, symbol: str, ts_ms: int,
+                       data: dict[str, Any]) -> LedgerEntry:
+        """Write an order intent before it is sent: the one fsync of an order.
+
+        Everything the order then causes (its fills, its closed-trade line, the runner's summary)
+        is written without an fsync: a killed process loses nothing the kernel already holds, and
+        this line — fsynced before the order leaves — lets a restart find and resolve the order
+        whatever happened after it (the venue knows it by its client id).
+        """
+        entry = self.append(kind="intent", ts_ms=ts_ms, strategy_id=strategy_id, symbol=symbol,
+                            client_order_id=client_order_id, data=data)
+        self._journaled[client_order_id] = None
+        while len(self._journaled) > 10_000:
+            del self._journaled[next(iter(self._journaled))]
+        return entry
+
+    def journaled(self, client_order_id: str) -> bool:
+        """Whether this order's intent was journaled (durably) by this process: its fills need no fsync."""
+        return client_order_id in self._journaled
+
+    def append(self, durable: bool = True, **fields: Any) -> LedgerEntry:
+        """Validate, assign the next ``seq``, write one line (fsynced unless ``durable=False``: only
+        for lines whose order intent is already durable), then notify listeners."""
         entry = LedgerEntry(seq=self._last_seq + 1, **fields)
         line = entry.model_dump_json().encode("utf-8") + b"\n"
         index = self._index[entry.manual]
         with self.paths[entry.manual].open("ab") as fh:
             fh.write(line)
             fh.flush()
-            if self.fsync:
+            if self.fsync and durable:
                 os.fsync(fh.fileno())
         index.add(entry.seq, index.size)
         index.size += len(line)

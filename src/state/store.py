@@ -34,15 +34,20 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new content."""
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True) -> None:
+    """Replace ``path`` with ``data`` so that a crash leaves either the old or the new content.
+
+    ``durable=False`` skips both fsyncs: still atomic against a killed process (the rename is), but
+    a power cut may keep the old content — only for summaries a journal can rebuild.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -50,7 +55,8 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         except FileNotFoundError:
             pass
         raise
-    fsync_dir(path.parent)
+    if durable:
+        fsync_dir(path.parent)
 
 
 def atomic_write_json(path: Path, payload: object) -> None:
@@ -59,9 +65,9 @@ def atomic_write_json(path: Path, payload: object) -> None:
     atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
-def write_model(path: Path, model: BaseModel) -> None:
+def write_model(path: Path, model: BaseModel, durable: bool = True) -> None:
     """Atomically write a pydantic model as JSON."""
-    atomic_write_bytes(path, (model.model_dump_json(indent=2) + "\n").encode("utf-8"))
+    atomic_write_bytes(path, (model.model_dump_json(indent=2) + "\n").encode("utf-8"), durable)
 
 
 def quarantine(path: Path, quarantine_dir: Path, reason: str) -> Path:
@@ -125,8 +131,9 @@ class StateStore:
         """Load ``state/<name>`` validated against ``model``; see :func:`read_model`."""
         return read_model(self.path(name), model, self.quarantine_dir)
 
-    def save(self, name: str, model: BaseModel) -> None:
-        write_model(self.path(name), model)
+    def save(self, name: str, model: BaseModel, durable: bool = True) -> None:
+        """Atomic replace; ``durable=False`` (no fsync) only for summaries a journal rebuilds."""
+        write_model(self.path(name), model, durable)
 
     def load_or(self, name: str, model: type[M], default: M) -> M:
         """Load, or return ``default`` (and write it) when the file is missing or was quarantined."""

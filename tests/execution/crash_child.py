@@ -5,7 +5,7 @@ market cache is warmed, the execution stack is rebuilt from ``ROOT/state`` and `
 all bars are streamed again (bars the runner already handled are skipped by it). With
 ``POINT:N`` the process SIGKILLs itself at the N-th pass through one of the risky moments:
 
-- ``write_ahead``: an intent was just written to ``state/runner.json``, nothing sent yet;
+- ``write_ahead``: an intent was just journaled (the order's one fsync), nothing sent yet;
 - ``ledger``: a fill line was just fsynced, the wallet summary not yet updated;
 - ``book``: the venue has filled the order, the runner has not booked the position yet;
 - ``booked``: the runner has just written the booked position; the wallet summary lags the ledger.
@@ -70,7 +70,7 @@ def arm(point: str, nth: int) -> None:
         setattr(cls, name, wrapped)
 
     if point == "write_ahead":
-        after(StrategyRunner, "save", lambda self: bool(self.state.pending))
+        after(Ledger, "journal_intent")
     elif point == "ledger":
         after(Ledger, "append", lambda self, **k: k.get("kind") == "fill")
     elif point == "booked":

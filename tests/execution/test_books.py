@@ -236,3 +236,45 @@ async def test_positions_nobody_manages_raise_an_action_alert_while_running(tmp_
     assert len(found) == 1 and found[0].level == "action" and "lost BTC/USDT" in found[0].text
     ex.runner.check_books(T0 + 61 * HOUR_MS)
     assert len([a for a in alerts if getattr(a, "key", "") == "unmanaged_positions"]) == 1  # said once
+
+
+def _paper_pending(it) -> PendingIntent:
+    spec = family_spec("momentum", fast=3, slow=8, position_fraction=0.1, id=it.strategy_id)
+    return PendingIntent(intent=it, status="dry_run", reason="signal", atr_signal=1.0, bar_ts=T0 + 59 * HOUR_MS,
+                         venue="paper", spec=spec.model_dump(), closes=it.purpose != "entry")
+
+
+async def test_one_fsync_per_order_and_the_journal_rebuilds_a_summary_that_lags(tmp_path: Path,
+                                                                               monkeypatch) -> None:
+    import os
+
+    from tests.execution.conftest import candle
+    from tests.rig import build_ex
+
+    ctx, _ = stack(tmp_path, risk=CAPS)
+    ex = build_ex(ctx, ledger_fsync=True)
+    ex.paper.on_event(candle(100.0, T0 + 59 * HOUR_MS))
+    ex.runner.save()
+    old_summary = (ctx.paths.state / "runner.json").read_bytes()
+    calls = {"n": 0}
+    real_fsync = os.fsync
+
+    def counting(fd: int) -> None:
+        calls["n"] += 1
+        real_fsync(fd)
+    monkeypatch.setattr(os, "fsync", counting)
+    await ex.runner._send(_paper_pending(intent("buy", 2.0, strategy="momo")))  # noqa: SLF001
+    assert calls["n"] == 1  # the journaled intent; fill line, booking and summary need none
+    trade = ex.runner.state.trades["momo|BTC/USDT"]
+    calls["n"] = 0
+    await ex.runner._exit(trade, trade.remaining_base, "signal", T0 + 60 * HOUR_MS)  # noqa: SLF001
+    assert calls["n"] == 1
+    monkeypatch.setattr(os, "fsync", real_fsync)
+    # a power cut kept the old summary (it is rewritten without an fsync); the journal did not lose a line
+    (ctx.paths.state / "runner.json").write_bytes(old_summary)
+    ex2 = build_ex(ctx)
+    await ex2.runner.recover()
+    assert ex2.runner.state.trades == {} and ex2.runner.state.pending == []
+    lines = ex2.ledger.entries()
+    assert sum(1 for e in lines if e.kind == "trade") == 1  # the closed trade is not written twice
+    assert sum(1 for e in lines if e.kind == "fill") == 2  # nothing re-sent
