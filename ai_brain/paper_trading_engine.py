@@ -359,7 +359,8 @@ class PaperEngine:
         """
         now = self._monotonic()
         if force or now - self._last_save >= self.save_every_s:
-            self.wallet.save()
+            # only what the ledger cannot rebuild (force) needs an fsync; the periodic summary does not
+            self.wallet.save(durable=force)
             self._last_save = now
 
     def _notify(self, rec: OrderRecord) -> None:

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -160,6 +162,12 @@ class StrategyRunner:
         self.state = store.load_or(self.FILE, RunnerState, RunnerState())
         self._closed_cids: set[str] = set()
         self._rebuild_from_journal()
+        # the summary is rewritten off the hot path, in order, by one writer thread
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runner-state")
+        self._writes: list[Future[None]] = []
+        self._dirty = False
+        self.save_every_s = 1.0  # at most one summary rewrite per second of wall time: the journal has the rest
+        self._last_write = -1e18
         self.bars = 0
         self.decisions = 0
         # one decision at a time: a command (emergency stop) must not interleave with a bar's orders
@@ -175,9 +183,27 @@ class StrategyRunner:
         return self._files if isinstance(found, FileStrategySource) else found
 
     def save(self) -> None:
-        """Rewrite the summary (no fsync: the journal's intent lines rebuild whatever it lacks)."""
+        """Rewrite the summary now, after any queued rewrite (no fsync: the journal's intent lines
+        rebuild whatever it lacks)."""
+        for fut in self._writes:
+            fut.result()
+        self._writes.clear()
         self.state.applied_seq = self.ledger.last_seq
         self._store.save(self.FILE, self.state, durable=False)
+        self._dirty = False
+
+    def _save_later(self) -> None:
+        """Queue a rewrite of a snapshot of the summary to the writer thread (off the event loop), at
+        most once per ``save_every_s``; until then it stays dirty (the journal covers the gap)."""
+        now = time.monotonic()
+        if now - self._last_write < self.save_every_s:
+            return
+        self._last_write = now
+        self.state.applied_seq = self.ledger.last_seq
+        snapshot = self.state.model_copy(deep=True)
+        self._dirty = False
+        self._writes = [f for f in self._writes if not f.done()]
+        self._writes.append(self._writer.submit(self._store.save, self.FILE, snapshot, False))
 
     def _rebuild_from_journal(self) -> None:
         """Intents journaled after the summary was written and not resolved in it become pending again.
@@ -220,6 +246,8 @@ class StrategyRunner:
         entry on an old signal is not taken)."""
         async with self._busy:
             await self._recover()
+            if self._dirty:
+                self._save_later()
 
     async def _recover(self) -> None:
         for p in list(self.state.pending):
@@ -274,6 +302,8 @@ class StrategyRunner:
         if self.kill.state.flatten_requested:
             await self._flatten_all("flatten", ev.ts_ms)
         self.bars += 1
+        if self._dirty:
+            self._save_later()
         if self.bars % CHECK_EVERY_BARS == 0:
             self.check_books(ev.ts_ms)
         equity = self.portfolio.mark(ev.ts_ms + timeframe_ms(ev.timeframe))
@@ -455,7 +485,9 @@ class StrategyRunner:
         cid = p.intent.client_order_id
         self.state.pending = [q for q in self.state.pending if q.intent.client_order_id != cid]
         self.state.booked = [*self.state.booked[-499:], cid]
-        self.save()
+        self._dirty = True  # rewritten once the bar is done (or now, when not in a bar)
+        if not self._busy.locked():
+            self._save_later()
 
     def _hold_unresolved(self, p: PendingIntent, record: OrderRecord) -> None:
         """Keep an order the venue could not answer for: it may have filled, so it is neither booked
@@ -477,7 +509,10 @@ class StrategyRunner:
     async def resolve_pending(self) -> int:
         """Look up every order with an unknown outcome; book those the venue now knows the end of."""
         async with self._busy:
-            return await self._resolve_pending()
+            done = await self._resolve_pending()
+            if self._dirty:
+                self._save_later()
+            return done
 
     async def _resolve_pending(self) -> int:
         done = 0

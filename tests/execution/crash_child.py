@@ -8,7 +8,8 @@ all bars are streamed again (bars the runner already handled are skipped by it).
 - ``write_ahead``: an intent was just journaled (the order's one fsync), nothing sent yet;
 - ``ledger``: a fill line was just fsynced, the wallet summary not yet updated;
 - ``book``: the venue has filled the order, the runner has not booked the position yet;
-- ``booked``: the runner has just written the booked position; the wallet summary lags the ledger.
+- ``booked``: the runner has just queued the rewrite of its summary (off the event loop, no fsync);
+  the summary may still lag the journal, and the wallet summary lags the ledger.
 
 The hooks only add a ``kill -9`` after the real method ran (or before, for ``book``); nothing
 about the behaviour under test is replaced.
@@ -73,8 +74,8 @@ def arm(point: str, nth: int) -> None:
         after(Ledger, "journal_intent")
     elif point == "ledger":
         after(Ledger, "append", lambda self, **k: k.get("kind") == "fill")
-    elif point == "booked":
-        after(StrategyRunner, "save", lambda self: not self.state.pending)
+    elif point == "booked":  # the summary rewrite was just queued (it may not be on disk yet)
+        after(StrategyRunner, "_save_later", lambda self: not self.state.pending)
     elif point == "book":
         real_book = StrategyRunner._book
 
