@@ -12,14 +12,27 @@ On each :class:`~src.core.events.CandleClosed` the runner, in this fixed order:
    (equity × position_fraction × leverage / price) — then the guards may only shrink it;
 5. marks equity (curve, kill switch, daily loss).
 
-State is written with every order (never on an idle bar): a tracker that missed bars after a
-restart re-steps them from the market cache through the same rules (see ``_catch_up``).
+One durable write per order: an intent is journaled in the ledger (one fsynced line) *before*
+it is sent; its fills, its closed-trade line and ``state/runner.json`` follow without an fsync,
+the summary rewritten off the event loop at most once a second. A restart turns journaled intents
+the summary does not list as resolved back into pending ones and resolves them through the venue
+by their deterministic client id (no duplicate), so a ``kill -9`` at any point loses nothing and
+doubles nothing. A tracker that missed bars after a restart re-steps them from the market cache
+through the same rules (see ``_catch_up``).
+
+One virtual position per strategy: a venue nets by symbol (spot balances, one-way perp
+positions), so each strategy's trade here is its own (entry, exits, fees, funding, P&L from its
+own fills) and the venue's net is their sum. An exit is reduce-only only when that net covers it
+on its side (see ``_net_covers``), else a plain order of the strategy's own size; opposite orders
+of two strategies on one symbol in one bar are both sent, each its own order, never netted here.
+
+An order whose outcome the venue cannot tell (answer lost, lookups lagging) stays pending as
+*unresolved*: nothing else is sent for that strategy × symbol until a lookup, or its fill arriving
+in the ledger, resolves it.
 
 The backtester fills bar *i*'s decision at bar *i+1*'s open; the runner sends it at bar *i*'s
 close, which is the same instant. Every order goes through the router (guards → venue) with a
-deterministic client id. An intent is written to ``state/runner.json`` *before* it is sent and
-removed in the same save that books its result, so a ``kill -9`` at any point either re-sends it
-(the venue recognises the id: no duplicate) or finds it already booked.
+deterministic client id.
 """
 
 from __future__ import annotations
