@@ -76,12 +76,12 @@ async def test_positions_list_each_strategy_and_the_venues_net(tmp_path: Path) -
 
 
 async def test_funding_is_attributed_to_each_strategy_by_its_own_side(tmp_path: Path) -> None:
-    from src.core.events import Funding
+    from src.core.events import FundingRate
 
     _, ex = stack(tmp_path, risk=CAPS)
     await _open_perp(ex, "revert", "sell", 5.0)
     await _open_perp(ex, "momo", "buy", 8.0)
-    ex.paper.on_event(Funding("BTC/USDT", T0 + 60 * HOUR_MS, 0.001))
+    ex.paper.on_event(FundingRate("BTC/USDT", T0 + 60 * HOUR_MS, 0.001))
     by = {k.split("|")[0]: p.funding_quote for k, p in ex.portfolio.book.positions.items()}
     venue_paid = ex.paper.wallet.perp_position("BTC/USDT").funding_quote
     assert by["momo"] > 0 > by["revert"]  # the long pays, the short receives
