@@ -309,7 +309,8 @@ class PaperEngine:
         fee = self.fees.fee_quote(qty * price, intent.market, liquidity, intent.symbol)
         deltas, realized = self.wallet.fill_effect(intent.symbol, intent.market, intent.side, qty, price, fee)
         self.counters["fills"] += 1
-        entry = self.ledger.append(
+        entry = self.ledger.append(  # no fsync of its own when the order's intent was journaled durably
+            durable=not self.ledger.journaled(intent.client_order_id),
             kind="fill", ts_ms=self.clock.now_ms(), venue="paper", manual=intent.manual,
             strategy_id=intent.strategy_id, symbol=intent.symbol, market=intent.market,
             client_order_id=intent.client_order_id, fill_id=f"{intent.client_order_id}-{self.ledger.last_seq + 1}",
@@ -358,7 +359,8 @@ class PaperEngine:
         """
         now = self._monotonic()
         if force or now - self._last_save >= self.save_every_s:
-            self.wallet.save()
+            # only what the ledger cannot rebuild (force) needs an fsync; the periodic summary does not
+            self.wallet.save(durable=force)
             self._last_save = now
 
     def _notify(self, rec: OrderRecord) -> None:

@@ -143,6 +143,7 @@ class PaperWallet:
         for key in terminal[: max(0, len(terminal) - MAX_TERMINAL_ORDERS)]:
             del self.state.orders[key]
 
-    def save(self) -> None:
+    def save(self, durable: bool = True) -> None:
+        """``durable=False`` for a summary the ledger can rebuild (fills, funding): no fsync."""
         if self._store is not None:
-            self._store.save(self.FILE, self.state)
+            self._store.save(self.FILE, self.state, durable)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -64,18 +65,16 @@ def build_execution(ctx: AppContext, control: Controller, cache: MarketCache, *,
     ledger = ledger or Ledger(ctx.paths.logs, fsync=ledger_fsync)
     paper = PaperEngine(cfg.paper, ledger, ctx.clock, ctx.store, quote=cfg.quote, publish=ctx.bus.publish,
                         price_fallback=cache.last_price, fees=FeeSchedule.from_config(cfg.fees))
-    live_equity = live.equity_quote if isinstance(live, LiveVenue) and cfg.mode in ("testnet", "live") else None
-
-    def equity() -> float:
-        total = paper.equity_quote()
-        if live_equity is not None:
-            total += float(live_equity())
-        return total
+    # equity per venue, never summed: live risk is measured on the exchange account, dry runs on paper
+    equity: dict[str, Callable[[], float]] = {"paper": paper.equity_quote}
+    if isinstance(live, LiveVenue) and cfg.mode in ("testnet", "live"):
+        equity["live"] = live.equity_quote
 
     def price(symbol: str) -> float | None:
         return paper.ref_price(symbol) or cache.last_price(symbol)
 
-    portfolio = Portfolio(ledger, equity, price, ctx.paths.logs, clock_ms=ctx.clock.now_ms)
+    portfolio = Portfolio(ledger, equity, price, ctx.paths.logs, clock_ms=ctx.clock.now_ms,
+                          primary_venue="live" if "live" in equity else "paper")
     kill = KillSwitch(cfg.risk, ctx.store, control, ctx.bus.publish, ledger=ledger)
     guards = RiskGuards(cfg.risk, control, kill, portfolio, cache, ctx.clock, cfg.paper.min_notional_quote,
                         data_gate=lambda: gate)
@@ -83,7 +82,7 @@ def build_execution(ctx: AppContext, control: Controller, cache: MarketCache, *,
                     ctx.clock.now_ms)
     runner = StrategyRunner(cfg.mode, router, cache, ledger, kill, portfolio, ctx.store, ctx.clock, strategies,
                             FileStrategySource(ctx.paths.strategies), cfg.paper.runner_window_bars,
-                            cfg.risk.maintenance_margin, cfg.live.initial_size_fraction)
+                            cfg.risk.maintenance_margin, cfg.live.initial_size_fraction, publish=ctx.bus.publish)
     return Execution(ledger, paper, portfolio, kill, guards, router, runner)
 
 
@@ -125,7 +124,7 @@ def _register_commands(ctx: AppContext, ex: Execution, registry: CommandRegistry
 
     async def positions(args: dict[str, str], actor: str) -> Result:
         rows = ex.portfolio.open_positions()
-        return True, f"{len(rows)} open position(s)", {"positions": rows}
+        return True, f"{len(rows)} open position(s)", {"positions": rows, "net": ex.portfolio.net_positions()}
 
     async def pnl(args: dict[str, str], actor: str) -> Result:
         period = args.get("period", "day")

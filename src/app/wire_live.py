@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from ai_brain.paper_trading_engine import PaperEngine
@@ -103,9 +104,9 @@ def _perp_prices(ctx: AppContext, supervisor: Supervisor, clients: ExchangeClien
 
 
 def _carry_runner(ctx: AppContext, ex: Execution, control: Controller, cache: MarketCache,
-                  perp: PerpPriceWatcher | None) -> CarryRunner:
+                  perp: PerpPriceWatcher | None, status: Callable[[], str | None]) -> CarryRunner:
     cfg = ctx.config
-    port = RouterPort(ex.router, "live" if cfg.mode in ("testnet", "live") else "paper")
+    port = RouterPort(ex.router, status)  # the lifecycle's status, like any strategy
 
     def history(symbol: str) -> list[tuple[int, float]]:
         frame = cache.funding(symbol)
@@ -115,7 +116,8 @@ def _carry_runner(ctx: AppContext, ex: Execution, control: Controller, cache: Ma
                                      FeeSchedule.from_config(cfg.fees))
     return CarryRunner(params,
                        cfg.funding.symbols, port, ctx.store, spot_price=cache.last_price,
-                       equity_quote=ex.portfolio.equity_quote, entries_allowed=lambda: control.state.entries_allowed,
+                       equity_quote=lambda: ex.portfolio.equity_quote(ex.router.route_name(status() or "dry_run")),
+                       entries_allowed=lambda: control.state.entries_allowed,
                        history=history, perp_price=perp.price if perp is not None else None)
 
 
@@ -129,7 +131,7 @@ class LiveParts:
 
 def add_live_components(ctx: AppContext, supervisor: Supervisor, ex: Execution, live: LiveVenue | None,
                         clients: ExchangeClients | None, control: Controller, registry: CommandRegistry,
-                        cache: MarketCache) -> LiveParts:
+                        cache: MarketCache, carry_status: Callable[[], str | None] = lambda: None) -> LiveParts:
     """Register the live venue's poller (testnet/live), the reconciler (all modes), the carry (when enabled)."""
     if live is not None:
         ctx.status.register("live_venue", live.snapshot)
@@ -155,7 +157,7 @@ def add_live_components(ctx: AppContext, supervisor: Supervisor, ex: Execution, 
     supervisor.add(rec)
     carry: CarryRunner | None = None
     if ctx.config.funding.enabled:
-        carry = _carry_runner(ctx, ex, control, cache, _perp_prices(ctx, supervisor, clients))
+        carry = _carry_runner(ctx, ex, control, cache, _perp_prices(ctx, supervisor, clients), carry_status)
         ctx.status.register("funding_carry", carry.describe)
         supervisor.add(CarryComponent(carry))
     return LiveParts(rec, carry)

@@ -12,6 +12,7 @@ import asyncio
 from dataclasses import dataclass
 
 from ai_brain.brain_cycle import BrainInputs
+from ai_brain.carry_record import carry_status, ensure_carry_record
 from ai_brain.data_integrity_monitor import DataIntegrityMonitor
 from ai_brain.learning_engine import LearningEngine
 from ai_brain.lifecycle import Lifecycle
@@ -79,7 +80,10 @@ def assemble(ctx: AppContext, supervisor: Supervisor) -> Services:
     ledger = Ledger(ctx.paths.logs)
     live = build_live_venue(ctx, exchange, ledger, cache) if cfg.mode in TRADING_MODES and exchange else None
     ex = build_execution(ctx, control, cache, gate=gate, ledger=ledger, live=live, strategies=strategies)
-    live_parts = add_live_components(ctx, supervisor, ex, live, exchange, control, commands, cache)
+    if cfg.funding.enabled:  # the carry is a strategy record like any other; the lifecycle gives its status
+        ensure_carry_record(strategies, cfg.funding.symbols)
+    live_parts = add_live_components(ctx, supervisor, ex, live, exchange, control, commands, cache,
+                                     carry_status=lambda: carry_status(strategies))
     ready = asyncio.Event()
     deciders: list[Decider] = [ex.runner] + ([live_parts.carry] if live_parts.carry is not None else [])
     tick = TickPipeline(gate, cache, deciders, ctx.bus.publish, ready=ready)

@@ -127,6 +127,7 @@ class LiveVenue:
         self._ref_price = ref_price
         self.recorder = recorder
         self._last_balances: dict[str, float] = {}
+        self._last_futures_quote = 0.0  # USD-M margin balance (wallet + unrealized P&L) in quote
         self.entry_gate: asyncio.Event | None = None  # set by start-up reconciliation; entries wait for it
         self.account_gate: asyncio.Event | None = None  # set once the account checks passed (account_preflight)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -194,14 +195,18 @@ class LiveVenue:
     async def balances(self) -> dict[str, float]:
         """Spot wallet: free + locked per asset, as the exchange reports it (also cached for equity)."""
         self._last_balances = {asset: b.total for asset, b in (await self.spot.fetch_balance()).items()}
+        if self.futures is not None:
+            # ccxt's USD-M total is Binance's marginBalance: the wallet plus unrealized P&L of open positions
+            fut = await self.futures.fetch_balance()
+            self._last_futures_quote = fut[self.quote].total if self.quote in fut else 0.0
         return dict(self._last_balances)
 
     def equity_quote(self) -> float:
-        """Spot wallet value in quote from the last balances read (reconciliation refreshes them).
-
-        Assets without a known price count 0; perp unrealized P&L is not included.
+        """Account value in quote from the last balances read (reconciliation refreshes them): the spot
+        wallet at current prices plus the futures margin balance, which includes the perps' unrealized
+        P&L, so a losing perp short lowers equity. Assets without a known price count 0.
         """
-        total = 0.0
+        total = self._last_futures_quote
         for asset, amount in self._last_balances.items():
             if asset == self.quote:
                 total += amount

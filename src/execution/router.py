@@ -85,7 +85,8 @@ class Router:
         if price is None:
             decision = GuardDecision(False, 0.0, None, "no price known")
         else:
-            decision = self.guards.check(intent, price, leverage, held_base)
+            decision = self.guards.check(intent, price, leverage, held_base,
+                                         venue="paper" if venue is self.paper else "live")
         if not decision.allowed:
             return self._refuse(intent, decision), None
         if decision.qty_base < intent.qty_base:
@@ -95,6 +96,10 @@ class Router:
 
     def _named(self, name: str) -> ExecutionVenue | None:
         return self.paper if name == "paper" else self._live()
+
+    def venue_named(self, name: str) -> ExecutionVenue | None:
+        """The venue a position or order pinned to ``name`` lives on (None if live is unavailable)."""
+        return self._named(name)
 
     def _refuse(self, intent: OrderIntent, decision: GuardDecision) -> GuardDecision:
         reason = decision.reason.value if decision.reason else decision.detail

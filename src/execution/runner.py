@@ -12,20 +12,36 @@ On each :class:`~src.core.events.CandleClosed` the runner, in this fixed order:
    (equity × position_fraction × leverage / price) — then the guards may only shrink it;
 5. marks equity (curve, kill switch, daily loss).
 
-State is written with every order (never on an idle bar): a tracker that missed bars after a
-restart re-steps them from the market cache through the same rules (see ``_catch_up``).
+One durable write per order: an intent is journaled in the ledger (one fsynced line) *before*
+it is sent; its fills, its closed-trade line and ``state/runner.json`` follow without an fsync,
+the summary rewritten off the event loop at most once a second. A restart turns journaled intents
+the summary does not list as resolved back into pending ones and resolves them through the venue
+by their deterministic client id (no duplicate), so a ``kill -9`` at any point loses nothing and
+doubles nothing. A tracker that missed bars after a restart re-steps them from the market cache
+through the same rules (see ``_catch_up``).
+
+One virtual position per strategy: a venue nets by symbol (spot balances, one-way perp
+positions), so each strategy's trade here is its own (entry, exits, fees, funding, P&L from its
+own fills) and the venue's net is their sum. An exit is reduce-only only when that net covers it
+on its side (see ``_net_covers``), else a plain order of the strategy's own size; opposite orders
+of two strategies on one symbol in one bar are both sent, each its own order, never netted here.
+
+An order whose outcome the venue cannot tell (answer lost, lookups lagging) stays pending as
+*unresolved*: nothing else is sent for that strategy × symbol until a lookup, or its fill arriving
+in the ledger, resolves it.
 
 The backtester fills bar *i*'s decision at bar *i+1*'s open; the runner sends it at bar *i*'s
 close, which is the same instant. Every order goes through the router (guards → venue) with a
-deterministic client id. An intent is written to ``state/runner.json`` *before* it is sent and
-removed in the same save that books its result, so a ``kill -9`` at any point either re-sends it
-(the venue recognises the id: no duplicate) or finds it already booked.
+deterministic client id.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -33,13 +49,13 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from src.core.clock import Clock
 from src.core.enums import Mode
-from src.core.events import CandleClosed, Event, FundingRate
+from src.core.events import Alert, CandleClosed, Event, FundingRate
 from src.core.timeframes import timeframe_ms
 from src.execution.router import Router
 from src.execution.strategy_source import FileStrategySource, StrategySource, TradableStrategy, strategy_source
 from src.market.cache import MarketCache
 from src.orders.interface import OrderIntent, OrderRecord, client_order_id
-from src.orders.ledger import Ledger
+from src.orders.ledger import Ledger, LedgerEntry
 from src.risk.kill_switch import KillSwitch
 from src.state.store import StateStore
 from src.strategy import indicators as ind
@@ -54,6 +70,9 @@ log = logging.getLogger(__name__)
 _PURPOSE = {"stop": "stop", "trailing_stop": "stop", "liquidation": "stop", "take_profit": "take_profit",
             "partial": "take_profit", "signal": "exit", "time": "exit", "flatten": "flatten"}
 DUST = 1e-12
+# strategy records an engine of its own trades (the funding carry, src/funding/runner.py): never twice
+ENGINE_OWNED = frozenset({"funding_carry"})
+CHECK_EVERY_BARS = 12  # how often (in bars handled) the books are compared with the ledger
 
 
 class OpenTrade(BaseModel):
@@ -76,6 +95,7 @@ class OpenTrade(BaseModel):
     gross_quote: float = 0.0
     funding_quote: float = 0.0
     exit_value_quote: float = 0.0
+    exited_base: float = 0.0
     last_reason: str = ""
     status: str = "dry_run"  # lifecycle status at entry
     venue: str = "paper"  # where the position lives: its exits go there, whatever the gate says later
@@ -96,6 +116,10 @@ class PendingIntent(BaseModel):
     closes: bool = False
     venue: str = "paper"
     spec: dict[str, Any] | None = None  # entries carry their spec, so recovery never needs the file
+    # sent, but the venue could not say what became of it (answer lost, lookups lagging): until it
+    # resolves, no other order of this strategy on this symbol is sent
+    unresolved: bool = False
+    unresolved_since_ms: int = 0
 
 
 class RunnerState(BaseModel):
@@ -106,6 +130,8 @@ class RunnerState(BaseModel):
     trades: dict[str, OpenTrade] = Field(default_factory=dict)
     pending: list[PendingIntent] = Field(default_factory=list)
     last_bar: dict[str, int] = Field(default_factory=dict)
+    applied_seq: int = 0  # the journal (ledger) line this summary includes everything up to
+    booked: list[str] = Field(default_factory=list)  # client ids resolved lately (booked or refused)
 
 
 def _to_json(state: np.ndarray) -> list[float | None]:
@@ -140,17 +166,29 @@ class StrategyRunner:
     def __init__(self, mode: Mode, router: Router, cache: MarketCache, ledger: Ledger, kill: KillSwitch,
                  portfolio: Any, store: StateStore, clock: Clock, repository: Any | None,
                  files: FileStrategySource, window_bars: int = 1000, maintenance_margin: float = 0.005,
-                 live_start_fraction: float = 0.1) -> None:
+                 live_start_fraction: float = 0.1, publish: Callable[[Event], None] | None = None) -> None:
         self.mode, self.router, self.cache, self.ledger, self.kill = mode, router, cache, ledger, kill
         self.portfolio, self._store, self.clock, self.repository = portfolio, store, clock, repository
         self._files, self.window_bars, self.mmr = files, window_bars, maintenance_margin
         self.live_start_fraction = live_start_fraction
         self.dust_quote = 1.0
         self.state = store.load_or(self.FILE, RunnerState, RunnerState())
+        self._closed_cids: set[str] = set()
+        self._rebuild_from_journal()
+        # the summary is rewritten off the hot path, in order, by one writer thread
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="runner-state")
+        self._writes: list[Future[None]] = []
+        self._dirty = False
+        self.save_every_s = 1.0  # at most one summary rewrite per second of wall time: the journal has the rest
+        self._last_write = -1e18
         self.bars = 0
         self.decisions = 0
         # one decision at a time: a command (emergency stop) must not interleave with a bar's orders
         self._busy = asyncio.Lock()
+        self._publish = publish or (lambda _ev: None)
+        self._alerted: dict[str, str] = {}  # alert key → the text last sent (a condition is said once)
+        self._tasks: set[asyncio.Task[int]] = set()
+        ledger.subscribe(self._on_ledger)
 
     def source(self) -> StrategySource:
         found = strategy_source(self.repository, self._files.dir, self.router.live_gate_open,
@@ -158,7 +196,52 @@ class StrategyRunner:
         return self._files if isinstance(found, FileStrategySource) else found
 
     def save(self) -> None:
-        self._store.save(self.FILE, self.state)
+        """Rewrite the summary now, after any queued rewrite (no fsync: the journal's intent lines
+        rebuild whatever it lacks)."""
+        for fut in self._writes:
+            fut.result()
+        self._writes.clear()
+        self.state.applied_seq = self.ledger.last_seq
+        self._store.save(self.FILE, self.state, durable=False)
+        self._dirty = False
+
+    def _save_later(self) -> None:
+        """Queue a rewrite of a snapshot of the summary to the writer thread (off the event loop), at
+        most once per ``save_every_s``; until then it stays dirty (the journal covers the gap)."""
+        now = time.monotonic()
+        if now - self._last_write < self.save_every_s:
+            return
+        self._last_write = now
+        self.state.applied_seq = self.ledger.last_seq
+        snapshot = self.state.model_copy(deep=True)
+        self._dirty = False
+        self._writes = [f for f in self._writes if not f.done()]
+        self._writes.append(self._writer.submit(self._store.save, self.FILE, snapshot, False))
+
+    def _rebuild_from_journal(self) -> None:
+        """Intents journaled after the summary was written and not resolved in it become pending again.
+
+        The summary is rewritten without an fsync, so after a crash it may lag the journal: every
+        intent line after its ``applied_seq`` that it does not list as resolved is re-sent on
+        recovery (the venue knows it by its client id: it is booked, never placed twice), and the
+        closed-trade lines already written are remembered so none is written twice.
+        """
+        known = {p.intent.client_order_id for p in self.state.pending} | set(self.state.booked)
+        for entry in self.ledger.since(self.state.applied_seq):
+            if entry.kind == "trade" and entry.client_order_id:
+                self._closed_cids.add(entry.client_order_id)
+            if entry.kind != "intent" or entry.client_order_id in known:
+                continue
+            try:
+                p = PendingIntent.model_validate(entry.data)
+            except ValueError:
+                log.error("journal seq %d: intent %s unreadable; not recovered", entry.seq, entry.client_order_id)
+                continue
+            self.state.pending.append(p)
+            known.add(entry.client_order_id)
+            # the bar it was decided on was handled (marked before acting): never re-stepped
+            sym = p.intent.symbol
+            self.state.last_bar[sym] = max(self.state.last_bar.get(sym, -1), p.bar_ts)
 
     # -- events --------------------------------------------------------------------------------
     async def on_event(self, ev: Event) -> None:
@@ -176,6 +259,8 @@ class StrategyRunner:
         entry on an old signal is not taken)."""
         async with self._busy:
             await self._recover()
+            if self._dirty:
+                self._save_later()
 
     async def _recover(self) -> None:
         for p in list(self.state.pending):
@@ -200,10 +285,11 @@ class StrategyRunner:
         """Ledger positions of automatic strategies that the runner does not manage (its state was lost
         or quarantined): nobody would exit them, so a person must hear about it."""
         managed = {(t.strategy_id, t.symbol): t.remaining_base * t.side for t in self.state.trades.values()}
+        waiting = {(p.intent.strategy_id, p.intent.symbol) for p in self.state.pending}
         out = []
         for p in self.portfolio.open_positions():
-            if p["strategy_id"] == "manual":
-                continue
+            if p["strategy_id"] == "manual" or (p["strategy_id"], p["symbol"]) in waiting:
+                continue  # an order still being resolved is reported as such, not as a lost position
             held = managed.get((p["strategy_id"], p["symbol"]), 0.0)
             gap = abs(p["qty_base"] - held)
             # lot-step dust left by rounded exits is not a position
@@ -216,6 +302,8 @@ class StrategyRunner:
             return
         # marked before acting: a crash mid-bar recovers its written intents, never re-steps the bar
         self.state.last_bar[ev.symbol] = ev.ts_ms
+        if any(p.unresolved for p in self.state.pending):
+            await self._resolve_pending()
         candles = self._window(ev)
         if candles is not None:
             funding: Funding | None | bool = False  # built once per bar, only if a strategy reads funding
@@ -227,6 +315,10 @@ class StrategyRunner:
         if self.kill.state.flatten_requested:
             await self._flatten_all("flatten", ev.ts_ms)
         self.bars += 1
+        if self._dirty:
+            self._save_later()
+        if self.bars % CHECK_EVERY_BARS == 0:
+            self.check_books(ev.ts_ms)
         equity = self.portfolio.mark(ev.ts_ms + timeframe_ms(ev.timeframe))
         self.kill.update(equity, self.clock.now_ms())
 
@@ -234,7 +326,7 @@ class StrategyRunner:
         """Tradable strategies on this symbol, then open trades whose strategy is no longer tradable
         (retired, paused, file gone): those keep their exits and stops, with the rules they opened with,
         but make no new entries."""
-        out = [(t, True) for t in self.source().tradable(self.mode)
+        out = [(t, True) for t in self._tradable_specs()
                if ev.symbol in t.spec.symbols and t.spec.timeframe == ev.timeframe]
         ids = {t.spec.id for t, _ in out}
         for trade in self.state.trades.values():
@@ -243,6 +335,9 @@ class StrategyRunner:
                 if spec.timeframe == ev.timeframe:
                     out.append((TradableStrategy(spec, trade.status, 0.0), False))
         return out
+
+    def _tradable_specs(self) -> list[TradableStrategy]:
+        return [t for t in self.source().tradable(self.mode) if t.spec.id not in ENGINE_OWNED]
 
     def _window(self, ev: CandleClosed) -> Candles | None:
         """The closed candles up to and including ``ev`` (the cache may already hold later bars)."""
@@ -323,7 +418,7 @@ class StrategyRunner:
     async def _enter(self, strat: TradableStrategy, side: int, ev: CandleClosed, atr_signal: float) -> None:
         spec = strat.spec
         price = self.router.price(ev.symbol) or ev.close
-        equity = self.portfolio.equity_quote()
+        equity = self.portfolio.equity_quote(self.router.route_name(strat.status))  # the account it trades
         notional = equity * spec.risk.position_fraction * spec.risk.leverage * strat.size_fraction
         if notional <= 0:
             return
@@ -344,10 +439,23 @@ class StrategyRunner:
         intent = OrderIntent(
             client_order_id=client_order_id(trade.strategy_id, trade.symbol, bar_ts, purpose, seq),
             strategy_id=trade.strategy_id, symbol=trade.symbol, side="sell" if trade.side > 0 else "buy",
-            qty_base=qty, purpose=purpose, reduce_only=True, market=trade.market,  # type: ignore[arg-type]
-            decision_ts_ms=bar_ts)
+            qty_base=qty, purpose=purpose, reduce_only=self._net_covers(trade, qty),
+            market=trade.market, decision_ts_ms=bar_ts)  # type: ignore[arg-type]
         await self._send(PendingIntent(intent=intent, status=trade.status, reason=reason, bar_ts=bar_ts,
                                        closes=closes, venue=trade.venue))
+
+    def _net_covers(self, trade: OpenTrade, qty: float) -> bool:
+        """Whether the venue's net position (the sum of every strategy's on this venue, symbol and
+        market) lies on ``trade``'s side by at least ``qty``.
+
+        Only then may the exit be reduce-only: a netting venue clamps a reduce-only order to its
+        net, so another strategy's opposite position would shrink this exit (or refuse it). An
+        exit the net does not cover is a plain order of the strategy's own size, which moves the
+        net exactly as the strategy's virtual position says it should.
+        """
+        net = sum(t.side * t.remaining_base for t in self.state.trades.values()
+                  if (t.venue, t.symbol, t.market) == (trade.venue, trade.symbol, trade.market))
+        return net * trade.side >= qty * (1 - 1e-9)
 
     async def flatten_all(self, reason: str, bar_ts: int) -> None:
         """Close every open position (emergency stop); waits for a bar in progress to finish first."""
@@ -364,17 +472,112 @@ class StrategyRunner:
     # -- sending and booking -------------------------------------------------------------------
     async def _send(self, p: PendingIntent, write_ahead: bool = True) -> None:
         if write_ahead:
+            blocker = self._unresolved_for(p.intent)
+            if blocker is not None:
+                log.warning("runner: %s %s not sent: order %s of %s on %s still has an unknown outcome",
+                            p.intent.purpose, p.intent.client_order_id, blocker.intent.client_order_id,
+                            p.intent.strategy_id, p.intent.symbol)
+                return
+            self.ledger.journal_intent(p.intent.client_order_id, p.intent.strategy_id, p.intent.symbol,
+                                       self.clock.now_ms(), p.model_dump(mode="json"))
             self.state.pending.append(p)
-            self.save()
         trade = self._trade_for(p.intent)
-        held = trade.remaining_base if (trade is not None and p.intent.reduce_only) else None
-        if p.intent.reduce_only and trade is None:
+        closing = p.intent.purpose != "entry"
+        held = trade.remaining_base if (trade is not None and closing) else None
+        if closing and trade is None:
             held = 0.0
         _, record = await self.router.submit(p.intent, p.status, p.leverage, held, venue_name=p.venue)
+        if record is not None and not record.is_terminal:
+            self._hold_unresolved(p, record)
+            return
         if record is not None:
             self._book(p, record)
-        self.state.pending = [q for q in self.state.pending if q.intent.client_order_id != p.intent.client_order_id]
+        self._drop_pending(p)
+
+    def _drop_pending(self, p: PendingIntent) -> None:
+        cid = p.intent.client_order_id
+        self.state.pending = [q for q in self.state.pending if q.intent.client_order_id != cid]
+        self.state.booked = [*self.state.booked[-499:], cid]
+        self._dirty = True  # rewritten once the bar is done (or now, when not in a bar)
+        if not self._busy.locked():
+            self._save_later()
+
+    def _hold_unresolved(self, p: PendingIntent, record: OrderRecord) -> None:
+        """Keep an order the venue could not answer for: it may have filled, so it is neither booked
+        nor forgotten, and it blocks its strategy × symbol until a lookup or a fill resolves it."""
+        for q in self.state.pending:
+            if q.intent.client_order_id == p.intent.client_order_id and not q.unresolved:
+                q.unresolved, q.unresolved_since_ms = True, self.clock.now_ms()
+        log.warning("runner: order %s (%s %s) is %s with %.8g filled: outcome unknown, held until it resolves",
+                    p.intent.client_order_id, p.intent.purpose, p.intent.symbol, record.status,
+                    record.filled_qty_base)
         self.save()
+
+    def _unresolved_for(self, intent: OrderIntent) -> PendingIntent | None:
+        for q in self.state.pending:
+            if q.unresolved and (q.intent.strategy_id, q.intent.symbol) == (intent.strategy_id, intent.symbol):
+                return q
+        return None
+
+    async def resolve_pending(self) -> int:
+        """Look up every order with an unknown outcome; book those the venue now knows the end of."""
+        async with self._busy:
+            done = await self._resolve_pending()
+            if self._dirty:
+                self._save_later()
+            return done
+
+    async def _resolve_pending(self) -> int:
+        done = 0
+        for p in [q for q in self.state.pending if q.unresolved]:
+            venue = self.router.venue_named(p.venue)
+            record = await self.router.lookup(venue, p.intent.client_order_id) if venue is not None else None
+            if record is None or not record.is_terminal:
+                continue
+            log.warning("runner: order %s resolved as %s with %.8g filled", p.intent.client_order_id, record.status,
+                        record.filled_qty_base)
+            self._book(p, record)
+            self._drop_pending(p)
+            done += 1
+        return done
+
+    def _on_ledger(self, entry: LedgerEntry) -> None:
+        """A fill of an order with an unknown outcome arrived (the live poller, late): resolve it now."""
+        if entry.kind != "fill" or not any(p.unresolved and p.intent.client_order_id == entry.client_order_id
+                                           for p in self.state.pending):
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return  # no loop: the next bar resolves it
+        task = loop.create_task(self.resolve_pending())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def check_books(self, now_ms: int) -> None:
+        """Compare the runner's books with the ledger (every few bars, not only at start-up): positions
+        nobody manages and orders whose outcome stays unknown each raise one action alert."""
+        orphans = self.unmanaged_positions()
+        self._alert_once("unmanaged_positions", "Positions without a manager",
+                         "The ledger holds positions the strategy runner does not manage: " + "; ".join(orphans)
+                         + ". Close them by hand (manual_order ... reduce_only=true) or check state/quarantine."
+                         if orphans else "", now_ms)
+        stuck = [f"{p.intent.strategy_id} {p.intent.symbol} {p.intent.purpose} {p.intent.client_order_id}"
+                 for p in self.state.pending if p.unresolved]
+        self._alert_once("unresolved_orders", "Orders with an unknown outcome",
+                         "The venue has not said what became of: " + "; ".join(stuck)
+                         + ". No new order is sent for those strategies and symbols until it does; check the "
+                           "exchange's order history." if stuck else "", now_ms)
+
+    def _alert_once(self, key: str, title: str, text: str, now_ms: int) -> None:
+        if not text:
+            self._alerted.pop(key, None)
+            return
+        if self._alerted.get(key) == text:
+            return
+        self._alerted[key] = text
+        log.critical("%s: %s", title, text)
+        self._publish(Alert("action", title, text, key=key, ts_ms=now_ms))
 
     def _trade_for(self, intent: OrderIntent) -> OpenTrade | None:
         return self.state.trades.get(f"{intent.strategy_id}|{intent.symbol}")
@@ -386,7 +589,7 @@ class StrategyRunner:
             return
         i = p.intent
         key = f"{i.strategy_id}|{i.symbol}"
-        if not i.reduce_only:
+        if i.purpose == "entry":  # exits are told by purpose: an uncovered exit is not reduce-only
             self.state.trades[key] = self._opened(p, rec)
             return
         trade = self.state.trades.get(key)
@@ -396,10 +599,11 @@ class StrategyRunner:
         trade.gross_quote += trade.side * filled * (price - trade.entry_price_quote)
         trade.fees_quote += rec.fee_quote
         trade.exit_value_quote += filled * price
+        trade.exited_base += filled
         trade.last_reason = p.reason
         # a full exit rounded down to the lot step leaves dust in the wallet, not an open trade
         if trade.remaining_base <= max(DUST, 1e-9 * trade.qty0_base) or (p.closes and rec.status == "filled"):
-            self._close(trade, p.bar_ts)
+            self._close(trade, p.bar_ts, i.client_order_id)
             del self.state.trades[key]
 
     def _opened(self, p: PendingIntent, rec: OrderRecord) -> OpenTrade:
@@ -422,12 +626,16 @@ class StrategyRunner:
                 return t.spec
         return None
 
-    def _close(self, trade: OpenTrade, bar_ts: int) -> None:
+    def _close(self, trade: OpenTrade, bar_ts: int, closing_cid: str = "") -> None:
         """Write the closed-trade record (automatic ledger) the learning engine and reports read."""
+        if closing_cid and closing_cid in self._closed_cids:
+            return  # written before a crash that the summary did not see: never twice
         net = trade.gross_quote - trade.fees_quote - trade.funding_quote
-        exit_px = trade.exit_value_quote / trade.qty0_base if trade.qty0_base else 0.0
-        self.ledger.append(kind="trade", ts_ms=self.clock.now_ms(), strategy_id=trade.strategy_id,
-                           symbol=trade.symbol, market=trade.market, data={  # type: ignore[arg-type]
+        # the strategy's own exit fills, averaged: never a share of a fill another strategy netted away
+        exit_px = trade.exit_value_quote / trade.exited_base if trade.exited_base > 0 else 0.0
+        self.ledger.append(durable=False, kind="trade", ts_ms=self.clock.now_ms(), strategy_id=trade.strategy_id,
+                           symbol=trade.symbol, market=trade.market, client_order_id=closing_cid,
+                           data={  # type: ignore[arg-type]
                                "side": "long" if trade.side > 0 else "short", "entry_bar_ts": trade.entry_bar_ts,
                                "exit_bar_ts": bar_ts, "entry_ms": trade.entry_ms, "exit_ms": self.clock.now_ms(),
                                "entry_price_quote": trade.entry_price_quote, "exit_price_quote": exit_px,

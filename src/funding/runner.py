@@ -52,15 +52,34 @@ class VenuePort:
         return await self.venue.submit(intent)
 
 
-class RouterPort:
-    """Through the trading loop's router: risk guards first, venue by the double gate."""
+TRADING_STATUSES = frozenset({"dry_run", "awaiting_approval", "approved", "live", "scaling"})
+OPENING_PURPOSES = frozenset({"entry", "rebalance"})
 
-    def __init__(self, router: Any, status: str) -> None:
+
+class RouterPort:
+    """Through the trading loop's router: risk guards first, venue by the double gate.
+
+    ``status`` is the carry's lifecycle status, read at every order (a string, or a function that
+    reads the strategy record): ``dry_run`` trades on paper, only ``live``/``scaling`` may reach the
+    exchange, and a status outside the trading ones (retired, rejected, record gone) opens nothing —
+    exits still go, so a retired carry is wound down rather than stranded.
+    """
+
+    def __init__(self, router: Any, status: str | Callable[[], str | None]) -> None:
         self.router = router
-        self.status = status
+        self._status = status
+
+    def current_status(self) -> str | None:
+        return self._status() if callable(self._status) else self._status
 
     async def send(self, intent: OrderIntent) -> OrderRecord | None:
-        _decision, record = await self.router.submit(intent, self.status)
+        status = self.current_status()
+        if status not in TRADING_STATUSES:
+            if intent.purpose in OPENING_PURPOSES and not intent.reduce_only:
+                log.warning("carry order %s not sent: the carry's status is %s", intent.client_order_id, status)
+                return None
+            status = "dry_run" if status is None else status
+        _decision, record = await self.router.submit(intent, status)
         return record
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import logging
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -55,17 +55,29 @@ class StrategyStats:
 
 
 class Portfolio:
-    """Read model over the ledger; ``equity_source`` returns the venues' total equity in quote."""
+    """Read model over the ledger, plus each venue's own equity.
 
-    def __init__(self, ledger: Ledger, equity_source: Callable[[], float],
+    Equity is per venue and never summed: ``equity_source`` maps a route name (``"paper"``,
+    ``"live"``) to that account's equity (a single function is the paper account). The
+    ``primary_venue`` is the money the bot answers for — the exchange account in testnet/live,
+    the paper wallet otherwise — and is what the equity curve, the kill switch and the daily loss
+    limit watch; sizing and caps of an order read the equity of the venue it goes to.
+    """
+
+    def __init__(self, ledger: Ledger, equity_source: Callable[[], float] | Mapping[str, Callable[[], float]],
                  price_source: Callable[[str], float | None], logs_dir: Path | None = None,
                  curve_points: int = 20_000, curve_file_every_ms: int = 900_000,
-                 clock_ms: Callable[[], int] | None = None) -> None:
-        self._equity_source = equity_source
+                 clock_ms: Callable[[], int] | None = None, primary_venue: str | None = None) -> None:
+        self._equity = dict(equity_source) if isinstance(equity_source, Mapping) else {"paper": equity_source}
+        self.primary_venue = primary_venue or next(iter(self._equity))
         self._clock_ms = clock_ms  # market time (replay) for "today"; the wall clock when not given
         self._price = price_source
         self.book = PositionBook()
-        self._money: list[tuple[int, float, float, float]] = []  # ts, gross realized, fees, funding
+        self._venue_of: dict[str, str] = {}  # position key → the venue its fills came from
+        # ts, gross realized, fees, funding — the last month only; older rows fold into _older, so a
+        # bot that runs for months holds a month of rows, not every fill it ever made
+        self._money: deque[tuple[int, float, float, float]] = deque()
+        self._older = [0.0, 0.0, 0.0]
         self._trades: list[LedgerEntry] = []
         # strategy → (trades, wins, sum of wins, sum of losses, losses in a row, last loss exit ms)
         self._stats: dict[str, tuple[int, int, float, float, int, int | None]] = {}
@@ -83,17 +95,38 @@ class Portfolio:
         """Fold one ledger line in (called for history at start, then for every new line)."""
         key = f"{entry.strategy_id or 'manual'}|{entry.symbol}|{entry.market}"
         if entry.kind == "fill" and entry.side is not None:
+            self._venue_of[key] = entry.venue
             pos = self.book.get(key, entry.symbol, entry.market)
             realized = pos.apply_fill(entry.side, entry.qty_base, entry.price_quote, entry.fee_quote, entry.ts_ms)
-            self._money.append((entry.ts_ms, realized, entry.fee_quote, 0.0))
+            self._add_money((entry.ts_ms, realized, entry.fee_quote, 0.0))
         elif entry.kind == "funding":
-            self._money.append((entry.ts_ms, 0.0, 0.0, entry.funding_quote))
-            for pos in self.book.open_positions():
-                if pos.symbol == entry.symbol and pos.market == "perp":
-                    pos.apply_funding(entry.funding_quote * abs(pos.qty_base) / max(entry.qty_base, 1e-18))
+            self._add_money((entry.ts_ms, 0.0, 0.0, entry.funding_quote))
+            self._attribute_funding(entry)
         elif entry.kind == "trade":
             self._trades.append(entry)
             self._count_trade(entry)
+
+    def _add_money(self, row: tuple[int, float, float, float]) -> None:
+        self._money.append(row)
+        horizon = row[0] - _PERIOD_MS["month"] - _PERIOD_MS["day"]
+        while self._money and self._money[0][0] < horizon:
+            old = self._money.popleft()
+            for i in range(3):
+                self._older[i] += old[i + 1]
+
+    def _attribute_funding(self, entry: LedgerEntry) -> None:
+        """Each strategy pays (or receives) funding on its own signed position, so opposite positions
+        on one perp split the venue's net payment by side: the long pays, the short receives."""
+        venue_net = sum(p.qty_base for k, p in self.book.positions.items()
+                        if p.is_open and p.symbol == entry.symbol and p.market == "perp"
+                        and self._venue_of.get(k, "paper") == entry.venue)
+        if abs(venue_net) <= 1e-18:
+            return
+        per_unit = entry.funding_quote / venue_net  # funding paid per signed unit held
+        for key, pos in self.book.positions.items():
+            if pos.is_open and pos.symbol == entry.symbol and pos.market == "perp" \
+                    and self._venue_of.get(key, "paper") == entry.venue:
+                pos.apply_funding(per_unit * pos.qty_base)
 
     def mark(self, ts_ms: int) -> float:
         """Record one equity-curve point (the runner calls this at every bar close)."""
@@ -119,8 +152,10 @@ class Portfolio:
                 log.warning("equity curve: unreadable line skipped")
 
     # -- reading -------------------------------------------------------------------------------
-    def equity_quote(self) -> float:
-        return float(self._equity_source())
+    def equity_quote(self, venue: str | None = None) -> float:
+        """Equity of ``venue`` (a route name), or of the primary venue; an unknown venue is the primary."""
+        source = self._equity.get(venue or self.primary_venue) or self._equity[self.primary_venue]
+        return float(source())
 
     def open_positions(self) -> list[dict[str, Any]]:
         """Open positions per strategy and symbol, with unrealized P&L at the last price."""
@@ -133,6 +168,24 @@ class Portfolio:
                         "qty_base": pos.qty_base, "avg_entry_quote": pos.avg_entry_quote,
                         "price_quote": price, "notional_quote": pos.notional_quote(price),
                         "unrealized_quote": pos.unrealized_quote(price), "opened_ms": pos.opened_ms})
+        return out
+
+    def net_positions(self) -> list[dict[str, Any]]:
+        """What each venue holds per symbol and market: the sum of the strategies' (and manual) positions.
+
+        A venue nets by symbol (spot balances, one-way perp positions), so this is the position the
+        exchange itself reports; the per-strategy rows of :meth:`open_positions` add up to it.
+        """
+        net: dict[tuple[str, str, str], float] = {}
+        for key, pos in self.book.positions.items():
+            if pos.is_open:
+                k = (self._venue_of.get(key, "paper"), pos.symbol, pos.market)
+                net[k] = net.get(k, 0.0) + pos.qty_base
+        out = []
+        for (venue, symbol, market), qty in sorted(net.items()):
+            price = self._price(symbol) or 0.0
+            out.append({"venue": venue, "symbol": symbol, "market": market, "qty_base": qty,
+                        "price_quote": price, "notional_quote": abs(qty) * price})
         return out
 
     def notional_by_symbol(self) -> dict[str, float]:
@@ -157,6 +210,8 @@ class Portfolio:
             since = end - _PERIOD_MS[period]
         rows = [r for r in self._money if r[0] >= since]
         gross, fees, funding = (sum(r[i] for r in rows) for i in (1, 2, 3))
+        if period == "all":
+            gross, fees, funding = gross + self._older[0], fees + self._older[1], funding + self._older[2]
         unreal = sum(p["unrealized_quote"] for p in self.open_positions())
         trades = sum(1 for t in self._trades if t.ts_ms >= since and not t.manual)
         return {"gross_quote": gross, "fees_quote": fees, "funding_quote": funding,

@@ -77,7 +77,7 @@ class GuardDecision:
 class PortfolioView(Protocol):
     """What the guards read from the portfolio."""
 
-    def equity_quote(self) -> float: ...
+    def equity_quote(self, venue: str | None = None) -> float: ...
 
     def notional_by_symbol(self) -> dict[str, float]: ...
 
@@ -107,12 +107,13 @@ class RiskGuards:
 
     # -- entry point ---------------------------------------------------------------------------
     def check(self, intent: OrderIntent, price_quote: float, leverage: float = 1.0,
-              held_base: float | None = None) -> GuardDecision:
-        """Decide on one intent at ``price_quote``; ``held_base`` is the position an exit may close."""
+              held_base: float | None = None, venue: str | None = None) -> GuardDecision:
+        """Decide on one intent at ``price_quote``; ``held_base`` is the position an exit may close,
+        ``venue`` the route it goes to (its equity sizes the caps: paper and live never mix)."""
         if intent.reduce_only or intent.purpose in RISK_REDUCING:
             decision = self._check_exit(intent, held_base)
         else:
-            decision = self._check_entry(intent, price_quote, leverage)
+            decision = self._check_entry(intent, price_quote, leverage, venue)
         self._count(intent, decision)
         return decision
 
@@ -123,12 +124,13 @@ class RiskGuards:
             return GuardDecision(False, 0.0, Refusal.NOTHING_TO_CLOSE, "no position left to close")
         return GuardDecision(True, min(intent.qty_base, held_base))
 
-    def _check_entry(self, intent: OrderIntent, price: float, leverage: float) -> GuardDecision:
+    def _check_entry(self, intent: OrderIntent, price: float, leverage: float,
+                     venue: str | None = None) -> GuardDecision:
         gate = self._state_gate(intent) or self._data_check(intent.symbol) or self._cooldown(intent.strategy_id)
         gate = gate or self._leverage_check(leverage)
         if gate is not None:
             return GuardDecision(False, 0.0, gate[0], gate[1])
-        equity = self.portfolio.equity_quote()
+        equity = self.portfolio.equity_quote(venue)
         if equity <= 0:
             return GuardDecision(False, 0.0, Refusal.NO_EQUITY, f"equity {equity:.2f}")
         return self._size_caps(intent, price, equity)

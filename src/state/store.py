@@ -71,9 +71,11 @@ def fsync_dir(path: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_bytes(path: Path, data: bytes, sync_dir: bool = True) -> None:
+def atomic_write_bytes(path: Path, data: bytes, durable: bool = True, sync_dir: bool = True) -> None:
     """Replace ``path`` with ``data`` so that a crash leaves either the old or the new content.
 
+    ``durable=False`` skips both fsyncs: still atomic against a killed process (the rename is), but
+    a power cut may keep the old content — only for summaries a journal can rebuild.
     ``sync_dir=False`` leaves the folder's fsync to the caller, who writes a batch then syncs once.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -82,7 +84,8 @@ def atomic_write_bytes(path: Path, data: bytes, sync_dir: bool = True) -> None:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         try:
@@ -90,7 +93,7 @@ def atomic_write_bytes(path: Path, data: bytes, sync_dir: bool = True) -> None:
         except FileNotFoundError:
             pass
         raise
-    if sync_dir:
+    if durable and sync_dir:
         fsync_dir(path.parent)
 
 
@@ -100,9 +103,9 @@ def atomic_write_json(path: Path, payload: object) -> None:
     atomic_write_bytes(path, (text + "\n").encode("utf-8"))
 
 
-def write_model(path: Path, model: BaseModel) -> None:
+def write_model(path: Path, model: BaseModel, durable: bool = True) -> None:
     """Atomically write a pydantic model as JSON."""
-    atomic_write_bytes(path, (model.model_dump_json(indent=2) + "\n").encode("utf-8"))
+    atomic_write_bytes(path, (model.model_dump_json(indent=2) + "\n").encode("utf-8"), durable)
 
 
 def quarantine(path: Path, quarantine_dir: Path, reason: str, alert: AlertSink | None = None) -> Path:
@@ -190,8 +193,9 @@ class StateStore:
         """Like :meth:`load`, and says whether the file was missing or quarantined."""
         return check_model(self.path(name), model, self.quarantine_dir, self.alerts)
 
-    def save(self, name: str, model: BaseModel) -> None:
-        write_model(self.path(name), model)
+    def save(self, name: str, model: BaseModel, durable: bool = True) -> None:
+        """Atomic replace; ``durable=False`` (no fsync) only for summaries a journal rebuilds."""
+        write_model(self.path(name), model, durable)
 
     def load_or(self, name: str, model: type[M], default: M) -> M:
         """Load, or return ``default`` (and write it) when the file is missing or was quarantined."""

@@ -111,11 +111,12 @@ class Cockpit:
         if result is not None:
             ok, message, data = result
             rows = data.get("positions") if ok else None
-            return Reply(reports.format_positions(rows, self.quote) if isinstance(rows, list) else message)
+            net = data.get("net", []) if ok else []
+            return Reply(reports.format_positions(rows, self.quote, net) if isinstance(rows, list) else message)
         portfolio = self.view.portfolio
         if portfolio is None:
             return Reply(f"positions: {NA}")
-        return Reply(reports.format_positions(portfolio.open_positions(), self.quote))
+        return Reply(reports.format_positions(portfolio.open_positions(), self.quote, portfolio.net_positions()))
 
     async def pnl_text(self, period: str, actor: str) -> str:
         name = PNL_PERIODS.get(period, period)

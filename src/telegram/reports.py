@@ -139,7 +139,9 @@ def _guards(snap: Mapping[str, Any], control: Mapping[str, Any]) -> str:
     return ", ".join(tripped) or "none"
 
 
-def format_positions(positions: Iterable[Any], quote: str) -> str:
+def format_positions(positions: Iterable[Any], quote: str, net: Iterable[Any] = ()) -> str:
+    """Each strategy's own position, then what each venue holds per symbol (their sum: a venue nets
+    by symbol, so a long and a short of two strategies show there as one smaller position)."""
     rows = list(positions)
     if not rows:
         return "no open positions"
@@ -153,6 +155,15 @@ def format_positions(positions: Iterable[Any], quote: str) -> str:
         size = abs(float(qty)) if isinstance(qty, int | float) else "?"
         lines.append(f"• {pick(p, 'symbol', default='?')} {side} {size} @ {money(entry)} | "
                      f"uPnL {signed(upnl, quote)}" + (f" | {strategy}" if strategy else ""))
+    nets = list(net)
+    if nets:
+        lines.append("venue net:")
+    for n in nets:
+        qty = pick(n, "qty_base", default=0.0)
+        size = abs(float(qty)) if isinstance(qty, int | float) else "?"
+        side = _side_of(qty) if isinstance(qty, int | float) and abs(qty) > 1e-12 else "flat"
+        lines.append(f"• {pick(n, 'venue', default='?')} {pick(n, 'symbol', default='?')} "
+                     f"{pick(n, 'market', default='')} {side} {size}")
     return "\n".join(lines)
 
 

@@ -5,10 +5,11 @@ market cache is warmed, the execution stack is rebuilt from ``ROOT/state`` and `
 all bars are streamed again (bars the runner already handled are skipped by it). With
 ``POINT:N`` the process SIGKILLs itself at the N-th pass through one of the risky moments:
 
-- ``write_ahead``: an intent was just written to ``state/runner.json``, nothing sent yet;
+- ``write_ahead``: an intent was just journaled (the order's one fsync), nothing sent yet;
 - ``ledger``: a fill line was just fsynced, the wallet summary not yet updated;
 - ``book``: the venue has filled the order, the runner has not booked the position yet;
-- ``booked``: the runner has just written the booked position; the wallet summary lags the ledger.
+- ``booked``: the runner has just queued the rewrite of its summary (off the event loop, no fsync);
+  the summary may still lag the journal, and the wallet summary lags the ledger.
 
 The hooks only add a ``kill -9`` after the real method ran (or before, for ``book``); nothing
 about the behaviour under test is replaced.
@@ -70,11 +71,11 @@ def arm(point: str, nth: int) -> None:
         setattr(cls, name, wrapped)
 
     if point == "write_ahead":
-        after(StrategyRunner, "save", lambda self: bool(self.state.pending))
+        after(Ledger, "journal_intent")
     elif point == "ledger":
         after(Ledger, "append", lambda self, **k: k.get("kind") == "fill")
-    elif point == "booked":
-        after(StrategyRunner, "save", lambda self: not self.state.pending)
+    elif point == "booked":  # the summary rewrite was just queued (it may not be on disk yet)
+        after(StrategyRunner, "_save_later", lambda self: not self.state.pending)
     elif point == "book":
         real_book = StrategyRunner._book
 

@@ -265,14 +265,17 @@ async def test_exchange_down_before_sending_is_a_clean_local_refusal(harness: Ve
     assert orders_fake.posts() == 0
 
 
-async def test_equity_from_the_last_balances_read(harness: VenueHarness, orders_fake: FakeOrders) -> None:
+async def test_equity_from_the_last_balances_read(harness: VenueHarness, orders_fake: FakeOrders,
+                                                  fake: FakeBinance) -> None:
     venue = harness.venue()
     venue._ref_price = {"BTC/USDT": 60_000.0}.get
     await venue.submit(intent(qty=0.1))  # 5,000 USDT + 5 fee at 50,000
 
     assert venue.equity_quote() == 0.0  # nothing read yet
     await venue.balances()
-    assert venue.equity_quote() == pytest.approx(100_000 - 5_000 + 0.0999 * 60_000)  # fee taken in BTC
+    spot = 100_000 - 5_000 + 0.0999 * 60_000  # fee taken in BTC
+    futures = fake.futures_wallet["USDT"]  # the USD-M margin balance counts too (no open position here)
+    assert venue.equity_quote() == pytest.approx(spot + futures)
 
 
 @pytest.mark.parametrize("lags", [1, 2])

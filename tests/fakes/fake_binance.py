@@ -387,7 +387,9 @@ async def _futures_account(fake: FakeBinance, request: web.Request) -> web.Respo
                        "marginBalance": f"{wallet + u}", "availableBalance": f"{wallet + u}",
                        "maxWithdrawAmount": f"{wallet}", "crossWalletBalance": f"{wallet}",
                        "crossUnPnl": f"{u}", "initialMargin": "0", "maintMargin": "0",
-                       "positionInitialMargin": "0", "openOrderInitialMargin": "0", "updateTime": 0})
+                       # ccxt's binance parse_balance skips "stale/uninitialized assets, whose updateTime
+                       # is 0" (binance.py, ccxt/ccxt#27997), so a real account row carries one
+                       "positionInitialMargin": "0", "openOrderInitialMargin": "0", "updateTime": 1})
     total = sum(fake.futures_wallet.values())
     return _json({"totalWalletBalance": f"{total}", "totalUnrealizedProfit": f"{upnl}",
                   "totalMarginBalance": f"{total + upnl}", "availableBalance": f"{total + upnl}",
