@@ -43,14 +43,15 @@ def _chunks(n: int, parts: int) -> list[range]:
 class EvaluationPool:
     """Evaluate many specs in parallel; use as a context manager or call `close()`.
 
-    `client` may be given to reuse an existing `distributed.Client` (e.g. in tests);
-    otherwise one is created from `cfg.executor` when it names a Dask scheduler.
+    `client` may be given to reuse an existing `distributed.Client` (e.g. in tests, or the
+    probe's; `own_client` then says whether `close()` closes it); otherwise one is created from
+    `cfg.executor` when it names a Dask scheduler.
     """
 
-    def __init__(self, cfg: EvaluatorConfig | None = None, client: Any = None) -> None:
+    def __init__(self, cfg: EvaluatorConfig | None = None, client: Any = None, own_client: bool = False) -> None:
         self.cfg = cfg or EvaluatorConfig()
         self._client = client
-        self._own_client = False
+        self._own_client = own_client
         self._pool: ProcessPoolExecutor | None = None
         if client is None and self.cfg.executor.startswith("dask://"):
             from distributed import Client  # optional dependency, only for Dask executors
@@ -83,6 +84,10 @@ class EvaluationPool:
         f_fut = self._client.scatter(funding, broadcast=True) if funding is not None else None
         futures = [self._client.submit(evaluate_chunk, s, c_fut, f_fut, self.cfg, n, pure=False)
                    for s, n in jobs]
+        # Bounded: a cluster that lost its last worker would otherwise keep the batch waiting forever.
+        from distributed import wait
+
+        wait(futures, timeout=self.cfg.dask_task_timeout_s)
         return [ev for chunk in self._client.gather(futures) for ev in chunk]
 
     async def evaluate_many_async(self, specs: Sequence[StrategySpec], candles: Candles,
