@@ -49,6 +49,7 @@ class DaskExecutor:
         self._last_probe: float | None = None
         self.reason = ""
         self.workers = 0
+        self.closed = False
         self.counts = {"cluster": 0, "local": 0}
 
     # ------------------------------------------------------------------ state
@@ -58,6 +59,8 @@ class DaskExecutor:
 
     def state(self) -> str:
         """The one line ``/status`` shows for the evaluator."""
+        if self.closed:
+            return "dask: closed"
         if self._remote is not None:
             return f"dask: {self.address}, {self.workers} worker(s)"
         if self._last_probe is None:
@@ -148,12 +151,14 @@ class DaskExecutor:
             await asyncio.sleep(self.cfg.dask_retry_s)
 
     def close(self) -> None:
+        self.closed = True
         with self._lock:
             self._drop_remote()
         self.local.close()
 
     def terminate(self) -> None:
         """Stop at once (shutdown): kill busy local workers, drop the cluster client."""
+        self.closed = True
         self._drop_remote()
         self.local.terminate()
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -85,10 +86,8 @@ class EvaluationPool:
         futures = [self._client.submit(evaluate_chunk, s, c_fut, f_fut, self.cfg, n, pure=False)
                    for s, n in jobs]
         # Bounded: a cluster that lost its last worker would otherwise keep the batch waiting forever.
-        from distributed import wait
-
-        wait(futures, timeout=self.cfg.dask_task_timeout_s)
-        return [ev for chunk in self._client.gather(futures) for ev in chunk]
+        deadline = time.monotonic() + self.cfg.dask_task_timeout_s
+        return [ev for f in futures for ev in f.result(timeout=max(0.0, deadline - time.monotonic()))]
 
     async def evaluate_many_async(self, specs: Sequence[StrategySpec], candles: Candles,
                                   funding: Funding | None = None,
