@@ -81,8 +81,11 @@ class EvaluationPool:
         return [ev for f in futures for ev in f.result()]
 
     def _run_dask(self, jobs: list, candles: Candles, funding: Funding | None) -> list[Evaluation]:
-        c_fut = self._client.scatter(candles, broadcast=True)
-        f_fut = self._client.scatter(funding, broadcast=True) if funding is not None else None
+        # hash=False: a fresh key per batch. Under the default content-hash key, re-sending the same
+        # candles (every batch of a genetic search) races with the release of the previous batch's
+        # copy and the scheduler cancels the tasks for "lost dependencies".
+        c_fut = self._client.scatter(candles, broadcast=True, hash=False)
+        f_fut = self._client.scatter(funding, broadcast=True, hash=False) if funding is not None else None
         futures = [self._client.submit(evaluate_chunk, s, c_fut, f_fut, self.cfg, n, pure=False)
                    for s, n in jobs]
         # Bounded: a cluster that lost its last worker would otherwise keep the batch waiting forever.

@@ -15,12 +15,13 @@ import pytest
 
 from ai_brain.brain_wiring import build_cycle, build_store
 from ai_brain.dask_executor import ALERT_KEY, DaskExecutor
-from ai_brain.dask_probe import probe_cluster
+from ai_brain.dask_probe import known_candles, known_spec, probe_cluster, probe_config
 from ai_brain.evaluation_pool import EvaluationPool
 from ai_brain.lifecycle import Lifecycle
 from src.app.supervisor import Supervisor
 from src.config import Secrets
 from src.config import parse_config as parse
+from src.config.evaluator import EvaluatorConfig
 from src.core.bus import EventBus
 from src.core.events import Alert
 from src.market.cache import MarketCache
@@ -182,3 +183,22 @@ def test_a_missing_scheduler_is_one_line(cluster) -> None:
     result = probe_cluster("tcp://127.0.0.1:9", cfg)  # port 9 (discard): nothing listens on loopback
     assert not result.ok and "\n" not in result.reason
     assert result.reason.startswith("scheduler tcp://127.0.0.1:9 unreachable")
+
+
+def test_repeated_batches_on_the_same_candles_never_lose_their_data(envs, cluster) -> None:
+    """A genetic search sends many batches on one cycle's candles; a re-scatter of identical data under
+    the same content-hash key races with the release of the previous batch's copy ("lost dependencies")."""
+    address = cluster.start_scheduler(envs["full"])
+    cluster.start_worker(envs["full"], "w1")
+    cluster.start_worker(envs["full"], "w2")
+    cfg = probe_config(EvaluatorConfig(workers=1))
+    result = probe_cluster(address, cfg)
+    assert result.ok, result.reason
+    with EvaluationPool(cfg, client=result.client, own_client=True) as pool:
+        failures = []
+        for _ in range(40):
+            try:
+                pool.evaluate_many([known_spec()], known_candles())
+            except Exception as exc:
+                failures.append(repr(exc))
+    assert failures == []
