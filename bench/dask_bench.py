@@ -77,8 +77,9 @@ def _dask_rates(cfg: EvaluatorConfig, specs: list[StrategySpec], candles: Candle
             for n in (1, 2):
                 cluster.start_worker(python, f"w{n}", nthreads=1)
                 probe = probe_cluster(address, cfg)
-                if not probe.ok or probe.workers != n:
-                    raise SystemExit(f"dask cluster not ready: {probe.reason or probe.workers}")
+                if not probe.ok:
+                    raise SystemExit(f"dask cluster not ready: {probe.reason}")
+                probe.client.wait_for_workers(n, timeout=120)
                 with EvaluationPool(cfg, client=probe.client, own_client=True) as pool:
                     out[f"dask-{n}"] = _rate(lambda p=pool: p.evaluate_many(specs, candles), len(specs), repeat)
         finally:
