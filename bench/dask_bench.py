@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from statistics import median
 
@@ -81,7 +82,7 @@ def _dask_rates(cfg: EvaluatorConfig, specs: list[StrategySpec], candles: Candle
                     raise SystemExit(f"dask cluster not ready: {probe.reason}")
                 probe.client.wait_for_workers(n, timeout=120)
                 with EvaluationPool(cfg, client=probe.client, own_client=True) as pool:
-                    out[f"dask-{n}"] = _rate(lambda p=pool: p.evaluate_many(specs, candles), len(specs), repeat)
+                    out[f"dask-{n}"] = _rate(partial(pool.evaluate_many, specs, candles), len(specs), repeat)
         finally:
             cluster.stop()
     return out
