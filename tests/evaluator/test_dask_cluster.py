@@ -13,23 +13,25 @@ from pathlib import Path
 
 import pytest
 
-from ai_brain.brain_wiring import build_cycle, build_store
+from ai_brain.brain_cycle import BrainInputs
 from ai_brain.dask_executor import ALERT_KEY, DaskExecutor
 from ai_brain.dask_probe import known_candles, known_spec, probe_cluster, probe_config
 from ai_brain.evaluation_pool import EvaluationPool
 from ai_brain.lifecycle import Lifecycle
 from src.app.supervisor import Supervisor
+from src.app.wire_brain import build_cycle, build_store
 from src.config import Secrets
 from src.config import parse_config as parse
 from src.config.evaluator import EvaluatorConfig
 from src.core.bus import EventBus
 from src.core.events import Alert
 from src.market.cache import MarketCache
-from src.runtime.context import AppContext, Paths
+from src.runtime.context import Paths
 from src.state.store import StateStore
 from src.strategy.spec import family_spec
 from tests.brain.conftest import FakeClock
 from tests.evaluator.dask_cluster import Cluster, make_env
+from tests.rig import RigContext
 
 pytest.importorskip("distributed", reason="dask is not installed: pip install 'dask[distributed]'")
 
@@ -50,13 +52,13 @@ def cluster(tmp_path_factory: pytest.TempPathFactory):
     c.stop()
 
 
-def _context(root: Path, window, executor: str) -> AppContext:
+def _context(root: Path, window, executor: str) -> RigContext:
     cfg = parse({"llm": {"enabled": False}, "evaluator": {**_LIGHT, "executor": executor},
                  "brain": {"use_pool": True, "generators": {"templates_per_cycle": 8, "ga_population": 6,
                                                             "ga_generations": 1}, "lifecycle": {"keep_per_cycle": 4}}})
     paths = Paths(root)
     paths.ensure()
-    ctx = AppContext(config=cfg, secrets=Secrets(), paths=paths, bus=EventBus(), store=StateStore(paths.state),
+    ctx = RigContext(config=cfg, secrets=Secrets(), paths=paths, bus=EventBus(), store=StateStore(paths.state),
                      clock=FakeClock(int(window.ts[-1]) + 3_600_000))  # type: ignore[arg-type]
     cache = MarketCache("1h")
     for i in range(len(window)):
@@ -66,13 +68,13 @@ def _context(root: Path, window, executor: str) -> AppContext:
     return ctx
 
 
-def _cycle(ctx: AppContext):
+def _cycle(ctx: RigContext):
     store = build_store(ctx)
     lifecycle = Lifecycle(store, ctx.config.brain.lifecycle, "replay", ctx.bus.publish, ctx.clock.now_ms, 3_600_000)
-    return build_cycle(ctx, store, lifecycle, Supervisor(ctx))
+    return build_cycle(ctx, store, lifecycle, Supervisor(ctx), BrainInputs(ctx.services["market_cache"])).cycle
 
 
-async def _run_cycle(ctx: AppContext) -> tuple[list[tuple], object, dict]:
+async def _run_cycle(ctx: RigContext) -> tuple[list[tuple], object, dict]:
     cycle = _cycle(ctx)
     try:
         written = await cycle.cycle_once()
