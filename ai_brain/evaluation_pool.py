@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import multiprocessing
+import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
@@ -43,14 +44,15 @@ def _chunks(n: int, parts: int) -> list[range]:
 class EvaluationPool:
     """Evaluate many specs in parallel; use as a context manager or call `close()`.
 
-    `client` may be given to reuse an existing `distributed.Client` (e.g. in tests);
-    otherwise one is created from `cfg.executor` when it names a Dask scheduler.
+    `client` may be given to reuse an existing `distributed.Client` (e.g. in tests, or the
+    probe's; `own_client` then says whether `close()` closes it); otherwise one is created from
+    `cfg.executor` when it names a Dask scheduler.
     """
 
-    def __init__(self, cfg: EvaluatorConfig | None = None, client: Any = None) -> None:
+    def __init__(self, cfg: EvaluatorConfig | None = None, client: Any = None, own_client: bool = False) -> None:
         self.cfg = cfg or EvaluatorConfig()
         self._client = client
-        self._own_client = False
+        self._own_client = own_client
         self._pool: ProcessPoolExecutor | None = None
         if client is None and self.cfg.executor.startswith("dask://"):
             from distributed import Client  # optional dependency, only for Dask executors
@@ -79,11 +81,16 @@ class EvaluationPool:
         return [ev for f in futures for ev in f.result()]
 
     def _run_dask(self, jobs: list, candles: Candles, funding: Funding | None) -> list[Evaluation]:
-        c_fut = self._client.scatter(candles, broadcast=True)
-        f_fut = self._client.scatter(funding, broadcast=True) if funding is not None else None
+        # hash=False: a fresh key per batch. Under the default content-hash key, re-sending the same
+        # candles (every batch of a genetic search) races with the release of the previous batch's
+        # copy and the scheduler cancels the tasks for "lost dependencies".
+        c_fut = self._client.scatter(candles, broadcast=True, hash=False)
+        f_fut = self._client.scatter(funding, broadcast=True, hash=False) if funding is not None else None
         futures = [self._client.submit(evaluate_chunk, s, c_fut, f_fut, self.cfg, n, pure=False)
                    for s, n in jobs]
-        return [ev for chunk in self._client.gather(futures) for ev in chunk]
+        # Bounded: a cluster that lost its last worker would otherwise keep the batch waiting forever.
+        deadline = time.monotonic() + self.cfg.dask_task_timeout_s
+        return [ev for f in futures for ev in f.result(timeout=max(0.0, deadline - time.monotonic()))]
 
     async def evaluate_many_async(self, specs: Sequence[StrategySpec], candles: Candles,
                                   funding: Funding | None = None,

@@ -21,6 +21,7 @@ RUNS: list[tuple[str, list[str]]] = [
     ("brain_bench.py", []),
     ("live_orders_bench.py", []),
     ("telegram_outbox_bench.py", []),
+    ("dask_bench.py", []),
 ]
 
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from ai_brain.brain_cycle import BrainCycle, BrainInputs
+from ai_brain.dask_executor import DaskExecutor, build_executor
 from ai_brain.evaluation_pool import EvaluationPool
 from ai_brain.generators.dedup import Deduplicator
 from ai_brain.generators.evolutionary import EvolutionarySource
@@ -79,7 +80,7 @@ def _seeds_for(store: StrategyStore, limit: int, symbol: str) -> list[StrategySp
     return [r.spec for r in alive[:limit]]
 
 
-async def _close_in_background(pool: EvaluationPool) -> None:
+async def _close_in_background(pool: EvaluationPool | DaskExecutor) -> None:
     """Terminate busy workers at once (a fraction of a second): their futures fail, so the thread
     awaiting them ends and the process exits promptly instead of waiting for an evaluation."""
     pool.terminate()
@@ -102,7 +103,10 @@ def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, sup
     dedup = Deduplicator(cfg.generators.dedup_param_tolerance)
     for rec in store.list():
         dedup.add(rec.spec)
-    pool = EvaluationPool(ctx.config.evaluator) if cfg.use_pool else None
+    pool = build_executor(ctx.config.evaluator, ctx.bus.publish, ctx.clock.now_ms) if cfg.use_pool else None
+    if isinstance(pool, DaskExecutor):  # start-up probe, re-probes, fallback state on /status
+        ctx.status.register(pool.name, pool.describe)
+        supervisor.add(pool)
     templates = TemplateSource(cfg.generators.templates_per_cycle, cfg.generators.seed)
     gateway = build_gateway(ctx)
     intel = build_intel(ctx, gateway)

@@ -50,6 +50,9 @@ class EvaluatorConfig(BaseModel):
     ranking: RankingWeights = Field(default_factory=RankingWeights)
     executor: str = Field("process", description='"process" or "dask://host:port"')
     workers: int = Field(2, ge=1, le=256, description="local worker processes")
+    dask_probe_timeout_s: float = Field(30.0, gt=0.0, le=600.0, description="start-up probe of a Dask cluster")
+    dask_retry_s: float = Field(60.0, gt=0.0, le=86_400.0, description="re-probe a missing cluster this often")
+    dask_task_timeout_s: float = Field(900.0, gt=0.0, le=86_400.0, description="one batch on the cluster")
 
     @field_validator("executor")
     @classmethod

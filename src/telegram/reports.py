@@ -83,6 +83,9 @@ def format_status(mode: str, snap: Mapping[str, Any], counts: Mapping[str, int],
         f"data quality: {_data_quality(snap)}",
         f"guards tripped: {_guards(snap, control)}",
     ]
+    evaluator = snap.get("evaluator")
+    if isinstance(evaluator, Mapping) and evaluator.get("state"):  # only with a Dask executor
+        lines.append(f"evaluator: {evaluator['state']}")
     tasks = heartbeat.get("tasks", {}) or {}
     troubled = [f"{n} {t.get('state')}" for n, t in tasks.items() if t.get("state") not in ("running", "done")]
     if troubled:

@@ -86,6 +86,13 @@ def test_status_lists_every_hold_with_owner_and_reason() -> None:
     assert "paper mode, HALTED: person by telegram:1 (lunch); kill_switch by kill_switch (drawdown 21%)" in text
 
 
+def test_status_shows_the_evaluator_line_only_when_there_is_one() -> None:
+    state = "dask: unavailable, using local pool (worker tcp://10.0.0.7:4100 cannot import ai_brain)"
+    text = format_status("paper", {"evaluator": {"state": state}}, {}, "n/a", None)
+    assert f"evaluator: {state}" in text.splitlines()
+    assert "evaluator" not in format_status("paper", {}, {}, "n/a", None)
+
+
 def _view(ledger: object) -> TradingView:
     """A cockpit view holding only a ledger (no portfolio)."""
     return TradingView(CommandRegistry(), Controller(StateStore(Path(tempfile.mkdtemp()))), ledger=ledger)
