@@ -41,6 +41,8 @@ class Reply:
     text: str
     photo: bytes | None = None
     buttons: list[list[Button]] = field(default_factory=list)
+    html: bool = False  # True: ``text`` is Telegram HTML already (from a template); else plain, escaped on send
+    ok: bool = True  # False when the command was refused or could not run
 
 
 class Cockpit:
@@ -211,8 +213,8 @@ class Cockpit:
     async def _shared(self, name: str, args: dict[str, str], actor: str) -> Reply:
         result = await self._call(name, args, actor)
         if result is None:
-            return Reply(f"/{name}: {NA}")
-        return Reply(result[1] if result[0] else f"/{name} refused: {result[1]}")
+            return Reply(f"/{name}: {NA}", ok=False)
+        return Reply(result[1] if result[0] else f"/{name} refused: {result[1]}", ok=result[0])
 
     async def cmd_pause(self, args: dict[str, str], actor: str, role: Role) -> Reply:
         return await self._shared("pause", {"reason": "from Telegram"}, actor)
