@@ -217,8 +217,8 @@ class TelegramBot:
         """Edit the pressed message: buttons gone, who did what appended — the edit is the one answer."""
         user = query.from_user  # type: ignore[attr-defined]
         who = f"@{user.username}" if user.username else user.first_name
-        verb = "approved" if action == "approve" else "rejected"
-        note = f"✅ {verb} by {esc(who)}" if done else f"⚠️ {esc(who)}: {esc(plain(outcome)[:300])}"
+        verb = "✅ approved" if action == "approve" else "❌ rejected"
+        note = f"{verb} by {esc(who)}" if done else f"⚠️ {esc(who)}: {esc(plain(outcome)[:300])}"
         message = query.message  # type: ignore[attr-defined]
         try:
             base = message.text_html if message is not None and message.text else ""

@@ -14,6 +14,7 @@ from typing import Any
 from src.telegram.format import Message, esc, money, pct, price, qty, ratio, shorten, signed_money, when
 
 LEVEL_ICON = {"info": "ℹ️", "warning": "⚠️", "action": "❗", "critical": "🛑"}
+LEVEL_LABEL = {"action": "ACTION NEEDED: ", "critical": "CRITICAL: "}
 REASONING_CHARS = 600
 
 
@@ -94,9 +95,8 @@ def trade_closed(t: Mapping[str, Any], quote: str, tick: float | None = None, st
 def alert(level: str, title: str, text: str) -> Message:
     """Any other alert: the title (escaped) is the first line, the text below, one line per sentence group."""
     icon = LEVEL_ICON.get(level, "ℹ️")
-    heading = f"{icon} <b>{esc(shorten(title, 120))}</b>"
-    if level == "action":
-        heading = f"{icon} <b>ACTION NEEDED:</b> {esc(shorten(title, 110))}"
+    label = LEVEL_LABEL.get(level, "")
+    heading = f"{icon} {label}<b>{esc(shorten(title, 100))}</b>"
     return Message(heading, [esc(line) for line in str(text).splitlines() if line.strip()])
 
 
