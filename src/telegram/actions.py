@@ -19,10 +19,10 @@ from typing import Any
 
 from src.control.golive import GOLIVE, ConfirmationCodes, ConfirmError, GoLiveGate, PendingAction, live_blockers
 from src.runtime.context import AppContext
-from src.state.inbox import CommandRegistry
 from src.telegram import reports
 from src.telegram.analytics import closed_trades, trade_analytics
 from src.telegram.commands import Role, UsageError, allowed, help_text, lookup, short_help
+from src.telegram.money_actions import FORCEEXIT, MoneyCommands
 from src.telegram.outbox import Button
 from src.telegram.strategy_files import find_strategy, list_strategies
 from src.telegram.view import TradingView, strategy_counts
@@ -45,7 +45,7 @@ class Reply:
     ok: bool = True  # False when the command was refused or could not run
 
 
-class Cockpit:
+class Cockpit(MoneyCommands):
     """Turns a parsed command from an allowed person into a :class:`Reply`."""
 
     def __init__(self, ctx: AppContext, gate: GoLiveGate, codes: ConfirmationCodes, view: TradingView,
@@ -56,10 +56,6 @@ class Cockpit:
         self._equity_points = equity_points or (lambda: [])
         self.quote = ctx.config.quote
         self.handled = 0
-
-    @property
-    def registry(self) -> CommandRegistry:
-        return self.view.commands
 
     async def dispatch(self, name: str, words: list[str], actor: str, role: Role) -> Reply:
         """Check the command, its arguments and the role, then run it; bad input gets usage, never a crash."""
@@ -268,6 +264,8 @@ class Cockpit:
             return Reply(self.gate.complete(actor)[1])
         if pending.action == "approve":
             return await self._shared("approve", dict(pending.args), actor)
+        if pending.action == FORCEEXIT:
+            return await self.run_forceexit(dict(pending.args), actor)
         if pending.args.get("flatten") == "true":
             name = self._flatten_command()
             if name is None:
