@@ -21,6 +21,7 @@ from src.control.golive import GOLIVE, ConfirmationCodes, ConfirmError, GoLiveGa
 from src.runtime.context import AppContext
 from src.telegram import reports
 from src.telegram.analytics import closed_trades, trade_analytics
+from src.telegram.chart_actions import Benchmark, ChartCommands
 from src.telegram.commands import Role, UsageError, allowed, help_text, lookup, short_help
 from src.telegram.money_actions import FORCEEXIT, MoneyCommands
 from src.telegram.outbox import Button
@@ -45,15 +46,17 @@ class Reply:
     ok: bool = True  # False when the command was refused or could not run
 
 
-class Cockpit(MoneyCommands):
+class Cockpit(MoneyCommands, ChartCommands):
     """Turns a parsed command from an allowed person into a :class:`Reply`."""
 
     def __init__(self, ctx: AppContext, gate: GoLiveGate, codes: ConfirmationCodes, view: TradingView,
-                 equity_points: Callable[[], Sequence[tuple[int, float]]] | None = None) -> None:
+                 equity_points: Callable[[], Sequence[tuple[int, float]]] | None = None,
+                 benchmark: Benchmark | None = None) -> None:
         self.ctx, self.view = ctx, view
         self.gate = gate
         self.codes = codes
         self._equity_points = equity_points or (lambda: [])
+        self._benchmark = benchmark or (lambda: ("", []))
         self.quote = ctx.config.quote
         self.handled = 0
 
@@ -157,34 +160,6 @@ class Cockpit(MoneyCommands):
         return Reply(reports.format_report(await self.status_text(actor), await self.pnl_text("today", actor),
                                            await self.strategies_text(None, actor)))
 
-    async def cmd_chart(self, args: dict[str, str], actor: str, role: Role) -> Reply:
-        kind = args.get("kind", "equity")
-        if kind == "strategy":
-            return await self._strategy_chart(args.get("ID"), actor)
-        points = list(self._equity_points())
-        try:
-            png = await asyncio.to_thread(render_chart, kind, points, "", self.quote)
-        except ValueError as exc:  # charts.ChartError: not enough data
-            source = "" if self.view.portfolio is not None else f" (portfolio {NA})"
-            return Reply(f"no {kind} chart yet: {exc}{source}")
-        return Reply(f"{kind} ({len(points)} points)", photo=png)
-
-    async def _strategy_chart(self, sid: str | None, actor: str) -> Reply:
-        if not sid:
-            spec = lookup("chart")
-            return Reply(f"usage: {spec.usage if spec else '/chart strategy ID'} (missing ID)")
-        record, message = await self._strategy_record(sid, actor)
-        if record is None:
-            return Reply(message or f"unknown strategy id {sid}")
-        points = _equity_curve(record)
-        if not points:
-            return Reply(f"strategy {sid} has no recorded equity curve yet")
-        try:
-            png = await asyncio.to_thread(render_chart, "strategy", points, sid, self.quote)
-        except ValueError as exc:
-            return Reply(f"no chart for {sid}: {exc}")
-        return Reply(f"strategy {sid}", photo=png)
-
     async def cmd_analytics(self, args: dict[str, str], actor: str, role: Role) -> Reply:
         ledger_name = args["ledger"]
         result = await self._call("analytics", {"ledger": ledger_name}, actor)
@@ -281,31 +256,6 @@ class Cockpit(MoneyCommands):
         """The shared command that closes every position (the execution layer's emergency stop halts too)."""
         names = self.registry.names()
         return next((n for n in ("flatten", "emergency_stop") if n in names), None)
-
-
-def render_chart(kind: str, points: Sequence[tuple[int, float]], strategy_id: str, quote: str) -> bytes:
-    """Draw one chart (run in a worker thread); matplotlib is imported on first use, not at start-up."""
-    from src.telegram import charts
-
-    if kind == "strategy":
-        return charts.strategy_png(points, strategy_id, quote)
-    return charts.equity_png(points, quote=quote) if kind == "equity" else charts.drawdown_png(points)
-
-
-def _equity_curve(record: dict[str, Any]) -> list[tuple[int, float]]:
-    """A strategy's recorded equity curve (live, then dry run, then backtest), as (ts_ms, equity)."""
-    performance = record.get("performance") or {}
-    candidates = [record.get("equity_curve")]
-    if isinstance(performance, dict):
-        candidates += [(performance.get(s) or {}).get("equity_curve") for s in ("live", "dry_run", "backtest")
-                       if isinstance(performance.get(s), dict)]
-    for curve in candidates:
-        if isinstance(curve, list) and len(curve) >= 2:
-            try:
-                return [(int(p[0]), float(p[1])) for p in curve]
-            except (TypeError, ValueError, IndexError):
-                continue
-    return []
 
 
 def tail_log(path: Path, n: int, max_bytes: int = 256_000) -> list[str]:

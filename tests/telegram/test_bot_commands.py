@@ -26,6 +26,9 @@ class StandInPortfolio:
         return [{"symbol": "ETH/USDT", "qty_base": 1.5, "avg_entry_quote": 3000.0, "unrealized_quote": 42.0,
                  "strategy_id": "S1"}]
 
+    def closed_trades(self) -> list[dict[str, Any]]:
+        return []  # PortfolioView: no trade closed yet
+
     def pnl(self, period: str) -> dict[str, float]:
         assert period in ("day", "week", "all"), period
         return {"gross_quote": 50.0, "fees_quote": 2.0, "funding_quote": 1.0, "net_quote": 47.0}
