@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +20,7 @@ from typing import Any
 
 from src.control.golive import GOLIVE, ConfirmationCodes, ConfirmError, GoLiveGate, PendingAction, live_blockers
 from src.runtime.context import AppContext
-from src.telegram import reports
+from src.telegram import reports, templates
 from src.telegram.analytics import closed_trades, trade_analytics
 from src.telegram.chart_actions import Benchmark, ChartCommands
 from src.telegram.commands import Role, UsageError, allowed, help_text, lookup, short_help
@@ -157,8 +158,22 @@ class Cockpit(MoneyCommands, ChartCommands):
         return Reply(reports.format_strategy(record) if record else message or f"unknown strategy id {args['ID']}")
 
     async def cmd_report(self, args: dict[str, str], actor: str, role: Role) -> Reply:
-        return Reply(reports.format_report(await self.status_text(actor), await self.pnl_text("today", actor),
-                                           await self.strategies_text(None, actor)))
+        """The daily report: equity and the day's net first, strategy counts (not the whole list) below."""
+        portfolio = self.portfolio()
+        equity = portfolio.equity_quote() if portfolio is not None else None
+        result = await self._call("pnl", {"period": "day"}, actor)
+        pnl = result[2] if result is not None and result[0] else (
+            portfolio.pnl("day") if portfolio is not None and hasattr(portfolio, "pnl") else {})
+        listed = await self._call("strategies", {}, actor)
+        rows = listed[2].get("strategies") if listed is not None and listed[0] else None
+        strategies = rows if isinstance(rows, list) else list_strategies(self.ctx.paths.strategies)
+        start = self.ctx.config.paper.starting_balance_quote
+        returned = equity / start - 1.0 if equity is not None and start > 0 else None
+        values = [v for _, v in self._equity_points()]
+        drawdown = values[-1] / max(values) - 1.0 if values and max(values) > 0 else None
+        message = templates.report(int(self.ctx.clock.now_ms() or time.time() * 1000), equity, self.quote,
+                                   pnl or {}, strategies, returned, drawdown)
+        return Reply(message.render(), html=True)
 
     async def cmd_analytics(self, args: dict[str, str], actor: str, role: Role) -> Reply:
         ledger_name = args["ledger"]
