@@ -37,6 +37,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, help="run this many seconds, then shut down cleanly")
     p.add_argument("--root", type=Path, default=REPO_ROOT, help="folder holding strategies/, state/, logs/")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="console log level")
+    p.add_argument("--quiet", action="store_true", help="console: warnings and errors only (the log file keeps INFO)")
     return p.parse_args(argv)
 
 
@@ -50,6 +51,8 @@ def config_overrides(args: argparse.Namespace) -> dict[str, object]:
         out["replay.speed"] = args.speed
     if args.log_level:
         out["logging.level"] = args.log_level
+    if args.quiet:
+        out["logging.level"] = "WARNING"
     return out
 
 
