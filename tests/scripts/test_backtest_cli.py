@@ -11,18 +11,16 @@ from pathlib import Path
 import pytest
 
 from src.strategy.spec import family_spec
+from tests.conftest import data_file
 
 REPO = Path(__file__).resolve().parents[2]
-DATA = Path("/work/shared/data") if Path("/work/shared/data").exists() else REPO / "data"
 
 
 @pytest.fixture
 def candles(tmp_path: Path) -> Path:
     """The first 3,000 real BTC/USDT hours: enough for every split, quick to backtest."""
-    source = DATA / "binance_BTC-USDT_1h.csv.gz"
-    if not source.exists():
-        pytest.skip("shared candle data not present")
-    lines = gzip.open(source, "rt").read().splitlines()[:3001]
+    with gzip.open(data_file("binance_BTC-USDT_1h.csv.gz"), "rt") as fh:
+        lines = fh.read().splitlines()[:3001]
     path = tmp_path / "binance_BTC-USDT_1h.csv"
     path.write_text("\n".join(lines) + "\n")
     return path
