@@ -71,3 +71,14 @@ def test_sigterm_stops_within_five_seconds(tmp_path: Path) -> None:
     assert proc.wait(timeout=10) == 0
     assert time.monotonic() - started < 5.0
     assert json.loads(hb_path.read_text())["state"] == "stopped"
+
+
+def test_a_hold_file_stops_a_manual_start_in_one_line(tmp_path: Path) -> None:
+    """STOPPED keeps the bot down however it is started; --ignore-hold is the explicit way past it."""
+    (tmp_path / "STOPPED").write_text(json.dumps({"stopped_by": "ops", "reason": "exchange maintenance"}))
+    proc = run_bot(tmp_path, duration=1.0)
+    assert proc.returncode == 3 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "not starting" in proc.stderr
+    assert "stopped by ops: exchange maintenance" in proc.stderr and "--ignore-hold" in proc.stderr
+    assert not (tmp_path / "state").exists()  # nothing was started, nothing written
+    assert run_bot(tmp_path, "--ignore-hold", duration=1.0).returncode == 0
