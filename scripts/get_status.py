@@ -36,8 +36,8 @@ from scripts.common import (  # noqa: E402
     run_script,
     send_command,
 )
-from src.execution.ledger import AUTO_FILE, LedgerEntry  # noqa: E402
-from src.execution.order_filters import SymbolFilters  # noqa: E402
+from src.orders.ledger import AUTO_FILE, LedgerEntry  # noqa: E402
+from src.orders.order_filters import SymbolFilters  # noqa: E402
 from src.telegram.format import money, qty, signed_money, when  # noqa: E402
 
 STRATEGY_FOLDERS = ("testing", "active", "retired")

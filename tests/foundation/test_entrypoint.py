@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -16,6 +18,7 @@ def run_bot(root: Path, *extra: str, duration: float = 4.0) -> subprocess.Comple
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.smoke
 def test_duration_run_prints_status_and_exits_zero(tmp_path: Path) -> None:
     proc = run_bot(tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]

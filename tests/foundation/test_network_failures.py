@@ -13,6 +13,8 @@ from src.app.supervisor import Supervisor
 from src.exchange.errors import ExchangeUnavailable
 from tests.foundation.helpers import make_ctx
 
+pytestmark = pytest.mark.smoke  # deploy.sh runs these before every restart
+
 FAST = {"supervisor": {"restart_backoff_initial_s": 0.01, "restart_backoff_max_s": 0.02,
                        "heartbeat_seconds": 0.05, "shutdown_timeout_s": 1.0}}
 

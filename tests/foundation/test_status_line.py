@@ -14,6 +14,8 @@ from src.state.control import Controller
 from tests.rig import RigView
 from tests.telegram.conftest import make_ctx
 
+pytestmark = pytest.mark.smoke  # deploy.sh runs these before every restart
+
 HOUR_MS = 3_600_000
 
 

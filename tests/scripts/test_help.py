@@ -13,7 +13,6 @@ SCRIPTS = sorted(p.name for p in (REPO / "scripts").glob("*.py") if not p.name.s
                  and p.name not in ("common.py",))
 
 
-@pytest.mark.smoke
 @pytest.mark.parametrize("name", SCRIPTS)
 def test_help_from_another_directory(name: str, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / name), "--help"], cwd=tmp_path,

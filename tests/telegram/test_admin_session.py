@@ -1,7 +1,7 @@
 """A scripted admin session, every command, with the Bot API calls it produced recorded and checked.
 
 The real python-telegram-bot client talks to the fake Bot API; the portfolio is a stand-in with
-fixed numbers and the ledger is the real one (``src.execution.ledger``) holding closed trades.
+fixed numbers and the ledger is the real one (``src.orders.ledger``) holding closed trades.
 """
 
 from __future__ import annotations
@@ -12,11 +12,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from src.orders.ledger import Ledger
 from src.telegram.commands import COMMANDS
 from tests.fakes.telegram_html import html_problem
 from tests.telegram.conftest import ADMIN, CockpitFactory, Harness, registry_recorder
 from tests.telegram.test_bot_commands import StandInPortfolio, write_strategy
+
+pytestmark = pytest.mark.smoke  # deploy.sh runs these before every restart
 
 DAY_MS = 86_400_000
 NOW_MS = int(time.time() * 1000)  # the harness runs on the wall clock: "today" is today

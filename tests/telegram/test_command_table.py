@@ -15,6 +15,8 @@ from src.telegram.commands import (
     split_command,
 )
 
+pytestmark = pytest.mark.smoke  # deploy.sh runs these before every restart
+
 ISSUE_COMMANDS = {"status", "positions", "pnl", "strategies", "strategy", "approve", "reject", "pause", "resume",
                   "golive", "confirm", "paper", "stop", "report", "chart", "analytics", "logs", "help",
                   "balance", "daily", "weekly", "monthly", "performance", "trades", "forceexit", "show_config",

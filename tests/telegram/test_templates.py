@@ -11,6 +11,8 @@ from src.telegram import templates
 from src.telegram.format import Message, money, pct, plain, price, qty, split_lines, when
 from tests.fakes.telegram_html import TEXT_LIMIT, html_problem, visible_length
 
+pytestmark = pytest.mark.smoke  # deploy.sh runs these before every restart
+
 NASTY_ID = "S<1>&_x"
 NASTY_NAME = "ema <cross> & friends_v2"
 HUGE, TINY, NEG_NOISE = 1_234_567_890.123456, 0.000_000_012_345, -0.054720000000000005
