@@ -76,3 +76,13 @@ def test_malformed_arguments_give_the_usage_line(text: str, problem: str) -> Non
 def test_split_command_handles_bot_suffix_and_case() -> None:
     assert split_command("/PnL@fake_bot week") == ("pnl", ["week"])
     assert lookup("start") is lookup("help") and lookup("nope") is None
+
+
+def test_readme_lists_every_command_and_chart() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for c in COMMANDS:
+        assert f"`{c.usage.replace('|', chr(92) + '|')}`" in readme, c.name
+    for kind in ("**equity**", "**drawdown**", "**daily**", "**strategy ID**"):
+        assert kind in readme
