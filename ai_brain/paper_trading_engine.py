@@ -232,7 +232,7 @@ class PaperEngine:
         record = OrderRecord(intent=intent, status="rejected", reason=reason, created_ms=now, updated_ms=now)
         self.wallet.put_order(record)
         self._save_soon()
-        log.info("paper order %s rejected: %s", intent.client_order_id, reason)
+        log.debug("paper order %s rejected: %s", intent.client_order_id, reason)
         self._notify(record)
         return record
 

@@ -15,7 +15,9 @@
 #   APP_DIR, BOT_ROOT, ENV_FILE   checkout, data root, env file
 #   REMOTE=origin BRANCH=<current branch>
 #   INSTALL_CMD   default ".venv/bin/pip install -q -r requirements-dev.txt" (creates .venv if missing)
-#   TEST_CMD      default ".venv/bin/python -m pytest -q -x -p no:cacheprovider"
+#   TEST_CMD      default ".venv/bin/python -m pytest -q -x -p no:cacheprovider -m smoke" (the fast
+#                 subset, under a minute; the full suite with its crash tests belongs on a dev machine,
+#                 not on a 1-vCPU VPS beside the live bot)
 #   RESTART_CMD   default "[sudo -n] systemctl restart ai-trading-lab" (sudo when not root)
 #   HEALTH_CMD    default: the built-in check (process alive + heartbeat newer than the restart)
 #   HEALTH_TIMEOUT_S=90 HEALTH_POLL_S=2
@@ -30,8 +32,9 @@ load_env_file "$ENV_FILE"
 
 REMOTE="${REMOTE:-origin}"
 # requirements-dev.txt includes requirements.txt plus the test tools the next step needs.
-INSTALL_CMD="${INSTALL_CMD:-[ -x .venv/bin/python ] || python3 -m venv .venv; .venv/bin/pip install -q -r requirements-dev.txt}"
-TEST_CMD="${TEST_CMD:-.venv/bin/python -m pytest -q -x -p no:cacheprovider}"
+BASE_PYTHON="$(find_python || echo python3)"  # 3.12 or 3.11 where installed (Ubuntu 22.04's python3 is 3.10)
+INSTALL_CMD="${INSTALL_CMD:-[ -x .venv/bin/python ] || $BASE_PYTHON -m venv .venv; .venv/bin/pip install -q -r requirements-dev.txt}"
+TEST_CMD="${TEST_CMD:-.venv/bin/python -m pytest -q -x -p no:cacheprovider -m smoke}"
 RESTART_CMD="${RESTART_CMD:-$SYSTEMCTL restart $SERVICE_NAME}"
 HEALTH_CMD="${HEALTH_CMD:-}"
 HEALTH_TIMEOUT_S="${HEALTH_TIMEOUT_S:-90}"

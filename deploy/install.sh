@@ -44,8 +44,9 @@ esac
 
 [[ "$(id -u)" -eq 0 ]] || { echo "run as root: sudo $0" >&2; exit 1; }
 command -v systemctl > /dev/null || { echo "systemd is required" >&2; exit 1; }
-PYTHON="$(command -v python3.11 || command -v python3)"
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' || { echo "Python 3.11+ is required" >&2; exit 1; }
+# shellcheck source=deploy/lib.sh
+source "$DEPLOY_DIR/lib.sh"
+PYTHON="$(find_python)" || { echo "Python 3.11 or 3.12 is required (see deploy/README.md, step 1)" >&2; exit 1; }
 
 as_bot() { sudo -u "$BOT_USER" -H "$@"; }
 

@@ -115,3 +115,16 @@ heartbeat_age() {
 heartbeat_epoch() {  # whole seconds of the heartbeat's updated_at_epoch (first match only)
   sed -nE '/"updated_at_epoch"/{s/.*"updated_at_epoch": *([0-9]+).*/\1/p;q}' "$BOT_ROOT/state/heartbeat.json" 2>/dev/null
 }
+
+# The Python to build .venv with: 3.12 (Ubuntu 24.04) or 3.11 (Debian 12, Ubuntu 22.04 with the
+# deadsnakes PPA), else the system python3 if it is new enough. Prints nothing when none fits.
+find_python() {
+  local candidate
+  for candidate in python3.12 python3.11 python3; do
+    if command -v "$candidate" > /dev/null 2>&1 \
+       && "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2> /dev/null; then
+      command -v "$candidate"; return 0
+    fi
+  done
+  return 1
+}

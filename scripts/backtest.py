@@ -3,6 +3,10 @@
     python -m scripts.backtest --data candles.csv.gz --family momentum --param fast=10 \
         --param slow=50 --param ma=sma
     python scripts/backtest.py --data candles.csv.gz --strategy strategies/testing/x.json --json
+
+--strategy takes a bare spec or one of the bot's strategies/<folder>/*.json files. The figures
+are shown for the whole period (JSON key ``full``) beside in-sample and out-of-sample. Bad input
+(a missing file, an unknown parameter, too few bars) is reported in one line, exit code 2.
 """
 
 from __future__ import annotations
@@ -12,18 +16,22 @@ import json
 import sys
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as a file: make the repo root importable
-    _ROOT = str(Path(__file__).resolve().parents[1])
-    if _ROOT not in sys.path:
-        sys.path.insert(0, _ROOT)
+if __package__ in (None, ""):
+    import _bootstrap  # noqa: F401  (repo root importable when run as a file)
 
 from pydantic import ValidationError  # noqa: E402
 
+from ai_brain import statistics as st  # noqa: E402
+from ai_brain.backtest_engine import cost_model, run_backtest  # noqa: E402
 from ai_brain.strategy_evaluator import Evaluation, evaluate  # noqa: E402
 from src.config.evaluator import EvaluatorConfig  # noqa: E402
 from src.config.fees import FeesConfig  # noqa: E402
 from src.market.history import load_candles, load_funding  # noqa: E402
+from src.orders.fees import FeeSchedule  # noqa: E402
+from src.strategy.data import Candles  # noqa: E402
 from src.strategy.spec import FAMILY_NAMES, StrategySpec, family_spec  # noqa: E402
+
+EXIT_BAD_INPUT = 2
 
 # keys a strategies/*.json file carries besides the spec itself
 LIFECYCLE_KEYS = ("source", "performance", "status", "history", "created_at", "approved_at",
@@ -57,6 +65,10 @@ def load_spec(args: argparse.Namespace) -> StrategySpec:
     """The spec from --strategy or from --family/--param."""
     if args.strategy:
         body = json.loads(Path(args.strategy).read_text(encoding="utf-8"))
+        if not isinstance(body, dict):
+            raise ValueError(f"{args.strategy} holds no JSON object")
+        if isinstance(body.get("spec"), dict):  # one of the bot's strategy records: the spec is inside
+            body = body["spec"]
         return StrategySpec.model_validate({k: v for k, v in body.items() if k not in LIFECYCLE_KEYS})
     params: dict[str, object] = {}
     for item in args.param:
@@ -67,16 +79,38 @@ def load_spec(args: argparse.Namespace) -> StrategySpec:
     return family_spec(args.family, **params)
 
 
-def render(ev: Evaluation) -> str:
-    """Human-readable summary: IS vs OOS metrics, significance, verdict with reasons."""
+def one_line(exc: BaseException) -> str:
+    """A validation error as ``field: problem; field: problem`` (no URLs, no input dumps)."""
+    if isinstance(exc, ValidationError):
+        return "; ".join(f"{'.'.join(map(str, e['loc'])) or 'spec'}: {e['msg'].removeprefix('Value error, ')}"
+                         for e in exc.errors())
+    if isinstance(exc, json.JSONDecodeError):
+        return f"not valid JSON ({exc.msg} at line {exc.lineno})"
+    if isinstance(exc, OSError):
+        return f"{exc.strerror or type(exc).__name__}: {exc.filename or ''}".strip()
+    return " ".join(str(exc).split())
+
+
+def whole_period(spec: StrategySpec, candles: Candles, funding: object, cfg: EvaluatorConfig,
+                 slippage_bps: float | None) -> st.Metrics:
+    """The same engine and costs over every bar: what the strategy did in the whole file."""
+    slip = cfg.slippage_bps if slippage_bps is None else slippage_bps
+    costs = cost_model(spec, FeeSchedule.from_config(cfg.fees), slip)  # the evaluator's own cost model
+    result = run_backtest(spec, candles, funding, costs, cfg.initial_cash,  # type: ignore[arg-type]
+                          cfg.maintenance_margin, start=0, end=len(candles))
+    return st.compute_metrics(result, candles.step_ms())
+
+
+def render(ev: Evaluation, full: st.Metrics) -> str:
+    """Human-readable summary: whole period, IS and OOS metrics, significance, verdict with reasons."""
     rows = ["total_return", "annual_return", "sharpe", "sortino", "calmar", "max_drawdown", "trades",
             "win_rate", "profit_factor", "expectancy", "exposure", "fees_paid", "funding_paid",
             "gross_pnl", "net_pnl"]
     lines = [f"{ev.spec_id}  ({ev.family}, {ev.bars} bars, fee {ev.fee_bps} bps, slip {ev.slippage_bps} bps)",
-             f"{'metric':<16}{'in-sample':>16}{'out-of-sample':>16}"]
+             f"{'metric':<16}{'whole period':>16}{'in-sample':>16}{'out-of-sample':>16}"]
     for r in rows:
-        a, b = getattr(ev.in_sample, r), getattr(ev.out_of_sample, r)
-        lines.append(f"{r:<16}{_fmt(a):>16}{_fmt(b):>16}")
+        f, a, b = getattr(full, r), getattr(ev.in_sample, r), getattr(ev.out_of_sample, r)
+        lines.append(f"{r:<16}{_fmt(f):>16}{_fmt(a):>16}{_fmt(b):>16}")
     s = ev.significance
     lines += [f"PSR {s.psr:.3f}  DSR {s.dsr:.3f} ({s.trials_in_family} trials)  "
               f"MC drawdown p95 {s.mc_drawdown_p95:.1%}  WF windows profitable {ev.positive_windows:.0%}",
@@ -96,16 +130,28 @@ def main(argv: list[str] | None = None) -> int:
     try:
         spec = load_spec(args)
     except (ValidationError, ValueError, OSError) as exc:
-        sys.stderr.write(f"invalid strategy: {exc}\n")
-        return 2
+        sys.stderr.write(f"invalid strategy: {one_line(exc)}\n")
+        return EXIT_BAD_INPUT
     fee = args.fee_bps
     overrides = {"fees": FeesConfig(spot_taker_bps=fee, spot_maker_bps=fee, perp_taker_bps=fee,
                                     perp_maker_bps=fee)} if fee is not None else {}
     cfg = EvaluatorConfig(**overrides)
-    candles = load_candles(args.data)
-    funding = load_funding(args.funding) if args.funding else None
-    ev = evaluate(spec, candles, funding, cfg, args.trials, slippage_bps=args.slippage_bps)
-    sys.stdout.write(ev.model_dump_json() + "\n" if args.json else render(ev))
+    try:
+        candles = load_candles(args.data)
+        funding = load_funding(args.funding) if args.funding else None
+    except (ValueError, OSError, KeyError) as exc:
+        sys.stderr.write(f"cannot read the data: {one_line(exc)}\n")
+        return EXIT_BAD_INPUT
+    try:
+        ev = evaluate(spec, candles, funding, cfg, args.trials, slippage_bps=args.slippage_bps)
+        full = whole_period(spec, candles, funding, cfg, args.slippage_bps)
+    except ValueError as exc:
+        sys.stderr.write(f"cannot backtest: {one_line(exc)}\n")
+        return EXIT_BAD_INPUT
+    if args.json:
+        sys.stdout.write(json.dumps({**ev.model_dump(mode="json"), "full": full.model_dump(mode="json")}) + "\n")
+    else:
+        sys.stdout.write(render(ev, full))
     return 0
 
 

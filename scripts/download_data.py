@@ -3,6 +3,7 @@
     python scripts/download_data.py --exchange binance --symbol BTC/USDT --timeframe 1h --since 2024-01-01
     python scripts/download_data.py --symbol BTC/USDT --timeframe 1h --export btc_1h.csv.gz
     python scripts/download_data.py --symbol BTC/USDT --timeframe 1h --import old_btc_1h.csv.gz
+    python scripts/download_data.py --import binance_BTC-USDT_1h.csv.gz   # symbol and timeframe from the name
 
 Only candles the cache lacks are requested; an interrupted run (network loss, Ctrl-C) keeps what it
 got and the next run continues from there. Ends with a gap report. Exit codes: 0 done, 2 bad
@@ -15,11 +16,12 @@ import argparse
 import asyncio
 import json
 import sys
-import time
 from pathlib import Path
 
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (run as a file: puts the repo root on sys.path)
+
+from tqdm import tqdm  # noqa: E402
 
 from ai_brain.historical_data_fetcher import DownloadResult, HistoricalDataFetcher  # noqa: E402
 from src.config.market import ExchangeConfig  # noqa: E402
@@ -27,35 +29,38 @@ from src.core.timeframes import fmt_ms, parse_iso_ms  # noqa: E402
 from src.exchange.clients import ExchangeClients  # noqa: E402
 from src.exchange.errors import ExchangeAccessError  # noqa: E402
 from src.market.candles_io import CandleFileError  # noqa: E402
+from src.market.replay import symbol_from_path  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXIT_OK, EXIT_USAGE, EXIT_EXCHANGE = 0, 2, 3
 
 
 class ProgressBar:
-    """A small stderr bar, redrawn at most ten times a second."""
+    """A tqdm bar on stderr fed by the fetcher's ``(done, total)`` callback; closed when done."""
 
     def __init__(self, label: str, enabled: bool) -> None:
-        self.label, self.enabled, self._last = label, enabled, 0.0
+        self.label, self.enabled = label, enabled
+        self._bar: tqdm | None = None
 
     def __call__(self, done: int, total: int) -> None:
-        now = time.monotonic()
-        if not self.enabled or (now - self._last < 0.1 and done < total):
+        if not self.enabled:
             return
-        self._last = now
-        frac = done / total if total else 1.0
-        filled = int(frac * 30)
-        sys.stderr.write(f"\r{self.label} [{'#' * filled}{'.' * (30 - filled)}] {frac:6.1%}")
+        if self._bar is None:
+            self._bar = tqdm(total=total, desc=self.label, unit="candle", unit_scale=True, file=sys.stderr,
+                             dynamic_ncols=True, mininterval=0.2)
+        if total != self._bar.total:
+            self._bar.total = total
+        self._bar.update(done - self._bar.n)
         if done >= total:
-            sys.stderr.write("\n")
-        sys.stderr.flush()
+            self._bar.close()
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description="Download candles into the cache, or import/export CSV.")
     p.add_argument("--exchange", default="binance", help="ccxt exchange id (default binance)")
-    p.add_argument("--symbol", action="append", required=True, help="e.g. BTC/USDT (repeatable)")
-    p.add_argument("--timeframe", default="1h", help="e.g. 1m, 5m, 1h, 1d (default 1h)")
+    p.add_argument("--symbol", action="append", help="e.g. BTC/USDT (repeatable; with --import, taken from a "
+                   "file name like binance_BTC-USDT_1h.csv.gz when not given)")
+    p.add_argument("--timeframe", help="e.g. 1m, 5m, 1h, 1d (default: from the --import file name, else 1h)")
     p.add_argument("--since", help="first candle, ISO date (UTC), e.g. 2024-01-01")
     p.add_argument("--until", help="stop before this ISO date (default: the newest closed candle)")
     p.add_argument("--root", type=Path, default=REPO_ROOT, help="data root; the cache lives under it")
@@ -69,6 +74,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     args = p.parse_args(argv)
     if not (args.since or args.import_file or args.export_file):
         p.error("give --since to download, or --import / --export")
+    named_tf = None
+    if not args.symbol and args.import_file:
+        try:
+            symbol, named_tf = symbol_from_path(args.import_file)
+        except ValueError as exc:
+            p.error(f"{exc} (or give --symbol)")
+        args.symbol = [symbol]
+    if not args.symbol:
+        p.error("give --symbol (e.g. BTC/USDT)")
+    args.timeframe = args.timeframe or named_tf or "1h"
     return args
 
 

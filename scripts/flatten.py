@@ -23,15 +23,30 @@ anything on an exchange; in ``replay`` and ``paper`` the positions are the paper
 from __future__ import annotations
 
 import asyncio
+import sys
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from scripts.common import REPO_ROOT, ScriptError, find_bot, ledger_fills, load_script_config, read_json
-from src.config import AppConfig, load_secrets
-from src.orders.interface import OrderIntent, OrderRecord, client_order_id
-from src.orders.ledger import LedgerEntry
+if __package__ in (None, ""):
+    import _bootstrap  # noqa: F401  (repo root importable when run as a file)
+
+from scripts.common import (  # noqa: E402
+    EXIT_OK,
+    REPO_ROOT,
+    ScriptError,
+    emit,
+    find_bot,
+    ledger_fills,
+    load_script_config,
+    make_parser,
+    read_json,
+    run_script,
+)
+from src.config import AppConfig, load_secrets  # noqa: E402
+from src.orders.interface import OrderIntent, OrderRecord, client_order_id  # noqa: E402
+from src.orders.ledger import LedgerEntry  # noqa: E402
 
 QTY_EPS = 1e-12
 EXCHANGE_VENUES: dict[str, tuple[str, ...]] = {"live": ("live",), "testnet": ("testnet", "live")}
@@ -213,3 +228,26 @@ def close_runner_trades(root: Path, filled: list[dict[str, Any]], venue_names: t
     if closed:
         store.save(StrategyRunner.FILE, state)
     return closed
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run alone, this only lists what ``stop_trading.py --flatten`` would close (it never sends)."""
+    p = make_parser(__doc__ + "\nRun alone it lists the positions; stop_trading.py --flatten closes them.")
+    p.add_argument("--config", type=Path, default=REPO_ROOT / "config.yaml", help="the bot's config file")
+    args = p.parse_args(argv)
+
+    def body() -> int:
+        mode = resolve_mode(args.root, load_script_config(args.config))
+        positions, bad = open_positions(args.root, mode)
+        lines = [f"{mode}: {len(positions)} open exchange position(s) in the ledger"
+                 + (f" ({bad} unreadable ledger line(s))" if bad else "")]
+        lines += [f"  {p.symbol} {p.market} {p.qty_base:+.8g}" for p in positions]
+        emit(args.json, "\n".join(lines), {"ok": True, "mode": mode, "unreadable_lines": bad,
+                                           "positions": [asdict(p) for p in positions]})
+        return EXIT_OK
+
+    return run_script(body, lambda: args.json)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -11,6 +11,7 @@ inbox. Never writes anything.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from collections import Counter
@@ -35,9 +36,14 @@ from scripts.common import (  # noqa: E402
     run_script,
     send_command,
 )
+from src.orders.ledger import AUTO_FILE, LedgerEntry  # noqa: E402
+from src.orders.order_filters import SymbolFilters  # noqa: E402
 from src.state.control import ControlState  # noqa: E402
+from src.telegram.format import money, qty, signed_money, when  # noqa: E402
 
 STRATEGY_FOLDERS = ("testing", "active", "retired")
+EQUITY_FILE = "equity_curve.jsonl"
+DAY_MS = 86_400_000
 
 
 def strategy_summary(strategies: Path) -> dict[str, Any]:
@@ -68,6 +74,72 @@ def positions_summary(root: Path) -> dict[str, Any]:
     return {"fills": len(fills), "unreadable_ledger_lines": bad,
             "open": {v: rows for v, rows in open_by_venue.items() if rows},
             "paper_balances": balances if isinstance(balances, dict) else None, "paper_wallet_problem": problem}
+
+
+def last_equity(logs: Path) -> tuple[int, float] | None:
+    """The newest point of the portfolio's equity file (the bot appends one every 15 market minutes)."""
+    try:
+        lines = (logs / EQUITY_FILE).read_text(encoding="utf-8").splitlines()
+    except OSError:
+        return None
+    for line in reversed(lines):
+        body, _ = _json_line(line)
+        if isinstance(body, dict) and isinstance(body.get("ts_ms"), int) and isinstance(body.get("equity_quote"),
+                                                                                       int | float):
+            return body["ts_ms"], float(body["equity_quote"])
+    return None
+
+
+def _json_line(line: str) -> tuple[Any, str | None]:
+    try:
+        return json.loads(line), None
+    except ValueError as exc:
+        return None, str(exc)
+
+
+def closed_nets(logs: Path) -> list[tuple[int, float]]:
+    """(exit ms, net P&L) of every automatic closed trade in the ledger."""
+    out: list[tuple[int, float]] = []
+    try:
+        raw_lines = (logs / AUTO_FILE).read_bytes().splitlines()
+    except OSError:
+        return out
+    for raw in raw_lines:
+        try:
+            entry = LedgerEntry.model_validate_json(raw)
+        except ValueError:
+            continue
+        net = entry.data.get("net_quote")
+        if entry.kind == "trade" and isinstance(net, int | float):
+            out.append((int(entry.data.get("exit_ms", entry.ts_ms)), float(net)))
+    return out
+
+
+def money_summary(root: Path, starting_quote: float | None) -> dict[str, Any]:
+    """Equity now, P&L today (realized, UTC day of the bot's last equity point) and since the start."""
+    point = last_equity(root / "logs")
+    nets = closed_nets(root / "logs")
+    now_ms = point[0] if point else max((t for t, _ in nets), default=0)
+    today = now_ms // DAY_MS * DAY_MS
+    equity = point[1] if point else None
+    return {"equity_quote": equity, "at_ms": point[0] if point else None,
+            "today_realized_quote": sum(n for t, n in nets if t >= today),
+            "today_trades": sum(t >= today for t, _ in nets),
+            "total_realized_quote": sum(n for _, n in nets), "trades": len(nets),
+            "total_quote": equity - starting_quote if equity is not None and starting_quote else None,
+            "starting_quote": starting_quote}
+
+
+def last_prices(root: Path) -> dict[str, float]:
+    """The last fill price per symbol in the ledger: what the step of each quantity is judged by."""
+    fills, _ = ledger_fills(root / "logs")
+    return {f.symbol: f.price_quote for f in fills if f.price_quote > 0}
+
+
+def step_for(symbol: str, prices: dict[str, float]) -> float | None:
+    """The lot step the bot uses for ``symbol`` when the exchange's is unknown (about six digits of price)."""
+    price = prices.get(symbol)
+    return SymbolFilters.default_for_price(symbol, price, 0.0, 0.0).step_size if price else None
 
 
 def heartbeat_summary(state: Path, stale_after_s: float, now_s: float) -> dict[str, Any]:
@@ -110,7 +182,13 @@ def collect(root: Path, stale_after_s: float) -> dict[str, Any]:
         verdict = "hung"
     else:
         verdict = "healthy"
+    wallet, _ = read_json(state / "paper_wallet.json")
+    starting = wallet.get("starting") if isinstance(wallet, dict) else None
+    quote = wallet.get("quote", "USDT") if isinstance(wallet, dict) else "USDT"
+    start = starting.get(quote) if isinstance(starting, dict) else None
     return {"root": str(root), "verdict": verdict, "process": bot.as_dict() if bot else None,
+            "quote": quote, "money": money_summary(root, float(start) if isinstance(start, int | float) else None),
+            "prices": last_prices(root),
             "hold": (hold if isinstance(hold, dict) else {"present": True}) if hold_present else None,
             "heartbeat": hb, "control": control_summary(state),
             "strategies": strategy_summary(root / "strategies"), "positions": positions_summary(root)}
@@ -150,24 +228,43 @@ def _hold_lines(ctl: dict[str, Any]) -> list[str]:
             f"(lifted by {h['released_by']})" for h in ctl.get("holds", [])]
 
 
+def _money_line(report: dict[str, Any]) -> str:
+    m, quote = report["money"], report["quote"]
+    if m["equity_quote"] is None:
+        return f"no equity recorded yet | realized {signed_money(m['total_realized_quote'], quote)}"
+    line = f"equity {money(m['equity_quote'], quote)} at {when(m['at_ms'])} UTC"
+    line += f" | today {signed_money(m['today_realized_quote'], quote)} ({m['today_trades']} trades)"
+    if m["total_quote"] is not None:
+        line += f" | total {signed_money(m['total_quote'], quote)} since {money(m['starting_quote'], quote)}"
+    return line + f" | realized {signed_money(m['total_realized_quote'], quote)} over {m['trades']} trades"
+
+
+def _qty(symbol: str, value: float, prices: dict[str, float]) -> str:
+    return qty(value, step_for(symbol, prices))
+
+
 def render(report: dict[str, Any]) -> str:
-    strat, pos = report["strategies"], report["positions"]
+    strat, pos, prices = report["strategies"], report["positions"], report["prices"]
     counts = " ".join(f"{k}={v}" for k, v in strat["folders"].items())
     if strat["statuses"]:
         counts += " (" + ", ".join(f"{k}: {v}" for k, v in sorted(strat["statuses"].items())) + ")"
     positions = ", ".join(f"{venue}: " + " ".join(f"{r['symbol']}{'(perp)' if r['market'] == 'perp' else ''} "
-                                                  f"{r['qty_base']:+g}" for r in rows)
+                                                  f"{'+' if r['qty_base'] > 0 else ''}"
+                                                  f"{_qty(r['symbol'], r['qty_base'], prices)}" for r in rows)
                           for venue, rows in pos["open"].items()) or f"none open ({pos['fills']} fills in the ledger)"
     if pos["unreadable_ledger_lines"]:
         positions += f" | {pos['unreadable_ledger_lines']} unreadable ledger line(s)"
     if pos["paper_balances"]:
-        positions += " | paper wallet " + ", ".join(f"{a} {q:,.8g}" for a, q in pos["paper_balances"].items()
-                                                     if isinstance(q, (int, float)) and q)
+        held = {a: (money(q, "") if a == report["quote"] else _qty(f"{a}/{report['quote']}", q, prices))
+                for a, q in pos["paper_balances"].items() if isinstance(q, int | float)}
+        positions += " | paper wallet " + ", ".join(f"{a} {q}" for a, q in held.items()
+                                                     if q.strip("0.,") not in ("", "-"))
     lines = [f"AI Trading Lab at {report['root']}",
              f"process     {_process_line(report)}",
              f"heartbeat   {_heartbeat_line(report['heartbeat'])}",
              f"control     {_control_line(report['control'])}",
              *_hold_lines(report["control"]),
+             f"money       {_money_line(report)}",
              f"strategies  {counts}" + (f" | unreadable: {len(strat['unreadable'])}" if strat["unreadable"] else ""),
              f"positions   {positions}",
              f"verdict     {report['verdict'].upper()}"]

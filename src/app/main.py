@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import signal
 import sys
@@ -24,7 +25,8 @@ from src.state.store import StateStore, sweep_temp_files
 log = logging.getLogger("ai_lab")
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
-EXIT_OK, EXIT_ERROR, EXIT_CONFIG = 0, 1, 2
+EXIT_OK, EXIT_ERROR, EXIT_CONFIG, EXIT_HELD = 0, 1, 2, 3
+HOLD_FILE = "STOPPED"  # <root>/STOPPED: an operator stopped the bot on purpose; every way of starting honours it
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -37,6 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, help="run this many seconds, then shut down cleanly")
     p.add_argument("--root", type=Path, default=REPO_ROOT, help="folder holding strategies/, state/, logs/")
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="console log level")
+    p.add_argument("--quiet", action="store_true", help="console: warnings and errors only (the log file keeps INFO)")
+    p.add_argument("--ignore-hold", action="store_true", help=f"start even though ROOT/{HOLD_FILE} exists")
     return p.parse_args(argv)
 
 
@@ -50,6 +54,8 @@ def config_overrides(args: argparse.Namespace) -> dict[str, object]:
         out["replay.speed"] = args.speed
     if args.log_level:
         out["logging.level"] = args.log_level
+    if args.quiet:
+        out["logging.level"] = "WARNING"
     return out
 
 
@@ -77,10 +83,29 @@ async def run_bot(cfg: AppConfig, secrets: Secrets, root: Path, duration_s: floa
     return EXIT_OK
 
 
+def hold_reason(root: Path) -> str | None:
+    """Who stopped the bot and why, from the hold file; None when there is no hold."""
+    path = root / HOLD_FILE
+    if not path.exists():
+        return None
+    try:
+        body = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return "an operator stopped the bot on purpose"
+    if not isinstance(body, dict):
+        return "an operator stopped the bot on purpose"
+    return f"stopped by {body.get('stopped_by', '?')}: {body.get('reason') or 'no reason given'}"
+
+
 def main(argv: list[str] | None = None) -> int:
     from src.app.logging_setup import setup_logging
 
     args = parse_args(argv)
+    held = hold_reason(args.root)
+    if held is not None and not args.ignore_hold:
+        print(f"not starting: {args.root / HOLD_FILE} exists ({held}); remove it to start, or pass --ignore-hold",
+              file=sys.stderr)
+        return EXIT_HELD
     try:
         cfg = load_config(args.config, config_overrides(args))
     except ConfigError as exc:

@@ -20,6 +20,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from src.app.failures import is_network_failure, network_line
 from src.core.enums import Mode
 from src.core.events import Alert
 from src.runtime.context import AppContext, Component
@@ -115,12 +116,16 @@ class Supervisor:
             except Exception as exc:
                 health.last_error = f"{type(exc).__name__}: {exc}"[:300]
                 health.state = "crashed"
-                log.exception("component %s crashed", component.name)
+                why = network_line(exc) if is_network_failure(exc) else ""
+                if not why:
+                    log.exception("component %s crashed", component.name)
                 if not restart:
+                    if why:
+                        log.error("%s stopped: %s", component.name, why)
                     return
-                await self._backoff(health)
+                await self._backoff(health, why)
 
-    async def _backoff(self, health: TaskHealth) -> None:
+    async def _backoff(self, health: TaskHealth, why: str = "") -> None:
         now = self._monotonic()
         health.crash_times.append(now)
         recent = [t for t in health.crash_times if now - t <= self.cfg.crash_alert_window_s]
@@ -133,7 +138,11 @@ class Supervisor:
                     self.cfg.restart_backoff_initial_s * 2 ** max(0, len(recent) - 1))
         health.state = "backoff"
         health.restarts += 1
-        log.warning("restarting %s in %.1fs (restart #%d)", health.name, delay, health.restarts)
+        if why:  # one line, no traceback: an outage is expected and handled
+            log.error("%s: %s; retrying in %.1fs (restart #%d), nothing new is traded from it meanwhile",
+                      health.name, why, delay, health.restarts)
+        else:
+            log.warning("restarting %s in %.1fs (restart #%d)", health.name, delay, health.restarts)
         await asyncio.sleep(delay)
 
     def heartbeat(self) -> Heartbeat:

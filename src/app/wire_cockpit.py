@@ -59,7 +59,7 @@ def add_telegram_components(ctx: AppContext, supervisor: Supervisor, view: Tradi
     register_golive_commands(view.commands, gate)
     sampler = EquitySampler(ctx, view)
     supervisor.add(sampler)
-    cockpit = Cockpit(ctx, gate, codes, view, sampler.curve)
+    cockpit = Cockpit(ctx, gate, codes, view, sampler.curve, sampler.benchmark)
     notifier: Notifier
     bot: TelegramBot | None = None
     reason = telegram_disabled_reason(ctx)

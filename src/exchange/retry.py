@@ -59,8 +59,9 @@ async def retry_call(fn: Callable[[], Awaitable[T]], policy: RetryPolicy, *, sle
     def before_sleep(state: RetryCallState) -> None:
         exc = state.outcome.exception() if state.outcome else None
         delay = state.next_action.sleep if state.next_action else 0.0
-        log.warning("%s failed (attempt %d/%d): %s; retrying in %.2fs", what, state.attempt_number,
-                    policy.attempts, exc, delay)
+        # DEBUG: the caller reports the outcome once (one line per failure, not one per attempt)
+        log.debug("%s failed (attempt %d/%d): %s; retrying in %.2fs", what, state.attempt_number,
+                  policy.attempts, exc, delay)
         if on_retry is not None and exc is not None:
             on_retry(state.attempt_number, exc, delay)
 

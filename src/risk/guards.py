@@ -263,7 +263,7 @@ class RiskGuards:
         c.refused[d.reason.value] += 1
         c.recent.append({"ts_ms": self.clock.now_ms(), "strategy_id": intent.strategy_id, "symbol": intent.symbol,
                          "reason": d.reason.value, "detail": d.detail})
-        log.info("risk refused %s %s %s (%s): %s", intent.strategy_id, intent.side, intent.symbol,
+        log.debug("risk refused %s %s %s (%s): %s", intent.strategy_id, intent.side, intent.symbol,
                  d.reason.value, d.detail)
 
     def describe(self) -> dict[str, object]:

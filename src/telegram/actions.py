@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +20,11 @@ from typing import Any
 
 from src.control.golive import GOLIVE, ConfirmationCodes, ConfirmError, GoLiveGate, PendingAction, live_blockers
 from src.runtime.context import AppContext
-from src.state.inbox import CommandRegistry
-from src.telegram import reports
+from src.telegram import reports, templates
 from src.telegram.analytics import closed_trades, trade_analytics
+from src.telegram.chart_actions import Benchmark, ChartCommands
 from src.telegram.commands import Role, UsageError, allowed, help_text, lookup, short_help
+from src.telegram.money_actions import FORCEEXIT, MoneyCommands
 from src.telegram.outbox import Button
 from src.telegram.strategy_files import find_strategy, list_strategies
 from src.telegram.view import TradingView, strategy_counts
@@ -41,23 +43,23 @@ class Reply:
     text: str
     photo: bytes | None = None
     buttons: list[list[Button]] = field(default_factory=list)
+    html: bool = False  # True: ``text`` is Telegram HTML already (from a template); else plain, escaped on send
+    ok: bool = True  # False when the command was refused or could not run
 
 
-class Cockpit:
+class Cockpit(MoneyCommands, ChartCommands):
     """Turns a parsed command from an allowed person into a :class:`Reply`."""
 
     def __init__(self, ctx: AppContext, gate: GoLiveGate, codes: ConfirmationCodes, view: TradingView,
-                 equity_points: Callable[[], Sequence[tuple[int, float]]] | None = None) -> None:
+                 equity_points: Callable[[], Sequence[tuple[int, float]]] | None = None,
+                 benchmark: Benchmark | None = None) -> None:
         self.ctx, self.view = ctx, view
         self.gate = gate
         self.codes = codes
         self._equity_points = equity_points or (lambda: [])
+        self._benchmark = benchmark or (lambda: ("", []))
         self.quote = ctx.config.quote
         self.handled = 0
-
-    @property
-    def registry(self) -> CommandRegistry:
-        return self.view.commands
 
     async def dispatch(self, name: str, words: list[str], actor: str, role: Role) -> Reply:
         """Check the command, its arguments and the role, then run it; bad input gets usage, never a crash."""
@@ -157,36 +159,22 @@ class Cockpit:
         return Reply(reports.format_strategy(record) if record else message or f"unknown strategy id {args['ID']}")
 
     async def cmd_report(self, args: dict[str, str], actor: str, role: Role) -> Reply:
-        return Reply(reports.format_report(await self.status_text(actor), await self.pnl_text("today", actor),
-                                           await self.strategies_text(None, actor)))
-
-    async def cmd_chart(self, args: dict[str, str], actor: str, role: Role) -> Reply:
-        kind = args.get("kind", "equity")
-        if kind == "strategy":
-            return await self._strategy_chart(args.get("ID"), actor)
-        points = list(self._equity_points())
-        try:
-            png = await asyncio.to_thread(render_chart, kind, points, "", self.quote)
-        except ValueError as exc:  # charts.ChartError: not enough data
-            source = "" if self.view.portfolio is not None else f" (portfolio {NA})"
-            return Reply(f"no {kind} chart yet: {exc}{source}")
-        return Reply(f"{kind} ({len(points)} points)", photo=png)
-
-    async def _strategy_chart(self, sid: str | None, actor: str) -> Reply:
-        if not sid:
-            spec = lookup("chart")
-            return Reply(f"usage: {spec.usage if spec else '/chart strategy ID'} (missing ID)")
-        record, message = await self._strategy_record(sid, actor)
-        if record is None:
-            return Reply(message or f"unknown strategy id {sid}")
-        points = _equity_curve(record)
-        if not points:
-            return Reply(f"strategy {sid} has no recorded equity curve yet")
-        try:
-            png = await asyncio.to_thread(render_chart, "strategy", points, sid, self.quote)
-        except ValueError as exc:
-            return Reply(f"no chart for {sid}: {exc}")
-        return Reply(f"strategy {sid}", photo=png)
+        """The daily report: equity and the day's net first, strategy counts (not the whole list) below."""
+        portfolio = self.portfolio()
+        equity = portfolio.equity_quote() if portfolio is not None else None
+        result = await self._call("pnl", {"period": "day"}, actor)
+        pnl = result[2] if result is not None and result[0] else (
+            portfolio.pnl("day") if portfolio is not None and hasattr(portfolio, "pnl") else {})
+        listed = await self._call("strategies", {}, actor)
+        rows = listed[2].get("strategies") if listed is not None and listed[0] else None
+        strategies = rows if isinstance(rows, list) else list_strategies(self.ctx.paths.strategies)
+        start = self.ctx.config.paper.starting_balance_quote
+        returned = equity / start - 1.0 if equity is not None and start > 0 else None
+        values = [v for _, v in self._equity_points()]
+        drawdown = values[-1] / max(values) - 1.0 if values and max(values) > 0 else None
+        message = templates.report(int(self.ctx.clock.now_ms() or time.time() * 1000), equity, self.quote,
+                                   pnl or {}, strategies, returned, drawdown)
+        return Reply(message.render(), html=True)
 
     async def cmd_analytics(self, args: dict[str, str], actor: str, role: Role) -> Reply:
         ledger_name = args["ledger"]
@@ -212,8 +200,8 @@ class Cockpit:
     async def _shared(self, name: str, args: dict[str, str], actor: str) -> Reply:
         result = await self._call(name, args, actor)
         if result is None:
-            return Reply(f"/{name}: {NA}")
-        return Reply(result[1] if result[0] else f"/{name} refused: {result[1]}")
+            return Reply(f"/{name}: {NA}", ok=False)
+        return Reply(result[1] if result[0] else f"/{name} refused: {result[1]}", ok=result[0])
 
     async def cmd_pause(self, args: dict[str, str], actor: str, role: Role) -> Reply:
         return await self._shared("pause", {"reason": "from Telegram"}, actor)
@@ -270,6 +258,8 @@ class Cockpit:
             return Reply(self.gate.complete(actor)[1])
         if pending.action == "approve":
             return await self._shared("approve", dict(pending.args), actor)
+        if pending.action == FORCEEXIT:
+            return await self.run_forceexit(dict(pending.args), actor)
         if pending.args.get("flatten") == "true":
             name = self._flatten_command()
             if name is None:
@@ -285,31 +275,6 @@ class Cockpit:
         """The shared command that closes every position (the execution layer's emergency stop halts too)."""
         names = self.registry.names()
         return next((n for n in ("flatten", "emergency_stop") if n in names), None)
-
-
-def render_chart(kind: str, points: Sequence[tuple[int, float]], strategy_id: str, quote: str) -> bytes:
-    """Draw one chart (run in a worker thread); matplotlib is imported on first use, not at start-up."""
-    from src.telegram import charts
-
-    if kind == "strategy":
-        return charts.strategy_png(points, strategy_id, quote)
-    return charts.equity_png(points, quote=quote) if kind == "equity" else charts.drawdown_png(points)
-
-
-def _equity_curve(record: dict[str, Any]) -> list[tuple[int, float]]:
-    """A strategy's recorded equity curve (live, then dry run, then backtest), as (ts_ms, equity)."""
-    performance = record.get("performance") or {}
-    candidates = [record.get("equity_curve")]
-    if isinstance(performance, dict):
-        candidates += [(performance.get(s) or {}).get("equity_curve") for s in ("live", "dry_run", "backtest")
-                       if isinstance(performance.get(s), dict)]
-    for curve in candidates:
-        if isinstance(curve, list) and len(curve) >= 2:
-            try:
-                return [(int(p[0]), float(p[1])) for p in curve]
-            except (TypeError, ValueError, IndexError):
-                continue
-    return []
 
 
 def tail_log(path: Path, n: int, max_bytes: int = 256_000) -> list[str]:

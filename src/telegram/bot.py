@@ -23,6 +23,7 @@ from src.config.telegram import TelegramConfig
 from src.telegram.access import Access
 from src.telegram.actions import Cockpit
 from src.telegram.commands import Role, bot_commands, split_command
+from src.telegram.format import esc, plain
 from src.telegram.outbox import Outbox, OutgoingMessage
 from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
@@ -173,10 +174,13 @@ class TelegramBot:
     async def send(self, msg: OutgoingMessage, photo: bytes | None) -> None:
         """Send one queued message; errors propagate to the outbox, which decides to retry or drop."""
         keyboard = markup(msg.buttons)
+        mode = msg.parse_mode or None
         if photo is not None:
-            await self.app.bot.send_photo(chat_id=msg.chat_id, photo=photo, caption=msg.text, reply_markup=keyboard)
+            await self.app.bot.send_photo(chat_id=msg.chat_id, photo=photo, caption=msg.text, reply_markup=keyboard,
+                                          parse_mode=mode)
         else:
-            await self.app.bot.send_message(chat_id=msg.chat_id, text=msg.text, reply_markup=keyboard)
+            await self.app.bot.send_message(chat_id=msg.chat_id, text=msg.text, reply_markup=keyboard,
+                                            parse_mode=mode)
 
     # ---- handlers ------------------------------------------------------------------------------
     async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -189,7 +193,7 @@ class TelegramBot:
             return
         name, words = split_command(message.text)
         reply = await self.cockpit.dispatch(name, words, f"telegram:{user.id}", role)
-        self.outbox.enqueue(chat.id, reply.text, buttons=reply.buttons, photo=reply.photo)
+        self.outbox.enqueue(chat.id, reply.text, buttons=reply.buttons, photo=reply.photo, html=reply.html)
 
     async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """An inline Approve/Reject press: admins only; strangers get nothing, viewers a refusal toast."""
@@ -206,8 +210,22 @@ class TelegramBot:
             return
         words = [strategy_id] if action == "approve" else [strategy_id, "rejected", "with", "the", "Telegram", "button"]
         reply = await self.cockpit.dispatch(action, words, f"telegram:{query.from_user.id}", role)
-        await self._answer(query, reply.text[:190])
-        self.outbox.enqueue(chat_id, reply.text)
+        await self._answer(query, plain(reply.text)[:190])
+        await self._mark_used(query, action, reply.text, reply.ok)
+
+    async def _mark_used(self, query: object, action: str, outcome: str, done: bool) -> None:
+        """Edit the pressed message: buttons gone, who did what appended — the edit is the one answer."""
+        user = query.from_user  # type: ignore[attr-defined]
+        who = f"@{user.username}" if user.username else user.first_name
+        verb = "✅ approved" if action == "approve" else "❌ rejected"
+        note = f"{verb} by {esc(who)}" if done else f"⚠️ {esc(who)}: {esc(plain(outcome)[:300])}"
+        message = query.message  # type: ignore[attr-defined]
+        try:
+            base = message.text_html if message is not None and message.text else ""
+            await query.edit_message_text(f"{base}\n\n{note}".strip(), parse_mode="HTML",  # type: ignore[attr-defined]
+                                          reply_markup=None)
+        except TelegramError as exc:  # the message may be too old to edit; the toast already answered
+            log.debug("editing the pressed message failed: %s", exc)
 
     async def _answer(self, query: object, text: str) -> None:
         try:

@@ -14,6 +14,8 @@ from typing import Literal
 from src.core.errors import LabError
 
 Role = Literal["admin", "viewer"]
+Group = Literal["Status", "Money", "Strategies", "Charts", "Trading control", "Bot"]
+GROUPS: tuple[Group, ...] = ("Status", "Money", "Strategies", "Charts", "Trading control", "Bot")
 
 STRATEGY_ID = r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,79}"
 
@@ -53,6 +55,7 @@ class CommandSpec:
     role: Role
     help: str
     args: tuple[Arg, ...] = ()
+    group: Group = "Bot"
 
     @property
     def usage(self) -> str:
@@ -77,33 +80,56 @@ class CommandSpec:
 
 
 _ID = Arg("ID", pattern=STRATEGY_ID)
+_N = Arg("N", False, pattern=r"\d{1,3}")
 
 COMMANDS: tuple[CommandSpec, ...] = (
-    CommandSpec("status", "viewer", "mode, uptime, equity, positions, strategies, data quality, guards"),
-    CommandSpec("positions", "viewer", "open positions with entry, size and unrealized P&L"),
-    CommandSpec("pnl", "viewer", "gross, fees, funding and net P&L", (Arg("period", False, ("today", "week", "all")),)),
-    CommandSpec("strategies", "viewer", "strategies, optionally only one status",
-                (Arg("status", False, pattern=r"[a-z_]{2,30}"),)),
-    CommandSpec("strategy", "viewer", "one strategy in detail", (_ID,)),
-    CommandSpec("approve", "admin", "approve a strategy waiting for approval", (_ID,)),
-    CommandSpec("reject", "admin", "reject a strategy, with the reason", (_ID, Arg("reason", rest=True))),
-    CommandSpec("pause", "admin", "stop opening new positions (exits still run)"),
-    CommandSpec("resume", "admin", "lift a person's pause (a guard's hold needs /release)"),
-    CommandSpec("release", "admin", "lift a guard's hold by name; live stays off until confirmed again",
-                (Arg("hold", True, ("kill_switch", "emergency_stop", "safety_file")),)),
-    CommandSpec("golive", "admin", "go live with real money: answers with a one-time code"),
-    CommandSpec("confirm", "admin", "confirm a pending /golive, /stop or live approval",
-                (Arg("CODE", pattern=r"\d{6}"),)),
-    CommandSpec("paper", "admin", "drop back to paper trading at once"),
-    CommandSpec("stop", "admin", "shut the bot down (asks for a code); flatten closes positions first",
-                (Arg("flatten", False, ("flatten",)),)),
-    CommandSpec("report", "viewer", "the daily report: status, P&L and strategies in one message"),
-    CommandSpec("chart", "viewer", "equity or drawdown curve, or one strategy's equity, as a picture",
-                (Arg("kind", False, ("equity", "drawdown", "strategy")), Arg("ID", False, pattern=STRATEGY_ID))),
+    CommandSpec("status", "viewer", "mode, uptime, equity, positions, strategies, data quality, guards",
+                group="Status"),
+    CommandSpec("health", "viewer", "is every task running; halts, kill switch, delivery problems", group="Status"),
+    CommandSpec("positions", "viewer", "open positions with entry, size and unrealized P&L", group="Status"),
+    CommandSpec("report", "viewer", "the daily report: equity, the day's P&L, strategies by status",
+                group="Status"),
+    CommandSpec("balance", "viewer", "equity, free cash, money in positions, return since the start",
+                group="Money"),
+    CommandSpec("pnl", "viewer", "gross, fees, funding and net P&L", (Arg("period", False, ("today", "week", "all")),),
+                group="Money"),
+    CommandSpec("daily", "viewer", "net P&L per day, last 7 days (closed trades)", group="Money"),
+    CommandSpec("weekly", "viewer", "net P&L per week, last 4 weeks", group="Money"),
+    CommandSpec("monthly", "viewer", "net P&L per month, last 6 months", group="Money"),
+    CommandSpec("performance", "viewer", "net P&L, trades and win rate per strategy and per symbol",
+                group="Money"),
+    CommandSpec("trades", "viewer", "the last N closed trades (default 10)", (_N,), group="Money"),
     CommandSpec("analytics", "viewer", "trade analytics; automatic and manual trades never mixed",
-                (Arg("ledger", True, ("auto", "manual")),)),
-    CommandSpec("logs", "admin", "the last N log lines", (Arg("N", False, pattern=r"\d{1,3}"),)),
-    CommandSpec("help", "viewer", "this list"),
+                (Arg("ledger", True, ("auto", "manual")),), group="Money"),
+    CommandSpec("strategies", "viewer", "strategies, optionally only one status",
+                (Arg("status", False, pattern=r"[a-z_]{2,30}"),), group="Strategies"),
+    CommandSpec("strategy", "viewer", "one strategy in detail", (_ID,), group="Strategies"),
+    CommandSpec("approve", "admin", "approve a strategy waiting for approval", (_ID,), group="Strategies"),
+    CommandSpec("reject", "admin", "reject a strategy, with the reason", (_ID, Arg("reason", rest=True)),
+                group="Strategies"),
+    CommandSpec("chart", "viewer", "a picture: equity (with trades and benchmarks), drawdown, daily P&L, "
+                "or one strategy's equity",
+                (Arg("kind", False, ("equity", "drawdown", "daily", "strategy")),
+                 Arg("ID", False, pattern=STRATEGY_ID)),
+                group="Charts"),
+    CommandSpec("pause", "admin", "stop opening new positions (exits still run)", group="Trading control"),
+    CommandSpec("resume", "admin", "lift a person's pause (a guard's hold needs /release)", group="Trading control"),
+    CommandSpec("release", "admin", "lift a guard's hold by name; live stays off until confirmed again",
+                (Arg("hold", True, ("kill_switch", "emergency_stop", "safety_file", "account")),),
+                group="Trading control"),
+    CommandSpec("forceexit", "admin", "close one strategy's position, or all (asks for a code)",
+                (Arg("ID", pattern=STRATEGY_ID),), group="Trading control"),
+    CommandSpec("golive", "admin", "go live with real money: answers with a one-time code", group="Trading control"),
+    CommandSpec("confirm", "admin", "confirm a pending /golive, /stop, /forceexit or live approval",
+                (Arg("CODE", pattern=r"\d{6}"),), group="Trading control"),
+    CommandSpec("paper", "admin", "drop back to paper trading at once", group="Trading control"),
+    CommandSpec("stop", "admin", "shut the bot down (asks for a code); flatten closes positions first",
+                (Arg("flatten", False, ("flatten",)),), group="Trading control"),
+    CommandSpec("show_config", "admin", "the running configuration, secrets redacted",
+                (Arg("section", False, pattern=r"[a-z_]{2,30}"),), group="Bot"),
+    CommandSpec("version", "viewer", "version, commit, Python and client library versions", group="Bot"),
+    CommandSpec("logs", "admin", "the last N log lines", (_N,), group="Bot"),
+    CommandSpec("help", "viewer", "this list", group="Bot"),
 )
 
 BY_NAME: dict[str, CommandSpec] = {c.name: c for c in COMMANDS}
@@ -120,9 +146,12 @@ def allowed(spec: CommandSpec, role: Role) -> bool:
 
 
 def help_text(role: Role) -> str:
-    """The /help answer for ``role``: usage line and one sentence per command it may use."""
+    """The /help answer for ``role``, grouped by purpose: usage line and one sentence per command."""
     lines = [f"Commands ({role}):"]
-    lines += [f"{c.usage} — {c.help}" for c in COMMANDS if allowed(c, role)]
+    for group in GROUPS:
+        rows = [f"{c.usage} — {c.help}" for c in COMMANDS if c.group == group and allowed(c, role)]
+        if rows:
+            lines += ["", f"{group}:", *rows]
     return "\n".join(lines)
 
 

@@ -6,7 +6,9 @@ no alert announces from the bus to Telegram (the console already gets everything
 :class:`~src.app.notifier.ConsoleNotifier`, so the relay exists only when Telegram is on).
 Data-status changes arrive as the data gate's own alerts, so ``DataStatus`` events are not
 relayed a second time. Discovery and approval alerts (keys ``discovery:<id>``, ``approval:<id>``)
-carry Approve / Reject buttons for admins.
+are rendered from the strategy's file with their templates; only an approval request whose
+strategy is still ``awaiting_approval`` carries Approve / Reject buttons (for admins): a button
+that the lifecycle would refuse is never shown.
 """
 
 from __future__ import annotations
@@ -16,18 +18,19 @@ from typing import Literal, Protocol
 
 from src.core.events import Alert, Event, StrategyEvent
 from src.runtime.context import AppContext
+from src.telegram import templates
 from src.telegram.access import Access
+from src.telegram.format import Message, plain
 from src.telegram.outbox import Button, Outbox
+from src.telegram.strategy_files import find_strategy
 
 log = logging.getLogger("notify")
 
 Audience = Literal["admins", "all"]
-PREFIX = {"info": "ℹ️", "warning": "⚠️", "action": "❗ ACTION NEEDED:", "critical": "🛑 CRITICAL:"}
 AUDIENCE: dict[str, Audience] = {"info": "all", "warning": "all", "action": "admins", "critical": "all"}
 # Lifecycle steps no alert announces (the lifecycle alerts on discovery, approval waiting, demotion
 # and retirement itself); generated/backtested would be noise on a phone.
 RELAYED_STATUSES = frozenset({"approved", "live", "scaling", "rejected"})
-BUTTON_KEYS = ("approval:", "discovery:")
 CALLBACK_LIMIT = 64  # Telegram's cap on callback data, in bytes
 
 
@@ -35,8 +38,11 @@ class Notifier(Protocol):
     """What every part of the bot may call to tell a person something."""
 
     def notify(self, text: str, *, level: str = "info", key: str = "", audience: Audience = "all",
-               buttons: list[list[Button]] | None = None, replace: bool = False) -> None:
-        """Tell people ``text``; ``key`` de-duplicates, ``replace`` lets a newer report supersede a pending one."""
+               buttons: list[list[Button]] | None = None, replace: bool = False, html: bool = False) -> None:
+        """Tell people ``text``; ``key`` de-duplicates, ``replace`` lets a newer report supersede a pending one.
+
+        ``html``: the text is Telegram HTML from a template (else plain text, escaped on the way out).
+        """
         ...
 
 
@@ -47,9 +53,10 @@ class LogNotifier:
         self.sent = 0
 
     def notify(self, text: str, *, level: str = "info", key: str = "", audience: Audience = "all",
-               buttons: list[list[Button]] | None = None, replace: bool = False) -> None:
+               buttons: list[list[Button]] | None = None, replace: bool = False, html: bool = False) -> None:
         self.sent += 1
-        log.log(logging.WARNING if level in ("action", "critical") else logging.INFO, "%s", text)
+        log.log(logging.WARNING if level in ("action", "critical") else logging.INFO, "%s",
+                plain(text) if html else text)
 
 
 class TelegramNotifier:
@@ -61,11 +68,12 @@ class TelegramNotifier:
         self.notify_viewers = notify_viewers
 
     def notify(self, text: str, *, level: str = "info", key: str = "", audience: Audience = "all",
-               buttons: list[list[Button]] | None = None, replace: bool = False) -> None:
+               buttons: list[list[Button]] | None = None, replace: bool = False, html: bool = False) -> None:
         scope: Audience = audience if self.notify_viewers else "admins"
         for chat in self.access.recipients(scope):
             is_admin = self.access.is_admin_chat(chat)
-            self.outbox.enqueue(chat, text, key=key, buttons=buttons if is_admin else None, replace=replace)
+            self.outbox.enqueue(chat, text, key=key, buttons=buttons if is_admin else None, replace=replace,
+                                html=html)
 
 
 def approval_buttons(strategy_id: str) -> list[list[Button]]:
@@ -95,13 +103,21 @@ class EventRelay:
     def _alert(self, event: Alert) -> None:
         """One message per alert; a repeat of the same condition (key, level, title) inside the window is dropped."""
         self.relayed += 1
-        text = f"{PREFIX.get(event.level, '')} {event.title}\n{event.text}".strip()
         key = f"{event.key}|{event.level}|{event.title}" if event.key else ""
-        buttons = None
-        if event.key.startswith(BUTTON_KEYS):
-            buttons = approval_buttons(event.key.split(":", 1)[1])
-        self.notifier.notify(text, level=event.level, key=key, audience=AUDIENCE.get(event.level, "all"),
-                             buttons=buttons)
+        message, buttons = self._render(event)
+        self.notifier.notify(message.render(), level=event.level, key=key, audience=AUDIENCE.get(event.level, "all"),
+                             buttons=buttons, html=True)
+
+    def _render(self, event: Alert) -> tuple[Message, list[list[Button]] | None]:
+        """The template for the alert's kind; buttons only where they can act (awaiting approval)."""
+        kind, _, sid = event.key.partition(":")
+        record = find_strategy(self.ctx.paths.strategies, sid) if kind in ("discovery", "approval") and sid else None
+        if record is None:
+            return templates.alert(event.level, event.title, event.text), None
+        if kind == "discovery":
+            return templates.discovery(record), None
+        waiting = record.get("status") == "awaiting_approval"
+        return templates.approval_request(record), approval_buttons(sid) if waiting else None
 
     def _strategy(self, event: StrategyEvent) -> None:
         if event.status not in RELAYED_STATUSES:

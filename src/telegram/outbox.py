@@ -37,6 +37,7 @@ from telegram.warnings import PTBDeprecationWarning
 from src.config.telegram import TelegramConfig
 from src.state.store import read_model, write_model
 from src.telegram.chats import ChatBook
+from src.telegram.format import esc, plain, shorten, split_lines
 
 log = logging.getLogger(__name__)
 
@@ -59,6 +60,7 @@ class OutgoingMessage(BaseModel):
     key: str = ""
     created_at: float = 0.0
     attempts: int = 0
+    parse_mode: str = ""  # "HTML" for everything queued now; "" for plain text queued by an older build
 
 
 class PendingMessages(BaseModel):
@@ -111,8 +113,8 @@ def photo_caption(text: str) -> tuple[str, str]:
     if len(text) <= CAPTION_LIMIT:
         return text, ""
     first = text.strip().splitlines()[0] if text.strip() else ""
-    if len(first) > SHORT_CAPTION:
-        first = first[:SHORT_CAPTION - 1] + "…"
+    if len(first) > SHORT_CAPTION:  # HTML: shorten the visible text, never cut a tag in two
+        first = esc(shorten(plain(first), SHORT_CAPTION))
     return f"{first}\n(details below)".strip(), text
 
 
@@ -180,8 +182,11 @@ class Outbox:
 
     # ---- producers -------------------------------------------------------------------------
     def enqueue(self, chat_id: int, text: str, *, key: str = "", buttons: list[list[Button]] | None = None,
-                photo: bytes | None = None, replace: bool = False) -> bool:
+                photo: bytes | None = None, replace: bool = False, html: bool = False) -> bool:
         """Queue a message without waiting; False when ``key`` was already sent to this chat recently.
+
+        Everything goes out in HTML parse mode: ``html`` says ``text`` is markup already, otherwise
+        it is plain text and escaped here, so no caller can send a stray ``<`` or ``&``.
 
         ``replace`` is for periodic reports: the new message supersedes a still-pending one with the
         same key (after an outage, one fresh status beats forty stale ones) and is never de-duplicated.
@@ -198,14 +203,16 @@ class Outbox:
             self.stats["deduped"] += 1
             return False
         text = text if text.strip() else "(empty message)"
-        parts = split_text(text)
+        body = text if html else esc(text)
+        parts = split_lines(body)
         if photo is not None:
-            caption, rest = photo_caption(text)
-            parts = [caption, *(split_text(rest) if rest else [])]
+            caption, rest = photo_caption(body)
+            parts = [caption, *(split_lines(rest) if rest else [])]
         for i, part in enumerate(parts):
             last = i == len(parts) - 1
             msg = OutgoingMessage(id=uuid.uuid4().hex[:12], chat_id=chat_id, text=part, key=key,
-                                  buttons=(buttons or []) if last else [], created_at=time.time())
+                                  buttons=(buttons or []) if last else [], created_at=time.time(),
+                                  parse_mode="HTML")
             self._items.append(_Item(msg, photo if i == 0 else None))
         self._trim()
         self._dirty.set()

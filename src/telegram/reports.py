@@ -13,6 +13,8 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+from src.telegram import format as fmt
+
 NOT_AVAILABLE = "not available in this build"
 
 
@@ -204,7 +206,10 @@ def format_strategies(rows: Iterable[Any], status: str | None) -> str:
     lines = [f"{title}: {len(items)}"]
     for s in items[:40]:
         sid = pick(s, "id", "strategy_id", default="?")
-        extra = [str(v) for v in (pick(s, "symbol"), pick(s, "name", "type")) if v]
+        name, symbol = str(pick(s, "name", "type", default="") or ""), str(pick(s, "symbol", default="") or "")
+        extra = [name] if name else []
+        if symbol and symbol not in name and symbol.replace("/", "") not in str(sid):
+            extra.insert(0, symbol)
         score = pick(s, "score")
         if isinstance(score, int | float):
             extra.append(f"score {score:.3f}")
@@ -225,12 +230,13 @@ def format_strategy(record: Mapping[str, Any]) -> str:
              f"timeframe: {record.get('timeframe') or spec.get('timeframe') or '?'}"]
     verdict = record.get("verdict")
     if isinstance(verdict, Mapping):
-        lines.append(f"verdict: {'passed' if verdict.get('passed') else 'failed'}, score {_num(verdict.get('score'))}")
+        outcome = "passed" if verdict.get("passed") else "failed"
+        lines.append(f"verdict: {outcome}, score {figure('score', verdict.get('score'))}")
     performance = record.get("performance") or {}
     for stage in ("backtest", "out_of_sample", "dry_run", "live"):
         figures = performance.get(stage) if isinstance(performance, Mapping) else None
         if isinstance(figures, Mapping) and figures:
-            shown = [f"{k} {_num(v)}" for k, v in figures.items() if isinstance(v, int | float | str)][:6]
+            shown = [f"{k} {figure(k, v)}" for k, v in figures.items() if isinstance(v, int | float | str)][:6]
             lines.append(f"{stage}: " + ", ".join(shown))
     history = record.get("history") or []
     for entry in list(history)[-3:]:
@@ -240,8 +246,24 @@ def format_strategy(record: Mapping[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _num(value: Any) -> str:
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
+PERCENT_KEYS = ("return", "drawdown", "win_rate", "exposure", "cagr")
+
+
+def figure(key: str, value: Any) -> str:
+    """A performance figure for people: fractions of returns and drawdowns in %, times as UTC dates,
+    money with separators, other floats to three significant digits."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return str(value)
+    name = key.lower()
+    if any(k in name for k in PERCENT_KEYS):
+        return fmt.pct(value)
+    if name.endswith(("_ms", "_ts")) or name in ("ts", "entered_at", "exited_at"):
+        return fmt.when(value) + " UTC"
+    if "equity" in name or name.endswith("_quote"):
+        return fmt.money(value, "").strip()
+    if "years" in name:
+        return f"{value:.2f}"
+    return fmt.sig(float(value), 3) if isinstance(value, float) else str(value)
 
 
 def format_report(status_text: str, pnl_text: str, strategies_text: str) -> str:

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from src.core.events import CandleClosed, Event
+from src.core.timeframes import timeframe_ms
 from src.runtime.context import AppContext
 from src.telegram.actions import Cockpit
 from src.telegram.notifier import Notifier
@@ -62,17 +63,34 @@ class Scheduler:
 
 
 class EquitySampler:
-    """Records portfolio equity once per closed candle time, for /chart when the portfolio keeps no curve."""
+    """Records portfolio equity once per closed candle time (for /chart when the portfolio keeps no
+    curve) and the close prices of one symbol, the buy-and-hold benchmark of the equity chart."""
 
     name = "equity_sampler"
 
-    def __init__(self, ctx: AppContext, view: Any, max_points: int = 5000) -> None:
+    def __init__(self, ctx: AppContext, view: Any, max_points: int = 5000, benchmark_symbol: str | None = None) -> None:
         self.ctx, self.view = ctx, view  # a TradingView: its ``portfolio`` may be None in a cockpit-only build
         self.points: deque[tuple[int, float]] = deque(maxlen=max_points)
+        self.prices: deque[tuple[int, float]] = deque(maxlen=max_points)
+        self.benchmark_symbol = benchmark_symbol  # None: the first symbol whose candle closes
         self._sub = ctx.bus.subscribe(self.name, self.on_event, kinds=("candle",), maxsize=1000)
+
+    def _record_price(self, event: CandleClosed) -> None:
+        if self.benchmark_symbol is None:
+            self.benchmark_symbol = event.symbol
+        if event.symbol != self.benchmark_symbol:
+            return
+        ts = event.ts_ms + timeframe_ms(event.timeframe)  # the close time, like the equity points
+        if not self.prices or ts > self.prices[-1][0]:
+            self.prices.append((ts, float(event.close)))
+
+    def benchmark(self) -> tuple[str, list[tuple[int, float]]]:
+        """(symbol, [(close ms, price)]) for the buy-and-hold line."""
+        return self.benchmark_symbol or "", list(self.prices)
 
     async def on_event(self, event: Event) -> None:
         assert isinstance(event, CandleClosed)
+        self._record_price(event)
         portfolio = self.view.portfolio
         if portfolio is None or getattr(portfolio, "curve", None) is not None:
             return  # nothing to sample, or the portfolio keeps its own curve

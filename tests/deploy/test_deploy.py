@@ -191,3 +191,16 @@ async def test_builtin_health_check_fails_without_a_bot(repos: Repos, sink: Http
 
     assert code == 2, out  # the rollback has no bot either: a person must look
     assert repos.head() == repos.first
+
+
+def test_default_tests_are_the_smoke_subset() -> None:
+    """deploy.sh runs only the fast `smoke` marker by default, and that marker selects real tests."""
+    script = (Path(__file__).resolve().parents[2] / "deploy" / "deploy.sh").read_text()
+    default = next(line for line in script.splitlines() if line.startswith('TEST_CMD="${TEST_CMD:-'))
+    assert "-m smoke" in default
+    listed = subprocess.run([sys.executable, "-m", "pytest", "--collect-only", "-q", "-m", "smoke",
+                             "-p", "no:cacheprovider"], cwd=Path(__file__).resolve().parents[2],
+                            capture_output=True, text=True, timeout=120, check=False)
+    counts = dict(line.rsplit(": ", 1) for line in listed.stdout.splitlines() if line.startswith("tests/"))
+    assert sum(int(n) for n in counts.values()) >= 30 and "tests/telegram/test_admin_session.py" in counts
+    assert not any("crash" in name for name in counts)

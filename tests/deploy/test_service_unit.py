@@ -23,7 +23,7 @@ def test_unit_has_restarts_limits_and_the_env_file() -> None:
     assert "@" not in unit.replace("multi-user.target", "")
     lines = set(unit.splitlines())
     for expected in ("Restart=always", "User=ailab", f"WorkingDirectory={REPO}", f"EnvironmentFile=-{REPO}/.env",
-                     f"ConditionPathExists=!{REPO}/STOPPED", "KillSignal=SIGTERM", "RestartPreventExitStatus=2"):
+                     f"ConditionPathExists=!{REPO}/STOPPED", "KillSignal=SIGTERM", "RestartPreventExitStatus=2 3"):
         assert expected in lines, expected
     keys = {line.split("=", 1)[0] for line in lines if "=" in line and not line.startswith("#")}
     assert {"MemoryMax", "LimitNOFILE", "TimeoutStopSec"} <= keys

@@ -25,8 +25,10 @@ Chat rules the real service has (each cited where it is modelled)::
 from __future__ import annotations
 
 import asyncio
+import html
 import json
 import math
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -34,11 +36,13 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.fakes.telegram_html import html_problem, visible_length
+
 BOT = {"id": 999, "is_bot": True, "first_name": "FakeBot", "username": "fake_bot"}
 # Bot API, sendMessage: "Text of the message to be sent, 1-4096 characters after entities parsing";
 # sendPhoto: "Photo caption ..., 0-1024 characters after entities parsing" (PTB mirrors both in
-# telegram.constants.MessageLimit.MAX_TEXT_LENGTH and CAPTION_LENGTH). No parse_mode is used, so
-# the fake counts the characters of the plain string.
+# telegram.constants.MessageLimit.MAX_TEXT_LENGTH and CAPTION_LENGTH). With parse_mode HTML the
+# fake counts the characters left after entity parsing (tests/fakes/telegram_html.py).
 TEXT_LIMIT = 4096
 CAPTION_LIMIT = 1024
 
@@ -70,6 +74,13 @@ class SentMessage:
     reply_markup: dict[str, Any] | None = None
     photo: bytes | None = None
     message_id: int = 0
+    parse_mode: str = ""
+    raw: str = ""  # the text as sent (HTML markup included); ``text`` is what the person sees
+
+
+def _visible(text: str, parse_mode: str) -> str:
+    """The text after Telegram parsed its HTML (tags gone, entities decoded)."""
+    return html.unescape(re.sub(r"<[^>]*>", "", text)) if parse_mode == "HTML" else text
 
 
 @dataclass
@@ -92,6 +103,7 @@ class FakeTelegram:
     commands_set: list[dict[str, str]] = field(default_factory=list)
     command_scopes: dict[str, list[str]] = field(default_factory=dict)
     callback_answers: list[dict[str, Any]] = field(default_factory=list)
+    edits: list[dict[str, Any]] = field(default_factory=list)
     down: int | None = None
     send_delay_s: float = 0.0
     clock: Callable[[], float] = time.monotonic  # the flood-wait clock; a test may pass its fake time
@@ -178,10 +190,12 @@ class FakeTelegram:
     def push_callback(self, chat_id: int, data: str, user_id: int | None = None, message_id: int = 1) -> int:
         """Queue an inline-button press on one of the bot's messages."""
         user = user_id if user_id is not None else chat_id
+        original = next((m for m in self.sent if m.message_id == message_id), None)
+        text = original.text if original is not None else "alert"
         query = {
             "id": f"cb{self._next_update}", "chat_instance": "ci", "data": data,
-            "from": {"id": user, "is_bot": False, "first_name": f"user{user}"},
-            "message": {"message_id": message_id, "date": int(time.time()), "text": "alert",
+            "from": {"id": user, "is_bot": False, "first_name": f"user{user}", "username": f"name{user}"},
+            "message": {"message_id": message_id, "date": int(time.time()), "text": text,
                         "chat": chat_object(chat_id), "from": BOT},
         }
         return self._push({"callback_query": query})
@@ -289,13 +303,16 @@ class FakeTelegram:
         return self._limit_rule(method, chat, params)
 
     def _limit_rule(self, method: str, chat: int, params: dict[str, Any]) -> web.Response | None:
-        if method == "sendPhoto" and len(str(params.get("caption", ""))) > CAPTION_LIMIT:
+        def length(text: str) -> int:
+            return visible_length(text) if params.get("parse_mode") == "HTML" else len(text)
+
+        if method == "sendPhoto" and length(str(params.get("caption", ""))) > CAPTION_LIMIT:
             return self._reject(method, chat, 400, "Bad Request: message caption is too long")
         if method == "sendMessage":
             text = str(params.get("text", ""))
             if not text.strip():
                 return self._reject(method, chat, 400, "Bad Request: message text is empty")
-            if len(text) > TEXT_LIMIT:
+            if length(text) > TEXT_LIMIT:
                 return self._reject(method, chat, 400, "Bad Request: message is too long")
         return None
 
@@ -334,10 +351,16 @@ class FakeTelegram:
     async def _answer(self, method: str, params: dict[str, Any], photo: bytes | None) -> web.Response:
         if method == "getUpdates":
             return _ok(await self._get_updates(params))
+        refusal = self._formatting_problem(method, params)
+        if refusal is not None:
+            return _error(400, f"Bad Request: {refusal}")
         if method in ("sendMessage", "sendPhoto"):
             if self.send_delay_s:
                 await asyncio.sleep(self.send_delay_s)
             return _ok(self._record_sent(method, params, photo))
+        if method in ("editMessageText", "editMessageReplyMarkup"):
+            self.edits.append({"method": method, **params})
+            return _ok(True)
         if method == "setMyCommands":
             scope = params.get("scope")
             names = [c["command"] for c in params.get("commands", [])]
@@ -349,6 +372,21 @@ class FakeTelegram:
         if method == "getMe":
             return _ok(BOT)
         return _ok(True)
+
+    def _formatting_problem(self, method: str, params: dict[str, Any]) -> str | None:
+        """Telegram's answer to bad HTML markup (see tests/fakes/telegram_html.py); an edit's text
+        has the sendMessage limit: "1-4096 characters after entities parsing"."""
+        field_name = "caption" if method == "sendPhoto" else "text"
+        if method not in ("sendMessage", "sendPhoto", "editMessageText") or field_name not in params:
+            return None
+        text = str(params[field_name])
+        if params.get("parse_mode") == "HTML":
+            problem = html_problem(text)
+            if problem is not None:
+                return problem
+        if method == "editMessageText" and visible_length(text) > TEXT_LIMIT:
+            return "message is too long"
+        return None
 
     async def _get_updates(self, params: dict[str, Any]) -> list[dict[str, Any]]:
         offset = int(params.get("offset", 0) or 0)
@@ -372,8 +410,9 @@ class FakeTelegram:
         message_id = self._next_message
         self._next_message += 1
         markup = params.get("reply_markup")
-        self.sent.append(SentMessage(method, chat_id, text, self.clock(), markup if isinstance(markup, dict)
-                                     else None, photo, message_id))
+        mode = str(params.get("parse_mode", ""))
+        self.sent.append(SentMessage(method, chat_id, _visible(text, mode), self.clock(),
+                                     markup if isinstance(markup, dict) else None, photo, message_id, mode, text))
         self._new_sent.set()
         return {"message_id": message_id, "date": int(time.time()), "text": text,
                 "chat": chat_object(chat_id), "from": BOT}

@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -16,6 +18,7 @@ def run_bot(root: Path, *extra: str, duration: float = 4.0) -> subprocess.Comple
                           capture_output=True, text=True, timeout=120)
 
 
+@pytest.mark.smoke
 def test_duration_run_prints_status_and_exits_zero(tmp_path: Path) -> None:
     proc = run_bot(tmp_path)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -82,3 +85,14 @@ def test_sigterm_stops_within_five_seconds(tmp_path: Path) -> None:
     assert proc.wait(timeout=10) == 0
     assert time.monotonic() - started < 5.0
     assert json.loads(hb_path.read_text())["state"] == "stopped"
+
+
+def test_a_hold_file_stops_a_manual_start_in_one_line(tmp_path: Path) -> None:
+    """STOPPED keeps the bot down however it is started; --ignore-hold is the explicit way past it."""
+    (tmp_path / "STOPPED").write_text(json.dumps({"stopped_by": "ops", "reason": "exchange maintenance"}))
+    proc = run_bot(tmp_path, duration=1.0)
+    assert proc.returncode == 3 and proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "not starting" in proc.stderr
+    assert "stopped by ops: exchange maintenance" in proc.stderr and "--ignore-hold" in proc.stderr
+    assert not (tmp_path / "state").exists()  # nothing was started, nothing written
+    assert run_bot(tmp_path, "--ignore-hold", duration=1.0).returncode == 0

@@ -11,6 +11,8 @@ from pydantic import BaseModel, ConfigDict
 from src.state.control import Controller, ControlState
 from src.state.store import StateStore, atomic_write_bytes, sweep_temp_files
 
+pytestmark = pytest.mark.smoke  # deploy.sh runs these before every restart
+
 
 class Doc(BaseModel):
     model_config = ConfigDict(extra="forbid")

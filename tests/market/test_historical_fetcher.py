@@ -141,3 +141,32 @@ async def test_download_script_end_to_end(fake: FakeBinance, tmp_path: Path) -> 
     summary = json.loads(out)
     assert summary["rows_in_range"] == 48 and summary["gaps"] == [] and summary["verdict"] == "OK"
     assert Path(summary["cache"]).is_relative_to(tmp_path / "data" / "cache" / "binance")
+
+
+async def _script(*args: str) -> tuple[int, str, str]:
+    cmd = [sys.executable, str(REPO_ROOT / "scripts" / "download_data.py"), *args]
+    proc = await asyncio.create_subprocess_exec(*cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    return proc.returncode or 0, out.decode(), err.decode()
+
+
+async def test_progress_bar_and_import_without_symbol(fake: FakeBinance, tmp_path: Path) -> None:
+    """A download shows a progress bar; --import takes symbol and timeframe from the file name."""
+    hour = 3_600_000
+    rows = minute_rows(time.time(), 48, tf_ms=hour)
+    fake.set_klines("BTCUSDT", "1h", rows)
+    since = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(rows[0][0] / 1000))
+    exported = tmp_path / "binance_BTC-USDT_1h.csv.gz"
+    code, out, err = await _script("--symbol", "BTC/USDT", "--timeframe", "1h", "--since", since, "--root",
+                                   str(tmp_path / "a"), "--api-base-url", fake.base_url, "--page-limit", "10",
+                                   "--export", str(exported))
+    assert code == 0, err
+    assert "100%" in err and "candle" in err  # tqdm's bar on stderr, finished
+    code, out, err = await _script("--import", str(exported), "--root", str(tmp_path / "b"), "--json")
+    assert code == 0, err
+    summary = json.loads(out)
+    assert summary["symbol"] == "BTC/USDT" and summary["timeframe"] == "1h" and summary["imported_new"] == 48
+    unnamed = tmp_path / "candles.csv"
+    unnamed.write_bytes(b"timestamp,open,high,low,close,volume\n")
+    code, out, err = await _script("--import", str(unnamed), "--root", str(tmp_path / "c"))
+    assert code == 2 and "cannot tell the symbol from file name" in err and "Traceback" not in err

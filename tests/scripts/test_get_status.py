@@ -80,8 +80,37 @@ def test_bot_down_human_output(tmp_path: Path) -> None:
     assert "not running (held down by STOPPED" in ran.out
     assert "STALE" in ran.out and "hold        person by telegram:1" in ran.out
     assert "verdict     DOWN" in ran.out
-    assert "live: ETH/USDT(perp) -2" in ran.out and "1 unreadable ledger line(s)" in ran.out
-    assert "paper wallet USDT 9,950.5, BTC 0.1" in ran.out
+    assert "live: ETH/USDT(perp) -2.000" in ran.out and "1 unreadable ledger line(s)" in ran.out
+    assert "paper wallet USDT 9,950.50, BTC 0.100" in ran.out  # the step of a 100 USDT asset: 0.001
+
+
+def test_equity_pnl_and_quantities_for_people(tmp_path: Path) -> None:
+    """Equity, today's and total P&L; a quantity rounded to its step; float dust is not a holding."""
+    root = tmp_path / "root"
+    _down_root(root)
+    day = 86_400_000
+    now = 1_796_133_600_000  # 2026-12-01 14:00 UTC
+    (root / "state" / "paper_wallet.json").write_text(json.dumps({
+        "applied_seq": 4, "quote": "USDT", "starting": {"USDT": 10_000.0},
+        "balances": {"USDT": 9950.5, "BTC": 0.1, "ETH": 8.6736174e-17}}))
+    (root / "logs" / "equity_curve.jsonl").write_text(
+        json.dumps({"ts_ms": now - day, "equity_quote": 9_000.0}) + "\n"
+        + json.dumps({"ts_ms": now, "equity_quote": 10_234.5678}) + "\n")
+    ledger_lines = (root / "logs" / "ledger_auto.jsonl").read_bytes().rsplit(b"\n", 1)[0] + b"\n"
+    (root / "logs" / "ledger_auto.jsonl").write_bytes(ledger_lines)  # drop the torn line: append after it
+    ledger = Ledger(root / "logs")
+    for exit_ms, net in ((now - 2 * day, -40.25), (now - 3_600_000, 12.5), (now - 60_000, 0.054720000000000005)):
+        ledger.append(kind="trade", ts_ms=exit_ms, strategy_id="S1", symbol="BTC/USDT",
+                      data={"net_quote": net, "exit_ms": exit_ms})
+
+    ran = run_script("get_status.py", root)
+
+    money_line = next(line for line in ran.out.splitlines() if line.startswith("money"))
+    assert "equity 10,234.57 USDT at 2026-12-01 14:00 UTC" in money_line
+    assert "today +12.55 USDT (2 trades)" in money_line and "total +234.57 USDT since 10,000.00 USDT" in money_line
+    assert "realized −27.70 USDT over 3 trades" in money_line
+    assert "ETH" not in ran.out.split("paper wallet", 1)[1].splitlines()[0]
+    assert "e-17" not in ran.out
 
 
 def test_empty_root_is_not_an_error(tmp_path: Path) -> None:

@@ -101,21 +101,44 @@ async def test_approval_while_live_takes_a_code(cockpit_factory: CockpitFactory)
     assert h.calls == [("approve", {"id": "S1"}, f"telegram:{ADMIN}")]
 
 
-@pytest.mark.parametrize("key", ["approval:S7", "discovery:S7"])
-async def test_approve_buttons_on_discovery_alerts(cockpit: Harness, key: str) -> None:
-    registry_recorder(cockpit, "approve")
-    registry_recorder(cockpit, "reject")
-    cockpit.ctx.bus.publish(Alert("action", "Approval waiting: S7", "passed out-of-sample", key=key))
+def write_record(h: Harness, sid: str, status: str) -> None:
+    record = {"id": sid, "name": f"{sid} ema", "status": status, "spec": {"symbols": ["BTC/USDT"], "timeframe": "1h"},
+              "performance": {"out_of_sample": {"trades": 9, "total_return": 0.0412, "sharpe": 1.1}}}
+    (h.ctx.paths.strategies / "testing" / f"{sid}.json").write_text(json.dumps(record))
+
+
+async def test_buttons_only_on_a_strategy_awaiting_approval(cockpit: Harness) -> None:
+    """A discovery (now dry_run) has no buttons: the lifecycle would refuse them."""
+    write_record(cockpit, "S6", "dry_run")
+    write_record(cockpit, "S7", "awaiting_approval")
+    cockpit.ctx.bus.publish(Alert("info", "Strategy discovered: S6", "now dry_run", key="discovery:S6"))
+    cockpit.ctx.bus.publish(Alert("action", "Approval waiting: S7", "passed out-of-sample", key="approval:S7"))
+    found, waiting = (await cockpit.fake.wait_sent(3, chat_id=ADMIN))[1:3]
+    assert found.text.startswith("🔬 New strategy S6 — dry_run") and found.reply_markup is None
+    assert found.parse_mode == "HTML" and "+4.12%" in found.text
+    assert waiting.text.startswith("❗ Approval waiting: S7") and waiting.reply_markup is not None
+    assert [b["callback_data"] for b in waiting.reply_markup["inline_keyboard"][0]] == ["approve:S7", "reject:S7"]
+
+
+@pytest.mark.parametrize("action", ["approve", "reject"])
+async def test_a_pressed_button_edits_its_message_and_sends_nothing_else(cockpit: Harness, action: str) -> None:
+    registry_recorder(cockpit, action, message=lambda a: f"{a['id']} {action}d")
+    write_record(cockpit, "S7", "awaiting_approval")
+    cockpit.ctx.bus.publish(Alert("action", "Approval waiting: S7", "passed", key="approval:S7"))
     alert = (await cockpit.fake.wait_sent(2, chat_id=ADMIN))[-1]
-    assert "Approval waiting: S7" in alert.text
-    buttons = alert.reply_markup["inline_keyboard"][0] if alert.reply_markup else []
-    assert [b["callback_data"] for b in buttons] == ["approve:S7", "reject:S7"]
-    cockpit.fake.push_callback(ADMIN, "approve:S7")
-    cockpit.fake.push_callback(ADMIN, "reject:S7")
+    cockpit.fake.push_callback(ADMIN, f"{action}:S7", message_id=alert.message_id)
     await cockpit.settle()
-    assert [c[:2] for c in cockpit.calls] == [("approve", {"id": "S7"}),
-                                              ("reject", {"id": "S7", "reason": "rejected with the Telegram button"})]
-    assert len(cockpit.fake.callback_answers) == 2
+    expected = {"approve": ("approve", {"id": "S7"}),
+                "reject": ("reject", {"id": "S7", "reason": "rejected with the Telegram button"})}[action]
+    assert [c[:2] for c in cockpit.calls] == [expected]
+    assert len(cockpit.fake.callback_answers) == 1
+    edit = cockpit.fake.edits[-1]
+    assert edit["method"] == "editMessageText" and edit["message_id"] == str(alert.message_id)
+    assert edit["text"].startswith("❗ Approval waiting: S7")
+    done = {"approve": "✅ approved", "reject": "❌ rejected"}[action]
+    assert edit["text"].endswith(f"{done} by @name{ADMIN}") and "reply_markup" not in edit
+    answers = [m for m in cockpit.fake.sent_to(ADMIN) if not m.text.startswith("Commands (")]
+    assert len(answers) == 2  # the start-up note and the alert: the press added no message
     assert len(cockpit.fake.sent_to(VIEWER)) == 1  # only the start-up note: action alerts are for admins
 
 
@@ -127,7 +150,7 @@ async def test_info_alerts_reach_viewers_without_buttons(cockpit: Harness) -> No
     assert "Strategy discovered: S8" in viewer[1].text and viewer[1].reply_markup is None
     assert viewer[2].text.startswith("strategy S8 → approved")
     admin = await cockpit.fake.wait_sent(3, chat_id=ADMIN)
-    assert admin[1].reply_markup is not None
+    assert admin[1].reply_markup is None  # no strategy file awaiting approval: nothing a button could do
     await asyncio.sleep(0.2)
     assert not any("noise" in m.text for m in cockpit.fake.sent)
 

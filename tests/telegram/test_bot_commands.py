@@ -29,6 +29,9 @@ class StandInPortfolio:
     def net_positions(self) -> list[dict[str, Any]]:
         return [{"venue": "paper", "symbol": "ETH/USDT", "market": "spot", "qty_base": 1.5}]
 
+    def closed_trades(self) -> list[dict[str, Any]]:
+        return []  # PortfolioView: no trade closed yet
+
     def pnl(self, period: str) -> dict[str, float]:
         assert period in ("day", "week", "all"), period
         return {"gross_quote": 50.0, "fees_quote": 2.0, "funding_quote": 1.0, "net_quote": 47.0}

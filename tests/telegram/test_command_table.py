@@ -4,10 +4,23 @@ from __future__ import annotations
 
 import pytest
 
-from src.telegram.commands import COMMANDS, UsageError, bot_commands, help_text, lookup, short_help, split_command
+from src.telegram.commands import (
+    COMMANDS,
+    GROUPS,
+    UsageError,
+    bot_commands,
+    help_text,
+    lookup,
+    short_help,
+    split_command,
+)
+
+pytestmark = pytest.mark.smoke  # deploy.sh runs these before every restart
 
 ISSUE_COMMANDS = {"status", "positions", "pnl", "strategies", "strategy", "approve", "reject", "pause", "resume",
-                  "golive", "confirm", "paper", "stop", "report", "chart", "analytics", "logs", "help", "release"}
+                  "golive", "confirm", "paper", "stop", "report", "chart", "analytics", "logs", "help",
+                  "balance", "daily", "weekly", "monthly", "performance", "trades", "forceexit", "show_config",
+                  "version", "health", "release"}
 
 
 def test_table_covers_every_command_of_the_issue() -> None:
@@ -24,11 +37,21 @@ def test_help_and_menu_come_from_the_table() -> None:
     assert "/pause" not in short_help("viewer") and "/pause" in short_help("admin")
 
 
+def test_help_is_grouped_by_purpose() -> None:
+    admin = help_text("admin").split("\n\n")
+    groups = {block.splitlines()[0]: block for block in admin[1:]}
+    assert list(groups) == [f"{g}:" for g in GROUPS]
+    assert "/balance" in groups["Money:"] and "/forceexit <ID>" in groups["Trading control:"]
+    assert "/approve <ID>" in groups["Strategies:"] and "/version" in groups["Bot:"]
+    assert "Trading control:\n/pause" not in help_text("viewer")
+
+
 @pytest.mark.parametrize(("text", "expected"), [
     ("/pnl", {}), ("/pnl week", {"period": "week"}),
     ("/reject S1 too many losses in chop", {"ID": "S1", "reason": "too many losses in chop"}),
     ("/chart strategy S-1.a", {"kind": "strategy", "ID": "S-1.a"}), ("/confirm 012345", {"CODE": "012345"}),
     ("/stop flatten", {"flatten": "flatten"}), ("/logs 30", {"N": "30"}), ("/analytics manual", {"ledger": "manual"}),
+    ("/forceexit all", {"ID": "all"}), ("/trades 25", {"N": "25"}), ("/show_config risk", {"section": "risk"}),
 ])
 def test_valid_arguments_parse(text: str, expected: dict[str, str]) -> None:
     name, words = split_command(text)
@@ -53,3 +76,13 @@ def test_malformed_arguments_give_the_usage_line(text: str, problem: str) -> Non
 def test_split_command_handles_bot_suffix_and_case() -> None:
     assert split_command("/PnL@fake_bot week") == ("pnl", ["week"])
     assert lookup("start") is lookup("help") and lookup("nope") is None
+
+
+def test_readme_lists_every_command_and_chart() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    for c in COMMANDS:
+        assert f"`{c.usage.replace('|', chr(92) + '|')}`" in readme, c.name
+    for kind in ("**equity**", "**drawdown**", "**daily**", "**strategy ID**"):
+        assert kind in readme

@@ -39,5 +39,6 @@ async def test_samples_once_per_candle_time_when_the_portfolio_keeps_no_curve(tm
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
     assert sampler.curve() == [(HOUR_MS, 1000.0), (2 * HOUR_MS, 1010.0), (3 * HOUR_MS, 1020.0)]
+    assert sampler.benchmark() == ("BTC/USDT", [(HOUR_MS, 1.0), (2 * HOUR_MS, 1.0), (3 * HOUR_MS, 1.0)])
     wallet.curve = [(5, 1.0), (6, 2.0)]  # type: ignore[attr-defined]
     assert sampler.curve() == [(5, 1.0), (6, 2.0)]

@@ -62,7 +62,12 @@ def test_positions_pnl_and_strategy_text() -> None:
               "spec": {"symbols": ["BTC/USDT"], "timeframe": "1h"}, "verdict": {"passed": True, "score": 0.8123},
               "history": [{"to_status": "dry_run", "actor": "ai", "reason": "passed"}]}
     text = format_strategy(record)
-    assert "BTC/USDT" in text and "1h" in text and "score 0.8123" in text and "dry_run by ai: passed" in text
+    assert "BTC/USDT" in text and "1h" in text and "score 0.812" in text and "dry_run by ai: passed" in text
+    record["performance"] = {"backtest": {"total_return": -0.09219, "years": 0.1598, "final_equity": 10_070.0,
+                                          "max_drawdown": -0.0547200000001, "entered_at": 1_720_004_400_000}}
+    text = format_strategy(record)
+    assert ("total_return −9.22%, years 0.16, final_equity 10,070.00, max_drawdown −5.47%, "
+            "entered_at 2024-07-03 11:00 UTC") in text
     assert duration(93_784) == "1d 2h 3m"
 
 
