@@ -25,7 +25,7 @@ from ai_brain.backtest_engine import cost_model, run_backtest
 from ai_brain.generators.dedup import content_hash
 from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, HypothesisGenerator
 from ai_brain.learning_engine import LearningEngine, TradeAssembler, closed_trade_from_ledger
-from ai_brain.lifecycle import Lifecycle
+from ai_brain.lifecycle import DEMO, Lifecycle
 from ai_brain.strategy_evaluator import Evaluation, TrialCounter, evaluate
 from ai_brain.strategy_store import Performance, Provenance, Source, StrategyRecord, StrategyStore, Verdict
 from src.core.enums import MONEY_STATUSES
@@ -301,10 +301,12 @@ class BrainCycle:
         return written
 
     def _eligible(self, ev: Evaluation) -> bool:
-        """Would earn a dry run (ranked first, so the files written are the useful ones)."""
+        """Would earn a dry run (ranked first, so the files written are the useful ones): a verdict
+        that passed every gate, or in a replay demo the lighter rules (messages say DEMO)."""
         rules = self.cfg.lifecycle
-        return (ev.lookahead_ok and ev.score >= rules.dry_run_min_score and ev.out_of_sample.total_return > 0
-                and ev.out_of_sample.trades >= rules.dry_run_min_oos_trades)
+        light = (ev.lookahead_ok and ev.score >= rules.dry_run_min_score and ev.out_of_sample.total_return > 0
+                 and ev.out_of_sample.trades >= rules.dry_run_min_oos_trades)
+        return light and (ev.passed or self.lifecycle.demo)
 
     def _file(self, h: Hypothesis, ev: Evaluation) -> StrategyRecord:
         sym = h.spec.symbols[0]
@@ -326,7 +328,8 @@ class BrainCycle:
     def _announce(self, rec: StrategyRecord, ev: Evaluation) -> None:
         oos = ev.out_of_sample
         sharpe = "n/a" if oos.sharpe is None else f"{oos.sharpe:.2f}"
-        text = (f"{rec.name} [{rec.spec.symbols[0]} {rec.spec.timeframe}] by {rec.source.generator}, now "
+        tag = "" if ev.passed else f"{DEMO}: " if rec.status == "dry_run" else ""
+        text = (f"{tag}{rec.name} [{rec.spec.symbols[0]} {rec.spec.timeframe}] by {rec.source.generator}, now "
                 f"{rec.status}. Out-of-sample: {oos.trades} trades, return {oos.total_return:+.2%}, Sharpe {sharpe}, "
                 f"max drawdown {oos.max_drawdown:.1%}; score {ev.score:.3f}; evaluator "
                 f"{'passed' if ev.passed else 'failed: ' + '; '.join(ev.reasons[:2])}. "

@@ -180,3 +180,53 @@ def test_the_queue_for_dry_run_slots_is_bounded(store, clock, events) -> None:
 
     assert {r.id for r in store.list("backtested")} == {"q1", "q2"}
     assert store.get("q3").status == "retired" and "superseded" in store.get("q3").history[-1].reason
+
+
+@pytest.mark.parametrize("mode", ["replay", "paper", "testnet", "live"])
+def test_in_every_mode_a_failed_verdict_never_reaches_approval(store, clock, events, mode) -> None:
+    life = _life(store, clock, events, mode=mode)
+    store.add(make_record("weak", status="dry_run", passed=False))
+    for k in (1, 5):
+        store.record_trade_result("weak", _trade(clock.now + k * H, 0.003))
+    clock.advance_hours(30)
+
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+
+    assert store.get("weak").status == "retired"
+    assert _alerts(events, "action") == []
+
+
+@pytest.mark.parametrize("mode", ["replay", "paper"])
+def test_a_failed_verdict_never_starts_a_dry_run(store, clock, events, mode) -> None:
+    life = _life(store, clock, events, mode=mode)
+    store.add(make_record("weak", status="backtested", passed=False))
+
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+
+    rec = store.get("weak")
+    assert rec.status == "rejected" and "min_trades" in rec.history[-1].reason
+
+
+def test_the_replay_demo_flag_marks_every_message_not_proven(store, clock, events) -> None:
+    life = _life(store, clock, events, mode="replay", replay_demo_approvals=True)
+    store.add(make_record("weak", status="backtested", passed=False))
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+    assert store.get("weak").status == "dry_run"
+    for k in (1, 5):
+        store.record_trade_result("weak", _trade(clock.now + k * H, 0.003))
+    clock.advance_hours(30)
+
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+
+    rec = store.get("weak")
+    assert rec.status == "awaiting_approval"
+    assert all("DEMO — not proven" in h.reason for h in rec.history[-2:])
+    ask = _alerts(events, "action")
+    assert len(ask) == 1 and "DEMO — not proven" in ask[0].title and "DEMO — not proven" in ask[0].text
+
+
+def test_the_demo_flag_does_nothing_outside_replay(store, clock, events) -> None:
+    life = _life(store, clock, events, mode="paper", replay_demo_approvals=True)
+    store.add(make_record("weak", status="backtested", passed=False))
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+    assert store.get("weak").status == "rejected"
