@@ -78,7 +78,7 @@ def render(ev: Evaluation) -> str:
         a, b = getattr(ev.in_sample, r), getattr(ev.out_of_sample, r)
         lines.append(f"{r:<16}{_fmt(a):>16}{_fmt(b):>16}")
     s = ev.significance
-    lines += [f"PSR {s.psr:.3f}  DSR {s.dsr:.3f} ({s.trials_in_family} trials)  "
+    lines += [f"PSR {s.psr:.3f}  DSR {s.dsr:.3f} ({s.trials} trials)  "
               f"MC drawdown p95 {s.mc_drawdown_p95:.1%}  WF windows profitable {ev.positive_windows:.0%}",
               f"score {ev.score:.3f}  verdict: {'PASS' if ev.passed else 'REJECT'}"]
     lines += [f"  - {r}" for r in ev.reasons]

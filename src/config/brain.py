@@ -95,6 +95,8 @@ class GeneratorConfig(_Section):
     ga_crossover_rate: float = Field(0.6, ge=0, le=1)
     seed: int = Field(7, ge=0)
     dedup_param_tolerance: float = Field(0.1, ge=0, le=1, description="relative parameter distance = duplicate")
+    dedup_max_trade_overlap: float = Field(0.8, ge=0, le=1, description="share of shared entries (Jaccard) above "
+                                           "which two candidates are one strategy, whatever their labels")
 
     @model_validator(mode="after")
     def _check(self) -> GeneratorConfig:
@@ -175,7 +177,8 @@ class BrainConfig(_Section):
     min_cycle_gap_s: float = Field(30.0, ge=0, description="never start cycles closer than this (fast replays)")
     first_cycle_delay_s: float = Field(0.0, ge=0, description="wait after warm-up before the first cycle")
     min_history_bars: int = Field(300, ge=100, description="bars a symbol needs before it is searched")
-    history_bars: int = Field(3_000, ge=100, le=200_000, description="bars per symbol handed to the evaluator")
+    history_bars: int = Field(52_600, ge=100, le=200_000, description="bars per symbol handed to the evaluator "
+                              "(52,600 1h bars = 6 years: the test segment then spans about 1.8 years)")
     symbols: tuple[str, ...] = Field((), description="symbols to search; empty = every symbol in the market cache")
     use_pool: bool = Field(True, description="evaluate in the evaluator's process pool (off: in a thread)")
     generators: GeneratorConfig = GeneratorConfig()
