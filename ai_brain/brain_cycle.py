@@ -140,6 +140,8 @@ class BrainCycle:
         self._funding: dict[str, Funding | None] = {}
         self._evaluated: dict[str, Evaluation] = {}
         self._specs: dict[str, StrategySpec] = {}
+        self.last_candidates: list[tuple[Hypothesis, Evaluation]] = []  # the last cycle, best selection first
+        self.last_verdicts: dict[str, Evaluation] = {}  # its finalists' test-segment verdicts, by hypothesis id
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._ledger_attached = False
         self.context_hook: Callable[[GenerationContext], None] = lambda _ctx: None
@@ -300,11 +302,12 @@ class BrainCycle:
         final = await self.rejudge([h for h, _ev in finalists], hyps)
         judged = list(zip([h for h, _ev in finalists], final, strict=True))
         passed = [(h, ev) for h, ev in judged if ev.passed]
+        self.last_candidates, self.last_verdicts = ranked, {h.id: ev for h, ev in judged}
         chosen = passed or (judged if self.lifecycle.demo else judged[:1])
         written = [self._file(h, ev) for h, ev in chosen]
         self.cycles += 1
         self.last_cycle = {"cycle": self.cycles, "hypotheses": len(hyps), "written": [r.id for r in written],
-                           "passed": len(passed), "best_score": ranked[0][1].score if ranked else None,
+                           "evaluated": len(self._evaluated), "passed": len(passed), "best_score": ranked[0][1].score if ranked else None,
                            "trials": {s: self.trials.count(s) for s in ctx.candles},
                            "seconds": round(time.monotonic() - started, 2), "market_ts": ctx.decision_ts_ms}
         log.info("AI cycle %d: %d hypotheses evaluated, %d passed every gate, %d filed, best score %s, %.1f s",
