@@ -307,7 +307,8 @@ class BrainCycle:
         written = [self._file(h, ev) for h, ev in chosen]
         self.cycles += 1
         self.last_cycle = {"cycle": self.cycles, "hypotheses": len(hyps), "written": [r.id for r in written],
-                           "evaluated": len(self._evaluated), "passed": len(passed), "best_score": ranked[0][1].score if ranked else None,
+                           "evaluated": len(self._evaluated), "passed": len(passed),
+                           "best_score": ranked[0][1].score if ranked else None,
                            "trials": {s: self.trials.count(s) for s in ctx.candles},
                            "seconds": round(time.monotonic() - started, 2), "market_ts": ctx.decision_ts_ms}
         log.info("AI cycle %d: %d hypotheses evaluated, %d passed every gate, %d filed, best score %s, %.1f s",

@@ -28,7 +28,8 @@ def _line(c: Candidate) -> str:
 def print_verdicts(result: ResearchResult) -> None:
     for c in result.candidates:
         print(_line(c))
-    print(f"{result.evaluated} candidates evaluated ({len(result.candidates)} proposed), {result.trials} trials on {result.symbol}'s data, "
+    print(f"{result.evaluated} candidates evaluated ({len(result.candidates)} proposed), "
+          f"{result.trials} trials on {result.symbol}'s data, "
           f"{len(result.passed)} passed every gate, {result.approval_requests} approval requests")
 
 
