@@ -221,6 +221,10 @@ class Lifecycle:
             self._retire(rec, f"dry-run return {ev.total_return:+.2%} over {ev.bars} bars is below the "
                               f"backtest's band (from {lo:+.2%})")
             return
+        if ev.total_return > hi:  # not the strategy its backtest describes, however pleasant
+            self._retire(rec, f"dry-run return {ev.total_return:+.2%} over {ev.bars} bars is above the "
+                              f"backtest's band (to {hi:+.2%}): results must lie inside it")
+            return
         self._ask_approval(rec, ev)
 
     def _ask_approval(self, rec: StrategyRecord, ev: Evidence) -> None:

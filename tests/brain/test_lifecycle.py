@@ -230,3 +230,29 @@ def test_the_demo_flag_does_nothing_outside_replay(store, clock, events) -> None
     store.add(make_record("weak", status="backtested", passed=False))
     life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
     assert store.get("weak").status == "rejected"
+
+
+def test_a_dry_run_above_the_band_is_not_put_up_for_approval(store, clock, events) -> None:
+    life = _life(store, clock, events)
+    store.add(make_record("s1", status="dry_run"))
+    store.record_trade_result("s1", _trade(clock.now + H, 0.5))
+    store.record_trade_result("s1", _trade(clock.now + 10 * H, 0.5))
+    clock.advance_hours(30)
+
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+
+    rec = store.get("s1")
+    assert rec.status == "retired" and "above the backtest's band" in rec.history[-1].reason
+    assert _alerts(events, "action") == []
+
+
+def test_approval_needs_both_market_time_and_trades_by_default(store, clock, events) -> None:
+    cfg = LifecycleConfig()
+    life = Lifecycle(store, cfg, "paper", events.append, clock.now_ms, H)
+    store.add(make_record("s1", status="dry_run"))
+    for k in range(cfg.min_dry_run_trades):
+        store.record_trade_result("s1", _trade(clock.now + (k + 1) * H, 0.0005))
+    clock.advance_hours(cfg.min_dry_run_hours - 1)
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+    assert store.get("s1").status == "dry_run", "enough trades but not enough market time"
+    assert cfg.min_dry_run_hours >= 14 * 24 and cfg.min_dry_run_trades >= 10
