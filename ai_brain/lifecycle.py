@@ -228,9 +228,10 @@ class Lifecycle:
         self._ask_approval(rec, ev)
 
     def _ask_approval(self, rec: StrategyRecord, ev: Evidence) -> None:
-        failed = (rec.verdict.failed_checks or ["verdict not passed"]) if self._unproven(rec) else []
         if rec.verdict is None:
             failed = ["no evaluation"]
+        else:
+            failed = [] if rec.verdict.passed else (rec.verdict.failed_checks or ["verdict not passed"])
         if failed and not self.demo:
             self._retire(rec, "dry run complete but the evaluator's gates did not pass: " + ", ".join(failed))
             return
