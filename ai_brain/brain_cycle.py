@@ -31,7 +31,7 @@ from ai_brain.strategy_store import Performance, Provenance, Source, StrategyRec
 from ai_brain.trade_overlap import distinct_by_trades
 from ai_brain.trial_ledger import TRIAL_BATCH_SUFFIX, TrialBatch, TrialLedger, TrialRecord
 from src.core.enums import MONEY_STATUSES
-from src.core.events import Alert, Event, Fill
+from src.core.events import Alert, Event, Fill, OrderUpdate
 from src.market.cache import MarketCache
 from src.orders.fees import FeeSchedule
 from src.orders.ledger import Ledger
@@ -145,7 +145,7 @@ class BrainCycle:
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._ledger_attached = False
         self.context_hook: Callable[[GenerationContext], None] = lambda _ctx: None
-        self._sub = ctx.bus.subscribe("brain_fills", self.on_event, kinds=("fill",))
+        self._sub = ctx.bus.subscribe("brain_fills", self.on_event, kinds=("fill", "order"))
 
     # ------------------------------------------------------------------ component
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
@@ -238,7 +238,12 @@ class BrainCycle:
             self.learning.learn_from_trade(entry.strategy_id, trade, self.candles_of(trade.symbol), entry.seq)
 
     async def on_event(self, event: Event) -> None:
-        """Without a ledger: closed automatic trades folded from fills → the strategy's file and learning."""
+        """Without a ledger: closed automatic trades folded from fills → the strategy's file and learning.
+        Orders a risk guard refused are recorded on the strategy, so the drift check does not
+        count them as missed trades."""
+        if isinstance(event, OrderUpdate):
+            self._take_refusal(event)
+            return
         if not isinstance(event, Fill) or self._ledger_attached:
             return
         trade = self.assembler.on_fill(event)
@@ -249,6 +254,11 @@ class BrainCycle:
             trade = trade.model_copy(update={"mode": "live" if live else "dry_run"})
             self.store.record_trade_result(event.strategy_id, trade)
         self.learning.learn_from_trade(event.strategy_id, trade, self.candles_of(trade.symbol))
+
+    def _take_refusal(self, event: OrderUpdate) -> None:
+        if (event.status == "rejected" and event.reason.startswith("risk:") and event.strategy_id is not None
+                and self.store.exists(event.strategy_id)):
+            self.store.record_refused(event.strategy_id, event.ts_ms, event.side, event.reason)
 
     # ------------------------------------------------------------------ one cycle
     def _context(self) -> GenerationContext:

@@ -288,7 +288,8 @@ class Lifecycle:
             return False
         # The newest bar is left out: the runner may not have acted on it yet when this runs.
         expected = backtest_window_trades(rec.spec, candles, rec.status_since_ms, int(candles.ts[-1]))
-        report = diff_trades(expected, ev.rows, self.step_ms, self.cfg.drift_price_tolerance)
+        report = diff_trades(expected, ev.rows, self.step_ms, self.cfg.drift_price_tolerance,
+                             [r.ts_ms for r in rec.refused])
         self.last_drift[rec.id] = report.summary()
         enough = max(report.expected, report.actual) >= self.cfg.drift_min_trades
         if not enough or not report.diverged(self.cfg.drift_max_mismatched_fraction):

@@ -21,8 +21,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repo root importable
     import _bootstrap  # noqa: F401
 
-from ai_brain.brain_cycle import BrainCycle  # noqa: E402
 from ai_brain.brain_wiring import build_cycle, build_store  # noqa: E402
+
+from ai_brain.brain_cycle import BrainCycle  # noqa: E402
 from ai_brain.hypothesis_generator import Hypothesis  # noqa: E402
 from ai_brain.lifecycle import Lifecycle  # noqa: E402
 from ai_brain.strategy_evaluator import Evaluation  # noqa: E402

@@ -167,3 +167,23 @@ async def test_closed_trades_come_from_the_ledger_once_across_restarts(tmp_path,
     trades = store.get("s1").trades
     assert [round(t.ret, 4) for t in trades] == [0.008, -0.0025] and trades[0].mode == "dry_run"
     assert len(second.learning.patterns) == 2 and second.learning.ledger_seq == 3
+
+
+async def test_an_order_refused_by_a_guard_is_recorded_on_the_strategy(tmp_path, btc_1h) -> None:
+    from src.core.events import OrderUpdate
+    from tests.brain.conftest import make_record
+
+    ctx = _context(tmp_path, btc_1h, {"enabled": False})
+    store = build_store(ctx)
+    store.add(make_record("s1", status="dry_run"))
+    life = Lifecycle(store, ctx.config.brain.lifecycle, "paper", ctx.bus.publish, ctx.clock.now_ms, 3_600_000)
+    cycle = build_cycle(ctx, store, life, Supervisor(ctx))
+    ts = int(btc_1h.ts[-5])
+    await cycle.on_event(OrderUpdate("c1", "BTC/USDT", "buy", "rejected", 1.0, None, ts, "s1",
+                                     "risk: max_position_per_symbol"))
+    await cycle.on_event(OrderUpdate("c2", "BTC/USDT", "buy", "rejected", 1.0, None, ts + 1, "s1",
+                                     "exchange: insufficient balance"))  # not a guard: not recorded
+    await cycle.close()
+
+    refused = store.get("s1").refused
+    assert [(r.ts_ms, r.reason) for r in refused] == [(ts, "risk: max_position_per_symbol")]

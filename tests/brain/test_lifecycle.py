@@ -256,3 +256,28 @@ def test_approval_needs_both_market_time_and_trades_by_default(store, clock, eve
     life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
     assert store.get("s1").status == "dry_run", "enough trades but not enough market time"
     assert cfg.min_dry_run_hours >= 14 * 24 and cfg.min_dry_run_trades >= 10
+
+
+def test_entries_a_guard_refused_are_not_drift(store, clock, events, btc_1h) -> None:
+    candles = btc_1h.slice(len(btc_1h) - 3000, len(btc_1h))
+    start_ms = int(candles.ts[2000])
+    clock.now = start_ms
+    life = _life(store, clock, events, min_dry_run_trades=1)
+    store.add(make_record("s1", status="dry_run"))
+    expected = [t for t in backtest_window_trades(store.get("s1").spec, candles, start_ms, int(candles.ts[-1]) + 1)
+                if not t.open_at_end]
+    assert len(expected) >= 4, "the test needs a strategy that trades in the window"
+    for i, t in enumerate(expected):
+        if i % 2:  # the per-symbol cap (shared by every strategy) refused this entry
+            store.record_refused("s1", t.entry_ts, t.side, "risk: max_position_per_symbol")
+            continue
+        store.record_trade_result("s1", ClosedTrade(
+            mode="dry_run", symbol="BTC/USDT", side=t.side, entry_ts=t.entry_ts, exit_ts=t.exit_ts,  # type: ignore
+            entry_price=t.entry_price, exit_price=t.exit_price, qty_base=1.0, pnl_quote=0.0, ret=0.0))
+    clock.now = int(candles.ts[-1]) + H
+
+    life.review(lambda _s: candles, runner_active=True, regime_of=lambda _s: None)
+
+    rec = store.get("s1")
+    assert rec.status != "backtested" and not [e for e in events if getattr(e, "key", "") == "drift:s1"]
+    assert f"{len(expected) // 2} refused by a guard" in life.last_drift["s1"]
