@@ -413,7 +413,7 @@ class BrainCycle:
                 pbo[sym] = (candidate_set_pbo(specs, self._candles[sym], self._funding.get(sym), cfg,
                                               end=self._selection_end(sym)) if len(specs) >= 2 else None)
             return [evaluate(h.spec, self._candles[sym], self._funding.get(sym), cfg, max(1, self.trials.count(sym)),
-                             sr_variance=self.trials.sharpe_variance(sym), pbo=pbo[sym])
+                             sr_variance=self.trials.sharpe_variance(sym), pbo=pbo[sym], refit=True)
                     for h in hyps for sym in [h.spec.symbols[0]]]
         return await in_daemon_thread(run)
 

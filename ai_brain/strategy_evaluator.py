@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict
 
 from ai_brain import statistics as st
 from ai_brain.backtest_engine import BacktestResult, CostModel, cost_model, run_backtest, run_many
+from ai_brain.walk_forward import refit_windows
 from src.config.evaluator import EvaluatorConfig
 from src.orders.fees import FeeSchedule
 from src.strategy.data import Candles, Funding
@@ -32,6 +33,7 @@ class WindowFigures(_Frozen):
     start_ts: int
     end_ts: int
     metrics: st.Metrics
+    parameters: dict[str, object] | None = None  # re-fitted on the bars before (see `walk_forward`)
 
 
 class Significance(_Frozen):
@@ -99,7 +101,7 @@ def _backtest(spec: StrategySpec, c: Candles, funding: Funding | None, cfg: Eval
 def evaluate(spec: StrategySpec, candles: Candles | pd.DataFrame, funding: Funding | None = None,
              cfg: EvaluatorConfig | None = None, trials: int = 1,
              slippage_bps: float | None = None, sr_variance: float | None = None,
-             pbo: float | None = None) -> Evaluation:
+             pbo: float | None = None, refit: bool = False) -> Evaluation:
     """Judge one spec. `trials` counts every distinct hypothesis evaluated on this symbol's data
     so far, this one included (see `TrialLedger`), and `sr_variance` is the variance across
     their per-bar test Sharpe ratios (None: the null variance); `pbo` is the probability of
@@ -110,8 +112,9 @@ def evaluate(spec: StrategySpec, candles: Candles | pd.DataFrame, funding: Fundi
     The bars are cut in two: the selection segment (the first 1 - oos_fraction) gives the
     score and the walk-forward stability windows; the test segment after it decides the
     verdict. The walk-forward windows replay the given spec on consecutive slices of the
-    selection segment; generators that tune parameters do so on the selection segment only,
-    and every variant they try is a trial."""
+    selection segment, or with `refit` (final verdicts) re-fit its parameters on the bars before
+    each window (anchored, see `ai_brain.walk_forward`); generators that tune parameters do so on
+    the selection segment only, and every variant they try is a trial."""
     cfg = cfg or EvaluatorConfig()
     c = candles if isinstance(candles, Candles) else Candles.from_frame(candles)
     if len(c) < 100:
@@ -125,11 +128,8 @@ def evaluate(spec: StrategySpec, candles: Candles | pd.DataFrame, funding: Fundi
     sel_span, test_span = st.oos_split(len(c), cfg.oos_fraction)
     sel = _backtest(spec, c, funding, cfg, costs, sig, cache, sel_span)
     test = _backtest(spec, c, funding, cfg, costs, sig, cache, test_span)
-    windows = []
-    for a, b in st.walk_forward_windows(sel_span[1], cfg.walk_forward_windows):
-        res = _backtest(spec, c, funding, cfg, costs, sig, cache, (a, b))
-        end_ts = int(c.ts[b]) if b < len(c) else int(c.ts[-1]) + step
-        windows.append(WindowFigures(start_ts=int(c.ts[a]), end_ts=end_ts, metrics=st.compute_metrics(res, step)))
+    windows = (_refit_windows(spec, c, funding, cfg, costs, sel_span[1]) if refit else
+               _plain_windows(spec, c, funding, cfg, costs, sig, cache, sel_span[1]))
     sel_m, test_m = st.compute_metrics(sel, step), st.compute_metrics(test, step)
     sig_fig = _significance(test, trials, sr_variance, pbo, cfg)
     positive = float(np.mean([w.metrics.total_return > 0 for w in windows])) if windows else 0.0
@@ -145,6 +145,26 @@ def evaluate(spec: StrategySpec, candles: Candles | pd.DataFrame, funding: Fundi
         score=ranking_score(sel_m, st.probabilistic_sharpe(st.bar_returns(sel.equity, sel.initial_cash)),
                             positive, cfg),
     )
+
+
+def _end_ts(c: Candles, b: int) -> int:
+    return int(c.ts[b]) if b < len(c) else int(c.ts[-1]) + c.step_ms()
+
+
+def _plain_windows(spec: StrategySpec, c: Candles, funding: Funding | None, cfg: EvaluatorConfig, costs: CostModel,
+                   sig, cache: dict, end: int) -> list[WindowFigures]:
+    out = []
+    for a, b in st.walk_forward_windows(end, cfg.walk_forward_windows):
+        res = _backtest(spec, c, funding, cfg, costs, sig, cache, (a, b))
+        out.append(WindowFigures(start_ts=int(c.ts[a]), end_ts=_end_ts(c, b),
+                                 metrics=st.compute_metrics(res, c.step_ms())))
+    return out
+
+
+def _refit_windows(spec: StrategySpec, c: Candles, funding: Funding | None, cfg: EvaluatorConfig, costs: CostModel,
+                   end: int) -> list[WindowFigures]:
+    return [WindowFigures(start_ts=int(c.ts[a]), end_ts=_end_ts(c, b), metrics=m, parameters=params)
+            for a, b, params, m in refit_windows(spec, c, funding, cfg, costs, end)]
 
 
 def _significance(test: BacktestResult, trials: int, sr_variance: float | None, pbo: float | None,
