@@ -41,7 +41,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--funding", help="funding CSV(.gz): timestamp,funding_rate (perp strategies)")
     p.add_argument("--fee-bps", type=float, help="fee per fill in bps (default from config)")
     p.add_argument("--slippage-bps", type=float, help="slippage per market fill in bps")
-    p.add_argument("--trials", type=int, default=1, help="hypotheses tried in this family so far")
+    p.add_argument("--trials", type=int, default=1, help="distinct hypotheses tried on this data so far (all families)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p.parse_args(argv)
 

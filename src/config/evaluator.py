@@ -16,13 +16,14 @@ _DASK_ADDRESS = re.compile(r"^dask://[A-Za-z0-9_.\-]+:\d{1,5}$")
 
 
 class RankingWeights(BaseModel):
-    """Weights of the ranking score; each term is already scaled to roughly [-1, 1]."""
+    """Weights of the ranking score (selection segment only); each term is scaled to roughly [-1, 1].
+    Key names are kept from older configs: `oos_sharpe` weighs the selection segment's Sharpe."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    oos_sharpe: float = Field(1.0, ge=0.0, le=10.0, description="annualized out-of-sample Sharpe")
-    significance: float = Field(1.0, ge=0.0, le=10.0, description="deflated Sharpe probability")
-    drawdown: float = Field(1.0, ge=0.0, le=10.0, description="penalty per unit of OOS max drawdown")
+    oos_sharpe: float = Field(1.0, ge=0.0, le=10.0, description="annualized selection-segment Sharpe")
+    significance: float = Field(1.0, ge=0.0, le=10.0, description="selection-segment Sharpe probability")
+    drawdown: float = Field(1.0, ge=0.0, le=10.0, description="penalty per unit of max drawdown")
     stability: float = Field(0.5, ge=0.0, le=10.0, description="share of profitable walk-forward windows")
     turnover: float = Field(0.1, ge=0.0, le=10.0, description="penalty per 100 round trips a year")
 
