@@ -54,7 +54,7 @@ def refit_windows(spec: StrategySpec, candles: Candles, funding: Funding | None,
         cache: dict = {}
         variants.append((v, compute_signals(v, candles, funding, cache), cache))
     step = candles.step_ms()
-    folds = []
+    folds: list[tuple[int, int, dict[str, object], st.Metrics]] = []
     for k in range(1, len(edges) - 1):
         train, test = (0, int(edges[k])), (int(edges[k]), int(edges[k + 1]))
 
@@ -67,5 +67,6 @@ def refit_windows(spec: StrategySpec, candles: Candles, funding: Funding | None,
         best, best_sig, best_cache = max(variants, key=train_sharpe)
         res = run_backtest(best, candles, funding, costs, cfg.initial_cash, cfg.maintenance_margin,
                            start=test[0], end=test[1], signals=best_sig, cache=best_cache)
-        folds.append((test[0], test[1], dict(best.parameters), st.compute_metrics(res, step)))
+        chosen: dict[str, object] = dict(best.parameters)
+        folds.append((test[0], test[1], chosen, st.compute_metrics(res, step)))
     return folds

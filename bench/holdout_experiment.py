@@ -55,13 +55,16 @@ async def one_file(path: Path, out: Path, cycles: int) -> dict[str, object]:
     cfg = EvaluatorConfig()
     rows = [(c.first_pass.score, *later(c, full, start, cfg), c.passed) for c in result.candidates]
     passed = [r for r in rows if r[3]]
+    finalists = [(c.hypothesis.spec.id, round(c.first_pass.score, 3), round(later(c, full, start, cfg)[0], 2),
+                  c.reasons()) for c in result.candidates if c.verdict is not None]
     return {"file": path.name, "bars": start, "held_bars": len(full) - start, "evaluated": result.evaluated,
             "trials": result.trials, "passed": len(passed), "approval_requests": result.approval_requests,
             "rho_passed": spearman([r[0] for r in passed], [r[1] for r in passed]),
             "rho_all": spearman([r[0] for r in rows], [r[1] for r in rows]),
             "positive_passed": (sum(r[2] > 0 for r in passed) / len(passed)) if passed else None,
             "positive_all": sum(r[2] > 0 for r in rows) / len(rows) if rows else None,
-            "median_later_sharpe_all": float(np.median([r[1] for r in rows])) if rows else None}
+            "median_later_sharpe_all": float(np.median([r[1] for r in rows])) if rows else None,
+            "finalists (id, score, later Sharpe, failed gates)": finalists}
 
 
 def main(argv: list[str] | None = None) -> int:
