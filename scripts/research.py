@@ -21,13 +21,12 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repo root importable
     import _bootstrap  # noqa: F401
 
-from ai_brain.brain_wiring import build_cycle, build_store  # noqa: E402
-
-from ai_brain.brain_cycle import BrainCycle  # noqa: E402
+from ai_brain.brain_cycle import BrainCycle, BrainInputs  # noqa: E402
 from ai_brain.hypothesis_generator import Hypothesis  # noqa: E402
 from ai_brain.lifecycle import Lifecycle  # noqa: E402
 from ai_brain.strategy_evaluator import Evaluation  # noqa: E402
 from src.app.supervisor import Supervisor  # noqa: E402
+from src.app.wire_brain import build_cycle, build_store  # noqa: E402
 from src.config import ConfigError, Secrets, parse_config  # noqa: E402
 from src.core.bus import EventBus  # noqa: E402
 from src.core.events import Alert  # noqa: E402
@@ -89,7 +88,7 @@ class _FixedClock:
 
 
 def _context(root: Path, candles: Candles, funding: Funding | None, symbol: str, timeframe: str,
-             overrides: dict) -> AppContext:
+             overrides: dict) -> tuple[AppContext, MarketCache]:
     cfg = parse_config({"replay": {"timeframe": timeframe}, "llm": {"enabled": False},
                         "brain": {"use_pool": False, "history_bars": len(candles), **overrides}})
     paths = Paths(root)
@@ -104,19 +103,18 @@ def _context(root: Path, candles: Candles, funding: Funding | None, symbol: str,
     if funding is not None:
         for ts, rate in zip(funding.ts, funding.rate, strict=True):
             cache.add_funding(symbol, int(ts), float(rate))
-    ctx.services.update(market_cache=cache)
-    return ctx
+    return ctx, cache
 
 
 async def research(candles: Candles, root: Path, symbol: str = "NOISE/USDT", timeframe: str = "1h",
                    cycles: int = 1, funding: Funding | None = None, brain: dict | None = None) -> ResearchResult:
     """Run ``cycles`` discovery cycles on ``candles`` under ``root`` and collect every verdict."""
-    ctx = _context(root, candles, funding, symbol, timeframe, brain or {})
+    ctx, cache = _context(root, candles, funding, symbol, timeframe, brain or {})
     alerts = ctx.bus.subscribe("research", _ignore, kinds=("alert",))
     store = build_store(ctx)
     life = Lifecycle(store, ctx.config.brain.lifecycle, "replay", ctx.bus.publish, ctx.clock.now_ms,
                      timeframe_ms(timeframe))
-    cycle: BrainCycle = build_cycle(ctx, store, life, Supervisor(ctx))
+    cycle: BrainCycle = build_cycle(ctx, store, life, Supervisor(ctx), BrainInputs(cache)).cycle
     result = ResearchResult(symbol, len(candles), 0)
     try:
         for _ in range(cycles):

@@ -177,7 +177,7 @@ async def test_an_order_refused_by_a_guard_is_recorded_on_the_strategy(tmp_path,
     store = build_store(ctx)
     store.add(make_record("s1", status="dry_run"))
     life = Lifecycle(store, ctx.config.brain.lifecycle, "paper", ctx.bus.publish, ctx.clock.now_ms, 3_600_000)
-    cycle = build_cycle(ctx, store, life, Supervisor(ctx))
+    cycle = build_cycle(ctx, store, life, Supervisor(ctx), _inputs(ctx)).cycle
     ts = int(btc_1h.ts[-5])
     await cycle.on_event(OrderUpdate("c1", "BTC/USDT", "buy", "rejected", 1.0, None, ts, "s1",
                                      "risk: max_position_per_symbol"))
@@ -195,7 +195,7 @@ async def test_generators_see_only_the_selection_segment_and_every_trial_counts_
     ctx = _context(tmp_path, btc_1h, {"enabled": False})
     store = build_store(ctx)
     life = Lifecycle(store, ctx.config.brain.lifecycle, "paper", ctx.bus.publish, ctx.clock.now_ms, 3_600_000)
-    cycle = build_cycle(ctx, store, life, Supervisor(ctx))
+    cycle = build_cycle(ctx, store, life, Supervisor(ctx), _inputs(ctx)).cycle
     seen: list = []
     hook = cycle.context_hook
     cycle.context_hook = lambda gen_ctx: (seen.append(gen_ctx), hook(gen_ctx))
