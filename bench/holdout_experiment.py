@@ -23,10 +23,11 @@ if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ai_brain import statistics as st  # noqa: E402
-from ai_brain.backtest_engine import CostModel, run_backtest  # noqa: E402
+from ai_brain.backtest_engine import cost_model, run_backtest  # noqa: E402
 from scripts.research import Candidate, research, symbol_of  # noqa: E402
 from src.config.evaluator import EvaluatorConfig  # noqa: E402
 from src.market.history import load_candles  # noqa: E402
+from src.orders.fees import FeeSchedule  # noqa: E402
 from src.strategy.data import Candles  # noqa: E402
 
 HELD_MS = int(365.25 * 86_400_000)
@@ -35,7 +36,8 @@ FILES = ("binance_BTC-USDT_1h.csv.gz", "binance_ETH-USDT_1h.csv.gz", "binance_SO
 
 def later(c: Candidate, full: Candles, start: int, cfg: EvaluatorConfig) -> tuple[float, float]:
     """(annualised Sharpe, total return) of the candidate over bars [start, end) of ``full``."""
-    res = run_backtest(c.hypothesis.spec, full, None, CostModel(cfg.fee_bps, cfg.slippage_bps), cfg.initial_cash,
+    costs = cost_model(c.hypothesis.spec, FeeSchedule.from_config(cfg.fees), cfg.slippage_bps)
+    res = run_backtest(c.hypothesis.spec, full, None, costs, cfg.initial_cash,
                        cfg.maintenance_margin, start=start)
     m = st.compute_metrics(res, full.step_ms())
     return float(m.sharpe or 0.0), float(m.total_return)

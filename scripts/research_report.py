@@ -10,8 +10,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from ai_brain.backtest_engine import CostModel, run_backtest  # noqa: E402
+from ai_brain.backtest_engine import cost_model, run_backtest  # noqa: E402
 from scripts.research import Candidate, ResearchResult  # noqa: E402
+from src.config.evaluator import EvaluatorConfig  # noqa: E402
+from src.orders.fees import FeeSchedule  # noqa: E402
 from src.strategy.data import Candles, Funding  # noqa: E402
 
 BEST_SHOWN = 5
@@ -44,9 +46,10 @@ def rejection_counts(result: ResearchResult) -> Counter[str]:
     return counts
 
 
-def _plot(c: Candidate, candles: Candles, funding: Funding | None, path: Path) -> None:
+def _plot(c: Candidate, candles: Candles, funding: Funding | None, path: Path, cfg: EvaluatorConfig) -> None:
     ev = c.verdict or c.first_pass
-    res = run_backtest(c.hypothesis.spec, candles, funding, CostModel(ev.fee_bps, ev.slippage_bps))
+    costs = cost_model(c.hypothesis.spec, FeeSchedule.from_config(cfg.fees), ev.slippage_bps)
+    res = run_backtest(c.hypothesis.spec, candles, funding, costs, cfg.initial_cash, cfg.maintenance_margin)
     cut = len(candles) - ev.out_of_sample.bars
     fig, ax = plt.subplots(figsize=(9, 3.5))
     ax.plot(res.ts.astype("datetime64[ms]"), res.equity, lw=0.8)
@@ -58,8 +61,10 @@ def _plot(c: Candidate, candles: Candles, funding: Funding | None, path: Path) -
     plt.close(fig)
 
 
-def write_report(result: ResearchResult, candles: Candles, funding: Funding | None, out: Path) -> Path:
+def write_report(result: ResearchResult, candles: Candles, funding: Funding | None, out: Path,
+                 cfg: EvaluatorConfig | None = None) -> Path:
     """report.md with the trial count, the best candidates, every rejection reason; PNGs beside it."""
+    cfg = cfg or EvaluatorConfig()
     out.mkdir(parents=True, exist_ok=True)
     n = result.evaluated
     rejected = n - len(result.passed)
@@ -85,7 +90,7 @@ def write_report(result: ResearchResult, candles: Candles, funding: Funding | No
                         if c.verdict is not None else "not judged | | | ")
                      + f" | {'PASS' if c.passed else '; '.join(c.reasons())[:120]} |")
         png = out / f"equity_{k + 1}.png"
-        _plot(c, candles, funding, png)
+        _plot(c, candles, funding, png, cfg)
     lines += [""] + [f"![equity {k + 1}](equity_{k + 1}.png)" for k in range(len(best))]
     lines += ["", "Test-segment figures are shown only for the finalists: no selection step reads them."]
     path = out / "report.md"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from ai_brain import statistics as st
-from ai_brain.backtest_engine import CostModel, run_backtest
+from ai_brain.backtest_engine import cost_model, run_backtest
 from ai_brain.strategy_evaluator import evaluate
 from ai_brain.walk_forward import neighbours
 from src.config.evaluator import EvaluatorConfig
+from src.orders.fees import FeeSchedule
 from src.strategy.spec import family_spec
 
 
@@ -14,7 +15,7 @@ def test_each_window_trades_the_parameters_best_on_the_bars_before_it(btc_1h):
     candles = btc_1h.slice(len(btc_1h) - 12_000, len(btc_1h))
     cfg = EvaluatorConfig()
     spec = family_spec("momentum", fast=10, slow=60, short=True, symbols=["BTC/USDT"], timeframe="1h")
-    costs = CostModel(cfg.fee_bps, cfg.slippage_bps)
+    costs = cost_model(spec, FeeSchedule.from_config(cfg.fees), cfg.slippage_bps)
 
     ev = evaluate(spec, candles, cfg=cfg, refit=True)
 
