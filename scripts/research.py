@@ -29,6 +29,7 @@ from src.app.supervisor import Supervisor  # noqa: E402
 from src.app.wire_brain import build_cycle, build_store  # noqa: E402
 from src.config import ConfigError, Secrets, parse_config  # noqa: E402
 from src.core.bus import EventBus  # noqa: E402
+from src.core.enums import Mode  # noqa: E402
 from src.core.events import Alert  # noqa: E402
 from src.core.timeframes import timeframe_ms  # noqa: E402
 from src.market.cache import MarketCache  # noqa: E402
@@ -112,7 +113,7 @@ async def research(candles: Candles, root: Path, symbol: str = "NOISE/USDT", tim
     ctx, cache = _context(root, candles, funding, symbol, timeframe, brain or {})
     alerts = ctx.bus.subscribe("research", _ignore, kinds=("alert",))
     store = build_store(ctx)
-    life = Lifecycle(store, ctx.config.brain.lifecycle, "replay", ctx.bus.publish, ctx.clock.now_ms,
+    life = Lifecycle(store, ctx.config.brain.lifecycle, Mode.REPLAY, ctx.bus.publish, ctx.clock.now_ms,
                      timeframe_ms(timeframe))
     cycle: BrainCycle = build_cycle(ctx, store, life, Supervisor(ctx), BrainInputs(cache)).cycle
     result = ResearchResult(symbol, len(candles), 0)
