@@ -25,11 +25,13 @@ from ai_brain.backtest_engine import cost_model, run_backtest
 from ai_brain.generators.dedup import content_hash
 from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, HypothesisGenerator
 from ai_brain.learning_engine import LearningEngine, TradeAssembler, closed_trade_from_ledger
-from ai_brain.lifecycle import Lifecycle
-from ai_brain.strategy_evaluator import Evaluation, TrialCounter, evaluate
+from ai_brain.lifecycle import DEMO, Lifecycle
+from ai_brain.strategy_evaluator import Evaluation, candidate_set_pbo, evaluate
 from ai_brain.strategy_store import Performance, Provenance, Source, StrategyRecord, StrategyStore, Verdict
+from ai_brain.trade_overlap import distinct_by_trades
+from ai_brain.trial_ledger import TRIAL_BATCH_SUFFIX, TrialBatch, TrialLedger, TrialRecord
 from src.core.enums import MONEY_STATUSES
-from src.core.events import Alert, Event, Fill
+from src.core.events import Alert, Event, Fill, OrderUpdate
 from src.market.cache import MarketCache
 from src.orders.fees import FeeSchedule
 from src.orders.ledger import Ledger
@@ -126,7 +128,7 @@ class BrainCycle:
     name = "brain"
 
     def __init__(self, ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, generator: HypothesisGenerator,
-                 learning: LearningEngine, trials: TrialCounter, inputs: BrainInputs, pool: Any = None) -> None:
+                 learning: LearningEngine, trials: TrialLedger, inputs: BrainInputs, pool: Any = None) -> None:
         self.ctx, self.cfg, self.inputs = ctx, ctx.config.brain, inputs
         self.store, self.lifecycle, self.generator, self.learning = store, lifecycle, generator, learning
         self.trials, self.pool = trials, pool
@@ -137,11 +139,13 @@ class BrainCycle:
         self._candles: dict[str, Candles] = {}
         self._funding: dict[str, Funding | None] = {}
         self._evaluated: dict[str, Evaluation] = {}
-        self._cycle_trials: dict[str, int] = {}
+        self._specs: dict[str, StrategySpec] = {}
+        self.last_candidates: list[tuple[Hypothesis, Evaluation]] = []  # the last cycle, best selection first
+        self.last_verdicts: dict[str, Evaluation] = {}  # its finalists' test-segment verdicts, by hypothesis id
         self._closers: list[Callable[[], Awaitable[None]]] = []
         self._ledger_attached = False
         self.context_hook: Callable[[GenerationContext], None] = lambda _ctx: None
-        self._sub = ctx.bus.subscribe("brain_fills", self.on_event, kinds=("fill",))
+        self._sub = ctx.bus.subscribe("brain_fills", self.on_event, kinds=("fill", "order"))
 
     # ------------------------------------------------------------------ component
     def on_close(self, closer: Callable[[], Awaitable[None]]) -> None:
@@ -234,7 +238,12 @@ class BrainCycle:
             self.learning.learn_from_trade(entry.strategy_id, trade, self.candles_of(trade.symbol), entry.seq)
 
     async def on_event(self, event: Event) -> None:
-        """Without a ledger: closed automatic trades folded from fills → the strategy's file and learning."""
+        """Without a ledger: closed automatic trades folded from fills → the strategy's file and learning.
+        Orders a risk guard refused are recorded on the strategy, so the drift check does not
+        count them as missed trades."""
+        if isinstance(event, OrderUpdate):
+            self._take_refusal(event)
+            return
         if not isinstance(event, Fill) or self._ledger_attached:
             return
         trade = self.assembler.on_fill(event)
@@ -245,6 +254,11 @@ class BrainCycle:
             trade = trade.model_copy(update={"mode": "live" if live else "dry_run"})
             self.store.record_trade_result(event.strategy_id, trade)
         self.learning.learn_from_trade(event.strategy_id, trade, self.candles_of(trade.symbol))
+
+    def _take_refusal(self, event: OrderUpdate) -> None:
+        if (event.status == "rejected" and event.reason.startswith("risk:") and event.strategy_id is not None
+                and self.store.exists(event.strategy_id)):
+            self.store.record_refused(event.strategy_id, event.ts_ms, event.side, event.reason)
 
     # ------------------------------------------------------------------ one cycle
     def _context(self) -> GenerationContext:
@@ -267,44 +281,74 @@ class BrainCycle:
         verdicts = [f"{r.id} ({r.source.generator}): {r.history[-1].reason}" for r in self.store.list("retired")[-8:]]
         intel = self.inputs.intel
         news = intel.news_summary(self.ctx.clock.now_ms()) if intel is not None else ""
+        seen = {sym: c.slice(0, self._selection_end(sym)) for sym, c in self._candles.items()}
         return GenerationContext(decision_ts_ms=self.ctx.clock.now_ms(), timeframe=self.ctx.config.replay.timeframe,
-                                 candles=dict(self._candles), funding=dict(self._funding),
+                                 candles=seen, funding=dict(self._funding),
                                  regimes={s: r for s, r in self.learning.regimes.items() if s in self._candles},
                                  recent_verdicts=verdicts, similar_patterns=similar, news_summary=news,
                                  cycle=self.cycles,
                                  seed=self.cfg.generators.seed)
 
     async def cycle_once(self) -> list[StrategyRecord]:
-        """Run one discovery cycle; returns the strategy records it wrote."""
+        """Run one discovery cycle; returns the strategy records it wrote.
+
+        Generators, the ranking and the genetic search's fitness see only the selection
+        segment; the few best distinct candidates are then judged on the test segment with every
+        trial on the symbol's data charged to the deflated Sharpe and the cycle's PBO as a gate.
+        Only those that passed are filed; when none did, the best failure (its lesson feeds the
+        next prompt) — or in a replay demo every finalist, each message marked DEMO."""
         started = time.monotonic()
         ctx = self._context()
         if not ctx.candles:
             log.info("AI cycle skipped: no symbol has %d bars yet", self.cfg.min_history_bars)
             return []
-        self._evaluated, self._cycle_trials = {}, {}
+        self._evaluated, self._specs = {}, {}
         self.context_hook(ctx)
         hyps = await self.generator.generate(ctx)
         evals = await self.evaluate_hypotheses(hyps)
-        ranked = sorted(zip(hyps, evals, strict=True), key=lambda he: (not self._eligible(he[1]), -he[1].score))
-        # File the ideas worth a dry run; when there are none, only the best one (its failure is
-        # the lesson the next prompt reads), so strategies/retired does not fill with noise.
-        eligible = [(h, ev) for h, ev in ranked if self._eligible(ev)]
-        best = eligible[: self.cfg.lifecycle.keep_per_cycle] or ranked[:1]
-        final = await self.rejudge([h for h, _ev in best])
-        written = [self._file(h, ev) for h, ev in zip([h for h, _ev in best], final, strict=True)]
+        self._save_trial_batch(ctx.decision_ts_ms)
+        ranked = sorted(zip(hyps, evals, strict=True), key=lambda he: -he[1].score)
+        finalists = await in_daemon_thread(self._finalists, ranked)
+        final = await self.rejudge([h for h, _ev in finalists], hyps)
+        judged = list(zip([h for h, _ev in finalists], final, strict=True))
+        passed = [(h, ev) for h, ev in judged if ev.passed]
+        self.last_candidates, self.last_verdicts = ranked, {h.id: ev for h, ev in judged}
+        chosen = passed or (judged if self.lifecycle.demo else judged[:1])
+        written = [self._file(h, ev) for h, ev in chosen]
         self.cycles += 1
         self.last_cycle = {"cycle": self.cycles, "hypotheses": len(hyps), "written": [r.id for r in written],
+                           "evaluated": len(self._evaluated), "passed": len(passed),
                            "best_score": ranked[0][1].score if ranked else None,
+                           "trials": {s: self.trials.count(s) for s in ctx.candles},
                            "seconds": round(time.monotonic() - started, 2), "market_ts": ctx.decision_ts_ms}
-        log.info("AI cycle %d: %d hypotheses evaluated, %d filed, best score %s, %.1f s", self.cycles, len(hyps),
-                 len(written), self.last_cycle["best_score"], self.last_cycle["seconds"])
+        log.info("AI cycle %d: %d hypotheses evaluated, %d passed every gate, %d filed, best score %s, %.1f s",
+                 self.cycles, len(hyps), len(passed), len(written), self.last_cycle["best_score"],
+                 self.last_cycle["seconds"])
         return written
 
-    def _eligible(self, ev: Evaluation) -> bool:
-        """Would earn a dry run (ranked first, so the files written are the useful ones)."""
-        rules = self.cfg.lifecycle
-        return (ev.lookahead_ok and ev.score >= rules.dry_run_min_score and ev.out_of_sample.total_return > 0
-                and ev.out_of_sample.trades >= rules.dry_run_min_oos_trades)
+    def _finalists(self, ranked: list[tuple[Hypothesis, Evaluation]]) -> list[tuple[Hypothesis, Evaluation]]:
+        """The best ``keep_per_cycle`` by selection score, per symbol, that trade differently from
+        each other and from the strategies already on file (trade overlap, not labels)."""
+        out: list[tuple[Hypothesis, Evaluation]] = []
+        limit = self.cfg.lifecycle.keep_per_cycle
+        for sym in sorted({h.spec.symbols[0] for h, _ev in ranked}):
+            mine = [(he, he[0].spec) for he in ranked if he[0].spec.symbols[0] == sym]
+            on_file = [r.spec for r in self.store.list() if r.spec.symbols[0] == sym
+                       and r.status not in ("rejected", "retired")]
+            out += distinct_by_trades(mine, self._candles[sym], self._funding.get(sym), self._selection_end(sym),
+                                      limit, on_file, self.cfg.generators.dedup_max_trade_overlap)
+        return sorted(out, key=lambda he: -he[1].score)[:limit]
+
+    def _selection_end(self, symbol: str) -> int:
+        return st.oos_split(len(self._candles[symbol]), self.ctx.config.evaluator.oos_fraction)[0][1]
+
+    def _save_trial_batch(self, market_ts: int) -> None:
+        """This cycle's trials next to its evaluations: what the ledger is rebuilt from if damaged."""
+        records = [TrialRecord.of(self._specs[k], "", ev.significance.sharpe_per_bar)
+                   for k, ev in self._evaluated.items()]
+        if records:
+            path = self.ctx.paths.state / "evaluations" / f"cycle-{market_ts}-{self.cycles}{TRIAL_BATCH_SUFFIX}"
+            write_model(path, TrialBatch(records=records))
 
     def _file(self, h: Hypothesis, ev: Evaluation) -> StrategyRecord:
         sym = h.spec.symbols[0]
@@ -326,7 +370,8 @@ class BrainCycle:
     def _announce(self, rec: StrategyRecord, ev: Evaluation) -> None:
         oos = ev.out_of_sample
         sharpe = "n/a" if oos.sharpe is None else f"{oos.sharpe:.2f}"
-        text = (f"{rec.name} [{rec.spec.symbols[0]} {rec.spec.timeframe}] by {rec.source.generator}, now "
+        tag = "" if ev.passed else f"{DEMO}: " if rec.status == "dry_run" else ""
+        text = (f"{tag}{rec.name} [{rec.spec.symbols[0]} {rec.spec.timeframe}] by {rec.source.generator}, now "
                 f"{rec.status}. Out-of-sample: {oos.trades} trades, return {oos.total_return:+.2%}, Sharpe {sharpe}, "
                 f"max drawdown {oos.max_drawdown:.1%}; score {ev.score:.3f}; evaluator "
                 f"{'passed' if ev.passed else 'failed: ' + '; '.join(ev.reasons[:2])}. "
@@ -336,32 +381,40 @@ class BrainCycle:
 
     # ------------------------------------------------------------------ evaluation
     async def evaluate_specs(self, specs: list[StrategySpec], symbol: str) -> list[Evaluation]:
-        """Evaluate on the cycle's candles of ``symbol`` (pool when configured), counting trials."""
-        todo = [s for s in specs if content_hash(s) not in self._evaluated]
+        """Evaluate on the cycle's candles of ``symbol`` (pool when configured); every distinct
+        spec is a trial in the ledger, with its test-segment Sharpe for the trials' variance."""
+        todo = list({content_hash(s): s for s in specs if content_hash(s) not in self._evaluated}.values())
         if todo:
             candles, funding = self._candles[symbol], self._funding.get(symbol)
-            # Every trial is counted, but candidates of one cycle are compared on equal terms (the
-            # count at the cycle's start); the ones filed are re-judged with the full count.
-            counts = [self._cycle_trials.setdefault(s.type, self.trials.count(s.type) + 1) for s in todo]
-            for s in todo:
-                self.trials.record(s.type)
+            fresh = sum(not self.trials.seen(symbol, content_hash(s)) for s in todo)
+            n = self.trials.count(symbol) + fresh  # one figure for the batch; the final verdict recounts
             if self.pool is not None:
-                evs = await in_daemon_thread(self.pool.evaluate_many, todo, candles, funding, counts)
+                evs = await in_daemon_thread(self.pool.evaluate_many, todo, candles, funding, n)
             else:
                 cfg = self.ctx.config.evaluator
-                evs = await in_daemon_thread(
-                    lambda: [evaluate(s, candles, funding, cfg, n) for s, n in zip(todo, counts, strict=True)])
+                evs = await in_daemon_thread(lambda: [evaluate(s, candles, funding, cfg, n) for s in todo])
+            self.trials.record(TrialRecord.of(s, "", ev.significance.sharpe_per_bar)
+                               for s, ev in zip(todo, evs, strict=True))
             for s, ev in zip(todo, evs, strict=True):
                 self._evaluated[content_hash(s)] = ev
+                self._specs[content_hash(s)] = s
         return [self._evaluated[content_hash(s)] for s in specs]
 
-    async def rejudge(self, hyps: list[Hypothesis]) -> list[Evaluation]:
-        """Final verdicts with every trial spent so far charged to the deflated Sharpe."""
+    async def rejudge(self, hyps: list[Hypothesis], cycle_hyps: list[Hypothesis] | None = None) -> list[Evaluation]:
+        """Final verdicts: every trial on the symbol's data, the variance across their Sharpe
+        ratios, and the PBO of this cycle's candidates on the selection segment."""
         cfg = self.ctx.config.evaluator
+        pool = cycle_hyps or hyps
 
         def run() -> list[Evaluation]:
-            return [evaluate(h.spec, self._candles[h.spec.symbols[0]], self._funding.get(h.spec.symbols[0]), cfg,
-                             max(1, self.trials.count(h.spec.type))) for h in hyps]
+            pbo: dict[str, float | None] = {}
+            for sym in {h.spec.symbols[0] for h in hyps}:
+                specs = list({content_hash(h.spec): h.spec for h in pool if h.spec.symbols[0] == sym}.values())
+                pbo[sym] = (candidate_set_pbo(specs, self._candles[sym], self._funding.get(sym), cfg,
+                                              end=self._selection_end(sym)) if len(specs) >= 2 else None)
+            return [evaluate(h.spec, self._candles[sym], self._funding.get(sym), cfg, max(1, self.trials.count(sym)),
+                             sr_variance=self.trials.sharpe_variance(sym), pbo=pbo[sym], refit=True)
+                    for h in hyps for sym in [h.spec.symbols[0]]]
         return await in_daemon_thread(run)
 
     async def evaluate_hypotheses(self, hyps: list[Hypothesis]) -> list[Evaluation]:

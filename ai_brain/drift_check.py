@@ -9,6 +9,7 @@ list of trades that differed.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -43,13 +44,14 @@ class DriftReport:
     actual: int
     matched: int = 0
     differences: list[str] = field(default_factory=list)
+    refused: int = 0  # expected entries a risk guard refused: recorded, not counted as drift
 
     @property
     def mismatched(self) -> int:
         return len(self.differences)
 
     def mismatched_fraction(self) -> float:
-        total = max(self.expected, self.actual)
+        total = max(self.expected - self.refused, self.actual)
         return self.mismatched / total if total else 0.0
 
     def diverged(self, max_fraction: float) -> bool:
@@ -57,7 +59,7 @@ class DriftReport:
 
     def summary(self) -> str:
         head = (f"{self.matched} of {self.expected} backtest trades matched "
-                f"({self.actual} executed, {self.mismatched} differences)")
+                f"({self.actual} executed, {self.refused} refused by a guard, {self.mismatched} differences)")
         return head + (": " + "; ".join(self.differences[:5]) if self.differences else "")
 
 
@@ -81,16 +83,20 @@ def _rel(a: float, b: float) -> float:
 
 
 def diff_trades(expected: list[BacktestTrade], actual: list[BacktestTrade], step_ms: int,
-                price_tolerance: float) -> DriftReport:
+                price_tolerance: float, refused_ts: Sequence[int] = ()) -> DriftReport:
     """Pair trades by side and entry time (within one bar) and report every difference.
 
     Trades the backtest closed only because the window ended are compared on entry only, and
-    not missed when absent, since the real position may still be open.
+    not missed when absent, since the real position may still be open. An expected entry that a
+    risk guard refused (``refused_ts``, within one bar) is counted as refused, not as missing.
     """
     report = DriftReport(expected=len(expected), actual=len(actual))
     unused = list(actual)
     for exp in expected:
         match = next((a for a in unused if a.side == exp.side and abs(a.entry_ts - exp.entry_ts) <= step_ms), None)
+        if match is None and any(abs(ts - exp.entry_ts) <= step_ms for ts in refused_ts):
+            report.refused += 1
+            continue
         if match is None:
             if not exp.open_at_end:
                 report.differences.append(f"missing {exp.side} trade entered at {exp.entry_ts}")

@@ -91,12 +91,21 @@ def was_demoted(rec: StrategyRecord) -> bool:
                for h in rec.history)
 
 
-def dry_run_problems(rec: StrategyRecord, cfg: LifecycleConfig) -> list[str]:
-    """Reasons a freshly backtested strategy may not start a dry run (empty = it may)."""
+DEMO = "DEMO — not proven"
+
+
+def dry_run_problems(rec: StrategyRecord, cfg: LifecycleConfig, demo: bool = False) -> list[str]:
+    """Reasons a freshly backtested strategy may not start a dry run (empty = it may).
+
+    Only a verdict that passed every gate earns a dry run; ``demo`` (a replay demo) lets a failed
+    one through on the lighter rules below, and every message about it then says so."""
     oos = rec.performance.out_of_sample or {}
     out = []
     if rec.verdict is None:
         return ["no evaluation on file"]
+    if not rec.verdict.passed and not demo:
+        failed = ", ".join(rec.verdict.failed_checks) or "verdict not passed"
+        return [f"the evaluator's gates did not pass: {failed}"]
     if "lookahead" in rec.verdict.failed_checks:
         out.append("its signals look ahead")
     if rec.verdict.score < cfg.dry_run_min_score:
@@ -141,19 +150,24 @@ class Lifecycle:
         self._publish, self._now_ms, self.step_ms = publish, now_ms, step_ms
         self.regime_seen_ms: dict[str, int] = {}
         self.last_drift: dict[str, str] = {}
+        self.demo = mode == "replay" and cfg.replay_demo_approvals
+
+    def _unproven(self, rec: StrategyRecord) -> bool:
+        return rec.verdict is None or not rec.verdict.passed
 
     # ------------------------------------------------------------------ admission
     def admit(self, strategy_id: str) -> StrategyRecord:
         """After a backtest: start a dry run, reject with the reasons, or queue for a free slot."""
         rec = self.store.get(strategy_id)
-        problems = dry_run_problems(rec, self.cfg)
+        problems = dry_run_problems(rec, self.cfg, self.demo)
         if problems:
             return self.store.transition(rec.id, "rejected", "ai", "not worth a dry run: " + "; ".join(problems))
         if len(self.store.list("dry_run")) >= self.cfg.max_dry_run:
             return self.store.update(rec.id, notes=[*rec.notes, "waiting for a free dry-run slot"])
         score = rec.verdict.score if rec.verdict is not None else float("nan")
-        return self.store.transition(rec.id, "dry_run", "ai", f"backtest score {score:.3f}; "
-                                     "out-of-sample figures earn a dry run")
+        why = (f"{DEMO}: backtest score {score:.3f}, evaluator gates failed; replay demo dry run"
+               if self._unproven(rec) else f"backtest score {score:.3f}; passed every evaluator gate")
+        return self.store.transition(rec.id, "dry_run", "ai", why)
 
     # ------------------------------------------------------------------ periodic review
     def review(self, candles_of: CandlesOf, runner_active: bool, regime_of: Callable[[str], str | None],
@@ -207,13 +221,18 @@ class Lifecycle:
             self._retire(rec, f"dry-run return {ev.total_return:+.2%} over {ev.bars} bars is below the "
                               f"backtest's band (from {lo:+.2%})")
             return
+        if ev.total_return > hi:  # not the strategy its backtest describes, however pleasant
+            self._retire(rec, f"dry-run return {ev.total_return:+.2%} over {ev.bars} bars is above the "
+                              f"backtest's band (to {hi:+.2%}): results must lie inside it")
+            return
         self._ask_approval(rec, ev)
 
     def _ask_approval(self, rec: StrategyRecord, ev: Evidence) -> None:
-        need_pass = (self.cfg.replay_approval_requires_evaluator_pass if self.mode == "replay"
-                     else self.cfg.approval_requires_evaluator_pass)
-        failed = rec.verdict.failed_checks if rec.verdict else ["no evaluation"]
-        if need_pass and failed:
+        if rec.verdict is None:
+            failed = ["no evaluation"]
+        else:
+            failed = [] if rec.verdict.passed else (rec.verdict.failed_checks or ["verdict not passed"])
+        if failed and not self.demo:
             self._retire(rec, "dry run complete but the evaluator's gates did not pass: " + ", ".join(failed))
             return
         gates = "every evaluator gate passed" if not failed else (
@@ -221,12 +240,13 @@ class Lifecycle:
         reason = f"dry run: {ev.trades} trades, return {ev.total_return:+.2%} over {ev.bars} bars ({ev.source})"
         if rec.id in self.last_drift:
             reason += f"; drift check: {self.last_drift[rec.id]}"
-        self.store.transition(rec.id, "awaiting_approval", "ai", reason)
-        text = (f"{rec.name} [{rec.spec.symbols[0]} {rec.spec.timeframe}] from {rec.source.generator}. "
+        tag = f"{DEMO}: " if failed else ""
+        self.store.transition(rec.id, "awaiting_approval", "ai", tag + reason)
+        text = (f"{tag}{rec.name} [{rec.spec.symbols[0]} {rec.spec.timeframe}] from {rec.source.generator}. "
                 f"{reason}; {gates}. Out-of-sample: {_oos_line(rec)}. "
                 f"Reply /approve {rec.id} or /reject {rec.id} <reason>.")
-        self._publish(Alert("action", f"Approval waiting: {rec.id}", text, key=f"approval:{rec.id}",
-                            ts_ms=self._now_ms()))
+        title = f"Approval waiting ({DEMO}): {rec.id}" if failed else f"Approval waiting: {rec.id}"
+        self._publish(Alert("action", title, text, key=f"approval:{rec.id}", ts_ms=self._now_ms()))
 
     def _review_live(self, rec: StrategyRecord, candles_of: CandlesOf, regime_of: Callable[[str], str | None]) -> None:
         ev = self._evidence(rec, "live", candles_of, True)
@@ -268,7 +288,8 @@ class Lifecycle:
             return False
         # The newest bar is left out: the runner may not have acted on it yet when this runs.
         expected = backtest_window_trades(rec.spec, candles, rec.status_since_ms, int(candles.ts[-1]))
-        report = diff_trades(expected, ev.rows, self.step_ms, self.cfg.drift_price_tolerance)
+        report = diff_trades(expected, ev.rows, self.step_ms, self.cfg.drift_price_tolerance,
+                             [r.ts_ms for r in rec.refused])
         self.last_drift[rec.id] = report.summary()
         enough = max(report.expected, report.actual) >= self.cfg.drift_min_trades
         if not enough or not report.diverged(self.cfg.drift_max_mismatched_fraction):

@@ -150,12 +150,21 @@ def _moments(r: np.ndarray) -> tuple[float, float, float]:
     return float(r.mean() / sd), float(np.mean(z ** 3)), float(np.mean(z ** 4))
 
 
+def per_bar_sharpe(returns: np.ndarray) -> float:
+    """Mean over standard deviation of per-bar returns (0 when undefined)."""
+    return _moments(returns)[0]
+
+
 def probabilistic_sharpe(returns: np.ndarray, sr_benchmark: float = 0.0) -> float:
     """P(true per-bar Sharpe > `sr_benchmark`) given the sample's length, skew and kurtosis."""
     sr, skew, kurt = _moments(returns)
-    t = returns.size
-    if t < 3 or returns.std() == 0:
+    if returns.size < 3 or returns.std() == 0:
         return 0.0
+    return psr_from_moments(sr, returns.size, skew, kurt, sr_benchmark)
+
+
+def psr_from_moments(sr: float, t: int, skew: float, kurt: float, sr_benchmark: float = 0.0) -> float:
+    """The PSR formula on summary figures (per-bar Sharpe, observations, skew, kurtosis (normal = 3))."""
     denom = 1.0 - skew * sr + (kurt - 1.0) / 4.0 * sr * sr
     return _N.cdf((sr - sr_benchmark) * math.sqrt(t - 1) / math.sqrt(max(denom, 1e-12)))
 
@@ -170,10 +179,11 @@ def expected_max_sharpe(n_trials: int, sr_variance: float) -> float:
 
 
 def deflated_sharpe(returns: np.ndarray, n_trials: int, sr_variance: float | None = None) -> float:
-    """PSR against the expected best of `n_trials` (the family's trial count, this one included).
+    """PSR against the expected best of `n_trials` (every trial on this data, this one included).
 
-    Without the trials' Sharpe variance, its null value 1/(T-1) (the estimator's variance
-    when every trial has zero true Sharpe) is used.
+    `sr_variance` is the variance across the trials' per-bar Sharpe ratios, as in Bailey &
+    López de Prado (2014); without it, the null value 1/(T-1) (the estimator's variance when
+    every trial has zero true Sharpe) is used, which under-deflates a real search.
     """
     t = returns.size
     if t < 3:

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
+from ai_brain.lifecycle import DEMO
 from ai_brain.strategy_store import (
     Approval,
     IllegalTransition,
@@ -33,7 +34,7 @@ def summary(rec: StrategyRecord) -> dict[str, Any]:
             "symbol": rec.spec.symbols[0], "timeframe": rec.spec.timeframe,
             "generator": rec.source.generator, "score": rec.verdict.score if rec.verdict else None,
             "oos_return": oos.get("total_return"), "oos_trades": oos.get("trades"),
-            "updated_at": rec.updated_at}
+            "proven": bool(rec.verdict and rec.verdict.passed), "updated_at": rec.updated_at}
 
 
 def _need(args: dict[str, str], key: str, usage: str) -> str:
@@ -94,7 +95,7 @@ class StrategyCommands:
             prov = rec.provenance.model_copy(update={"approval": Approval(by=who, at=now, reason=reason)})
             rec = self.store.transition(sid, "approved", who, reason, provenance=prov, approved_at=now)
             note = "" if rec.verdict and rec.verdict.passed else (
-                " Its evaluation did not pass every gate, so it stays on paper.")
+                f" {DEMO}: its evaluation did not pass every gate, so it stays on paper.")
             return True, f"{sid} approved by {who}; it goes live only through the live gate.{note}", summary(rec)
         return await self._guarded(run, args, actor)
 

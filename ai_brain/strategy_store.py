@@ -123,6 +123,14 @@ class Performance(_Model):
     live: dict[str, Any] | None = None
 
 
+class RefusedEntry(_Model):
+    """An entry the strategy signalled that a risk guard refused (not a missed trade: not drift)."""
+
+    ts_ms: int
+    side: str
+    reason: str
+
+
 class StrategyRecord(_Model):
     """The whole content of one strategy file."""
 
@@ -142,6 +150,7 @@ class StrategyRecord(_Model):
     size_fraction: float = 0.0
     revision: int = 0
     trades: list[ClosedTrade] = Field(default_factory=list)
+    refused: list[RefusedEntry] = Field(default_factory=list)
     notes: list[str] = Field(default_factory=list)
     history: list[HistoryEntry] = Field(default_factory=list)
 
@@ -299,6 +308,14 @@ class StrategyStore:
             return rec
         trades = [*rec.trades, trade][-MAX_TRADES_KEPT:]
         return self._replace(rec, trades=trades)
+
+    def record_refused(self, strategy_id: str, ts_ms: int, side: str, reason: str) -> StrategyRecord:
+        """Remember an order a guard refused (idempotent on time and side)."""
+        rec = self.get(strategy_id)
+        if any((r.ts_ms, r.side) == (ts_ms, side) for r in rec.refused):
+            return rec
+        refused = [*rec.refused, RefusedEntry(ts_ms=ts_ms, side=side, reason=reason)][-MAX_TRADES_KEPT:]
+        return self._replace(rec, refused=refused)
 
     def _replace(self, rec: StrategyRecord, **updates: Any) -> StrategyRecord:
         new = rec.model_copy(update={**updates, "updated_at": _now_iso(), "revision": rec.revision + 1})

@@ -192,7 +192,7 @@ def workload_c(repeat: int) -> dict:
     c = load_candles(DATA / "binance_BTC-USDT_1h.csv.gz")
     specs = _eval_specs()
     cfg = EvaluatorConfig()
-    t_one, _ = _timed(lambda: [evaluate(s, c, cfg=cfg, trials_in_family=10) for s in specs], repeat)
+    t_one, _ = _timed(lambda: [evaluate(s, c, cfg=cfg, trials=10) for s in specs], repeat)
     with EvaluationPool(cfg) as pool:
         batch = specs * 4
         t_pool, _ = _timed(lambda: pool.evaluate_many(batch, c, trials=10), max(1, repeat // 2))

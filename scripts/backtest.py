@@ -49,7 +49,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--funding", help="funding CSV(.gz): timestamp,funding_rate (perp strategies)")
     p.add_argument("--fee-bps", type=float, help="fee per fill in bps (default from config)")
     p.add_argument("--slippage-bps", type=float, help="slippage per market fill in bps")
-    p.add_argument("--trials", type=int, default=1, help="hypotheses tried in this family so far")
+    p.add_argument("--trials", type=int, default=1, help="distinct hypotheses tried on this data so far (all families)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     return p.parse_args(argv)
 
@@ -112,7 +112,7 @@ def render(ev: Evaluation, full: st.Metrics) -> str:
         f, a, b = getattr(full, r), getattr(ev.in_sample, r), getattr(ev.out_of_sample, r)
         lines.append(f"{r:<16}{_fmt(f):>16}{_fmt(a):>16}{_fmt(b):>16}")
     s = ev.significance
-    lines += [f"PSR {s.psr:.3f}  DSR {s.dsr:.3f} ({s.trials_in_family} trials)  "
+    lines += [f"PSR {s.psr:.3f}  DSR {s.dsr:.3f} ({s.trials} trials)  "
               f"MC drawdown p95 {s.mc_drawdown_p95:.1%}  WF windows profitable {ev.positive_windows:.0%}",
               f"score {ev.score:.3f}  verdict: {'PASS' if ev.passed else 'REJECT'}"]
     lines += [f"  - {r}" for r in ev.reasons]

@@ -19,6 +19,7 @@ from src.app.wiring import assemble
 from src.config import AppConfig, ConfigError, Secrets, load_config, load_secrets
 from src.core.bus import EventBus
 from src.core.clock import Clock, MarketClock
+from src.market.replay_binding import replay_root_problem
 from src.runtime.context import AppContext, Paths
 from src.state.store import StateStore, sweep_temp_files
 
@@ -41,6 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--log-level", choices=["DEBUG", "INFO", "WARNING", "ERROR"], help="console log level")
     p.add_argument("--quiet", action="store_true", help="console: warnings and errors only (the log file keeps INFO)")
     p.add_argument("--ignore-hold", action="store_true", help=f"start even though ROOT/{HOLD_FILE} exists")
+    p.add_argument("--reset", action="store_true", help="replay: move state/ and ledgers aside (keeps strategies)")
     return p.parse_args(argv)
 
 
@@ -115,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         secrets = load_secrets(dotenv=REPO_ROOT / ".env")
     except ValueError as exc:
         print(f"environment: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    if cfg.mode == "replay" and (problem := replay_root_problem(args.root, cfg, args.reset)):
+        print(problem, file=sys.stderr)
         return EXIT_CONFIG
     lc = cfg.logging
     setup_logging(args.root / "logs", lc.level, lc.file, lc.max_bytes, lc.backups, secrets.values())

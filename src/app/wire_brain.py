@@ -33,13 +33,12 @@ from ai_brain.news_fetcher import NewsFetcher
 from ai_brain.onchain_monitor import OnchainMonitor
 from ai_brain.sentiment_analyzer import SentimentAnalyzer
 from ai_brain.strategy_commands import StrategyCommands
-from ai_brain.strategy_evaluator import TrialCounter
 from ai_brain.strategy_store import StrategyStore
+from ai_brain.trial_ledger import TrialLedger, open_trial_ledger
 from src.app.supervisor import Supervisor
 from src.core.timeframes import timeframe_ms
 from src.runtime.context import AppContext
 from src.state.inbox import CommandRegistry
-from src.state.store import quarantine
 from src.strategy.spec import StrategySpec
 
 log = logging.getLogger(__name__)
@@ -50,14 +49,9 @@ def build_store(ctx: AppContext) -> StrategyStore:
                          ctx.bus.publish, allowed=transition_problem)
 
 
-def load_trials(ctx: AppContext) -> TrialCounter:
-    """The persisted trial counts; a damaged file is quarantined (with a log line) and counting restarts."""
-    path = ctx.paths.state / "trials.json"
-    try:
-        return TrialCounter(path)
-    except (ValueError, OSError) as exc:
-        quarantine(path, ctx.paths.state / "quarantine", f"trial counter unreadable: {exc}")
-        return TrialCounter(path)
+def load_trials(ctx: AppContext) -> TrialLedger:
+    """The trial ledger; a damaged one is rebuilt from state/evaluations and strategies, with an alert."""
+    return open_trial_ledger(ctx.paths.state, ctx.paths.strategies, ctx.bus.publish, ctx.clock.now_ms)
 
 
 def build_gateway(ctx: AppContext) -> LLMGateway | None:

@@ -12,7 +12,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from src.config.brain import BrainConfig, LLMConfig
+from src.config.brain import REMOVED_KEYS, BrainConfig, LLMConfig
 from src.config.evaluator import EvaluatorConfig
 from src.config.execution import FundingConfig, PaperConfig, RiskConfig
 from src.config.fees import FeesConfig
@@ -119,6 +119,8 @@ def _describe(err: Any) -> str:
     loc = ".".join(str(p) for p in err.get("loc", ())) or "<root>"
     kind = err.get("type", "")
     value = err.get("input")
+    if kind == "extra_forbidden" and loc in REMOVED_KEYS:
+        return f"config: '{loc}' was removed: {REMOVED_KEYS[loc]}"
     if kind == "extra_forbidden":
         return f"config: unknown key '{loc}' (value {value!r}); check the spelling against config.yaml"
     ctx = err.get("ctx") or {}

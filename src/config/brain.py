@@ -95,6 +95,8 @@ class GeneratorConfig(_Section):
     ga_crossover_rate: float = Field(0.6, ge=0, le=1)
     seed: int = Field(7, ge=0)
     dedup_param_tolerance: float = Field(0.1, ge=0, le=1, description="relative parameter distance = duplicate")
+    dedup_max_trade_overlap: float = Field(0.8, ge=0, le=1, description="share of shared entries (Jaccard) above "
+                                           "which two candidates are one strategy, whatever their labels")
 
     @model_validator(mode="after")
     def _check(self) -> GeneratorConfig:
@@ -123,12 +125,11 @@ class LifecycleConfig(_Section):
     max_dry_run: int = Field(8, ge=1, le=200, description="strategies dry-running at once")
     dry_run_min_score: float = Field(0.0, description="evaluator ranking score needed to start a dry run")
     dry_run_min_oos_trades: int = Field(5, ge=0)
-    approval_requires_evaluator_pass: bool = Field(
-        True, description="ask for approval only when every evaluator gate passed (outside replay)")
-    replay_approval_requires_evaluator_pass: bool = Field(
-        False, description="replay moves no money: request approval on the lighter rule, failed gates listed")
-    min_dry_run_hours: float = Field(24.0, ge=0)
-    min_dry_run_trades: int = Field(1, ge=0)
+    replay_demo_approvals: bool = Field(
+        False, description="replay only: dry-run and ask approval for strategies that failed gates, every "
+        "message marked DEMO — not proven (nothing else is ever put up for approval)")
+    min_dry_run_hours: float = Field(14 * 24.0, ge=0, description="market hours of dry run before approval")
+    min_dry_run_trades: int = Field(10, ge=0, description="dry-run round trips before approval")
     band_z: float = Field(2.0, gt=0, le=10, description="width of the backtest confidence band in std errors")
     min_live_trades_to_scale: int = Field(10, ge=1)
     initial_live_fraction: float = Field(0.1, gt=0, le=1)
@@ -139,6 +140,17 @@ class LifecycleConfig(_Section):
     drift_max_mismatched_fraction: float = Field(0.2, ge=0, le=1)
     drift_min_trades: int = Field(3, ge=1, description="judge drift only once this many trades exist on either side")
     review_every_s: float = Field(3.0, gt=0, le=3_600, description="wall seconds between lifecycle reviews")
+
+
+REMOVED_KEYS: dict[str, str] = {
+    "brain.lifecycle.approval_requires_evaluator_pass":
+        "approval always requires every evaluator gate to pass now; delete the key (a replay demo: "
+        "brain.lifecycle.replay_demo_approvals: true)",
+    "brain.lifecycle.replay_approval_requires_evaluator_pass":
+        "only strategies that passed every gate are put up for approval; delete the key, or for a replay "
+        "demo set brain.lifecycle.replay_demo_approvals: true",
+}
+"""Keys an older config.yaml may still carry, with what replaced them (named at start-up)."""
 
 
 class IntelConfig(_Section):
@@ -165,7 +177,8 @@ class BrainConfig(_Section):
     min_cycle_gap_s: float = Field(30.0, ge=0, description="never start cycles closer than this (fast replays)")
     first_cycle_delay_s: float = Field(0.0, ge=0, description="wait after warm-up before the first cycle")
     min_history_bars: int = Field(300, ge=100, description="bars a symbol needs before it is searched")
-    history_bars: int = Field(3_000, ge=100, le=200_000, description="bars per symbol handed to the evaluator")
+    history_bars: int = Field(52_600, ge=100, le=200_000, description="bars per symbol handed to the evaluator "
+                              "(52,600 1h bars = 6 years: the test segment then spans about 1.8 years)")
     symbols: tuple[str, ...] = Field((), description="symbols to search; empty = every symbol in the market cache")
     use_pool: bool = Field(True, description="evaluate in the evaluator's process pool (off: in a thread)")
     generators: GeneratorConfig = GeneratorConfig()

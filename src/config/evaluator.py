@@ -16,13 +16,14 @@ _DASK_ADDRESS = re.compile(r"^dask://[A-Za-z0-9_.\-]+:\d{1,5}$")
 
 
 class RankingWeights(BaseModel):
-    """Weights of the ranking score; each term is already scaled to roughly [-1, 1]."""
+    """Weights of the ranking score (selection segment only); each term is scaled to roughly [-1, 1].
+    Key names are kept from older configs: `oos_sharpe` weighs the selection segment's Sharpe."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    oos_sharpe: float = Field(1.0, ge=0.0, le=10.0, description="annualized out-of-sample Sharpe")
-    significance: float = Field(1.0, ge=0.0, le=10.0, description="deflated Sharpe probability")
-    drawdown: float = Field(1.0, ge=0.0, le=10.0, description="penalty per unit of OOS max drawdown")
+    oos_sharpe: float = Field(1.0, ge=0.0, le=10.0, description="annualized selection-segment Sharpe")
+    significance: float = Field(1.0, ge=0.0, le=10.0, description="selection-segment Sharpe probability")
+    drawdown: float = Field(1.0, ge=0.0, le=10.0, description="penalty per unit of max drawdown")
     stability: float = Field(0.5, ge=0.0, le=10.0, description="share of profitable walk-forward windows")
     turnover: float = Field(0.1, ge=0.0, le=10.0, description="penalty per 100 round trips a year")
 
@@ -36,7 +37,13 @@ class EvaluatorConfig(BaseModel):
     fees: FeesConfig = Field(FeesConfig(), description="copied from the top-level fees: section (one schedule)")
     slippage_bps: float = Field(2.0, ge=0.0, le=500.0, description="adverse price move per fill, bps")
     maintenance_margin: float = Field(0.005, ge=0.0, le=0.5, description="fraction of notional (liquidation)")
-    min_trades: int = Field(30, ge=1, le=100_000, description="OOS round trips needed before any verdict")
+    min_trades: int = Field(30, ge=1, le=100_000, description="test-segment round trips needed to pass")
+    min_oos_years: float = Field(1.0, gt=0.0, le=50.0, description="test segment this long in time ...")
+    min_oos_round_trips: int = Field(100, ge=1, le=1_000_000, description="... or this many round trips, "
+                                     "else the verdict is 'not enough evidence'")
+    max_pbo: float = Field(0.5, ge=0.0, le=1.0, description="largest probability of backtest overfitting of "
+                           "the cycle's candidate set (0.5: the in-sample best lands below the median as often "
+                           "as above)")
     dsr_level: float = Field(0.95, gt=0.5, lt=1.0, description="deflated Sharpe probability to pass")
     oos_fraction: float = Field(0.3, gt=0.05, lt=0.9, description="last share of the bars kept out of sample")
     walk_forward_windows: int = Field(5, ge=2, le=50, description="consecutive windows for stability")

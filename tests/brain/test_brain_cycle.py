@@ -167,3 +167,50 @@ async def test_closed_trades_come_from_the_ledger_once_across_restarts(tmp_path,
     trades = store.get("s1").trades
     assert [round(t.ret, 4) for t in trades] == [0.008, -0.0025] and trades[0].mode == "dry_run"
     assert len(second.learning.patterns) == 2 and second.learning.ledger_seq == 3
+
+
+async def test_an_order_refused_by_a_guard_is_recorded_on_the_strategy(tmp_path, btc_1h) -> None:
+    from src.core.events import OrderUpdate
+    from tests.brain.conftest import make_record
+
+    ctx = _context(tmp_path, btc_1h, {"enabled": False})
+    store = build_store(ctx)
+    store.add(make_record("s1", status="dry_run"))
+    life = Lifecycle(store, ctx.config.brain.lifecycle, "paper", ctx.bus.publish, ctx.clock.now_ms, 3_600_000)
+    cycle = build_cycle(ctx, store, life, Supervisor(ctx), _inputs(ctx)).cycle
+    ts = int(btc_1h.ts[-5])
+    await cycle.on_event(OrderUpdate("c1", "BTC/USDT", "buy", "rejected", 1.0, None, ts, "s1",
+                                     "risk: max_position_per_symbol"))
+    await cycle.on_event(OrderUpdate("c2", "BTC/USDT", "buy", "rejected", 1.0, None, ts + 1, "s1",
+                                     "exchange: insufficient balance"))  # not a guard: not recorded
+    await cycle.close()
+
+    refused = store.get("s1").refused
+    assert [(r.ts_ms, r.reason) for r in refused] == [(ts, "risk: max_position_per_symbol")]
+
+
+async def test_generators_see_only_the_selection_segment_and_every_trial_counts_once(tmp_path, btc_1h) -> None:
+    from ai_brain import statistics as st
+
+    ctx = _context(tmp_path, btc_1h, {"enabled": False})
+    store = build_store(ctx)
+    life = Lifecycle(store, ctx.config.brain.lifecycle, "paper", ctx.bus.publish, ctx.clock.now_ms, 3_600_000)
+    cycle = build_cycle(ctx, store, life, Supervisor(ctx), _inputs(ctx)).cycle
+    seen: list = []
+    hook = cycle.context_hook
+    cycle.context_hook = lambda gen_ctx: (seen.append(gen_ctx), hook(gen_ctx))
+    try:
+        await cycle.cycle_once()
+        first, hashes = cycle.trials.count("BTC/USDT"), set(cycle._evaluated)
+        await cycle.cycle_once()  # specs seen in the first cycle are not new trials
+        hashes_2 = set(cycle._evaluated)
+    finally:
+        await cycle.close()
+
+    full = len(cycle._candles["BTC/USDT"])
+    cut = st.oos_split(full, ctx.config.evaluator.oos_fraction)[0][1]
+    assert len(seen[0].candles["BTC/USDT"]) == cut < full
+    assert first == len(hashes) > 0, "one trial per distinct spec evaluated"
+    assert cycle.trials.count("BTC/USDT") == len(hashes | hashes_2)
+    assert all(not ev.passed for ev in cycle.last_verdicts.values()), "2,500 bars are not enough evidence"
+    assert not store.list("dry_run") and not store.list("awaiting_approval")

@@ -1,4 +1,5 @@
-"""The run command, offline: a replay run files a discovered strategy and logs the discovery alert.
+"""The run command, offline: a replay run files a discovered strategy, and asks nobody to approve it
+unless it passed every gate (on a few hundred simulated bars it cannot: not enough evidence).
 
 The bot runs as a real subprocess with ``--duration`` as an upper bound; the test stops it with
 SIGTERM (a clean shutdown, exit 0) as soon as the discovery is on disk, so a fast machine does
@@ -20,8 +21,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _discovered(root: Path) -> bool:
     log = root / "logs" / "ai_lab.log"
-    return (any((root / "strategies" / "testing").glob("*.json")) and log.exists()
-            and "Strategy discovered" in log.read_text())
+    return (any((root / "strategies").rglob("*.json")) and log.exists()
+            and "AI cycle 1:" in log.read_text())
 
 
 def test_a_replay_run_discovers_and_files_a_strategy(tmp_path: Path) -> None:
@@ -42,8 +43,8 @@ def test_a_replay_run_discovers_and_files_a_strategy(tmp_path: Path) -> None:
             bot.wait()
 
     assert bot.returncode == 0, err[-2000:]
-    files = sorted((root / "strategies" / "testing").glob("*.json"))
-    assert files, "no strategy reached strategies/testing"
+    files = sorted((root / "strategies").rglob("*.json"))
+    assert files, "no strategy was filed"
     body = json.loads(files[0].read_text())
     perf = body["performance"]
     assert perf["backtest"]["bars"] > 0 and "total_return" in perf["backtest"]
@@ -51,5 +52,10 @@ def test_a_replay_run_discovers_and_files_a_strategy(tmp_path: Path) -> None:
     assert body["source"]["reasoning"] and body["source"]["generator"] in ("templates", "evolutionary")
     assert body["history"][0]["actor"] == "ai"
     log = (root / "logs" / "ai_lab.log").read_text()
-    assert f"ALERT [info] Strategy discovered: {body['id']}" in log
+    if body["verdict"]["passed"]:
+        assert f"ALERT [info] Strategy discovered: {body['id']}" in log
+    else:
+        assert body["status"] == "rejected" and "gates did not pass" in body["history"][-1]["reason"]
+        assert "not enough evidence" in " ".join(body["verdict"]["reasons"])
+        assert "Approval waiting" not in log
     assert "LLM generator off (no GEMINI_API_KEY)" in log

@@ -1,4 +1,4 @@
-"""Genetic search on real BTC candles: fitness (the evaluator's out-of-sample score) rises over
+"""Genetic search on real BTC candles: fitness (the evaluator's selection-segment score) rises over
 generations; the winner is then judged on a held-back window the search never saw, with every
 trial the search spent charged to its deflated Sharpe."""
 
@@ -9,7 +9,8 @@ import random
 from ai_brain.generators.evolutionary import GeneticSearch, crossover, mutate
 from ai_brain.generators.templates import TemplateSource
 from ai_brain.hypothesis_generator import GenerationContext
-from ai_brain.strategy_evaluator import TrialCounter, evaluate
+from ai_brain.strategy_evaluator import evaluate
+from ai_brain.trial_ledger import TrialRecord, open_trial_ledger
 from src.config.brain import GeneratorConfig
 from src.strategy.spec import StrategySpec, family_spec
 
@@ -20,7 +21,7 @@ async def test_genetic_search_improves_and_is_judged_on_a_held_back_window(btc_1
     n = len(btc_1h)
     train = btc_1h.slice(n - HELD_BACK - 10_000, n - HELD_BACK)
     held = btc_1h.slice(n - HELD_BACK - 500, n)  # 500 bars of indicator warm-up, then unseen bars only
-    trials = TrialCounter(tmp_path / "trials.json")
+    trials = open_trial_ledger(tmp_path / "state", tmp_path / "strategies")
     templates = TemplateSource(1)
     ctx = GenerationContext(0, "1h", {"BTC/USDT": train})
 
@@ -30,26 +31,26 @@ async def test_genetic_search_improves_and_is_judged_on_a_held_back_window(btc_1
 
     async def fitness(specs: list[StrategySpec]) -> list[float]:
         # every trial is counted; within one search all candidates are compared on equal terms
-        trials.record("search", len(specs))
+        trials.record(TrialRecord.of(s, "evolutionary") for s in specs)
         return [evaluate(s, train).score for s in specs]
 
     result = await GeneticSearch(GeneratorConfig(ga_population=16, ga_generations=5), fitness, seed=1).run(
         [], make_seed, "BTC/USDT")
     curve = result.best_per_generation
-    verdict = evaluate(result.best.spec, held, trials_in_family=trials.count("search"))
-    naive = evaluate(result.best.spec, held, trials_in_family=1)
+    verdict = evaluate(result.best.spec, held, trials=trials.count("BTC/USDT"))
+    naive = evaluate(result.best.spec, held, trials=1)
     shown = (f"best OOS score per generation {[round(x, 3) for x in curve]}; held-back window: score "
              f"{verdict.score:.3f}, return {verdict.out_of_sample.total_return:+.2%}, "
-             f"DSR {verdict.significance.dsr:.3f} after {trials.count('search')} trials "
+             f"DSR {verdict.significance.dsr:.3f} after {trials.count('BTC/USDT')} trials "
              f"(vs {naive.significance.dsr:.3f} if the search were ignored); "
              f"verdict {'pass' if verdict.passed else 'fail'}")
     print(shown)
 
     assert curve[-1] > curve[0], shown
     assert all(b >= a for a, b in zip(curve, curve[1:], strict=False)), "elitism must keep the best"
-    assert trials.count("search") == result.evaluated > 16
+    assert trials.count("BTC/USDT") == result.evaluated > 16
     assert int(held.ts[500]) > int(train.ts[-1]), "the held-back window starts after the training data"
-    assert verdict.significance.trials_in_family == result.evaluated
+    assert verdict.significance.trials == result.evaluated
     assert verdict.significance.dsr <= naive.significance.dsr, shown
 
 

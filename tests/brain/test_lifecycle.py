@@ -180,3 +180,104 @@ def test_the_queue_for_dry_run_slots_is_bounded(store, clock, events) -> None:
 
     assert {r.id for r in store.list("backtested")} == {"q1", "q2"}
     assert store.get("q3").status == "retired" and "superseded" in store.get("q3").history[-1].reason
+
+
+@pytest.mark.parametrize("mode", ["replay", "paper", "testnet", "live"])
+def test_in_every_mode_a_failed_verdict_never_reaches_approval(store, clock, events, mode) -> None:
+    life = _life(store, clock, events, mode=mode)
+    store.add(make_record("weak", status="dry_run", passed=False))
+    for k in (1, 5):
+        store.record_trade_result("weak", _trade(clock.now + k * H, 0.003))
+    clock.advance_hours(30)
+
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+
+    assert store.get("weak").status == "retired"
+    assert _alerts(events, "action") == []
+
+
+@pytest.mark.parametrize("mode", ["replay", "paper"])
+def test_a_failed_verdict_never_starts_a_dry_run(store, clock, events, mode) -> None:
+    life = _life(store, clock, events, mode=mode)
+    store.add(make_record("weak", status="backtested", passed=False))
+
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+
+    rec = store.get("weak")
+    assert rec.status == "rejected" and "min_trades" in rec.history[-1].reason
+
+
+def test_the_replay_demo_flag_marks_every_message_not_proven(store, clock, events) -> None:
+    life = _life(store, clock, events, mode="replay", replay_demo_approvals=True)
+    store.add(make_record("weak", status="backtested", passed=False))
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+    assert store.get("weak").status == "dry_run"
+    for k in (1, 5):
+        store.record_trade_result("weak", _trade(clock.now + k * H, 0.003))
+    clock.advance_hours(30)
+
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+
+    rec = store.get("weak")
+    assert rec.status == "awaiting_approval"
+    assert all("DEMO — not proven" in h.reason for h in rec.history[-2:])
+    ask = _alerts(events, "action")
+    assert len(ask) == 1 and "DEMO — not proven" in ask[0].title and "DEMO — not proven" in ask[0].text
+
+
+def test_the_demo_flag_does_nothing_outside_replay(store, clock, events) -> None:
+    life = _life(store, clock, events, mode="paper", replay_demo_approvals=True)
+    store.add(make_record("weak", status="backtested", passed=False))
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+    assert store.get("weak").status == "rejected"
+
+
+def test_a_dry_run_above_the_band_is_not_put_up_for_approval(store, clock, events) -> None:
+    life = _life(store, clock, events)
+    store.add(make_record("s1", status="dry_run"))
+    store.record_trade_result("s1", _trade(clock.now + H, 0.5))
+    store.record_trade_result("s1", _trade(clock.now + 10 * H, 0.5))
+    clock.advance_hours(30)
+
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+
+    rec = store.get("s1")
+    assert rec.status == "retired" and "above the backtest's band" in rec.history[-1].reason
+    assert _alerts(events, "action") == []
+
+
+def test_approval_needs_both_market_time_and_trades_by_default(store, clock, events) -> None:
+    cfg = LifecycleConfig()
+    life = Lifecycle(store, cfg, "paper", events.append, clock.now_ms, H)
+    store.add(make_record("s1", status="dry_run"))
+    for k in range(cfg.min_dry_run_trades):
+        store.record_trade_result("s1", _trade(clock.now + (k + 1) * H, 0.0005))
+    clock.advance_hours(cfg.min_dry_run_hours - 1)
+    life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
+    assert store.get("s1").status == "dry_run", "enough trades but not enough market time"
+    assert cfg.min_dry_run_hours >= 14 * 24 and cfg.min_dry_run_trades >= 10
+
+
+def test_entries_a_guard_refused_are_not_drift(store, clock, events, btc_1h) -> None:
+    candles = btc_1h.slice(len(btc_1h) - 3000, len(btc_1h))
+    start_ms = int(candles.ts[2000])
+    clock.now = start_ms
+    life = _life(store, clock, events, min_dry_run_trades=1)
+    store.add(make_record("s1", status="dry_run"))
+    expected = [t for t in backtest_window_trades(store.get("s1").spec, candles, start_ms, int(candles.ts[-1]) + 1)
+                if not t.open_at_end]
+    assert len(expected) >= 4, "the test needs a strategy that trades in the window"
+    for i, t in enumerate(expected):
+        if i % 2:  # the per-symbol cap (shared by every strategy) refused this entry
+            store.record_refused("s1", t.entry_ts, t.side, "risk: max_position_per_symbol")
+            continue
+        store.record_trade_result("s1", ClosedTrade(
+            mode="dry_run", symbol="BTC/USDT", side=t.side, entry_ts=t.entry_ts, exit_ts=t.exit_ts,  # type: ignore
+            entry_price=t.entry_price, exit_price=t.exit_price, qty_base=1.0, pnl_quote=0.0, ret=0.0))
+    clock.now = int(candles.ts[-1]) + H
+
+    life.review(lambda _s: candles, runner_active=True, regime_of=lambda _s: None)
+
+    rec = store.get("s1")
+    assert rec.status != "backtested" and not [e for e in events if getattr(e, "key", "") == "drift:s1"]
+    assert f"{len(expected) // 2} refused by a guard" in life.last_drift["s1"]

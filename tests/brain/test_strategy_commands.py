@@ -63,3 +63,15 @@ async def test_reject_retire_suspend_and_listing(store: StrategyStore) -> None:
                                                                          "c": "retired"}
     assert one["strategy"]["history"][-1]["reason"] == "too few trades"
     assert "rejected 1" in text
+
+
+async def test_approving_a_demo_strategy_says_it_is_not_proven(store: StrategyStore) -> None:
+    store.add(make_record("demo", status="awaiting_approval", passed=False))
+    store.add(make_record("good", status="awaiting_approval"))
+    reg = _registry(store)
+
+    _ok, demo_msg, demo = await reg.execute("approve", {"id": "demo"}, "telegram:42")
+    _ok, good_msg, good = await reg.execute("approve", {"id": "good"}, "telegram:42")
+
+    assert "DEMO — not proven" in demo_msg and demo["proven"] is False
+    assert "DEMO" not in good_msg and good["proven"] is True

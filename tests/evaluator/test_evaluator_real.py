@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import pytest
 
 from ai_brain import statistics as st
 from ai_brain.backtest_engine import CostModel, cost_model, run_backtest
-from ai_brain.strategy_evaluator import Evaluation, TrialCounter, candidate_set_pbo, evaluate
+from ai_brain.strategy_evaluator import Evaluation, candidate_set_pbo, evaluate
 from src.config.evaluator import EvaluatorConfig
 from src.orders.fees import FeeSchedule
 from src.strategy.signals import Signals
@@ -61,7 +59,7 @@ def test_strategy_tuned_in_sample_is_rejected(btc_1h):
         return st.compute_metrics(res, btc_1h.step_ms()).sharpe or -9.0
 
     best = max(grid, key=is_sharpe)
-    ev = evaluate(best, btc_1h, cfg=cfg, trials_in_family=len(grid))
+    ev = evaluate(best, btc_1h, cfg=cfg, trials=len(grid))
     assert not ev.passed
     assert (ev.out_of_sample.sharpe or 0.0) < (ev.in_sample.sharpe or 0.0)
     assert any("deflated Sharpe" in r for r in ev.reasons)
@@ -95,18 +93,6 @@ def test_funding_carry_earns_funding_without_price_risk(btc_1h, btc_funding):
     assert ev.lookahead_ok
 
 
-def test_trial_counter_persists_atomically(tmp_path):
-    path = tmp_path / "state" / "trials.json"
-    counter = TrialCounter(path)
-    assert counter.record("momentum") == 1 and counter.record("momentum", 4) == 5
-    assert TrialCounter(path).count("momentum") == 5 and TrialCounter(path).count("breakout") == 0
-    assert json.loads(path.read_text()) == {"families": {"momentum": 5}}
-    assert [p.name for p in path.parent.iterdir()] == ["trials.json"]
-    path.write_text('{"families": {"momentum": -3}}')
-    with pytest.raises(ValueError, match="not a trial counter"):
-        TrialCounter(path)
-
-
 def test_candidate_set_pbo_uses_each_candidates_bar_returns(btc_1h):
     candles = btc_1h.slice(len(btc_1h) - 20_000, len(btc_1h))
     specs = [family_spec("momentum", fast=f, slow=s, ma="ema", short=True) for f in (3, 8, 13) for s in (21, 55)]
@@ -123,7 +109,7 @@ def test_a_strategy_that_never_trades_is_rejected_cleanly(btc_1h):
     ev = evaluate(family_spec("funding_carry"), btc_1h.slice(0, 3000))  # no funding data: never enters
     assert not ev.passed and ev.out_of_sample.trades == 0
     assert ev.out_of_sample.win_rate is None and ev.significance.mean_trade_return_ci == (None, None)
-    assert any("0 out-of-sample trades" in r for r in ev.reasons)
+    assert any("0 test-segment trades" in r for r in ev.reasons)
 
 
 def _costs(spec, cfg: EvaluatorConfig) -> CostModel:

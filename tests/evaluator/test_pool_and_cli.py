@@ -42,7 +42,7 @@ async def test_process_pool_and_dask_give_identical_results(small_btc):
             remote = pool.evaluate_many(specs, small_btc, trials=trials)
     assert [e.spec_id for e in local] == [s.id for s in specs]
     assert [e.model_dump_json() for e in local] == [e.model_dump_json() for e in remote]
-    assert [e.significance.trials_in_family for e in local] == trials
+    assert [e.significance.trials for e in local] == trials
 
 
 def test_executor_setting_is_validated():

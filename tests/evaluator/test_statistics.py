@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from statistics import NormalDist
 
 import numpy as np
 import pytest
@@ -84,3 +85,30 @@ def test_splits_cover_the_series_without_overlap():
     w = st.walk_forward_windows(1000, 4)
     assert w[0][0] == 0 and w[-1][1] == 1000
     assert all(x[1] == y[0] for x, y in zip(w, w[1:], strict=False))
+
+
+def test_deflated_sharpe_matches_the_papers_worked_example():
+    # Bailey & López de Prado (2014), "The Deflated Sharpe Ratio", numerical example: 100 trials
+    # whose annualised Sharpe ratios have variance 1/2, best annualised Sharpe 2.5 over 1,250
+    # daily observations (250 a year), skewness -3, kurtosis 10: SR0 = 0.1132 a day, DSR = 0.9004.
+    per_year = 250
+    sr0 = st.expected_max_sharpe(100, 0.5 / per_year)
+    assert sr0 == pytest.approx(0.1132, abs=5e-5)
+    dsr = st.psr_from_moments(2.5 / math.sqrt(per_year), 1250, -3.0, 10.0, sr0)
+    assert dsr == pytest.approx(0.9004, abs=5e-5)
+
+
+def test_deflated_sharpe_by_hand_on_a_short_series():
+    r = np.array([0.02, -0.01, 0.03, 0.01, -0.02, 0.04, 0.00, 0.01])
+    mean = r.sum() / 8
+    sd = math.sqrt(((r - mean) ** 2).sum() / 8)
+    sr = mean / sd
+    z = (r - mean) / sd
+    skew, kurt = (z ** 3).sum() / 8, (z ** 4).sum() / 8
+    trials, var = 20, 0.25  # the variance across the trials' per-bar Sharpe ratios
+    g = 0.5772156649015329
+    sr0 = math.sqrt(var) * ((1 - g) * NormalDist().inv_cdf(1 - 1 / trials)
+                            + g * NormalDist().inv_cdf(1 - 1 / (trials * math.e)))
+    expected = NormalDist().cdf((sr - sr0) * math.sqrt(7) / math.sqrt(1 - skew * sr + (kurt - 1) / 4 * sr ** 2))
+    assert st.deflated_sharpe(r, trials, var) == pytest.approx(expected, rel=1e-12)
+    assert st.deflated_sharpe(r, trials, var) < st.deflated_sharpe(r, trials)  # var > 1/(T-1) here

@@ -60,7 +60,8 @@ async def test_scripted_admin_session(cockpit_factory: CockpitFactory) -> None:
     script = ["/help", "/status", "/health", "/positions", "/report", "/balance", "/pnl week", "/daily", "/weekly",
               "/monthly", "/performance", "/trades 3", "/analytics auto", "/strategies", "/strategy S1",
               "/approve S1", "/reject S1 chop kills it", "/chart equity", "/chart drawdown", "/chart daily",
-              "/pause", "/resume", "/release kill_switch", "/forceexit S2", "CONFIRM", "/forceexit all", "CONFIRM", "/forceexit S9",
+              "/pause", "/resume", "/release kill_switch", "/forceexit S2", "CONFIRM", "/forceexit all", "CONFIRM",
+              "/forceexit S9",
               "/golive", "/paper", "/stop", "/show_config", "/show_config telegram", "/version", "/logs 2"]
     calls_before = len(h.fake.calls)
     answers: dict[str, str] = {}

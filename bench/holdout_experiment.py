@@ -1,0 +1,88 @@
+"""Held-out experiment: discover on all but the last 12 months, then re-score on those months.
+
+    python -m bench.holdout_experiment [--data-dir ../shared/data] [--cycles 1] [--out /tmp/holdout]
+
+For each 1h candle file, the bot's whole discovery (scripts/research.py) runs on the history
+before the last 12 months. Every proposed candidate is then backtested on the held-back months
+(earlier bars only as indicator warm-up). Printed: how many passed every gate, the Spearman rank
+correlation between the discovery score and the later Sharpe (over the candidates that passed,
+and over every proposed candidate), and the share with a positive later return.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from ai_brain import statistics as st  # noqa: E402
+from ai_brain.backtest_engine import cost_model, run_backtest  # noqa: E402
+from scripts.research import Candidate, research, symbol_of  # noqa: E402
+from src.config.evaluator import EvaluatorConfig  # noqa: E402
+from src.market.history import load_candles  # noqa: E402
+from src.orders.fees import FeeSchedule  # noqa: E402
+from src.strategy.data import Candles  # noqa: E402
+
+HELD_MS = int(365.25 * 86_400_000)
+FILES = ("binance_BTC-USDT_1h.csv.gz", "binance_ETH-USDT_1h.csv.gz", "binance_SOL-USDT_1h.csv.gz")
+
+
+def later(c: Candidate, full: Candles, start: int, cfg: EvaluatorConfig) -> tuple[float, float]:
+    """(annualised Sharpe, total return) of the candidate over bars [start, end) of ``full``."""
+    costs = cost_model(c.hypothesis.spec, FeeSchedule.from_config(cfg.fees), cfg.slippage_bps)
+    res = run_backtest(c.hypothesis.spec, full, None, costs, cfg.initial_cash,
+                       cfg.maintenance_margin, start=start)
+    m = st.compute_metrics(res, full.step_ms())
+    return float(m.sharpe or 0.0), float(m.total_return)
+
+
+def spearman(a: list[float], b: list[float]) -> float | None:
+    if len(a) < 3:
+        return None
+    return float(pd.Series(a).rank().corr(pd.Series(b).rank()))
+
+
+async def one_file(path: Path, out: Path, cycles: int) -> dict[str, object]:
+    full = load_candles(path)
+    start = int(np.searchsorted(full.ts, int(full.ts[-1]) - HELD_MS))
+    symbol, timeframe = symbol_of(path)
+    result = await research(full.slice(0, start), out / path.stem, symbol, timeframe, cycles)
+    cfg = EvaluatorConfig()
+    rows = [(c.first_pass.score, *later(c, full, start, cfg), c.passed) for c in result.candidates]
+    passed = [r for r in rows if r[3]]
+    finalists = [(c.hypothesis.spec.id, round(c.first_pass.score, 3), round(later(c, full, start, cfg)[0], 2),
+                  c.reasons()) for c in result.candidates if c.verdict is not None]
+    return {"file": path.name, "bars": start, "held_bars": len(full) - start, "evaluated": result.evaluated,
+            "trials": result.trials, "passed": len(passed), "approval_requests": result.approval_requests,
+            "rho_passed": spearman([r[0] for r in passed], [r[1] for r in passed]),
+            "rho_all": spearman([r[0] for r in rows], [r[1] for r in rows]),
+            "positive_passed": (sum(r[2] > 0 for r in passed) / len(passed)) if passed else None,
+            "positive_all": sum(r[2] > 0 for r in rows) / len(rows) if rows else None,
+            "median_later_sharpe_all": float(np.median([r[1] for r in rows])) if rows else None,
+            "finalists (id, score, later Sharpe, failed gates)": finalists}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--data-dir", default=str(Path(__file__).resolve().parents[2] / "shared" / "data"))
+    p.add_argument("--cycles", type=int, default=1)
+    p.add_argument("--out", default="holdout_runs")
+    args = p.parse_args(argv)
+    for name in FILES:
+        path = Path(args.data_dir) / name
+        if not path.exists():
+            print(f"{name}: missing, skipped")
+            continue
+        print(asyncio.run(one_file(path, Path(args.out), args.cycles)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
