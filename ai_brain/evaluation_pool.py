@@ -10,6 +10,7 @@ Because `evaluate` is deterministic, both executors return identical evaluations
 from __future__ import annotations
 
 import asyncio
+import itertools
 import multiprocessing
 import time
 from collections.abc import Sequence
@@ -38,7 +39,7 @@ def dask_address(executor: str) -> str:
 def _chunks(n: int, parts: int) -> list[range]:
     parts = max(1, min(parts, n))
     bounds = [round(k * n / parts) for k in range(parts + 1)]
-    return [range(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a]
+    return [range(a, b) for a, b in itertools.pairwise(bounds) if b > a]
 
 
 class EvaluationPool:

@@ -75,7 +75,7 @@ class SourceStats:
     last_error: str = ""
 
 
-def make_id(spec: StrategySpec, generator: str) -> str:
+def make_id(spec: StrategySpec, _generator: str) -> str:
     """A readable, unique id: family, symbol, short content hash."""
     sym = spec.symbols[0].replace("/", "").replace(":", "")
     return f"{spec.type}-{sym}-{content_hash(spec)}"[:80]

@@ -277,7 +277,7 @@ class PaperEngine:
                 if limit_crosses(intent.side, intent.price_quote, touch):
                     self._book_fill(rec, self._remaining(rec), touch, "taker", 0.0)
 
-    def _rest_fill(self, symbol: str, price: float, traded_base: float, aggressor: str, ts_ms: int,
+    def _rest_fill(self, symbol: str, price: float, traded_base: float, aggressor: str, _ts_ms: int,
                    strict: bool = False) -> None:
         """Fill resting limits that a trade (or a bar's extreme) went through; maker fills at the limit."""
         touched = False

@@ -10,7 +10,7 @@ resampling takes an explicit seed so a verdict is reproducible.
 from __future__ import annotations
 
 import math
-from itertools import combinations
+from itertools import combinations, pairwise
 from statistics import NormalDist
 
 import numpy as np
@@ -273,11 +273,11 @@ def _block_sharpe(s1: np.ndarray, s2: np.ndarray, cnt: np.ndarray, mask: np.ndar
 # ----------------------------------------------------------------------------- splits
 def oos_split(n_bars: int, oos_fraction: float) -> tuple[tuple[int, int], tuple[int, int]]:
     """((0, cut), (cut, n)): the last `oos_fraction` of bars is out of sample."""
-    cut = int(round(n_bars * (1.0 - oos_fraction)))
+    cut = round(n_bars * (1.0 - oos_fraction))
     return (0, cut), (cut, n_bars)
 
 
 def walk_forward_windows(n_bars: int, windows: int, start: int = 0) -> list[tuple[int, int]]:
     """Consecutive, non-overlapping equal windows covering bars [start, n_bars)."""
     edges = np.linspace(start, n_bars, windows + 1).astype(int)
-    return [(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    return [(int(a), int(b)) for a, b in pairwise(edges) if b > a]

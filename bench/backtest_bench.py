@@ -37,14 +37,14 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
     if _ROOT not in sys.path:
         sys.path.insert(0, _ROOT)
 
-from ai_brain import indicators as ind  # noqa: E402
-from ai_brain.backtest_engine import CostModel, run_backtest, run_many  # noqa: E402
-from ai_brain.evaluation_pool import EvaluationPool  # noqa: E402
-from ai_brain.strategy_evaluator import evaluate  # noqa: E402
-from src.config.evaluator import EvaluatorConfig  # noqa: E402
-from src.market.history import load_candles  # noqa: E402
-from src.strategy.data import Candles  # noqa: E402
-from src.strategy.spec import StrategySpec, family_spec  # noqa: E402
+from ai_brain import indicators as ind
+from ai_brain.backtest_engine import CostModel, run_backtest, run_many
+from ai_brain.evaluation_pool import EvaluationPool
+from ai_brain.strategy_evaluator import evaluate
+from src.config.evaluator import EvaluatorConfig
+from src.market.history import load_candles
+from src.strategy.data import Candles
+from src.strategy.spec import StrategySpec, family_spec
 
 DATA = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 FEE = 0.001
@@ -107,7 +107,7 @@ def shared_mas(c: Candles, windows: set[int]) -> dict[int, np.ndarray]:
 # ------------------------------------------------------------------------------------ vectorbt
 def vbt_run(c: Candles, mas: dict[int, np.ndarray], fast: list[int], slow: list[int]) -> list[int]:
     """vectorbt's broadcast: crossings of all columns at once, then one multi-column portfolio."""
-    import vectorbt as vbt  # noqa: F401  (registers the .vbt accessor)
+    import vectorbt as vbt
 
     f = pd.DataFrame(np.column_stack([mas[w] for w in fast]))
     s = pd.DataFrame(np.column_stack([mas[w] for w in slow]))

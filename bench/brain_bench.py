@@ -26,15 +26,15 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
     if _ROOT not in sys.path:
         sys.path.insert(0, _ROOT)
 
-from ai_brain.evaluation_pool import EvaluationPool  # noqa: E402
-from ai_brain.generators.evolutionary import GeneticSearch  # noqa: E402
-from ai_brain.generators.templates import TemplateSource  # noqa: E402
-from ai_brain.hypothesis_generator import GenerationContext  # noqa: E402
-from ai_brain.strategy_evaluator import evaluate  # noqa: E402
-from src.config.brain import GeneratorConfig  # noqa: E402
-from src.market.history import load_candles  # noqa: E402
-from src.strategy.data import Candles  # noqa: E402
-from src.strategy.spec import StrategySpec  # noqa: E402
+from ai_brain.evaluation_pool import EvaluationPool
+from ai_brain.generators.evolutionary import GeneticSearch
+from ai_brain.generators.templates import TemplateSource
+from ai_brain.hypothesis_generator import GenerationContext
+from ai_brain.strategy_evaluator import evaluate
+from src.config.brain import GeneratorConfig
+from src.market.history import load_candles
+from src.strategy.data import Candles
+from src.strategy.spec import StrategySpec
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance_BTC-USDT_1h.csv.gz"
 

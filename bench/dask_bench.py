@@ -31,16 +31,16 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
     if _ROOT not in sys.path:
         sys.path.insert(0, _ROOT)
 
-from ai_brain.dask_probe import probe_cluster  # noqa: E402
-from ai_brain.evaluation_pool import EvaluationPool  # noqa: E402
-from ai_brain.generators.templates import TemplateSource  # noqa: E402
-from ai_brain.hypothesis_generator import GenerationContext  # noqa: E402
-from ai_brain.strategy_evaluator import Evaluation  # noqa: E402
-from src.config.evaluator import EvaluatorConfig  # noqa: E402
-from src.market.history import load_candles  # noqa: E402
-from src.strategy.data import Candles  # noqa: E402
-from src.strategy.spec import StrategySpec  # noqa: E402
-from tests.evaluator.dask_cluster import Cluster, make_env  # noqa: E402
+from ai_brain.dask_probe import probe_cluster
+from ai_brain.evaluation_pool import EvaluationPool
+from ai_brain.generators.templates import TemplateSource
+from ai_brain.hypothesis_generator import GenerationContext
+from ai_brain.strategy_evaluator import Evaluation
+from src.config.evaluator import EvaluatorConfig
+from src.market.history import load_candles
+from src.strategy.data import Candles
+from src.strategy.spec import StrategySpec
+from tests.evaluator.dask_cluster import Cluster, make_env
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance_BTC-USDT_1h.csv.gz"
 

@@ -22,13 +22,13 @@ import pandas as pd
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ai_brain import statistics as st  # noqa: E402
-from ai_brain.backtest_engine import cost_model, run_backtest  # noqa: E402
-from scripts.research import Candidate, research, symbol_of  # noqa: E402
-from src.config.evaluator import EvaluatorConfig  # noqa: E402
-from src.market.history import load_candles  # noqa: E402
-from src.orders.fees import FeeSchedule  # noqa: E402
-from src.strategy.data import Candles  # noqa: E402
+from ai_brain import statistics as st
+from ai_brain.backtest_engine import cost_model, run_backtest
+from scripts.research import Candidate, research, symbol_of
+from src.config.evaluator import EvaluatorConfig
+from src.market.history import load_candles
+from src.orders.fees import FeeSchedule
+from src.strategy.data import Candles
 
 HELD_MS = int(365.25 * 86_400_000)
 FILES = ("binance_BTC-USDT_1h.csv.gz", "binance_ETH-USDT_1h.csv.gz", "binance_SOL-USDT_1h.csv.gz")

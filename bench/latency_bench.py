@@ -30,20 +30,20 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from src.app.wire_execution import Execution, build_execution  # noqa: E402
-from src.config import parse_config  # noqa: E402
-from src.config.secrets import Secrets  # noqa: E402
-from src.core.bus import EventBus  # noqa: E402
-from src.core.clock import MarketClock  # noqa: E402
-from src.core.events import CandleClosed, Tick  # noqa: E402
-from src.market.cache import MarketCache  # noqa: E402
-from src.runtime.context import AppContext, Paths  # noqa: E402
-from src.state.control import Controller  # noqa: E402
-from src.state.store import StateStore  # noqa: E402
-from src.strategy.spec import family_spec  # noqa: E402
+from src.app.wire_execution import Execution, build_execution
+from src.config import parse_config
+from src.config.secrets import Secrets
+from src.core.bus import EventBus
+from src.core.clock import MarketClock
+from src.core.events import CandleClosed, Tick
+from src.market.cache import MarketCache
+from src.runtime.context import AppContext, Paths
+from src.state.control import Controller
+from src.state.store import StateStore
+from src.strategy.spec import family_spec
 
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MINUTE_MS = 60_000

@@ -27,17 +27,17 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
+import numpy as np
 
-from src.exchange.binance import ExchangeClient, build_exchange  # noqa: E402
-from src.execution.live_ccxt import LiveSettings, LiveVenue  # noqa: E402
-from src.orders.interface import OrderIntent, client_order_id  # noqa: E402
-from src.orders.ledger import Ledger  # noqa: E402
-from src.orders.live_ledger import LiveFillRecorder  # noqa: E402
-from src.orders.order_store import OrderStore  # noqa: E402
-from src.state.store import StateStore  # noqa: E402
-from tests.fakes.fake_binance import FakeBinance  # noqa: E402
-from tests.fakes.fake_binance_orders import FakeOrders  # noqa: E402
+from src.exchange.binance import ExchangeClient, build_exchange
+from src.execution.live_ccxt import LiveSettings, LiveVenue
+from src.orders.interface import OrderIntent, client_order_id
+from src.orders.ledger import Ledger
+from src.orders.live_ledger import LiveFillRecorder
+from src.orders.order_store import OrderStore
+from src.state.store import StateStore
+from tests.fakes.fake_binance import FakeBinance
+from tests.fakes.fake_binance_orders import FakeOrders
 
 
 def _intent(run: str, i: int) -> OrderIntent:
@@ -82,8 +82,8 @@ async def main(n: int, state_parent: str | None = None) -> dict[str, object]:
             await client.load_markets()
             with tempfile.TemporaryDirectory(dir=state_parent) as root:
                 store = OrderStore(StateStore(Path(root) / "state"), now_ms=lambda: 1)
-                venue = LiveVenue(client, None, store, publish=lambda ev: None, now_ms=lambda: 1,
-                                  settings=LiveSettings(resend_backoff_s=0.0), ref_price=lambda s: 50_000.0,
+                venue = LiveVenue(client, None, store, publish=lambda _ev: None, now_ms=lambda: 1,
+                                  settings=LiveSettings(resend_backoff_s=0.0), ref_price=lambda _s: 50_000.0,
                                   recorder=LiveFillRecorder(Ledger(Path(root) / "logs")))
                 await _raw(client, 5, run="warm-up")
                 raw = _stats(await _raw(client, n))

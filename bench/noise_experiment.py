@@ -16,9 +16,9 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from scripts.research import research  # noqa: E402
-from src.strategy.data import Candles  # noqa: E402
-from tests.fixtures.noise import garch_t, gbm  # noqa: E402
+from scripts.research import research
+from src.strategy.data import Candles
+from tests.fixtures.noise import garch_t, gbm
 
 
 def main(argv: list[str] | None = None) -> int:

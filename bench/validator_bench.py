@@ -20,12 +20,12 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+import numpy as np
+import pandas as pd
 
-from ai_brain.data_integrity_validator import validate_candles  # noqa: E402
-from src.config.market import DataQualityConfig  # noqa: E402
-from src.market.candles_io import load_candles  # noqa: E402
+from ai_brain.data_integrity_validator import validate_candles
+from src.config.market import DataQualityConfig
+from src.market.candles_io import load_candles
 
 YEAR_MINUTES = 365 * 24 * 60
 DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -17,7 +17,7 @@ from typing import Any
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (repo root importable when run as a file)
 
-from scripts.common import (  # noqa: E402
+from scripts.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,

@@ -19,17 +19,17 @@ from pathlib import Path
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (repo root importable when run as a file)
 
-from pydantic import ValidationError  # noqa: E402
+from pydantic import ValidationError
 
-from ai_brain import statistics as st  # noqa: E402
-from ai_brain.backtest_engine import cost_model, run_backtest  # noqa: E402
-from ai_brain.strategy_evaluator import Evaluation, evaluate  # noqa: E402
-from src.config.evaluator import EvaluatorConfig  # noqa: E402
-from src.config.fees import FeesConfig  # noqa: E402
-from src.market.history import load_candles, load_funding  # noqa: E402
-from src.orders.fees import FeeSchedule  # noqa: E402
-from src.strategy.data import Candles  # noqa: E402
-from src.strategy.spec import FAMILY_NAMES, StrategySpec, family_spec  # noqa: E402
+from ai_brain import statistics as st
+from ai_brain.backtest_engine import cost_model, run_backtest
+from ai_brain.strategy_evaluator import Evaluation, evaluate
+from src.config.evaluator import EvaluatorConfig
+from src.config.fees import FeesConfig
+from src.market.history import load_candles, load_funding
+from src.orders.fees import FeeSchedule
+from src.strategy.data import Candles
+from src.strategy.spec import FAMILY_NAMES, StrategySpec, family_spec
 
 EXIT_BAD_INPUT = 2
 

@@ -21,15 +21,15 @@ from pathlib import Path
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (run as a file: puts the repo root on sys.path)
 
-from tqdm import tqdm  # noqa: E402
+from tqdm import tqdm
 
-from ai_brain.historical_data_fetcher import DownloadResult, HistoricalDataFetcher  # noqa: E402
-from src.config.market import ExchangeConfig  # noqa: E402
-from src.core.timeframes import fmt_ms, parse_iso_ms  # noqa: E402
-from src.exchange.clients import ExchangeClients  # noqa: E402
-from src.exchange.errors import ExchangeAccessError  # noqa: E402
-from src.market.candles_io import CandleFileError  # noqa: E402
-from src.market.replay import symbol_from_path  # noqa: E402
+from ai_brain.historical_data_fetcher import DownloadResult, HistoricalDataFetcher
+from src.config.market import ExchangeConfig
+from src.core.timeframes import fmt_ms, parse_iso_ms
+from src.exchange.clients import ExchangeClients
+from src.exchange.errors import ExchangeAccessError
+from src.market.candles_io import CandleFileError
+from src.market.replay import symbol_from_path
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXIT_OK, EXIT_USAGE, EXIT_EXCHANGE = 0, 2, 3

@@ -32,7 +32,7 @@ from typing import Any
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (repo root importable when run as a file)
 
-from scripts.common import (  # noqa: E402
+from scripts.common import (
     EXIT_OK,
     REPO_ROOT,
     ScriptError,
@@ -44,9 +44,9 @@ from scripts.common import (  # noqa: E402
     read_json,
     run_script,
 )
-from src.config import AppConfig, load_secrets  # noqa: E402
-from src.orders.interface import OrderIntent, OrderRecord, client_order_id  # noqa: E402
-from src.orders.ledger import LedgerEntry  # noqa: E402
+from src.config import AppConfig, load_secrets
+from src.orders.interface import OrderIntent, OrderRecord, client_order_id
+from src.orders.ledger import LedgerEntry
 
 QTY_EPS = 1e-12
 EXCHANGE_VENUES: dict[str, tuple[str, ...]] = {"live": ("live",), "testnet": ("testnet", "live")}
@@ -155,7 +155,7 @@ def _venue(root: Path, cfg: AppConfig, mode: str, clients: Any) -> Any:
     orders = OrderStore(StateStore(root / "state"), folder=f"orders_{mode}", now_ms=now_ms)
     recorder = LiveFillRecorder(Ledger(root / "logs"), cfg.quote, venue=mode)
     recorder.catch_up(orders)
-    return LiveVenue(clients.spot, clients.futures, orders, publish=lambda e: None, now_ms=now_ms, quote=cfg.quote,
+    return LiveVenue(clients.spot, clients.futures, orders, publish=lambda _e: None, now_ms=now_ms, quote=cfg.quote,
                      name=mode, recorder=recorder,
                      settings=LiveSettings(lookup_window_s=cfg.exchange.order_lookup_window_s))
 

@@ -21,7 +21,7 @@ from typing import Any
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (repo root importable when run as a file)
 
-from scripts.common import (  # noqa: E402
+from scripts.common import (
     EXIT_BOT_DOWN,
     EXIT_OK,
     EXIT_UNHEALTHY,
@@ -36,10 +36,10 @@ from scripts.common import (  # noqa: E402
     run_script,
     send_command,
 )
-from src.orders.ledger import AUTO_FILE, LedgerEntry  # noqa: E402
-from src.orders.order_filters import SymbolFilters  # noqa: E402
-from src.state.control import ControlState  # noqa: E402
-from src.telegram.format import money, qty, signed_money, when  # noqa: E402
+from src.orders.ledger import AUTO_FILE, LedgerEntry
+from src.orders.order_filters import SymbolFilters
+from src.state.control import ControlState
+from src.telegram.format import money, qty, signed_money, when
 
 STRATEGY_FOLDERS = ("testing", "active", "retired")
 EQUITY_FILE = "equity_curve.jsonl"

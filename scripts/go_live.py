@@ -27,7 +27,7 @@ from typing import Any, TextIO
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (repo root importable when run as a file)
 
-from scripts.common import (  # noqa: E402
+from scripts.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_REFUSED,
@@ -42,8 +42,8 @@ from scripts.common import (  # noqa: E402
     require_bot,
     run_script,
 )
-from src.config import AppConfig  # noqa: E402
-from src.control.golive import TYPED_PHRASE, binding_of, live_blockers  # noqa: E402
+from src.config import AppConfig
+from src.control.golive import TYPED_PHRASE, binding_of, live_blockers
 
 CONFIRM_PHRASE = TYPED_PHRASE
 

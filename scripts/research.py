@@ -21,22 +21,22 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repo root importable
     import _bootstrap  # noqa: F401
 
-from ai_brain.brain_cycle import BrainCycle, BrainInputs  # noqa: E402
-from ai_brain.hypothesis_generator import Hypothesis  # noqa: E402
-from ai_brain.lifecycle import Lifecycle  # noqa: E402
-from ai_brain.strategy_evaluator import Evaluation  # noqa: E402
-from src.app.supervisor import Supervisor  # noqa: E402
-from src.app.wire_brain import build_cycle, build_store  # noqa: E402
-from src.config import ConfigError, Secrets, parse_config  # noqa: E402
-from src.core.bus import EventBus  # noqa: E402
-from src.core.enums import Mode  # noqa: E402
-from src.core.events import Alert  # noqa: E402
-from src.core.timeframes import timeframe_ms  # noqa: E402
-from src.market.cache import MarketCache  # noqa: E402
-from src.market.history import load_candles, load_funding  # noqa: E402
-from src.runtime.context import AppContext, Paths  # noqa: E402
-from src.state.store import StateStore  # noqa: E402
-from src.strategy.data import Candles, Funding  # noqa: E402
+from ai_brain.brain_cycle import BrainCycle, BrainInputs
+from ai_brain.hypothesis_generator import Hypothesis
+from ai_brain.lifecycle import Lifecycle
+from ai_brain.strategy_evaluator import Evaluation
+from src.app.supervisor import Supervisor
+from src.app.wire_brain import build_cycle, build_store
+from src.config import ConfigError, Secrets, parse_config
+from src.core.bus import EventBus
+from src.core.enums import Mode
+from src.core.events import Alert
+from src.core.timeframes import timeframe_ms
+from src.market.cache import MarketCache
+from src.market.history import load_candles, load_funding
+from src.runtime.context import AppContext, Paths
+from src.state.store import StateStore
+from src.strategy.data import Candles, Funding
 
 _NAME = re.compile(r"(?:^|_)([A-Z0-9]+)-([A-Z0-9]+)_(\w+?)\.csv")
 

@@ -8,13 +8,13 @@ from pathlib import Path
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.pyplot as plt
 
-from ai_brain.backtest_engine import cost_model, run_backtest  # noqa: E402
-from scripts.research import Candidate, ResearchResult  # noqa: E402
-from src.config.evaluator import EvaluatorConfig  # noqa: E402
-from src.orders.fees import FeeSchedule  # noqa: E402
-from src.strategy.data import Candles, Funding  # noqa: E402
+from ai_brain.backtest_engine import cost_model, run_backtest
+from scripts.research import Candidate, ResearchResult
+from src.config.evaluator import EvaluatorConfig
+from src.orders.fees import FeeSchedule
+from src.strategy.data import Candles, Funding
 
 BEST_SHOWN = 5
 

@@ -27,7 +27,7 @@ from typing import Any
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (repo root importable when run as a file)
 
-from scripts.common import (  # noqa: E402
+from scripts.common import (
     EXIT_FAILED,
     EXIT_OK,
     EXIT_USAGE,
@@ -43,7 +43,7 @@ from scripts.common import (  # noqa: E402
     run_script,
     send_command,
 )
-from src.state.store import atomic_write_json  # noqa: E402
+from src.state.store import atomic_write_json
 
 
 def wait_gone(pid: int, timeout_s: float, poll_s: float = 0.1) -> bool:

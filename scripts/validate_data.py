@@ -21,12 +21,12 @@ from pathlib import Path
 if __package__ in (None, ""):
     import _bootstrap  # noqa: F401  (run as a file: puts the repo root on sys.path)
 
-import pandas as pd  # noqa: E402
+import pandas as pd
 
-from ai_brain.data_integrity_validator import check_funding, validate_candles, worst  # noqa: E402
-from src.config.market import DataQualityConfig  # noqa: E402
-from src.core.timeframes import fmt_ms, parse_iso_ms, timeframe_ms  # noqa: E402
-from src.market.candles_io import CandleFileError, load_candles  # noqa: E402
+from ai_brain.data_integrity_validator import check_funding, validate_candles, worst
+from src.config.market import DataQualityConfig
+from src.core.timeframes import fmt_ms, parse_iso_ms, timeframe_ms
+from src.market.candles_io import CandleFileError, load_candles
 
 EXIT = {"OK": 0, "DEGRADED": 1, "BLOCKED": 2}
 

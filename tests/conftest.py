@@ -47,7 +47,7 @@ def shared_data() -> Path:
 
 
 @pytest.fixture(scope="session")
-def btc_1h():  # noqa: ANN201 - Candles, imported lazily to keep collection light
+def btc_1h():
     """Eight years of real BTC/USDT 1h candles, loaded once per session."""
     from src.market.history import load_candles
 

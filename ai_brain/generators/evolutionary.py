@@ -60,7 +60,7 @@ class SearchResult:
 
 
 def _scale_int(value: int, rng: random.Random, low: int = 1, high: int = 500) -> int:
-    return max(low, min(high, int(round(value * rng.uniform(0.7, 1.4))) or 1))
+    return max(low, min(high, round(value * rng.uniform(0.7, 1.4)) or 1))
 
 
 def _mutate_condition(cond: dict[str, Any], rng: random.Random) -> None:

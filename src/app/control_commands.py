@@ -23,7 +23,7 @@ def register_control_commands(ctx: AppContext, registry: CommandRegistry, contro
                               supervisor: Supervisor) -> None:
     """Register status/pause/resume/stop on ``registry``."""
 
-    async def status(args: dict[str, str], actor: str) -> Result:
+    async def status(_args: dict[str, str], _actor: str) -> Result:
         snap = ctx.status.snapshot()
         snap["control"] = control.describe()
         snap["heartbeat"] = supervisor.heartbeat().model_dump()
@@ -33,10 +33,10 @@ def register_control_commands(ctx: AppContext, registry: CommandRegistry, contro
         control.pause(actor, args.get("reason", ""))
         return True, "paused: no new entries; exits and stops still run", {}
 
-    async def resume(args: dict[str, str], actor: str) -> Result:
+    async def resume(_args: dict[str, str], actor: str) -> Result:
         return resume_person_hold(control, actor)
 
-    async def stop(args: dict[str, str], actor: str) -> Result:
+    async def stop(_args: dict[str, str], actor: str) -> Result:
         control.request_stop(actor)
         supervisor.request_stop()
         return True, "stopping: state is flushed, open orders handled per config", {}

@@ -114,25 +114,25 @@ class RunnerComponent:
 
 def _register_commands(ctx: AppContext, ex: Execution, registry: CommandRegistry) -> None:
 
-    async def emergency_stop(args: dict[str, str], actor: str) -> Result:
+    async def emergency_stop(_args: dict[str, str], actor: str) -> Result:
         ex.kill.emergency_stop(actor, ctx.clock.now_ms())
         await ex.runner.flatten_all("flatten", ctx.clock.now_ms())
         return True, "EMERGENCY STOP: halted, every position sent to close; only a person can resume", {}
 
-    async def risk(args: dict[str, str], actor: str) -> Result:
+    async def risk(_args: dict[str, str], _actor: str) -> Result:
         return True, "risk guards", ex.guards.describe()
 
-    async def positions(args: dict[str, str], actor: str) -> Result:
+    async def positions(_args: dict[str, str], _actor: str) -> Result:
         rows = ex.portfolio.open_positions()
         return True, f"{len(rows)} open position(s)", {"positions": rows, "net": ex.portfolio.net_positions()}
 
-    async def pnl(args: dict[str, str], actor: str) -> Result:
+    async def pnl(args: dict[str, str], _actor: str) -> Result:
         period = args.get("period", "day")
         if period not in ("day", "week", "month", "all"):
             return False, "period must be day, week, month or all", {}
         return True, f"P&L ({period})", ex.portfolio.pnl(period, ctx.clock.now_ms())  # type: ignore[arg-type]
 
-    async def manual_order(args: dict[str, str], actor: str) -> Result:
+    async def manual_order(args: dict[str, str], _actor: str) -> Result:
         try:
             intent = _manual_intent(args, ctx.clock.now_ms())
         except (KeyError, ValueError) as exc:

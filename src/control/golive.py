@@ -211,7 +211,7 @@ def register_golive_commands(registry: CommandRegistry, gate: GoLiveGate) -> Non
         problem = _typed_problem(args)
         return (False, problem, {}) if problem else gate.confirm(actor, code, proof)
 
-    async def paper(args: dict[str, str], actor: str) -> Result:
+    async def paper(_args: dict[str, str], actor: str) -> Result:
         return gate.revoke(actor)
 
     registry.register("golive_request", golive_request,

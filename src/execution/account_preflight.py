@@ -156,5 +156,12 @@ def preflight_component(spot: ExchangeClient, futures: ExchangeClient | None, cf
     return AccountPreflight(check, gate, halt=halt, publish=publish, now_ms=now_ms)
 
 
-__all__ = ["preflight_component", "AccountPreflight", "PreflightRefused", "PreflightReport", "check_key_permissions",
-           "prepare_futures_account", "run_preflight"]
+__all__ = [
+    "AccountPreflight",
+    "PreflightRefused",
+    "PreflightReport",
+    "check_key_permissions",
+    "preflight_component",
+    "prepare_futures_account",
+    "run_preflight",
+]

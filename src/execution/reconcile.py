@@ -151,10 +151,10 @@ class VenueTruth:
     async def local_open_orders(self) -> dict[str, OrderView]:
         return (await self.read()).open_orders
 
-    async def adopt_order(self, view: OrderView, now_ms: int) -> None:
+    async def adopt_order(self, _view: OrderView, _now_ms: int) -> None:
         return None
 
-    async def refresh_order(self, client_order_id: str) -> str | None:
+    async def refresh_order(self, _client_order_id: str) -> str | None:
         return None
 
 
@@ -346,7 +346,7 @@ class Reconciler:
         self.state.baseline_seq = seq
 
     # ----------------------------------------------------------------- the person's side
-    async def ack(self, args: dict[str, str], actor: str) -> Result:
+    async def ack(self, _args: dict[str, str], actor: str) -> Result:
         """``ack_reconcile``: a person checked the exchange; entries may resume (a guard's halt stays)."""
         if not self.state.pending_ack:
             return True, "nothing to acknowledge: the last reconciliation found no material difference", {}

@@ -306,7 +306,7 @@ class StrategyRunner:
             await self._resolve_pending()
         candles = self._window(ev)
         if candles is not None:
-            funding: Funding | None | bool = False  # built once per bar, only if a strategy reads funding
+            funding: Funding | bool | None = False  # built once per bar, only if a strategy reads funding
             for strat, may_enter in self._strategies_for(ev):
                 if funding is False and _reads_funding(strat):
                     funding = self._funding(ev.symbol)

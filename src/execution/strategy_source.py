@@ -66,7 +66,7 @@ class FileStrategySource:
         self._last: list[TradableStrategy] = []
         self._folders = tuple((f, strategies_dir / f) for f in TRADED_FOLDERS)
 
-    def tradable(self, mode: str) -> list[TradableStrategy]:
+    def tradable(self, _mode: str) -> list[TradableStrategy]:
         """Files are re-read when a folder changed (every atomic write renames into it) or every 30 s."""
         stamp = tuple(self._mtime_ns(path) for _, path in self._folders)
         now = self._monotonic()

@@ -183,7 +183,7 @@ class CarryRunner:
         """Book one settlement (once per grid time): the trailing window and the carry's funding P&L."""
         if pos.rates and ts_ms <= pos.rates[-1][0]:
             return
-        pos.rates = (pos.rates + [(ts_ms, rate)])[-self.KEEP_RATES:]
+        pos.rates = ([*pos.rates, (ts_ms, rate)])[-self.KEEP_RATES:]
         if pos.perp_qty > EPS_QTY:
             mark = self._perp_price(pos.symbol) or pos.entry_price
             pos.funding_quote += funding_payment_quote(pos.perp_qty, mark, rate)

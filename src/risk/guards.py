@@ -136,7 +136,7 @@ class RiskGuards:
         return self._size_caps(intent, price, equity)
 
     # -- gates (refuse) ------------------------------------------------------------------------
-    def _state_gate(self, intent: OrderIntent) -> tuple[Refusal, str] | None:
+    def _state_gate(self, _intent: OrderIntent) -> tuple[Refusal, str] | None:
         ks, st = self.kill.state, self.control.state
         if ks.emergency:
             return Refusal.EMERGENCY_STOP, ks.tripped_reason

@@ -151,7 +151,7 @@ def _trail(state: np.ndarray, params: np.ndarray, h: float, lo: float, atr_now: 
 
 
 @njit(cache=True)
-def step_bar(state: np.ndarray, params: np.ndarray, o: float, h: float, lo: float, c: float,
+def step_bar(state: np.ndarray, params: np.ndarray, o: float, h: float, lo: float, _c: float,
              atr_now: float, fills: np.ndarray) -> int:
     """Advance an open position through one closed bar; see the module docstring."""
     if state[S_QTY] <= 1e-12:

@@ -105,10 +105,10 @@ class Cockpit(MoneyCommands, ChartCommands):
         snap = result[2] if result is not None and result[0] else {}
         return reports.format_heartbeat(self.ctx.config.mode, snap)
 
-    async def cmd_status(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_status(self, _args: dict[str, str], actor: str, _role: Role) -> Reply:
         return Reply(await self.status_text(actor))
 
-    async def cmd_positions(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_positions(self, _args: dict[str, str], actor: str, _role: Role) -> Reply:
         result = await self._call("positions", {}, actor)
         if result is not None:
             ok, message, data = result
@@ -131,7 +131,7 @@ class Cockpit(MoneyCommands, ChartCommands):
             return f"P&L: {NA}"
         return reports.format_pnl(period, portfolio.pnl(name), self.quote)
 
-    async def cmd_pnl(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_pnl(self, args: dict[str, str], actor: str, _role: Role) -> Reply:
         return Reply(await self.pnl_text(args.get("period", "today"), actor))
 
     async def strategies_text(self, status: str | None, actor: str) -> str:
@@ -142,7 +142,7 @@ class Cockpit(MoneyCommands, ChartCommands):
             return reports.format_strategies(rows, status) if isinstance(rows, list) else message
         return reports.format_strategies(list_strategies(self.ctx.paths.strategies, status), status)
 
-    async def cmd_strategies(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_strategies(self, args: dict[str, str], actor: str, _role: Role) -> Reply:
         return Reply(await self.strategies_text(args.get("status"), actor))
 
     async def _strategy_record(self, sid: str, actor: str) -> tuple[dict[str, Any] | None, str]:
@@ -154,11 +154,11 @@ class Cockpit(MoneyCommands, ChartCommands):
         record = find_strategy(self.ctx.paths.strategies, sid)
         return record, "" if record else f"unknown strategy id {sid}"
 
-    async def cmd_strategy(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_strategy(self, args: dict[str, str], actor: str, _role: Role) -> Reply:
         record, message = await self._strategy_record(args["ID"], actor)
         return Reply(reports.format_strategy(record) if record else message or f"unknown strategy id {args['ID']}")
 
-    async def cmd_report(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_report(self, _args: dict[str, str], actor: str, _role: Role) -> Reply:
         """The daily report: equity and the day's net first, strategy counts (not the whole list) below."""
         portfolio = self.portfolio()
         equity = portfolio.equity_quote() if portfolio is not None else None
@@ -176,7 +176,7 @@ class Cockpit(MoneyCommands, ChartCommands):
                                    pnl or {}, strategies, returned, drawdown)
         return Reply(message.render(), html=True)
 
-    async def cmd_analytics(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_analytics(self, args: dict[str, str], actor: str, _role: Role) -> Reply:
         ledger_name = args["ledger"]
         result = await self._call("analytics", {"ledger": ledger_name}, actor)
         if result is not None:
@@ -186,14 +186,14 @@ class Cockpit(MoneyCommands, ChartCommands):
             return Reply(f"analytics ({ledger_name}): {NA} (no trade ledger)")
         return Reply(trade_analytics(trades, ledger_name, self.quote))
 
-    async def cmd_logs(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_logs(self, args: dict[str, str], _actor: str, _role: Role) -> Reply:
         limit = self.ctx.config.telegram.logs_max_lines
         n = max(1, min(int(args.get("N", "20")), limit))
         path = self.ctx.paths.logs / self.ctx.config.logging.file
         lines = await asyncio.to_thread(tail_log, path, n)
         return Reply("\n".join(lines) if lines else f"no log lines in {path.name}")
 
-    async def cmd_help(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_help(self, _args: dict[str, str], _actor: str, role: Role) -> Reply:
         return Reply(help_text(role))
 
     # ---- changes -------------------------------------------------------------------------------
@@ -203,19 +203,19 @@ class Cockpit(MoneyCommands, ChartCommands):
             return Reply(f"/{name}: {NA}", ok=False)
         return Reply(result[1] if result[0] else f"/{name} refused: {result[1]}", ok=result[0])
 
-    async def cmd_pause(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_pause(self, _args: dict[str, str], actor: str, _role: Role) -> Reply:
         return await self._shared("pause", {"reason": "from Telegram"}, actor)
 
-    async def cmd_resume(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_resume(self, _args: dict[str, str], actor: str, _role: Role) -> Reply:
         return await self._shared("resume", {}, actor)
 
-    async def cmd_release(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_release(self, args: dict[str, str], actor: str, _role: Role) -> Reply:
         return await self._shared("release", {"hold": args["hold"]}, actor)
 
-    async def cmd_reject(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_reject(self, args: dict[str, str], actor: str, _role: Role) -> Reply:
         return await self._shared("reject", {"id": args["ID"], "reason": args["reason"]}, actor)
 
-    async def cmd_approve(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_approve(self, args: dict[str, str], actor: str, _role: Role) -> Reply:
         if "approve" not in self.registry.names():
             return Reply(f"/approve: {NA}")
         if self._live_now():
@@ -230,15 +230,15 @@ class Cockpit(MoneyCommands, ChartCommands):
         live_confirmed = bool(control is not None and control.state.live_confirmed)
         return live_confirmed and not live_blockers(self.ctx.config)
 
-    async def cmd_golive(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_golive(self, _args: dict[str, str], actor: str, _role: Role) -> Reply:
         ok, message, data = self.gate.request(actor)
         would = data.get("would_go_live") if ok else None
         return Reply(message + (f"\nwould go live: {json.dumps(would)[:500]}" if would else ""))
 
-    async def cmd_paper(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_paper(self, _args: dict[str, str], actor: str, _role: Role) -> Reply:
         return Reply(self.gate.revoke(actor)[1])
 
-    async def cmd_stop(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_stop(self, args: dict[str, str], actor: str, _role: Role) -> Reply:
         flatten = "flatten" in args
         if flatten and self._flatten_command() is None:
             return Reply(f"flatten is {NA}; use /stop without it, or scripts/stop_trading.py --flatten")
@@ -246,7 +246,7 @@ class Cockpit(MoneyCommands, ChartCommands):
         what = "close every position and stop the bot" if flatten else "stop the bot (positions stay as they are)"
         return Reply(f"to {what}, confirm within {int(self.codes.ttl_s)} s with: /confirm {pending.code}")
 
-    async def cmd_confirm(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_confirm(self, args: dict[str, str], actor: str, _role: Role) -> Reply:
         try:
             pending = self.codes.redeem(args["CODE"], actor)
         except ConfirmError as exc:

@@ -183,7 +183,7 @@ class TelegramBot:
                                             parse_mode=mode)
 
     # ---- handlers ------------------------------------------------------------------------------
-    async def _on_command(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_command(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """A /command: allow-list, then the cockpit; the reply is queued, never sent inline."""
         message, chat, user = update.effective_message, update.effective_chat, update.effective_user
         if message is None or chat is None or not message.text or not self._for_me(message.text):
@@ -195,7 +195,7 @@ class TelegramBot:
         reply = await self.cockpit.dispatch(name, words, f"telegram:{user.id}", role)
         self.outbox.enqueue(chat.id, reply.text, buttons=reply.buttons, photo=reply.photo, html=reply.html)
 
-    async def _on_callback(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_callback(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """An inline Approve/Reject press: admins only; strangers get nothing, viewers a refusal toast."""
         query = update.callback_query
         if query is None:
@@ -233,7 +233,7 @@ class TelegramBot:
         except TelegramError as exc:
             log.debug("answerCallbackQuery failed: %s", exc)
 
-    async def _on_other(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_other(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """Plain text: strangers are noted; allowed people are pointed at /help (in private only:
         people in a group talk to each other, not to the bot)."""
         chat, user = update.effective_chat, update.effective_user
@@ -242,7 +242,7 @@ class TelegramBot:
         if await self._role(chat.id, user.id if user else None, "message") is not None and chat.type == "private":
             self.outbox.enqueue(chat.id, "send /help for the commands")
 
-    async def _on_migrate(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_migrate(self, update: Update, _context: ContextTypes.DEFAULT_TYPE) -> None:
         """Telegram's service message for a group that became a supergroup: adopt the new id.
 
         Only Telegram writes these (Bot API Message.migrate_to_chat_id / migrate_from_chat_id), and
@@ -271,7 +271,7 @@ class TelegramBot:
         _, at, target = text.split(maxsplit=1)[0].partition("@")
         return not at or target.lower() == (self.app.bot.username or "").lower()
 
-    async def _on_error(self, update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
+    async def _on_error(self, _update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
         log.error("telegram handler error: %s", context.error, exc_info=context.error)
 
     def _on_poll_error(self, exc: TelegramError) -> None:

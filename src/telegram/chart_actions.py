@@ -90,7 +90,7 @@ class ChartCommands:
 
         async def _strategy_record(self, sid: str, actor: str) -> tuple[dict[str, Any] | None, str]: ...
 
-    async def cmd_chart(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_chart(self, args: dict[str, str], actor: str, _role: Role) -> Reply:
         from src.telegram.actions import Reply
 
         kind = args.get("kind", "equity")

@@ -17,12 +17,12 @@ from src.core.errors import LabError
 
 matplotlib.use("Agg")  # a VPS has no display; must precede any backend use
 
-import matplotlib.dates as mdates  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.axes import Axes  # noqa: E402
-from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
-from matplotlib.figure import Figure  # noqa: E402
-from matplotlib.ticker import FuncFormatter  # noqa: E402
+import matplotlib.dates as mdates
+import numpy as np
+from matplotlib.axes import Axes
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from matplotlib.ticker import FuncFormatter
 
 Point = tuple[int, float]  # (UTC epoch ms, value in quote currency)
 Trade = tuple[int, float]  # (exit time in UTC epoch ms, net P&L in quote)

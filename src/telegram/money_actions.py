@@ -55,7 +55,7 @@ class MoneyCommands:
     def _now_ms(self) -> int:
         return int(self.ctx.clock.now_ms() or time.time() * 1000)
 
-    async def cmd_balance(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_balance(self, _args: dict[str, str], _actor: str, _role: Role) -> Reply:
         portfolio = self.portfolio()
         if portfolio is None:
             return _reply(f"balance: {NOT_AVAILABLE}", html=False)
@@ -70,35 +70,35 @@ class MoneyCommands:
             return _reply(f"{period}: {NOT_AVAILABLE} (no trade ledger)", html=False)
         return _reply(ledger_views.periods(rows, period, self._now_ms(), self.quote).render())
 
-    async def cmd_daily(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_daily(self, _args: dict[str, str], _actor: str, _role: Role) -> Reply:
         return await self._periods("daily")
 
-    async def cmd_weekly(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_weekly(self, _args: dict[str, str], _actor: str, _role: Role) -> Reply:
         return await self._periods("weekly")
 
-    async def cmd_monthly(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_monthly(self, _args: dict[str, str], _actor: str, _role: Role) -> Reply:
         return await self._periods("monthly")
 
-    async def cmd_performance(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_performance(self, _args: dict[str, str], _actor: str, _role: Role) -> Reply:
         rows = await self._closed()
         if rows is None:
             return _reply(f"performance: {NOT_AVAILABLE} (no trade ledger)", html=False)
         return _reply(ledger_views.performance(rows, self.quote).render())
 
-    async def cmd_trades(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_trades(self, args: dict[str, str], _actor: str, _role: Role) -> Reply:
         rows = await self._closed()
         if rows is None:
             return _reply(f"trades: {NOT_AVAILABLE} (no trade ledger)", html=False)
         n = max(1, min(int(args.get("N", "10")), 50))
         return _reply(ledger_views.recent_trades(rows, self.quote, n).render())
 
-    async def cmd_show_config(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_show_config(self, args: dict[str, str], _actor: str, _role: Role) -> Reply:
         return _reply(ops_views.show_config(self.ctx.config, self.ctx.secrets, args.get("section")).render())
 
-    async def cmd_version(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_version(self, _args: dict[str, str], _actor: str, _role: Role) -> Reply:
         return _reply((await asyncio.to_thread(ops_views.version, REPO_ROOT)).render())
 
-    async def cmd_health(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_health(self, _args: dict[str, str], actor: str, _role: Role) -> Reply:
         result = await self.registry.execute("status", {}, actor) if "status" in self.registry.names() else None
         if result is None or not result[0]:
             return _reply("⚠️ health: the status command did not answer", html=False, ok=False)
@@ -113,7 +113,7 @@ class MoneyCommands:
         names = self.registry.names()
         return next((n for n in ("flatten", "emergency_stop") if n in names), None)
 
-    async def cmd_forceexit(self, args: dict[str, str], actor: str, role: Role) -> Reply:
+    async def cmd_forceexit(self, args: dict[str, str], actor: str, _role: Role) -> Reply:
         target = args["ID"]
         command = self._flatten_name() if target == "all" else (CLOSE_ONE if CLOSE_ONE in self.registry.names()
                                                                   else None)

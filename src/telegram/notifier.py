@@ -54,6 +54,7 @@ class LogNotifier:
 
     def notify(self, text: str, *, level: str = "info", key: str = "", audience: Audience = "all",
                buttons: list[list[Button]] | None = None, replace: bool = False, html: bool = False) -> None:
+        del key, audience, buttons, replace  # the log keeps every message, for everyone, buttons or not
         self.sent += 1
         log.log(logging.WARNING if level in ("action", "critical") else logging.INFO, "%s",
                 plain(text) if html else text)
@@ -69,6 +70,7 @@ class TelegramNotifier:
 
     def notify(self, text: str, *, level: str = "info", key: str = "", audience: Audience = "all",
                buttons: list[list[Button]] | None = None, replace: bool = False, html: bool = False) -> None:
+        del level  # the text already carries its level's prefix
         scope: Audience = audience if self.notify_viewers else "admins"
         for chat in self.access.recipients(scope):
             is_admin = self.access.is_admin_chat(chat)

@@ -162,7 +162,7 @@ class Outbox:
         self._monotonic = monotonic
         self._sleep = sleep
         self.chats = chats or ChatBook()
-        self._alert = alert or (lambda key, title, text: log.warning("%s: %s", title, text))
+        self._alert = alert or (lambda _key, title, text: log.warning("%s: %s", title, text))
         self.flood = FloodControl(cfg, monotonic)
         self._items: list[_Item] = [_Item(self._readdressed(m)) for m in self._load()]
         self._held_until: dict[int, float] = {}  # per chat: flood wait or backoff

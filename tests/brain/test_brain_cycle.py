@@ -70,8 +70,10 @@ async def test_a_cycle_with_a_hanging_llm_still_files_offline_discoveries(tmp_pa
     files = list((tmp_path / "strategies").rglob("*.json"))
     assert len(files) == len(written)
     body = json.loads(files[0].read_text())
-    assert body["performance"]["backtest"]["bars"] > 0 and body["performance"]["out_of_sample"]["trades"] >= 0
-    assert body["source"]["generator"] in ("templates", "evolutionary") and body["source"]["reasoning"]
+    assert body["performance"]["backtest"]["bars"] > 0
+    assert body["performance"]["out_of_sample"]["trades"] >= 0
+    assert body["source"]["generator"] in ("templates", "evolutionary")
+    assert body["source"]["reasoning"]
     assert body["verdict"]["evaluation_id"] == body["provenance"]["evaluation_id"]
     assert (tmp_path / "state" / "evaluations" / f"{body['provenance']['evaluation_id']}.json").exists()
     kept = [r for r in written if r.status in ("dry_run", "backtested")]
@@ -98,8 +100,11 @@ async def test_an_llm_idea_goes_through_the_same_evaluator(tmp_path, btc_1h) -> 
 
     assert len(written) == 1
     rec = written[0]
-    assert rec.source.generator == "llm" and rec.source.prompt_hash and "EMA cross" in rec.source.reasoning
-    assert rec.verdict is not None and rec.performance.out_of_sample is not None
+    assert rec.source.generator == "llm"
+    assert rec.source.prompt_hash
+    assert "EMA cross" in rec.source.reasoning
+    assert rec.verdict is not None
+    assert rec.performance.out_of_sample is not None
     assert store.get(rec.id).status == rec.status
 
 
@@ -121,9 +126,11 @@ async def test_a_local_openai_compatible_model_files_strategies_with_no_gemini_k
         await cycle.close()
         await fake.close()
 
-    assert fake.chat_calls == 1 and len(written) == 1
+    assert fake.chat_calls == 1
+    assert len(written) == 1
     rec = written[0]
-    assert rec.source.generator == "llm" and rec.verdict is not None
+    assert rec.source.generator == "llm"
+    assert rec.verdict is not None
     assert store.get(rec.id).status == rec.status
     assert ctx.status.snapshot()["llm"]["provider"] == "openai_compatible"
 
@@ -165,8 +172,10 @@ async def test_closed_trades_come_from_the_ledger_once_across_restarts(tmp_path,
     await second.close()
 
     trades = store.get("s1").trades
-    assert [round(t.ret, 4) for t in trades] == [0.008, -0.0025] and trades[0].mode == "dry_run"
-    assert len(second.learning.patterns) == 2 and second.learning.ledger_seq == 3
+    assert [round(t.ret, 4) for t in trades] == [0.008, -0.0025]
+    assert trades[0].mode == "dry_run"
+    assert len(second.learning.patterns) == 2
+    assert second.learning.ledger_seq == 3
 
 
 async def test_an_order_refused_by_a_guard_is_recorded_on_the_strategy(tmp_path, btc_1h) -> None:
@@ -213,4 +222,5 @@ async def test_generators_see_only_the_selection_segment_and_every_trial_counts_
     assert first == len(hashes) > 0, "one trial per distinct spec evaluated"
     assert cycle.trials.count("BTC/USDT") == len(hashes | hashes_2)
     assert all(not ev.passed for ev in cycle.last_verdicts.values()), "2,500 bars are not enough evidence"
-    assert not store.list("dry_run") and not store.list("awaiting_approval")
+    assert not store.list("dry_run")
+    assert not store.list("awaiting_approval")

@@ -16,7 +16,9 @@ def test_identical_lists_match_fully() -> None:
 
     report = diff_trades(trades, list(trades), H, 0.005)
 
-    assert report.matched == 2 and report.differences == [] and not report.diverged(0.0)
+    assert report.matched == 2
+    assert report.differences == []
+    assert not report.diverged(0.0)
 
 
 def test_one_bar_of_timing_and_small_price_noise_are_tolerated() -> None:
@@ -32,9 +34,13 @@ def test_every_kind_of_difference_is_named() -> None:
     report = diff_trades(expected, actual, H, 0.005)
 
     text = report.summary()
-    assert report.matched == 0 and report.mismatched == 4 and report.diverged(0.2)
-    assert "entry 102 vs backtest 100" in text and f"exit at {15 * H} vs backtest {12 * H}" in text
-    assert f"missing short trade entered at {20 * H}" in text and f"unexpected long trade entered at {30 * H}" in text
+    assert report.matched == 0
+    assert report.mismatched == 4
+    assert report.diverged(0.2)
+    assert "entry 102 vs backtest 100" in text
+    assert f"exit at {15 * H} vs backtest {12 * H}" in text
+    assert f"missing short trade entered at {20 * H}" in text
+    assert f"unexpected long trade entered at {30 * H}" in text
 
 
 def test_a_trade_the_backtest_closed_only_at_the_window_end_is_not_missed() -> None:

@@ -47,15 +47,19 @@ def test_a_replay_run_discovers_and_files_a_strategy(tmp_path: Path) -> None:
     assert files, "no strategy was filed"
     body = json.loads(files[0].read_text())
     perf = body["performance"]
-    assert perf["backtest"]["bars"] > 0 and "total_return" in perf["backtest"]
-    assert perf["out_of_sample"]["trades"] >= 1 and "sharpe" in perf["out_of_sample"]
-    assert body["source"]["reasoning"] and body["source"]["generator"] in ("templates", "evolutionary")
+    assert perf["backtest"]["bars"] > 0
+    assert "total_return" in perf["backtest"]
+    assert perf["out_of_sample"]["trades"] >= 1
+    assert "sharpe" in perf["out_of_sample"]
+    assert body["source"]["reasoning"]
+    assert body["source"]["generator"] in ("templates", "evolutionary")
     assert body["history"][0]["actor"] == "ai"
     log = (root / "logs" / "ai_lab.log").read_text()
     if body["verdict"]["passed"]:
         assert f"ALERT [info] Strategy discovered: {body['id']}" in log
     else:
-        assert body["status"] == "rejected" and "gates did not pass" in body["history"][-1]["reason"]
+        assert body["status"] == "rejected"
+        assert "gates did not pass" in body["history"][-1]["reason"]
         assert "not enough evidence" in " ".join(body["verdict"]["reasons"])
         assert "Approval waiting" not in log
     assert "LLM generator off (no GEMINI_API_KEY)" in log

@@ -4,6 +4,7 @@ trial the search spent charged to its deflated Sharpe."""
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from ai_brain.generators.evolutionary import GeneticSearch, crossover, mutate
@@ -47,7 +48,7 @@ async def test_genetic_search_improves_and_is_judged_on_a_held_back_window(btc_1
     print(shown)
 
     assert curve[-1] > curve[0], shown
-    assert all(b >= a for a, b in zip(curve, curve[1:], strict=False)), "elitism must keep the best"
+    assert all(b >= a for a, b in itertools.pairwise(curve)), "elitism must keep the best"
     assert trials.count("BTC/USDT") == result.evaluated > 16
     assert int(held.ts[500]) > int(train.ts[-1]), "the held-back window starts after the training data"
     assert verdict.significance.trials == result.evaluated

@@ -58,7 +58,8 @@ async def test_news_is_fetched_deduplicated_cached_and_point_in_time(feeds: str,
     new = await news.refresh()
     again = await news.refresh()
 
-    assert new == 3 and again == 0, "the Atom copy of the ETF headline is a duplicate"
+    assert new == 3, 'the Atom copy of the ETF headline is a duplicate'
+    assert again == 0, 'the Atom copy of the ETF headline is a duplicate'
     assert set(news.errors) == {f"{feeds}/broken", f"{feeds}/down"}
     assert news.headlines(parse_iso_ms("2024-06-04T12:00:00Z")) == ["Exchange hacked, withdrawals halted",
                                                                      "Bitcoin ETF inflows surge to a record"]
@@ -79,8 +80,11 @@ async def test_sentiment_falls_back_to_the_lexicon_when_the_llm_fails(tmp_path) 
         await gw.close()
         await fake.close()
 
-    assert first.method == "lexicon" and first.score == 1.0 and analyzer.fallbacks == 1
-    assert second.method == "llm" and second.score == 0.6
+    assert first.method == "lexicon"
+    assert first.score == 1.0
+    assert analyzer.fallbacks == 1
+    assert second.method == "llm"
+    assert second.score == 0.6
     assert lexicon_score(["Exchange hacked, token crashes after lawsuit"]) == -1.0
 
 
@@ -93,7 +97,9 @@ async def test_large_transfers_raise_one_alert_each(feeds: str) -> None:
         broken = OnchainMonitor(f"{feeds}/broken", 1, published.append, lambda: 1)
         assert await broken.poll(session) == 0
 
-    assert len(published) == 1 and isinstance(published[0], Alert) and "25,000,000 USD of BTC" in published[0].text
+    assert len(published) == 1
+    assert isinstance(published[0], Alert)
+    assert "25,000,000 USD of BTC" in published[0].text
     assert broken.errors == 1
 
 
@@ -102,6 +108,8 @@ async def test_warnings_come_from_the_figures_not_the_model(btc_1h) -> None:
 
     note = await MarketAnalyst(None).commentary(crash, {"BTC/USDT": 0.001})
 
-    assert note.method == "rules" and "BTC/USDT is crash" in note.text
-    assert any("crash regime" in w for w in note.warnings) and any("funding 0.100%" in w for w in note.warnings)
+    assert note.method == "rules"
+    assert "BTC/USDT is crash" in note.text
+    assert any("crash regime" in w for w in note.warnings)
+    assert any("funding 0.100%" in w for w in note.warnings)
     assert risk_warnings({}, {"ETH/USDT": 0.0001}) == []

@@ -25,7 +25,8 @@ def test_crash_windows_are_labelled_crash_or_high_volatility(btc_1h, when) -> No
     reading = classify_at(btc_1h, parse_iso_ms(when), "BTC/USDT")
 
     assert reading.label in ("crash", "high_vol"), reading.describe()
-    assert reading.vol_percentile >= 0.8 and 0.5 <= reading.confidence <= 1.0
+    assert reading.vol_percentile >= 0.8
+    assert 0.5 <= reading.confidence <= 1.0
 
 
 def test_2022_reads_as_a_bear_year_and_late_2020_as_a_bull(btc_1h) -> None:
@@ -58,10 +59,13 @@ def test_replay_buffer_samples_by_priority_and_survives_a_restart(tmp_path) -> N
     again = PrioritizedReplayBuffer.load(tmp_path / "rb.json", tmp_path / "q", capacity=100, alpha=1.0, beta=0.5)
     idx, items, weights = again.sample(4000, np.random.default_rng(1))
 
-    assert np.allclose(again.priorities[:10], buf.priorities[:10]) and again.max_priority == 20.0
+    assert np.allclose(again.priorities[:10], buf.priorities[:10])
+    assert again.max_priority == 20.0
     share = np.bincount(idx, minlength=10) / len(idx)
-    assert share[0] == pytest.approx(20 / 33, abs=0.03) and share[3] == pytest.approx(5 / 33, abs=0.02)
-    assert weights.max() == 1.0 and weights[idx == 0].max() < weights[idx == 1].min()
+    assert share[0] == pytest.approx(20 / 33, abs=0.03)
+    assert share[3] == pytest.approx(5 / 33, abs=0.02)
+    assert weights.max() == 1.0
+    assert weights[idx == 0].max() < weights[idx == 1].min()
     assert items[0].symbol == "BTC/USDT"
 
 
@@ -73,7 +77,8 @@ def test_replay_buffer_capacity_is_a_ring(tmp_path) -> None:
 
     again = PrioritizedReplayBuffer.load(tmp_path / "rb.json", tmp_path / "q")
 
-    assert len(buf) == len(again) == 10_000 and again.next_slot == 50
+    assert len(buf) == len(again) == 10_000
+    assert again.next_slot == 50
     assert min(e.entry_ts for e in again.items) == 50
 
 
@@ -87,7 +92,8 @@ def test_pattern_db_finds_the_nearest_states(btc_1h) -> None:
 
     near_crash = db.query(crash, k=10)
 
-    assert near_crash.mean_return == pytest.approx(-0.05) and near_crash.win_rate == 0.0
+    assert near_crash.mean_return == pytest.approx(-0.05)
+    assert near_crash.win_rate == 0.0
 
 
 def _fill(side: str, qty: float, px: float, ts: int, sid: str | None = "s1", fee: float = 0.1) -> Fill:
@@ -104,9 +110,14 @@ def test_fills_fold_into_round_trips_and_manual_trades_are_ignored() -> None:
     done = asm.on_fill(_fill("sell", 1.5, 120.0, 4))
     manual = asm.on_fill(_fill("buy", 1.0, 100.0, 5, sid=None))
 
-    assert done is not None and manual is None
-    assert done.side == "long" and done.entry_price == 105.0 and done.exit_price == 120.0
-    assert done.pnl_quote == pytest.approx(2 * 15 - 0.4) and done.entry_ts == 1 and done.exit_ts == 4
+    assert done is not None
+    assert manual is None
+    assert done.side == "long"
+    assert done.entry_price == 105.0
+    assert done.exit_price == 120.0
+    assert done.pnl_quote == pytest.approx(2 * 15 - 0.4)
+    assert done.entry_ts == 1
+    assert done.exit_ts == 4
     assert done.mode == "dry_run"
 
 
@@ -120,7 +131,8 @@ def test_learning_keeps_automatic_trades_across_a_restart(tmp_path, btc_1h) -> N
     assert not engine.learn_from_trade("manual-1", trade, btc_1h)
 
     again = LearningEngine(LearningConfig(), tmp_path, tmp_path / "q")
-    assert len(again.patterns) == 1 and len(again.replay) == 1
+    assert len(again.patterns) == 1
+    assert len(again.replay) == 1
     assert again.replay.items[0].features == pytest.approx(features_at(btc_1h, 5000).tolist())
 
 
@@ -130,5 +142,7 @@ def test_an_open_round_trip_survives_a_restart(tmp_path) -> None:
 
     done = TradeAssembler("replay", path).on_fill(_fill("buy", 2.0, 40.0, 2))
 
-    assert done is not None and done.side == "short" and done.pnl_quote == pytest.approx(20 - 0.2)
+    assert done is not None
+    assert done.side == "short"
+    assert done.pnl_quote == pytest.approx(20 - 0.2)
     assert TradeAssembler("replay", path)._open == {}

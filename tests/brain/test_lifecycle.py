@@ -48,7 +48,9 @@ def test_a_dry_run_inside_the_band_asks_a_person(store, clock, events) -> None:
 
     assert store.get("s1").status == "awaiting_approval"
     ask = _alerts(events, "action")
-    assert len(ask) == 1 and "/approve s1" in ask[0].text and ask[0].key == "approval:s1"
+    assert len(ask) == 1
+    assert "/approve s1" in ask[0].text
+    assert ask[0].key == "approval:s1"
     assert store.get("s1").performance.dry_run["trades"] == 2
 
 
@@ -62,7 +64,8 @@ def test_a_dry_run_below_the_band_is_retired(store, clock, events) -> None:
     life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
 
     rec = store.get("s1")
-    assert rec.status == "retired" and "below the backtest's band" in rec.history[-1].reason
+    assert rec.status == "retired"
+    assert "below the backtest's band" in rec.history[-1].reason
 
 
 def test_outside_replay_a_failed_verdict_never_reaches_approval(store, clock, events) -> None:
@@ -91,7 +94,8 @@ def test_approved_goes_live_only_in_live_mode_with_the_gate_open(store, clock, e
     assert store.get("s1").status == "approved"
 
     _life(store, clock, events, mode="live").review(_no_candles, True, lambda _s: None, live_gate_open=True)
-    assert store.get("s1").status == "live" and store.get("s1").size_fraction == 0.1
+    assert store.get("s1").status == "live"
+    assert store.get("s1").size_fraction == 0.1
 
 
 def test_live_scales_on_evidence_and_retires_when_its_regime_is_gone(store, clock, events) -> None:
@@ -103,7 +107,8 @@ def test_live_scales_on_evidence_and_retires_when_its_regime_is_gone(store, cloc
     clock.advance_hours(10)
 
     life.review(_no_candles, True, lambda _s: "bull", live_gate_open=True)
-    assert store.get("s1").status == "scaling" and store.get("s1").size_fraction == 0.2
+    assert store.get("s1").status == "scaling"
+    assert store.get("s1").size_fraction == 0.2
 
     clock.advance_hours(10)
     life.review(_no_candles, True, lambda _s: "bear", live_gate_open=True)
@@ -112,7 +117,8 @@ def test_live_scales_on_evidence_and_retires_when_its_regime_is_gone(store, cloc
     life.review(_no_candles, True, lambda _s: "bear", live_gate_open=True)
 
     rec = store.get("s1")
-    assert rec.status == "retired" and "bull regime it was built for has been gone" in rec.history[-1].reason
+    assert rec.status == "retired"
+    assert "bull regime it was built for has been gone" in rec.history[-1].reason
     assert _alerts(events, "warning")[-1].title == "Strategy retired: s1"
 
 
@@ -140,7 +146,8 @@ def test_drift_demotes_and_names_the_trades_that_differed(store, clock, events, 
         assert rec.status == "awaiting_approval"
         return
     assert rec.status == "backtested"
-    assert rec.history[-1].reason.startswith("drift: ") and "exit" in rec.history[-1].reason
+    assert rec.history[-1].reason.startswith("drift: ")
+    assert "exit" in rec.history[-1].reason
     assert _alerts(events, "warning")[-1].key == "drift:s1"
     life.review(lambda _s: candles, runner_active=True, regime_of=lambda _s: None)
     assert store.get("s1").status == "backtested", "a demoted strategy waits for a person"
@@ -156,7 +163,8 @@ def test_without_a_runner_the_dry_run_is_a_forward_backtest_on_new_bars(store, c
     life.review(lambda _s: candles, runner_active=False, regime_of=lambda _s: None)
 
     figures = store.get("s1").performance.dry_run
-    assert figures["source"] == "forward_backtest" and figures["bars"] == 500
+    assert figures["source"] == "forward_backtest"
+    assert figures["bars"] == 500
     assert np.isfinite(figures["total_return"])
 
 
@@ -166,7 +174,8 @@ def test_a_strategy_filed_just_before_a_crash_is_picked_up(store, clock, events)
     _life(store, clock, events).review(_no_candles, runner_active=True, regime_of=lambda _s: None)
 
     rec = store.get("s1")
-    assert rec.status == "dry_run" and [h.to_status for h in rec.history] == ["generated", "backtested", "dry_run"]
+    assert rec.status == "dry_run"
+    assert [h.to_status for h in rec.history] == ["generated", "backtested", "dry_run"]
 
 
 def test_the_queue_for_dry_run_slots_is_bounded(store, clock, events) -> None:
@@ -179,7 +188,8 @@ def test_the_queue_for_dry_run_slots_is_bounded(store, clock, events) -> None:
     life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
 
     assert {r.id for r in store.list("backtested")} == {"q1", "q2"}
-    assert store.get("q3").status == "retired" and "superseded" in store.get("q3").history[-1].reason
+    assert store.get("q3").status == "retired"
+    assert "superseded" in store.get("q3").history[-1].reason
 
 
 @pytest.mark.parametrize("mode", ["replay", "paper", "testnet", "live"])
@@ -204,7 +214,8 @@ def test_a_failed_verdict_never_starts_a_dry_run(store, clock, events, mode) -> 
     life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
 
     rec = store.get("weak")
-    assert rec.status == "rejected" and "min_trades" in rec.history[-1].reason
+    assert rec.status == "rejected"
+    assert "min_trades" in rec.history[-1].reason
 
 
 def test_the_replay_demo_flag_marks_every_message_not_proven(store, clock, events) -> None:
@@ -222,7 +233,9 @@ def test_the_replay_demo_flag_marks_every_message_not_proven(store, clock, event
     assert rec.status == "awaiting_approval"
     assert all("DEMO — not proven" in h.reason for h in rec.history[-2:])
     ask = _alerts(events, "action")
-    assert len(ask) == 1 and "DEMO — not proven" in ask[0].title and "DEMO — not proven" in ask[0].text
+    assert len(ask) == 1
+    assert "DEMO — not proven" in ask[0].title
+    assert "DEMO — not proven" in ask[0].text
 
 
 def test_the_demo_flag_does_nothing_outside_replay(store, clock, events) -> None:
@@ -242,7 +255,8 @@ def test_a_dry_run_above_the_band_is_not_put_up_for_approval(store, clock, event
     life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
 
     rec = store.get("s1")
-    assert rec.status == "retired" and "above the backtest's band" in rec.history[-1].reason
+    assert rec.status == "retired"
+    assert "above the backtest's band" in rec.history[-1].reason
     assert _alerts(events, "action") == []
 
 
@@ -255,7 +269,8 @@ def test_approval_needs_both_market_time_and_trades_by_default(store, clock, eve
     clock.advance_hours(cfg.min_dry_run_hours - 1)
     life.review(_no_candles, runner_active=True, regime_of=lambda _s: None)
     assert store.get("s1").status == "dry_run", "enough trades but not enough market time"
-    assert cfg.min_dry_run_hours >= 14 * 24 and cfg.min_dry_run_trades >= 10
+    assert cfg.min_dry_run_hours >= 14 * 24
+    assert cfg.min_dry_run_trades >= 10
 
 
 def test_entries_a_guard_refused_are_not_drift(store, clock, events, btc_1h) -> None:
@@ -279,5 +294,6 @@ def test_entries_a_guard_refused_are_not_drift(store, clock, events, btc_1h) -> 
     life.review(lambda _s: candles, runner_active=True, regime_of=lambda _s: None)
 
     rec = store.get("s1")
-    assert rec.status != "backtested" and not [e for e in events if getattr(e, "key", "") == "drift:s1"]
+    assert rec.status != "backtested"
+    assert not [e for e in events if getattr(e, "key", "") == "drift:s1"]
     assert f"{len(expected) // 2} refused by a guard" in life.last_drift["s1"]

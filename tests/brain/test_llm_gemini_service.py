@@ -26,7 +26,7 @@ async def fake() -> AsyncIterator[FakeGemini]:
     await server.close()
 
 
-def _source(folder: Path, fake: FakeGemini, **cfg) -> LLMSource:  # noqa: ANN003 - LLMConfig fields
+def _source(folder: Path, fake: FakeGemini, **cfg) -> LLMSource:
     gw, conf = gateway(folder, fake.base_url, **cfg)
     return LLMSource(gw, conf)
 
@@ -42,7 +42,8 @@ async def test_the_thinking_budget_is_sent_and_leaves_room_for_the_answer(tmp_pa
         await src.gateway.close()
 
     gen = fake.requests[0].body["generationConfig"]
-    assert gen["thinkingConfig"] == {"thinking_budget": 1024} and gen["maxOutputTokens"] == 4096
+    assert gen["thinkingConfig"] == {"thinking_budget": 1024}
+    assert gen["maxOutputTokens"] == 4096
     assert len(hyps) == 1, src.last_rejections
 
 
@@ -55,9 +56,12 @@ async def test_thinking_that_spends_the_cap_is_reported_as_max_tokens(tmp_path, 
     finally:
         await src.gateway.close()
 
-    assert hyps == [] and src.rejected == {"max_tokens": 1}
+    assert hyps == []
+    assert src.rejected == {"max_tokens": 1}
     reason = src.last_rejections[-1]
-    assert "llm.max_output_tokens=4096" in reason and "4096 thinking" in reason and "empty" not in reason
+    assert "llm.max_output_tokens=4096" in reason
+    assert "4096 thinking" in reason
+    assert "empty" not in reason
     assert "thinkingConfig" not in fake.requests[0].body["generationConfig"]
     assert not list((tmp_path / "cache").glob("*.json")), "a cut-off answer is not an answer to replay"
 
@@ -73,7 +77,8 @@ async def test_thinking_tokens_are_charged_to_the_budget(tmp_path, fake: FakeGem
 
     budget = src.gateway.budget.describe()
     cfg = src.cfg
-    assert budget["tokens"] == 900 + 15 + 3000 and budget["thinking_tokens"] == 3000
+    assert budget["tokens"] == 900 + 15 + 3000
+    assert budget["thinking_tokens"] == 3000
     expected_cost = 900 * cfg.usd_per_million_input_tokens / 1e6 + 3015 * cfg.usd_per_million_output_tokens / 1e6
     assert budget["cost_usd"] == pytest.approx(expected_cost)
 
@@ -88,7 +93,8 @@ async def test_a_429_retry_delay_is_waited_out_before_the_next_attempt(tmp_path,
     finally:
         await src.gateway.close()
 
-    assert len(hyps) == 1 and fake.generate_calls == 2
+    assert len(hyps) == 1
+    assert fake.generate_calls == 2
     assert clock.sleeps == [7.0], "the server's delay, not the 0.5 s backoff"
 
 
@@ -108,9 +114,13 @@ async def test_a_retry_delay_longer_than_we_wait_holds_back_later_calls(tmp_path
     finally:
         await src.gateway.close()
 
-    assert first == [] and second == [] and len(third) == 1
-    assert calls_while_held == 1 and clock.sleeps == []
-    assert src.rejected == {"rate_limited": 2} and src.gateway.breaker.state == "closed"
+    assert first == []
+    assert second == []
+    assert len(third) == 1
+    assert calls_while_held == 1
+    assert clock.sleeps == []
+    assert src.rejected == {"rate_limited": 2}
+    assert src.gateway.breaker.state == "closed"
 
 
 async def test_an_unknown_model_raises_one_action_alert_naming_the_setting(tmp_path, fake: FakeGemini,
@@ -126,8 +136,11 @@ async def test_an_unknown_model_raises_one_action_alert_naming_the_setting(tmp_p
     assert fake.generate_calls == 1, "no call after the model is known to be missing"
     assert len(alerts) == 1
     alert = alerts[0]
-    assert alert.level == "action" and "gemini-9.9-ultra" in alert.title and "llm.model" in alert.text
-    assert src.rejected == {"model_not_found": 2} and src.gateway.breaker.failures == 0
+    assert alert.level == "action"
+    assert "gemini-9.9-ultra" in alert.title
+    assert "llm.model" in alert.text
+    assert src.rejected == {"model_not_found": 2}
+    assert src.gateway.breaker.failures == 0
 
 
 def test_every_response_schema_is_within_the_documented_limit() -> None:
@@ -136,7 +149,8 @@ def test_every_response_schema_is_within_the_documented_limit() -> None:
         assert 0 < size <= MAX_SCHEMA_BYTES, f"{model.__name__}: {size} bytes"
     assert MAX_SCHEMA_BYTES < SCHEMA_LIMIT_BYTES
     sizes = [schema_bytes(json_schema_for(LLMProposal, tier)) for tier in TIERS]
-    assert sizes == sorted(sizes, reverse=True) and sizes[-1] == 0
+    assert sizes == sorted(sizes, reverse=True)
+    assert sizes[-1] == 0
 
 
 async def test_a_refused_schema_steps_down_a_tier_and_stays_there(tmp_path, fake: FakeGemini, btc_1h) -> None:
@@ -151,7 +165,8 @@ async def test_a_refused_schema_steps_down_a_tier_and_stays_there(tmp_path, fake
     finally:
         await src.gateway.close()
 
-    assert len(first) == 1 and len(second) == 1
+    assert len(first) == 1
+    assert len(second) == 1
     sent = [schema_bytes(r.schema) for r in fake.requests]
     lean = schema_bytes(json_schema_for(LLMProposal, "lean"))
     assert sent == [full, lean, lean]
@@ -167,6 +182,8 @@ async def test_when_every_schema_is_refused_json_mode_still_works(tmp_path, fake
     finally:
         await src.gateway.close()
 
-    assert len(hyps) == 1 and fake.generate_calls == 3
+    assert len(hyps) == 1
+    assert fake.generate_calls == 3
     last = fake.requests[-1].body["generationConfig"]
-    assert last["responseMimeType"] == "application/json" and fake.requests[-1].schema is None
+    assert last["responseMimeType"] == "application/json"
+    assert fake.requests[-1].schema is None

@@ -36,8 +36,12 @@ async def test_a_good_structured_answer_becomes_a_valid_spec(llm, fake: FakeGemi
 
     assert len(hyps) == 1
     h = hyps[0]
-    assert isinstance(h.spec, StrategySpec) and h.spec.symbols == ["BTC/USDT"] and h.spec.risk.stop_atr == 2.5
-    assert h.generator == "llm" and "EMA cross" in h.reasoning and h.prompt_hash
+    assert isinstance(h.spec, StrategySpec)
+    assert h.spec.symbols == ["BTC/USDT"]
+    assert h.spec.risk.stop_atr == 2.5
+    assert h.generator == "llm"
+    assert "EMA cross" in h.reasoning
+    assert h.prompt_hash
     sent = fake.requests[0]
     assert sent.path == "/v1beta/models/gemini-2.5-flash:generateContent"
     assert sent.headers["x-goog-api-key"] == "test-key"
@@ -80,7 +84,8 @@ async def test_out_of_range_and_hallucinated_proposals_are_rejected_not_clamped(
 
     hyps = await llm.propose(ctx)
 
-    assert hyps == [] and llm.rejected == {kind: 1}
+    assert hyps == []
+    assert llm.rejected == {kind: 1}
     assert words in llm.last_rejections[-1]
 
 
@@ -91,7 +96,8 @@ async def test_schema_violations_are_rejected_with_the_field_named(llm, fake: Fa
     fake.queue_json(bad)
 
     assert await llm.propose(ctx) == []
-    assert llm.rejected == {"schema": 1} and "rules.entry_long.0.left.period" in llm.last_rejections[-1]
+    assert llm.rejected == {"schema": 1}
+    assert "rules.entry_long.0.left.period" in llm.last_rejections[-1]
 
 
 async def test_a_slow_answer_times_out(tmp_path, fake: FakeGemini, btc_1h) -> None:
@@ -103,7 +109,8 @@ async def test_a_slow_answer_times_out(tmp_path, fake: FakeGemini, btc_1h) -> No
     finally:
         await src.gateway.close()
 
-    assert hyps == [] and src.rejected == {"timeout": 1}
+    assert hyps == []
+    assert src.rejected == {"timeout": 1}
     assert time.monotonic() - started < 2.0
 
 
@@ -117,7 +124,8 @@ async def test_the_budget_stops_calls_when_spent(tmp_path, fake: FakeGemini, btc
     finally:
         await src.gateway.close()
 
-    assert len(first) == 1 and second == []
+    assert len(first) == 1
+    assert second == []
     assert fake.generate_calls == 1, "a refused call must never reach the server"
     assert src.rejected == {"budget": 1}
     assert src.gateway.budget.describe()["tokens"] == 2000
@@ -138,7 +146,8 @@ async def test_a_repeated_prompt_is_answered_from_the_audit_cache(tmp_path, fake
     assert fake.generate_calls == 1
     assert [h.spec for h in second] == [h.spec for h in first]
     audit = json.loads(next((tmp_path / "cache").glob("*.json")).read_text())
-    assert audit["prompt"].startswith("Decision time") and "EMA cross" in audit["response_text"]
+    assert audit["prompt"].startswith("Decision time")
+    assert "EMA cross" in audit["response_text"]
 
 
 async def test_transient_errors_are_retried_and_the_breaker_opens(tmp_path, fake: FakeGemini, btc_1h) -> None:
@@ -161,7 +170,8 @@ async def test_transient_errors_are_retried_and_the_breaker_opens(tmp_path, fake
         await brittle.gateway.close()
 
     assert brittle.rejected == {"transport": 3, "breaker_open": 1}
-    assert fake.generate_calls == 5 and brittle.gateway.breaker.state == "open"
+    assert fake.generate_calls == 5
+    assert brittle.gateway.breaker.state == "open"
 
 
 def test_the_decision_time_bounds_the_data(btc_1h) -> None:

@@ -27,7 +27,7 @@ async def fake() -> AsyncIterator[FakeOpenAI]:
     await server.close()
 
 
-def _source(folder: Path, fake: FakeOpenAI, key: str = "", **cfg) -> LLMSource:  # noqa: ANN003 - LLMConfig
+def _source(folder: Path, fake: FakeOpenAI, key: str = "", **cfg) -> LLMSource:
     gw, conf = gateway(folder, f"{fake.base_url}/v1", secrets=Secrets(llm_api_key=key),
                        **{"provider": "openai_compatible", "model": MODEL, **cfg})
     return LLMSource(gw, conf)
@@ -42,16 +42,22 @@ async def test_a_local_model_proposes_with_no_gemini_key(tmp_path, fake: FakeOpe
     finally:
         await src.gateway.close()
 
-    assert len(hyps) == 1 and hyps[0].spec.symbols == ["BTC/USDT"] and hyps[0].generator == "llm"
+    assert len(hyps) == 1
+    assert hyps[0].spec.symbols == ["BTC/USDT"]
+    assert hyps[0].generator == "llm"
     sent = fake.requests[0]
-    assert sent.path == "/v1/chat/completions" and "Authorization" not in sent.headers
-    assert sent.body["model"] == MODEL and sent.body["max_tokens"] == src.cfg.max_output_tokens
+    assert sent.path == "/v1/chat/completions"
+    assert "Authorization" not in sent.headers
+    assert sent.body["model"] == MODEL
+    assert sent.body["max_tokens"] == src.cfg.max_output_tokens
     assert [m["role"] for m in sent.body["messages"]] == ["system", "user"]
     assert "Decision time: 2024-06-01 00:00 UTC" in sent.body["messages"][1]["content"]
     fmt = sent.body["response_format"]
-    assert fmt["type"] == "json_schema" and fmt["json_schema"]["name"] == "LLMProposal"
+    assert fmt["type"] == "json_schema"
+    assert fmt["json_schema"]["name"] == "LLMProposal"
     budget = src.gateway.budget.describe()
-    assert budget["tokens"] == 1200 and budget["thinking_tokens"] == 200  # reasoning is inside completion_tokens
+    assert budget["tokens"] == 1200
+    assert budget["thinking_tokens"] == 200
 
 
 async def test_the_key_is_sent_as_a_bearer_token_when_set(tmp_path, fake: FakeOpenAI, btc_1h) -> None:
@@ -83,7 +89,8 @@ async def test_garbage_degrades_to_a_counted_rejection(tmp_path, fake: FakeOpenA
     finally:
         await src.gateway.close()
 
-    assert hyps == [] and src.rejected == {kind: 1}
+    assert hyps == []
+    assert src.rejected == {kind: 1}
 
 
 async def test_a_cut_answer_is_reported_as_max_tokens(tmp_path, fake: FakeOpenAI, btc_1h) -> None:
@@ -94,7 +101,8 @@ async def test_a_cut_answer_is_reported_as_max_tokens(tmp_path, fake: FakeOpenAI
     finally:
         await src.gateway.close()
 
-    assert src.rejected == {"max_tokens": 1} and "llm.max_output_tokens=2048" in src.last_rejections[-1]
+    assert src.rejected == {"max_tokens": 1}
+    assert "llm.max_output_tokens=2048" in src.last_rejections[-1]
 
 
 async def test_retry_after_is_honoured(tmp_path, fake: FakeOpenAI, btc_1h) -> None:
@@ -106,7 +114,9 @@ async def test_retry_after_is_honoured(tmp_path, fake: FakeOpenAI, btc_1h) -> No
     finally:
         await src.gateway.close()
 
-    assert len(hyps) == 1 and fake.chat_calls == 2 and clock.sleeps == [4.0]
+    assert len(hyps) == 1
+    assert fake.chat_calls == 2
+    assert clock.sleeps == [4.0]
 
 
 async def test_an_unknown_local_model_is_an_action_alert(tmp_path, fake: FakeOpenAI, btc_1h) -> None:
@@ -118,8 +128,11 @@ async def test_an_unknown_local_model_is_an_action_alert(tmp_path, fake: FakeOpe
     finally:
         await src.gateway.close()
 
-    assert fake.chat_calls == 1 and len(alerts) == 1
-    assert alerts[0].level == "action" and "llm.model" in alerts[0].text and "llama9:400b" in alerts[0].text
+    assert fake.chat_calls == 1
+    assert len(alerts) == 1
+    assert alerts[0].level == "action"
+    assert "llm.model" in alerts[0].text
+    assert "llama9:400b" in alerts[0].text
 
 
 async def test_a_refused_schema_falls_back_to_plain_json_mode(tmp_path, fake: FakeOpenAI, btc_1h) -> None:

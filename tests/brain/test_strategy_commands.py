@@ -21,11 +21,16 @@ async def test_approve_records_the_person_and_moves_to_active(store: StrategySto
     ok, msg, data = await reg.execute("approve", {"id": "s1"}, "telegram:42")
 
     rec = store.get("s1")
-    assert ok and "approved by telegram:42" in msg and data["status"] == "approved"
-    assert rec.folder == "active" and rec.provenance.approval is not None
-    assert rec.provenance.approval.by == "telegram:42" and rec.approved_at
+    assert ok
+    assert "approved by telegram:42" in msg
+    assert data["status"] == "approved"
+    assert rec.folder == "active"
+    assert rec.provenance.approval is not None
+    assert rec.provenance.approval.by == "telegram:42"
+    assert rec.approved_at
     prov = store.provenance_of("s1")
-    assert prov["hypothesis_id"] == "hyp-s1" and prov["evaluation_id"] == "ev-s1"
+    assert prov["hypothesis_id"] == "hyp-s1"
+    assert prov["evaluation_id"] == "ev-s1"
     assert prov["approval"]["by"] == "telegram:42"
 
 
@@ -45,7 +50,8 @@ async def test_bad_input_is_answered_and_changes_nothing(store: StrategyStore) -
     assert "cannot go from dry_run to approved" in answers[2][1]
     assert "missing reason" in answers[3][1]
     assert "unknown status" in answers[4][1]
-    assert store.get("s1").status == "dry_run" and store.get("s1").revision == 1
+    assert store.get("s1").status == "dry_run"
+    assert store.get("s1").revision == 1
 
 
 async def test_reject_retire_suspend_and_listing(store: StrategyStore) -> None:
@@ -59,7 +65,8 @@ async def test_reject_retire_suspend_and_listing(store: StrategyStore) -> None:
     ok, text, data = await reg.execute("strategies", {}, "telegram:7")
     _ok, _t, one = await reg.execute("strategy", {"id": "a"}, "telegram:7")
 
-    assert ok and {s["id"]: s["status"] for s in data["strategies"]} == {"a": "rejected", "b": "dry_run",
+    assert ok
+    assert {s["id"]: s["status"] for s in data["strategies"]} == {"a": "rejected", "b": "dry_run",
                                                                          "c": "retired"}
     assert one["strategy"]["history"][-1]["reason"] == "too few trades"
     assert "rejected 1" in text
@@ -73,5 +80,7 @@ async def test_approving_a_demo_strategy_says_it_is_not_proven(store: StrategySt
     _ok, demo_msg, demo = await reg.execute("approve", {"id": "demo"}, "telegram:42")
     _ok, good_msg, good = await reg.execute("approve", {"id": "good"}, "telegram:42")
 
-    assert "DEMO — not proven" in demo_msg and demo["proven"] is False
-    assert "DEMO" not in good_msg and good["proven"] is True
+    assert "DEMO — not proven" in demo_msg
+    assert demo["proven"] is False
+    assert "DEMO" not in good_msg
+    assert good["proven"] is True

@@ -17,8 +17,10 @@ def test_add_writes_one_file_in_the_status_folder(store: StrategyStore, tmp_path
 
     path = tmp_path / "strategies" / "testing" / "s1.json"
     body = json.loads(path.read_text())
-    assert body["status"] == "backtested" and body["revision"] == 1
-    assert body["history"][0]["actor"] == "ai" and body["source"]["reasoning"] == "test"
+    assert body["status"] == "backtested"
+    assert body["revision"] == 1
+    assert body["history"][0]["actor"] == "ai"
+    assert body["source"]["reasoning"] == "test"
 
 
 def test_transition_moves_the_file_and_records_who_and_why(store: StrategyStore, tmp_path, events) -> None:
@@ -66,8 +68,8 @@ def test_unknown_id_and_unknown_status_are_clear_errors(store: StrategyStore) ->
         store.get("nope")
     with pytest.raises(ValueError, match="unknown status"):
         store.list("flying")
+    store.add(make_record("s1"))
     with pytest.raises(ValueError, match="already exists"):
-        store.add(make_record("s1"))
         store.add(make_record("s1"))
 
 
@@ -76,8 +78,11 @@ def test_counts_list_and_tradable_by_mode(store: StrategyStore) -> None:
     store.add(make_record("b", status="live"))
     store.add(make_record("c", status="rejected"))
 
-    assert store.counts()["dry_run"] == 1 and store.counts()["live"] == 1 and store.counts()["rejected"] == 1
-    assert [r.id for r in store.list("active")] == ["b"] and [r.id for r in store.list("retired")] == ["c"]
+    assert store.counts()["dry_run"] == 1
+    assert store.counts()["live"] == 1
+    assert store.counts()["rejected"] == 1
+    assert [r.id for r in store.list("active")] == ["b"]
+    assert [r.id for r in store.list("retired")] == ["c"]
     assert [r.id for r in store.tradable("replay")] == ["a"]
     assert store.tradable("live") == []
     assert [r.id for r in store.tradable("live", live_gate_open=True)] == ["b"]
@@ -92,7 +97,8 @@ def test_reload_keeps_the_newer_of_two_copies(store: StrategyStore, tmp_path, cl
 
     again = StrategyStore(tmp_path / "strategies", tmp_path / "q", clock.now_ms, events.append)
 
-    assert again.get("s1").status == "approved" and again.duplicates_resolved == 1
+    assert again.get("s1").status == "approved"
+    assert again.duplicates_resolved == 1
     assert sorted(p.parent.name for p in (tmp_path / "strategies").rglob("s1.json")) == ["active"]
 
 

@@ -33,7 +33,8 @@ def test_the_ledger_only_appends(tmp_path: Path) -> None:
     ledger.record([TrialRecord.of(_spec("momentum", 10))])
     first = ledger.path.read_bytes()
     ledger.record([TrialRecord.of(_spec("momentum", 11))])
-    assert ledger.path.read_bytes().startswith(first) and len(ledger.path.read_bytes().splitlines()) == 2
+    assert ledger.path.read_bytes().startswith(first)
+    assert len(ledger.path.read_bytes().splitlines()) == 2
 
 
 def test_a_torn_ledger_is_rebuilt_from_files_and_a_person_is_told(tmp_path: Path, store) -> None:
@@ -50,8 +51,10 @@ def test_a_torn_ledger_is_rebuilt_from_files_and_a_person_is_told(tmp_path: Path
     alerts: list = []
     rebuilt = open_trial_ledger(state, strategies, alerts.append)
 
-    assert rebuilt.rebuilt and rebuilt.count("BTC/USDT") >= len(batch) + 1
-    assert rebuilt.count("BTC/USDT") > 0 and rebuilt.count("BTC/USDT") <= counted
+    assert rebuilt.rebuilt
+    assert rebuilt.count("BTC/USDT") >= len(batch) + 1
+    assert rebuilt.count("BTC/USDT") > 0
+    assert rebuilt.count("BTC/USDT") <= counted
     assert [a.title for a in alerts if isinstance(a, Alert)] == ["Trial ledger rebuilt"]
     assert list((state / "quarantine").glob("trials.jsonl.*")), "the damaged file is kept aside"
     assert open_trial_ledger(state, strategies).count("BTC/USDT") == rebuilt.count("BTC/USDT")

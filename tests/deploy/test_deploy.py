@@ -97,7 +97,8 @@ async def test_failing_tests_roll_back_without_a_restart(repos: Repos, sink: Htt
     code, out = await run_shell("deploy.sh", _env(repos, sink, TEST_CMD="false"))
 
     assert code == 1, out
-    assert repos.head() == repos.first and _restarts(repos) == []
+    assert repos.head() == repos.first
+    assert _restarts(repos) == []
     assert "tests failed" in sink.messages()[-1]["text"]
 
 
@@ -118,15 +119,18 @@ async def test_local_edits_stop_the_deploy(repos: Repos, sink: HttpSink) -> None
     code, out = await run_shell("deploy.sh", _env(repos, sink))
 
     assert code == 1, out
-    assert repos.head() == repos.first and _restarts(repos) == []
+    assert repos.head() == repos.first
+    assert _restarts(repos) == []
     assert (repos.app / "VERSION").read_text() == "edited on the server\n"  # nothing lost
 
 
 async def test_up_to_date_does_nothing(repos: Repos, sink: HttpSink) -> None:
     code, out = await run_shell("deploy.sh", _env(repos, sink))
 
-    assert code == 0 and "up to date" in out
-    assert _restarts(repos) == [] and sink.messages() == []
+    assert code == 0
+    assert "up to date" in out
+    assert _restarts(repos) == []
+    assert sink.messages() == []
 
 
 async def test_hold_file_deploys_without_starting(repos: Repos, sink: HttpSink) -> None:
@@ -137,7 +141,8 @@ async def test_hold_file_deploys_without_starting(repos: Repos, sink: HttpSink) 
     code, out = await run_shell("deploy.sh", _env(repos, sink))
 
     assert code == 0, out
-    assert repos.head() == second and _restarts(repos) == []
+    assert repos.head() == second
+    assert _restarts(repos) == []
     assert "left stopped" in out
 
 
@@ -148,7 +153,8 @@ async def test_manual_rollback(repos: Repos, sink: HttpSink) -> None:
     code, out = await run_shell("deploy.sh", _env(repos, sink), "--rollback")
 
     assert code == 1, out  # "rolled back": not a deploy
-    assert repos.head() == repos.first and _restarts(repos) == ["good-2", "good"]
+    assert repos.head() == repos.first
+    assert _restarts(repos) == ["good-2", "good"]
 
 
 FAKE_BOT = """import json, os, sys, time
@@ -202,5 +208,6 @@ def test_default_tests_are_the_smoke_subset() -> None:
                              "-p", "no:cacheprovider"], cwd=Path(__file__).resolve().parents[2],
                             capture_output=True, text=True, timeout=120, check=False)
     counts = dict(line.rsplit(": ", 1) for line in listed.stdout.splitlines() if line.startswith("tests/"))
-    assert sum(int(n) for n in counts.values()) >= 30 and "tests/telegram/test_admin_session.py" in counts
+    assert sum(int(n) for n in counts.values()) >= 30
+    assert "tests/telegram/test_admin_session.py" in counts
     assert not any("crash" in name for name in counts)

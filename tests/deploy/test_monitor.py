@@ -56,7 +56,8 @@ async def test_healthy_bot_is_left_alone_and_pings(tmp_path: Path, sink: HttpSin
     code, out = await run_shell("monitor_bot.sh", _env(root, sink))
 
     assert code == 0, out
-    assert _restarts(root) == 0 and sink.messages() == []
+    assert _restarts(root) == 0
+    assert sink.messages() == []
     assert sink.pings("/ping/abc") == 1
 
 
@@ -67,7 +68,8 @@ async def test_dead_bot_is_restarted(tmp_path: Path, sink: HttpSink) -> None:
     code, out = await run_shell("monitor_bot.sh", _env(root, sink))
 
     assert code == 1, out
-    assert _restarts(root) == 1 and "not running" in sink.messages()[0]["text"]
+    assert _restarts(root) == 1
+    assert "not running" in sink.messages()[0]["text"]
 
 
 async def test_runaway_memory_restarts(tmp_path: Path, sink: HttpSink, stand_in) -> None:
@@ -78,7 +80,8 @@ async def test_runaway_memory_restarts(tmp_path: Path, sink: HttpSink, stand_in)
     code, out = await run_shell("monitor_bot.sh", _env(root, sink, MAX_RSS_MB="1"))
 
     assert code == 1, out
-    assert _restarts(root) == 1 and "runaway memory" in sink.messages()[0]["text"]
+    assert _restarts(root) == 1
+    assert "runaway memory" in sink.messages()[0]["text"]
 
 
 async def test_young_process_gets_a_startup_grace(tmp_path: Path, sink: HttpSink, stand_in) -> None:
@@ -88,7 +91,8 @@ async def test_young_process_gets_a_startup_grace(tmp_path: Path, sink: HttpSink
     code, out = await run_shell("monitor_bot.sh", _env(root, sink, STARTUP_GRACE_S="300"))
 
     assert code == 0, out
-    assert _restarts(root) == 0 and "starting" in out
+    assert _restarts(root) == 0
+    assert "starting" in out
 
 
 async def test_operator_hold_is_respected(tmp_path: Path, sink: HttpSink) -> None:
@@ -99,7 +103,8 @@ async def test_operator_hold_is_respected(tmp_path: Path, sink: HttpSink) -> Non
     code, out = await run_shell("monitor_bot.sh", _env(root, sink))
 
     assert code == 0, out
-    assert _restarts(root) == 0 and sink.messages() == []
+    assert _restarts(root) == 0
+    assert sink.messages() == []
     assert "held" in out
 
 
@@ -122,7 +127,8 @@ async def test_telegram_outage_does_not_stop_the_restart(tmp_path: Path, sink: H
     code, out = await run_shell("monitor_bot.sh", _env(root, sink, TELEGRAM_RETRIES="0"))
 
     assert code == 1
-    assert _restarts(root) == 1 and "telegram alert not sent" in out
+    assert _restarts(root) == 1
+    assert "telegram alert not sent" in out
     assert len(sink.messages()) == 2  # both admins were tried
 
 

@@ -50,4 +50,5 @@ def test_cron_runs_the_monitor_every_five_minutes() -> None:
 
 def test_unknown_option_is_refused() -> None:
     out = subprocess.run(["bash", str(DEPLOY / "install.sh"), "--frobnicate"], capture_output=True, text=True)
-    assert out.returncode == 2 and "unknown option" in out.stderr
+    assert out.returncode == 2
+    assert "unknown option" in out.stderr

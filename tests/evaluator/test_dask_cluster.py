@@ -112,9 +112,11 @@ async def test_a_discovery_cycle_on_the_cluster_files_the_same_verdicts_as_the_l
     local, _local_pool, _status = await _run_cycle(local_ctx)
 
     assert isinstance(pool, DaskExecutor)
-    assert pool.counts["cluster"] > 0 and pool.counts["local"] == 0, pool.describe()
+    assert pool.counts['cluster'] > 0, pool.describe()
+    assert pool.counts['local'] == 0, pool.describe()
     assert status["evaluator"]["state"] == f"dask: {address}, 1 worker(s)"
-    assert remote and remote == local
+    assert remote
+    assert remote == local
     assert _evaluations(tmp_path / "cluster") == _evaluations(tmp_path / "local")
 
 
@@ -150,13 +152,17 @@ async def test_a_worker_without_the_project_falls_back_alerts_once_and_recovers(
         pool: DaskExecutor = cycle.pool
         errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name == "ai_brain.dask_executor"]
         assert written, "the local pool must take over and strategies still be filed"
-        assert pool.counts["cluster"] == 0 and pool.counts["local"] > 0
-        assert len(errors) == 1 and errors[0].exc_info is None
+        assert pool.counts["cluster"] == 0
+        assert pool.counts["local"] > 0
+        assert len(errors) == 1
+        assert errors[0].exc_info is None
         line = errors[0].getMessage()
-        assert line.startswith("dask: unavailable, using local pool (worker ") and "No module named 'ai_brain'" in line
+        assert line.startswith("dask: unavailable, using local pool (worker ")
+        assert "No module named 'ai_brain'" in line
         assert ctx.status.snapshot()["evaluator"]["state"] == line
         dask_alerts = [a for a in _drain(alerts) if a.key == ALERT_KEY]
-        assert [a.level for a in dask_alerts] == ["action"] and "cannot import" in dask_alerts[0].text
+        assert [a.level for a in dask_alerts] == ["action"]
+        assert "cannot import" in dask_alerts[0].text
 
         cluster.stop_worker(bad)
         cluster.start_worker(envs["full"], "good")
@@ -165,7 +171,8 @@ async def test_a_worker_without_the_project_falls_back_alerts_once_and_recovers(
         status = ctx.status.snapshot()
     finally:
         await cycle.close()
-    assert again and pool.counts["cluster"] > 0
+    assert again
+    assert pool.counts["cluster"] > 0
     assert status["evaluator"]["state"] == f"dask: {address}, 1 worker(s)"
     assert ctx.status.snapshot()["evaluator"]["state"] == "dask: closed"
     assert [a.level for a in _drain(alerts) if a.key == ALERT_KEY] == ["info"]
@@ -176,14 +183,16 @@ def test_a_scheduler_without_the_project_is_named(envs, cluster) -> None:
     cluster.start_worker(envs["full"], "w1")
     cfg = parse({"evaluator": {**_LIGHT, "dask_probe_timeout_s": 60}}).evaluator
     result = probe_cluster(address, cfg)
-    assert not result.ok and result.client is None
+    assert not result.ok
+    assert result.client is None
     assert result.reason.startswith(f"scheduler {address} cannot import ai_brain")
 
 
 def test_a_missing_scheduler_is_one_line(cluster) -> None:
     cfg = parse({"evaluator": {"dask_probe_timeout_s": 2}}).evaluator
     result = probe_cluster("tcp://127.0.0.1:9", cfg)  # port 9 (discard): nothing listens on loopback
-    assert not result.ok and "\n" not in result.reason
+    assert not result.ok
+    assert "\n" not in result.reason
     assert result.reason.startswith("scheduler tcp://127.0.0.1:9 unreachable")
 
 

@@ -43,8 +43,10 @@ def test_evaluation_is_deterministic_and_json_round_trips(btc_1h):
     a, b = evaluate(spec, btc_1h), evaluate(spec, btc_1h)
     assert a.model_dump_json() == b.model_dump_json()
     assert Evaluation.model_validate_json(a.model_dump_json()) == a
-    assert a.lookahead_ok and len(a.walk_forward) == EvaluatorConfig().walk_forward_windows
-    assert a.passed == (not any(not ch.passed for ch in a.checks)) and a.reasons
+    assert a.lookahead_ok
+    assert len(a.walk_forward) == EvaluatorConfig().walk_forward_windows
+    assert a.passed == (not any(not ch.passed for ch in a.checks))
+    assert a.reasons
 
 
 def test_strategy_tuned_in_sample_is_rejected(btc_1h):
@@ -87,7 +89,8 @@ def test_funding_carry_earns_funding_without_price_risk(btc_1h, btc_funding):
     spec = family_spec("funding_carry", entry_rate=0.0001, exit_rate=0.00002, period=3)
     res = run_backtest(spec, candles, btc_funding, CostModel(10.0, 2.0))
     m = st.compute_metrics(res, candles.step_ms())
-    assert m.trades > 5 and m.gross_pnl == 0.0
+    assert m.trades > 5
+    assert m.gross_pnl == 0.0
     assert m.funding_paid < 0  # negative paid = received by the short perp leg
     ev = evaluate(spec, candles, btc_funding)
     assert ev.lookahead_ok
@@ -107,8 +110,10 @@ def test_candidate_set_pbo_uses_each_candidates_bar_returns(btc_1h):
 
 def test_a_strategy_that_never_trades_is_rejected_cleanly(btc_1h):
     ev = evaluate(family_spec("funding_carry"), btc_1h.slice(0, 3000))  # no funding data: never enters
-    assert not ev.passed and ev.out_of_sample.trades == 0
-    assert ev.out_of_sample.win_rate is None and ev.significance.mean_trade_return_ci == (None, None)
+    assert not ev.passed
+    assert ev.out_of_sample.trades == 0
+    assert ev.out_of_sample.win_rate is None
+    assert ev.significance.mean_trade_return_ci == (None, None)
     assert any("0 test-segment trades" in r for r in ev.reasons)
 
 

@@ -45,14 +45,18 @@ def test_atr_wilder_by_hand():
 def test_adx_of_a_clean_uptrend_is_100():
     i = np.arange(40.0)
     adx, pdi, mdi = ind.adx_dmi(i + 1.0, i, i + 1.0, 5)
-    assert pdi[-1] == pytest.approx(100.0) and mdi[-1] == pytest.approx(0.0)
+    assert pdi[-1] == pytest.approx(100.0)
+    assert mdi[-1] == pytest.approx(0.0)
     assert adx[-1] == pytest.approx(100.0)
-    assert np.isnan(adx[:9]).all() and not np.isnan(adx[9])
+    assert np.isnan(adx[:9]).all()
+    assert not np.isnan(adx[9])
 
 
 def test_macd_of_flat_prices_is_zero_and_follows_emas():
     line, sig, hist = ind.macd(np.full(50, 3.0), 12, 26, 9)
-    assert np.all(line == 0.0) and np.all(sig == 0.0) and np.all(hist == 0.0)
+    assert np.all(line == 0.0)
+    assert np.all(sig == 0.0)
+    assert np.all(hist == 0.0)
     x = np.linspace(1.0, 2.0, 60)
     line, _, _ = ind.macd(x, 3, 6, 4)
     np.testing.assert_allclose(line, ind.ema(x, 3) - ind.ema(x, 6))

@@ -56,15 +56,21 @@ def test_cli_family_json_output(capsys):
     rc = cli.main(["--data", str(path), "--family", "momentum", "--param", "fast=10", "--param", "slow=50",
                    "--param", "ma=sma", "--fee-bps", "5", "--json"])
     out = json.loads(capsys.readouterr().out)
-    assert rc == 0 and out["fee_bps"] == 5.0 and out["spec_id"].startswith("momentum")
-    assert out["out_of_sample"]["trades"] > 0 and isinstance(out["passed"], bool) and out["reasons"]
+    assert rc == 0
+    assert out["fee_bps"] == 5.0
+    assert out["spec_id"].startswith("momentum")
+    assert out["out_of_sample"]["trades"] > 0
+    assert isinstance(out["passed"], bool)
+    assert out["reasons"]
 
 
 def test_cli_rejects_bad_spec_and_prints_nothing(capsys, tmp_path):
     path = data_file("binance_BTC-USDT_1h.csv.gz")
     rc = cli.main(["--data", str(path), "--family", "momentum", "--param", "fast=50", "--param", "slow=10"])
     captured = capsys.readouterr()
-    assert rc == 2 and captured.out == "" and "slow (10) must be greater than fast (50)" in captured.err
+    assert rc == 2
+    assert captured.out == ""
+    assert "slow (10) must be greater than fast (50)" in captured.err
     bad = tmp_path / "bad.json"
     bad.write_text(json.dumps({**family_spec("momentum").model_dump(), "risk": {"stop_atr": -2}}))
     assert cli.main(["--data", str(path), "--strategy", str(bad)]) == 2
@@ -80,7 +86,8 @@ def test_cli_runs_as_a_file_and_reads_strategy_files(tmp_path):
     done = subprocess.run([sys.executable, "scripts/backtest.py", "--data", str(path), "--strategy", str(strategy)],
                           cwd=REPO, capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    assert "verdict:" in done.stdout and "out-of-sample" in done.stdout
+    assert "verdict:" in done.stdout
+    assert "out-of-sample" in done.stdout
 
 
 def test_config_rejects_unknown_keys_and_odd_blocks():

@@ -54,7 +54,8 @@ def test_liquidation_comes_before_a_wider_stop():
     t = _tracker(stop_atr=20.0, leverage=10.0)
     t.open(1, 100.0, 1.0)  # liquidation at 100 * (1 - 0.1 + 0.005) = 90.5, stop at 80
     (fill,) = t.on_bar(95.0, 96.0, 85.0, 86.0, 1.0)
-    assert fill.reason == "liquidation" and fill.price == pytest.approx(90.5)
+    assert fill.reason == "liquidation"
+    assert fill.price == pytest.approx(90.5)
 
 
 def test_time_exit_is_requested_for_the_next_open():
@@ -63,10 +64,12 @@ def test_time_exit_is_requested_for_the_next_open():
     t.on_bar(50.0, 51.0, 49.0, 50.0, 1.0)
     assert not t.exit_at_next_open
     t.on_bar(50.0, 51.0, 49.0, 50.0, 1.0)
-    assert t.exit_at_next_open and t.is_open
+    assert t.exit_at_next_open
+    assert t.is_open
 
 
 def test_hedged_carry_has_no_liquidation():
     t = _tracker(hedged=True, leverage=50.0)
     t.open(-1, 100.0, 1.0)
-    assert t.on_bar(100.0, 400.0, 99.0, 300.0, 1.0) == [] and t.is_open
+    assert t.on_bar(100.0, 400.0, 99.0, 300.0, 1.0) == []
+    assert t.is_open

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from statistics import NormalDist
 
@@ -33,9 +34,12 @@ def test_trade_metrics_by_hand():
                          start=0, initial_cash=1000.0)
     m = st.compute_metrics(res, 3_600_000)
     assert m.total_return == pytest.approx(0.03)
-    assert m.win_rate == pytest.approx(2 / 3) and m.profit_factor == pytest.approx(7.0)
-    assert m.avg_win == pytest.approx(17.5) and m.avg_loss == pytest.approx(-5.0)
-    assert m.expectancy == pytest.approx(10.0) and m.exposure == pytest.approx(0.75)
+    assert m.win_rate == pytest.approx(2 / 3)
+    assert m.profit_factor == pytest.approx(7.0)
+    assert m.avg_win == pytest.approx(17.5)
+    assert m.avg_loss == pytest.approx(-5.0)
+    assert m.expectancy == pytest.approx(10.0)
+    assert m.exposure == pytest.approx(0.75)
     assert m.max_drawdown == pytest.approx(5 / 1010)
 
 
@@ -45,7 +49,7 @@ def test_psr_and_dsr_behave():
     assert st.probabilistic_sharpe(good) > 0.99
     assert st.deflated_sharpe(good, 1) == pytest.approx(st.probabilistic_sharpe(good))
     dsrs = [st.deflated_sharpe(good, n) for n in (1, 10, 100, 1000)]
-    assert all(a > b for a, b in zip(dsrs, dsrs[1:], strict=False))
+    assert all(a > b for a, b in itertools.pairwise(dsrs))
     assert st.probabilistic_sharpe(-good) < 0.01
 
 
@@ -83,8 +87,9 @@ def test_splits_cover_the_series_without_overlap():
     (a, b), (c, d) = st.oos_split(1000, 0.3)
     assert (a, b, c, d) == (0, 700, 700, 1000)
     w = st.walk_forward_windows(1000, 4)
-    assert w[0][0] == 0 and w[-1][1] == 1000
-    assert all(x[1] == y[0] for x, y in zip(w, w[1:], strict=False))
+    assert w[0][0] == 0
+    assert w[-1][1] == 1000
+    assert all(x[1] == y[0] for x, y in itertools.pairwise(w))
 
 
 def test_deflated_sharpe_matches_the_papers_worked_example():

@@ -22,13 +22,15 @@ def test_plain_sma_cross_is_long_only_cross_up_and_down():
     spec = family_spec("momentum", fast="10", slow="50", ma="sma")
     (entry,) = spec.rules.entry_long
     assert (entry.left.name, entry.left.period, entry.op, entry.right.period) == ("sma", 10, "crosses_above", 50)
-    assert spec.rules.entry_short == [] and spec.rules.exit_long[0].op == "crosses_below"
+    assert spec.rules.entry_short == []
+    assert spec.rules.exit_long[0].op == "crosses_below"
 
 
 def test_json_schema_is_plain_json():
     schema = StrategySpec.model_json_schema()
     json.dumps(schema)
-    assert "rules" in schema["properties"] and "risk" in schema["properties"]
+    assert "rules" in schema["properties"]
+    assert "risk" in schema["properties"]
 
 
 def _errors(exc: ValidationError) -> str:
@@ -58,7 +60,8 @@ def test_negative_stop_names_the_field():
 def test_nan_is_rejected(field):
     with pytest.raises(ValidationError) as exc:
         family_spec("momentum", **{field: float("nan")})
-    assert field in _errors(exc.value) and "finite" in _errors(exc.value)
+    assert field in _errors(exc.value)
+    assert "finite" in _errors(exc.value)
 
 
 def test_unknown_field_and_family_are_rejected():

@@ -36,12 +36,15 @@ def test_the_score_never_reads_the_test_segment(btc_1h):
     a, b = evaluate(SPEC, candles), evaluate(SPEC, other)
 
     assert a.out_of_sample != b.out_of_sample, "the test segments differ"
-    assert a.score == b.score and a.in_sample == b.in_sample and a.walk_forward == b.walk_forward
+    assert a.score == b.score
+    assert a.in_sample == b.in_sample
+    assert a.walk_forward == b.walk_forward
 
 
 def test_short_history_is_not_enough_evidence(btc_1h):
     ev = evaluate(SPEC, btc_1h.slice(len(btc_1h) - 3000, len(btc_1h)))
-    assert not ev.passed and "evidence" in _failed(ev)
+    assert not ev.passed
+    assert "evidence" in _failed(ev)
     assert any(r.startswith(NOT_ENOUGH_EVIDENCE) for r in ev.reasons)
 
 
@@ -50,7 +53,8 @@ def test_a_negative_in_sample_return_never_passes(btc_1h):
         spec = family_spec("momentum", fast=fast, slow=slow, short=True, symbols=["BTC/USDT"], timeframe="1h")
         ev = evaluate(spec, btc_1h, pbo=0.0)
         if ev.in_sample.total_return <= 0:
-            assert not ev.passed and "in_sample_return" in _failed(ev)
+            assert not ev.passed
+            assert "in_sample_return" in _failed(ev)
             return
     raise AssertionError("no spec with a negative selection-segment return to test with")
 

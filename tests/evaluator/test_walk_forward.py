@@ -32,4 +32,5 @@ def test_each_window_trades_the_parameters_best_on_the_bars_before_it(btc_1h):
     best = max(neighbours(spec), key=train_sharpe)
     assert first.parameters == best.parameters
     chosen = {tuple(sorted(w.parameters.items())) for w in ev.walk_forward if w.parameters}
-    assert len(neighbours(spec)) > 4 and chosen
+    assert len(neighbours(spec)) > 4
+    assert chosen

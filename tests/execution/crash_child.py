@@ -60,7 +60,7 @@ def arm(point: str, nth: int) -> None:
         if count["n"] == nth:
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def after(cls: type, name: str, when=lambda *a, **k: True) -> None:
+    def after(cls: type, name: str, when=lambda *_a, **_k: True) -> None:
         real = getattr(cls, name)
 
         def wrapped(self, *a, **k):
@@ -73,7 +73,7 @@ def arm(point: str, nth: int) -> None:
     if point == "write_ahead":
         after(Ledger, "journal_intent")
     elif point == "ledger":
-        after(Ledger, "append", lambda self, **k: k.get("kind") == "fill")
+        after(Ledger, "append", lambda _self, **k: k.get("kind") == "fill")
     elif point == "booked":  # the summary rewrite was just queued (it may not be on disk yet)
         after(StrategyRunner, "_save_later", lambda self: not self.state.pending)
     elif point == "book":

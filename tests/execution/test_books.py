@@ -25,8 +25,9 @@ async def _open_perp(ex, strategy: str, side: str, qty: float) -> None:
     spec = family_spec("momentum", fast=3, slow=8, position_fraction=0.1, id=strategy)
     it = intent(side, qty, strategy=strategy, market="perp")
     _, rec = await ex.router.submit(it, "dry_run")
-    assert rec is not None and rec.status == "filled"
-    ex.runner._book(PendingIntent(intent=rec.intent, status="dry_run", atr_signal=1.0,  # noqa: SLF001
+    assert rec is not None
+    assert rec.status == "filled"
+    ex.runner._book(PendingIntent(intent=rec.intent, status="dry_run", atr_signal=1.0,
                                   bar_ts=T0 + 59 * HOUR_MS, spec=spec.model_dump()), rec)
 
 
@@ -40,7 +41,7 @@ async def test_one_strategys_exit_never_touches_anothers_position_on_a_netting_p
     await _open_perp(ex, "momo", "buy", 8.0)  # momentum long 8: the venue sees +3
     assert ex.paper.wallet.perp_position("BTC/USDT").qty_base == pytest.approx(3.0)
     momo = ex.runner.state.trades["momo|BTC/USDT"]
-    await ex.runner._exit(momo, momo.remaining_base, "signal", T0 + 60 * HOUR_MS)  # noqa: SLF001
+    await ex.runner._exit(momo, momo.remaining_base, "signal", T0 + 60 * HOUR_MS)
     assert "momo|BTC/USDT" not in ex.runner.state.trades
     revert = ex.runner.state.trades["revert|BTC/USDT"]
     assert revert.remaining_base == pytest.approx(5.0)  # the short is still the mean-reversion strategy's
@@ -57,7 +58,7 @@ async def test_an_exit_against_a_flat_net_is_sent_and_filled(tmp_path: Path) -> 
     await _open_perp(ex, "revert", "sell", 4.0)
     await _open_perp(ex, "momo", "buy", 4.0)  # the venue is flat; both strategies hold 4
     revert = ex.runner.state.trades["revert|BTC/USDT"]
-    await ex.runner._exit(revert, revert.remaining_base, "stop", T0 + 60 * HOUR_MS)  # noqa: SLF001
+    await ex.runner._exit(revert, revert.remaining_base, "stop", T0 + 60 * HOUR_MS)
     assert "revert|BTC/USDT" not in ex.runner.state.trades
     assert ex.paper.wallet.perp_position("BTC/USDT").qty_base == pytest.approx(4.0)
     assert ex.runner.state.trades["momo|BTC/USDT"].remaining_base == pytest.approx(4.0)
@@ -95,7 +96,8 @@ async def test_the_positions_command_shows_the_venues_net_beside_each_strategy(t
     await _open_perp(ex, "revert", "sell", 5.0)
     await _open_perp(ex, "momo", "buy", 8.0)
     text = format_positions(ex.portfolio.open_positions(), "USDT", ex.portfolio.net_positions())
-    assert "revert" in text and "momo" in text
+    assert "revert" in text
+    assert "momo" in text
     assert "venue net:\n• paper BTC/USDT perp long 3" in text
 
 
@@ -192,31 +194,32 @@ async def test_an_entry_whose_answer_was_lost_blocks_the_next_order_until_its_fi
 
     _, ex, venue = _live_stack(tmp_path)
     first = intent("buy", 2.0, strategy="momo")
-    await ex.runner._send(_pending(first))  # noqa: SLF001
+    await ex.runner._send(_pending(first))
     assert "momo|BTC/USDT" not in ex.runner.state.trades
     assert [p.intent.client_order_id for p in ex.runner.state.pending] == [first.client_order_id]
     assert ex.runner.state.pending[0].unresolved
     again = intent("buy", 2.0, strategy="momo", seq=1)  # the next bar's same signal
-    await ex.runner._send(_pending(again))  # noqa: SLF001
+    await ex.runner._send(_pending(again))
     assert venue.submits == 1  # no second buy while the first one's outcome is unknown
     venue.lagging = False
     _late_fill_line(ex, venue, first.client_order_id)  # the fill is an event the runner consumes
     for _ in range(5):
         await asyncio.sleep(0)
     trade = ex.runner.state.trades["momo|BTC/USDT"]
-    assert trade.remaining_base == pytest.approx(2.0) and trade.venue == "live"
+    assert trade.remaining_base == pytest.approx(2.0)
+    assert trade.venue == "live"
     assert ex.runner.state.pending == []
 
 
 async def test_an_exit_whose_answer_was_lost_is_never_sent_twice(tmp_path: Path) -> None:
     _, ex, venue = _live_stack(tmp_path)
     venue.lagging = False
-    await ex.runner._send(_pending(intent("buy", 2.0, strategy="momo")))  # noqa: SLF001
+    await ex.runner._send(_pending(intent("buy", 2.0, strategy="momo")))
     trade = ex.runner.state.trades["momo|BTC/USDT"]
     venue.lagging = True
-    await ex.runner._exit(trade, trade.remaining_base, "signal", T0 + 60 * HOUR_MS)  # noqa: SLF001
+    await ex.runner._exit(trade, trade.remaining_base, "signal", T0 + 60 * HOUR_MS)
     assert "momo|BTC/USDT" in ex.runner.state.trades  # unknown: not booked as closed, not forgotten
-    await ex.runner._exit(trade, trade.remaining_base, "stop", T0 + 61 * HOUR_MS)  # noqa: SLF001
+    await ex.runner._exit(trade, trade.remaining_base, "stop", T0 + 61 * HOUR_MS)
     assert venue.submits == 2  # the entry and one exit: never a second full sell
     venue.lagging = False
     await ex.runner.resolve_pending()
@@ -226,14 +229,16 @@ async def test_an_exit_whose_answer_was_lost_is_never_sent_twice(tmp_path: Path)
 
 
 async def test_positions_nobody_manages_raise_an_action_alert_while_running(tmp_path: Path) -> None:
-    ctx, ex = stack(tmp_path, risk=CAPS)
+    _ctx, ex = stack(tmp_path, risk=CAPS)
     alerts: list = []
-    ex.runner._publish = alerts.append  # noqa: SLF001
+    ex.runner._publish = alerts.append
     await _open_perp(ex, "lost", "buy", 2.0)
     ex.runner.state.trades.clear()  # the runner forgot it (state lost): the ledger did not
     ex.runner.check_books(T0 + 60 * HOUR_MS)
     found = [a for a in alerts if getattr(a, "key", "") == "unmanaged_positions"]
-    assert len(found) == 1 and found[0].level == "action" and "lost BTC/USDT" in found[0].text
+    assert len(found) == 1
+    assert found[0].level == "action"
+    assert "lost BTC/USDT" in found[0].text
     ex.runner.check_books(T0 + 61 * HOUR_MS)
     assert len([a for a in alerts if getattr(a, "key", "") == "unmanaged_positions"]) == 1  # said once
 
@@ -263,18 +268,19 @@ async def test_one_fsync_per_order_and_the_journal_rebuilds_a_summary_that_lags(
         calls["n"] += 1
         real_fsync(fd)
     monkeypatch.setattr(os, "fsync", counting)
-    await ex.runner._send(_paper_pending(intent("buy", 2.0, strategy="momo")))  # noqa: SLF001
+    await ex.runner._send(_paper_pending(intent("buy", 2.0, strategy="momo")))
     assert calls["n"] == 1  # the journaled intent; fill line, booking and summary need none
     trade = ex.runner.state.trades["momo|BTC/USDT"]
     calls["n"] = 0
-    await ex.runner._exit(trade, trade.remaining_base, "signal", T0 + 60 * HOUR_MS)  # noqa: SLF001
+    await ex.runner._exit(trade, trade.remaining_base, "signal", T0 + 60 * HOUR_MS)
     assert calls["n"] == 1
     monkeypatch.setattr(os, "fsync", real_fsync)
     # a power cut kept the old summary (it is rewritten without an fsync); the journal did not lose a line
     (ctx.paths.state / "runner.json").write_bytes(old_summary)
     ex2 = build_ex(ctx)
     await ex2.runner.recover()
-    assert ex2.runner.state.trades == {} and ex2.runner.state.pending == []
+    assert ex2.runner.state.trades == {}
+    assert ex2.runner.state.pending == []
     lines = ex2.ledger.entries()
     assert sum(1 for e in lines if e.kind == "trade") == 1  # the closed trade is not written twice
     assert sum(1 for e in lines if e.kind == "fill") == 2  # nothing re-sent

@@ -47,7 +47,8 @@ def assert_nothing_lost_or_doubled(root: Path) -> None:
 
     entries = Ledger(root / "logs").entries()
     state = StateStore(root / "state").load("paper_wallet.json", PaperState)
-    assert state is not None and state.applied_seq == entries[-1].seq
+    assert state is not None
+    assert state.applied_seq == entries[-1].seq
     total = wallet_deltas(entries)
     for asset, bal in state.balances.items():
         assert total.get(asset, 0.0) == pytest.approx(bal - state.starting.get(asset, 0.0), abs=1e-8)

@@ -43,7 +43,9 @@ def check(ex: Execution, side: str = "buy", qty: float = 1.0, symbol: str = "BTC
 def test_an_ordinary_entry_passes_and_is_counted(tmp_path: Path) -> None:
     _, ex = build(tmp_path)
     d = check(ex, qty=1.0)  # ~100 notional, far below every cap
-    assert d.allowed and d.qty_base == pytest.approx(1.0) and d.shrunk_by == ()
+    assert d.allowed
+    assert d.qty_base == pytest.approx(1.0)
+    assert d.shrunk_by == ()
     assert ex.guards.describe()["allowed"] == 1
 
 
@@ -51,11 +53,12 @@ def test_position_cap_shrinks_an_oversized_entry(tmp_path: Path) -> None:
     _, ex = build(tmp_path, {"max_position_fraction": 0.1})
     price = ex.router.price("BTC/USDT")
     d = check(ex, qty=50.0)
-    assert d.allowed and Refusal.POSITION_LIMIT in d.shrunk_by
+    assert d.allowed
+    assert Refusal.POSITION_LIMIT in d.shrunk_by
     assert d.qty_base * price == pytest.approx(0.1 * ex.portfolio.equity_quote())
 
 
-@pytest.mark.parametrize("kind, expected", [("person", Refusal.PAUSED), ("reconcile", Refusal.PAUSED),
+@pytest.mark.parametrize(("kind", "expected"), [("person", Refusal.PAUSED), ("reconcile", Refusal.PAUSED),
                                             ("safety_file", Refusal.HALTED)])
 def test_control_state_refuses_entries_but_never_exits(tmp_path: Path, kind: HoldKind, expected: Refusal) -> None:
     ctx, ex = build(tmp_path)
@@ -63,7 +66,8 @@ def test_control_state_refuses_entries_but_never_exits(tmp_path: Path, kind: Hol
     control.hold(kind, "tester", "test")
     assert check(ex).reason is expected
     exit_d = ex.guards.check(intent("sell", 3.0, purpose="exit", reduce_only=True), 100.0, held_base=2.0)
-    assert exit_d.allowed and exit_d.qty_base == pytest.approx(2.0)
+    assert exit_d.allowed
+    assert exit_d.qty_base == pytest.approx(2.0)
     assert ex.guards.describe()["refused"] == {expected.value: 1}
 
 
@@ -100,7 +104,9 @@ def test_correlated_entry_is_shrunk_or_refused(tmp_path: Path) -> None:
         assert ex.guards.correlation("ETH/USDT", "BTC/USDT") > 0.99
         d = check(ex, qty=10.0, symbol="ETH/USDT", strategy="s2")
         if action == "shrink":
-            assert d.allowed and Refusal.CORRELATION in d.shrunk_by and d.qty_base == pytest.approx(5.0)
+            assert d.allowed
+            assert Refusal.CORRELATION in d.shrunk_by
+            assert d.qty_base == pytest.approx(5.0)
         else:
             assert d.reason is Refusal.CORRELATION
         assert check(ex, side="sell", qty=10.0, symbol="ETH/USDT", strategy="s2", market="perp").allowed
@@ -143,27 +149,32 @@ def test_kelly_refuses_a_negative_edge_and_caps_a_positive_one(tmp_path: Path) -
 def test_kill_switch_measures_from_peak_persists_and_only_a_person_resumes(tmp_path: Path) -> None:
     ctx, ex = build(tmp_path, {"max_drawdown_fraction": 0.2, "daily_loss_limit_fraction": 0.9})
     alerts = []
-    ctx.bus.subscribe("t", lambda ev: None)
+    ctx.bus.subscribe("t", lambda _ev: None)
     ks = ex.kill
-    ks._publish = alerts.append  # noqa: SLF001 - capture what would go on the bus
+    ks._publish = alerts.append
     for eq in (10_000, 15_000, 12_100):  # 19.3% below the 15k peak, +21% from the start
         ks.update(eq, T0)
     assert not ks.state.tripped
     ks.update(11_900, T0 + 1)  # 20.7% below peak
-    assert ks.state.tripped and ctx.services["control"].state.halted
-    assert alerts[-1].level == "critical" and alerts[-1].key == "kill_switch"
+    assert ks.state.tripped
+    assert ctx.services["control"].state.halted
+    assert alerts[-1].level == "critical"
+    assert alerts[-1].key == "kill_switch"
     assert check(ex).reason is Refusal.KILL_SWITCH
     # a restart keeps the halt
     control2 = Controller(ctx.store)
     ks2 = KillSwitch(ctx.config.risk, ctx.store, control2, alerts.append)
     ks2.update(12_500, T0 + 2)
-    assert ks2.state.tripped and control2.state.halted
+    assert ks2.state.tripped
+    assert control2.state.halted
     assert not control2.resume("person")[0]  # a plain resume does not lift the kill switch
     ks2.update(12_500, T0 + 3)
-    assert ks2.state.tripped and control2.state.halted
+    assert ks2.state.tripped
+    assert control2.state.halted
     assert control2.release("kill_switch", "person")[0]
     ks2.update(12_500, T0 + 4)
-    assert not ks2.state.tripped and ks2.state.peak_equity_quote == 12_500
+    assert not ks2.state.tripped
+    assert ks2.state.peak_equity_quote == 12_500
 
 
 def test_daily_loss_limit_blocks_entries_until_the_next_utc_day(tmp_path: Path) -> None:

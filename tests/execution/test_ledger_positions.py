@@ -67,7 +67,8 @@ async def test_manual_and_automatic_trades_go_to_separate_ledgers(tmp_path: Path
     await eng.submit(intent("buy", 0.5, manual=True, strategy="manual", purpose="manual"))
     auto = (tmp_path / "logs" / AUTO_FILE).read_text().splitlines()
     manual = (tmp_path / "logs" / MANUAL_FILE).read_text().splitlines()
-    assert len(auto) == 1 and len(manual) == 1
+    assert len(auto) == 1
+    assert len(manual) == 1
     assert [e.seq for e in eng.ledger.entries()] == [1, 2]
 
 

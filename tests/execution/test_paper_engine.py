@@ -44,7 +44,7 @@ def test_filters_round_down_to_the_lot_step_and_tick() -> None:
     assert sell.price_quote == pytest.approx(100.13)
 
 
-@pytest.mark.parametrize("qty, price, reason", [
+@pytest.mark.parametrize(("qty", "price", "reason"), [
     (0.0004, None, FilterReason.QTY_BELOW_MIN),
     (0.01, None, FilterReason.NOTIONAL_BELOW_MIN),
     (1.0, 150.0, FilterReason.PRICE_OUTSIDE_BAND),
@@ -113,7 +113,8 @@ async def test_perp_funding_is_charged_once_per_settlement(tmp_path) -> None:
     received = eng.wallet.balance("USDT") - before
     assert received == pytest.approx(10.0 * 100.0 * 0.001)  # shorts receive a positive rate
     funding = [e for e in eng.ledger.entries() if e.kind == "funding"]
-    assert len(funding) == 1 and funding[0].funding_quote == pytest.approx(-1.0)
+    assert len(funding) == 1
+    assert funding[0].funding_quote == pytest.approx(-1.0)
 
 
 async def test_restart_rebuilds_the_wallet_and_sum_of_ledger_is_the_wallet_change(tmp_path) -> None:
@@ -140,7 +141,7 @@ async def test_ledger_lines_after_the_last_save_are_replayed_once(tmp_path) -> N
     saved = eng.wallet.state.model_copy(deep=True)
     await eng.submit(intent("buy", 2.0))
     # simulate a crash after the ledger line but before the wallet save: put the old summary back
-    eng.wallet._store.save(eng.wallet.FILE, saved)  # noqa: SLF001 - the crash window under test
+    eng.wallet._store.save(eng.wallet.FILE, saved)
     again = make_engine(tmp_path)
     assert again.wallet.balance("BTC") == pytest.approx(2.0)
     third = make_engine(tmp_path)
@@ -179,5 +180,6 @@ async def test_an_old_filled_order_is_never_placed_again_after_its_record_was_pr
     again = make_engine(tmp_path)
     again.on_event(candle(100.0))
     rec = await again.submit(intent("buy", 1.0))
-    assert rec.status == "rejected" and "duplicate" in rec.reason
+    assert rec.status == "rejected"
+    assert "duplicate" in rec.reason
     assert again.wallet.balance("BTC") == pytest.approx(1.0)

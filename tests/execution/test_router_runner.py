@@ -29,7 +29,7 @@ def stack(root: Path, mode: str = "replay", allow_live: bool = False, risk: dict
     return ctx, ex
 
 
-@pytest.mark.parametrize("mode, allow, confirmed, status, expect_live", [
+@pytest.mark.parametrize(("mode", "allow", "confirmed", "status", "expect_live"), [
     ("replay", True, True, "live", False),
     ("paper", True, True, "live", False),
     ("live", False, True, "live", False),
@@ -49,7 +49,8 @@ async def test_only_the_double_gate_sends_orders_to_the_live_venue(tmp_path: Pat
     if confirmed:
         ctx.services["control"].confirm_live("person")
     _, rec = await ex.router.submit(intent("buy", 1.0), status)
-    assert rec is not None and rec.status == "filled"
+    assert rec is not None
+    assert rec.status == "filled"
     assert (live.lookup(rec.intent.client_order_id) is not None) is expect_live
     assert (ex.paper.lookup(rec.intent.client_order_id) is not None) is not expect_live
 
@@ -73,15 +74,18 @@ async def test_a_refused_intent_never_reaches_a_venue_and_is_published(tmp_path:
     sub = ctx.bus.subscribe("test", collect, kinds=("order", "fill"))
     ctx.services["control"].pause("person", "lunch")
     decision, rec = await ex.router.submit(intent("buy", 1.0), "dry_run")
-    assert rec is None and not decision.allowed
+    assert rec is None
+    assert not decision.allowed
     assert ex.paper.lookup(intent("buy", 1.0).client_order_id) is None
     ctx.services["control"].resume("person")
     await ex.router.submit(intent("buy", 1.0, seq=1), "dry_run")
     while (ev := sub.next_event()) is not None:
         await collect(ev)
     kinds = [(e.kind, getattr(e, "status", "")) for e in seen]
-    assert kinds[0] == ("order", "rejected") and "risk: paused" in seen[0].reason
-    assert ("fill", "") in kinds and ("order", "filled") in kinds
+    assert kinds[0] == ("order", "rejected")
+    assert "risk: paused" in seen[0].reason
+    assert ("fill", "") in kinds
+    assert ("order", "filled") in kinds
 
 
 async def test_kill_switch_with_flatten_closes_every_position(tmp_path: Path) -> None:
@@ -92,11 +96,12 @@ async def test_kill_switch_with_flatten_closes_every_position(tmp_path: Path) ->
     # give the runner the position as if it had opened it, then let equity fall through the limit
     rec = ex.paper.lookup(intent("buy", 10.0, strategy="flat-me").client_order_id)
     from src.execution.runner import PendingIntent
-    ex.runner._book(PendingIntent(intent=rec.intent, status="dry_run", atr_signal=1.0, bar_ts=T0), rec)  # noqa: SLF001
+    ex.runner._book(PendingIntent(intent=rec.intent, status="dry_run", atr_signal=1.0, bar_ts=T0), rec)
     assert len(ex.runner.state.trades) == 1
     ex.kill.update(10_000.0, ctx.clock.now_ms())
     ex.kill.update(9_000.0, ctx.clock.now_ms())
-    assert ex.kill.state.flatten_requested and ctx.services["control"].state.halted
+    assert ex.kill.state.flatten_requested
+    assert ctx.services["control"].state.halted
     ts = T0 + 60 * HOUR_MS
     ctx.services["market_cache"].series("BTC/USDT").append(ts, 100, 100.5, 99.5, 100, 1e6)
     ctx.clock.advance_to(ts + HOUR_MS)
@@ -113,11 +118,15 @@ async def test_emergency_stop_command_halts_and_flattens(tmp_path: Path) -> None
 
     ex = add_execution_components(ctx, Supervisor(ctx))
     ok, message, _ = await ctx.services["commands"].execute("emergency_stop", {}, "telegram:42")
-    assert ok and "EMERGENCY" in message
-    assert ctx.services["control"].state.halted and ex.kill.state.emergency
-    assert "risk" in ctx.status.snapshot() and "portfolio" in ctx.status.snapshot()
+    assert ok
+    assert "EMERGENCY" in message
+    assert ctx.services["control"].state.halted
+    assert ex.kill.state.emergency
+    assert "risk" in ctx.status.snapshot()
+    assert "portfolio" in ctx.status.snapshot()
     ok, _, data = await ctx.services["commands"].execute("pnl", {"period": "week"}, "script")
-    assert ok and set(data) >= {"gross_quote", "fees_quote", "funding_quote", "net_quote"}
+    assert ok
+    assert set(data) >= {"gross_quote", "fees_quote", "funding_quote", "net_quote"}
 
 
 def test_bad_strategy_files_are_skipped_with_a_log_line(tmp_path: Path, caplog) -> None:
@@ -129,8 +138,10 @@ def test_bad_strategy_files_are_skipped_with_a_log_line(tmp_path: Path, caplog) 
     (folder / "bad.json").write_text('{"id": "bad", "name": "x", "rules": {"entry_long": []}}')
     (folder / "junk.json").write_text("{not json")
     found = FileStrategySource(tmp_path).tradable("replay")
-    assert [t.spec.id for t in found] == ["good"] and found[0].status == "active"
-    assert "bad.json" in caplog.text and "junk.json" in caplog.text
+    assert [t.spec.id for t in found] == ["good"]
+    assert found[0].status == "active"
+    assert "bad.json" in caplog.text
+    assert "junk.json" in caplog.text
 
 
 def test_repository_adapter_trades_dry_runs_and_gated_live_strategies() -> None:
@@ -149,7 +160,8 @@ def test_repository_adapter_trades_dry_runs_and_gated_live_strategies() -> None:
     assert [t.spec.id for t in src.tradable("live")] == ["dry"]
     gate["open"] = True
     got = {t.spec.id: t for t in src.tradable("live")}
-    assert got["live"].size_fraction == pytest.approx(0.1) and got["big"].size_fraction == pytest.approx(0.5)
+    assert got["live"].size_fraction == pytest.approx(0.1)
+    assert got["big"].size_fraction == pytest.approx(0.5)
     assert got["dry"].size_fraction == 1.0
     assert [t.spec.id for t in src.tradable("replay")] == ["dry"]
     assert isinstance(next(iter(got.values())), TradableStrategy)
@@ -159,8 +171,9 @@ def test_runner_window_never_includes_bars_after_the_event(tmp_path: Path) -> No
     ctx, ex = stack(tmp_path)
     cache = ctx.services["market_cache"]
     cache.series("BTC/USDT").append(T0 + 60 * HOUR_MS, 1.0, 1.0, 1.0, 1.0, 1.0)  # a later bar already cached
-    window = ex.runner._window(CandleClosed("BTC/USDT", "1h", T0 + 59 * HOUR_MS, 100, 101, 99, 100, 1e6))  # noqa: SLF001
-    assert window is not None and int(window.ts[-1]) == T0 + 59 * HOUR_MS
+    window = ex.runner._window(CandleClosed("BTC/USDT", "1h", T0 + 59 * HOUR_MS, 100, 101, 99, 100, 1e6))
+    assert window is not None
+    assert int(window.ts[-1]) == T0 + 59 * HOUR_MS
     assert np.all(window.close == 100.0)
 
 
@@ -170,7 +183,7 @@ async def _open_by_hand(ctx, ex, spec, qty: float = 10.0) -> None:
 
     it = intent("buy", qty, strategy=spec.id)
     _, rec = await ex.router.submit(it, "dry_run")
-    ex.runner._book(PendingIntent(intent=rec.intent, status="dry_run", atr_signal=1.0, bar_ts=T0 + 59 * HOUR_MS,  # noqa: SLF001
+    ex.runner._book(PendingIntent(intent=rec.intent, status="dry_run", atr_signal=1.0, bar_ts=T0 + 59 * HOUR_MS,
                                   spec=spec.model_dump()), rec)
 
 
@@ -222,14 +235,17 @@ async def test_manual_orders_pass_the_guards_and_go_to_the_manual_ledger(tmp_pat
     run = ctx.services["commands"].execute
     buy = {"symbol": "BTC/USDT", "side": "buy", "qty_base": "1", "id": "c1"}
     ok, msg, data = await run("manual_order", buy, "me")
-    assert ok and data["filled_qty_base"] == pytest.approx(1.0), msg
+    assert ok, msg
+    assert data['filled_qty_base'] == pytest.approx(1.0), msg
     await run("manual_order", buy, "me")
     assert ex.paper.wallet.balance("BTC") == pytest.approx(1.0)  # the same command is the same order
     bad, msg, _ = await run("manual_order", {**buy, "side": "hold", "id": "c3"}, "me")
-    assert not bad and "side" in msg
+    assert not bad
+    assert "side" in msg
     ctx.services["control"].pause("me", "")
     refused, msg, _ = await run("manual_order", {**buy, "id": "c2"}, "me")
-    assert not refused and "paused" in msg
+    assert not refused
+    assert "paused" in msg
     assert (ctx.paths.logs / MANUAL_FILE).read_text().count("\n") == 1
     assert not (ctx.paths.logs / AUTO_FILE).exists() or "manual" not in (ctx.paths.logs / AUTO_FILE).read_text()
 
@@ -244,7 +260,8 @@ async def test_positions_the_runner_lost_are_reported(tmp_path: Path) -> None:
     (ctx.paths.state / "runner.json").unlink()  # the runner's state is gone; the ledger is not
     ex2 = build_execution(ctx, ledger_fsync=False)
     lost = ex2.runner.unmanaged_positions()
-    assert len(lost) == 1 and "lost BTC/USDT" in lost[0]
+    assert len(lost) == 1
+    assert "lost BTC/USDT" in lost[0]
 
 
 async def test_after_a_restart_open_positions_see_the_bars_they_missed_exits_only(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ async def main(base_url: str, root: Path, n_orders: int) -> None:
         orders = OrderStore(StateStore(root / "state"), now_ms=lambda: DECISION_MS)
         recorder = LiveFillRecorder(Ledger(root / "logs"))
         recorder.catch_up(orders)
-        venue = LiveVenue(client, None, orders, publish=lambda ev: None, now_ms=lambda: DECISION_MS,
+        venue = LiveVenue(client, None, orders, publish=lambda _ev: None, now_ms=lambda: DECISION_MS,
                           settings=LiveSettings(resend_backoff_s=0.05), recorder=recorder)
         print(f"recovered {await venue.resolve_unresolved()}", flush=True)
         await venue.poll_active()

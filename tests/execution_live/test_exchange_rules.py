@@ -31,7 +31,8 @@ async def test_lost_answer_with_lagging_reads_makes_one_order(harness: VenueHarn
     rec = await venue.submit(intent())
 
     assert rec.status == "filled"
-    assert orders_fake.created(rec.intent.client_order_id) == 1 and orders_fake.posts() == 1
+    assert orders_fake.created(rec.intent.client_order_id) == 1
+    assert orders_fake.posts() == 1
     assert len(harness.fills()) == 1
 
 
@@ -56,7 +57,8 @@ async def test_a_fill_nobody_claims_blocks_the_resend_and_alerts(harness: VenueH
 
     rec = await venue.submit(intent())
 
-    assert rec.status == "new" and venue.orders.get(rec.intent.client_order_id).outcome_unknown
+    assert rec.status == "new"
+    assert venue.orders.get(rec.intent.client_order_id).outcome_unknown
     assert orders_fake.posts() == 1  # not re-sent: the trade list holds a buy no order of ours explains
     assert any(isinstance(e, Alert) and "ambiguous" in e.title for e in harness.events)
 
@@ -84,7 +86,8 @@ async def test_fee_asset_is_read_from_the_trades_when_the_answer_was_lost(harnes
 
     rec = await venue.submit(intent(qty=0.02))
 
-    assert rec.status == "filled" and rec.received_qty_base == pytest.approx(0.01998)
+    assert rec.status == "filled"
+    assert rec.received_qty_base == pytest.approx(0.01998)
     assert fake.count(f"{SPOT}/myTrades") >= 1
     (line,) = harness.ledger.entries()
     assert line.deltas["BTC"] == pytest.approx(fake.balances["BTC"][0])  # the ledger matches the wallet
@@ -95,7 +98,9 @@ async def test_a_sell_with_no_free_balance_is_refused_by_us(harness: VenueHarnes
 
     rec = await venue.submit(intent(side="sell", purpose="exit"))
 
-    assert rec.status == "rejected" and "insufficient_funds" in rec.reason and orders_fake.posts() == 0
+    assert rec.status == "rejected"
+    assert "insufficient_funds" in rec.reason
+    assert orders_fake.posts() == 0
 
 
 # ----------------------------------------------------------------- defect 9: clock drift
@@ -111,7 +116,8 @@ async def test_a_clock_running_ahead_is_synced_with_the_server(harness: VenueHar
 
     rec = await venue.submit(intent())
 
-    assert rec.status == "filled" and fake.recv_window_rejects == 0  # ccxt signed with the server's time
+    assert rec.status == "filled"
+    assert fake.recv_window_rejects == 0
 
 
 async def test_drift_after_start_is_resynced_once(fake: FakeBinance) -> None:
@@ -123,7 +129,9 @@ async def test_drift_after_start_is_resynced_once(fake: FakeBinance) -> None:
 
         balances = await client.fetch_balance()
 
-        assert "USDT" in balances and fake.recv_window_rejects == 1 and alerts == []
+        assert "USDT" in balances
+        assert fake.recv_window_rejects == 1
+        assert alerts == []
     finally:
         await client.close()
 
@@ -140,7 +148,8 @@ async def test_a_persistent_timestamp_error_is_an_action_alert_not_retried(fake:
             await client.fetch_balance()
 
         assert fake.count("/api/v3/account") == 2  # the call, one re-sync and one retry: never forever
-        assert [a.level for a in alerts] == ["action"] and "clock" in alerts[0].title
+        assert [a.level for a in alerts] == ["action"]
+        assert "clock" in alerts[0].title
     finally:
         await client.close()
 
@@ -196,7 +205,8 @@ async def test_a_key_without_ip_restriction_is_a_warning(fake: FakeBinance) -> N
 
     report, _ = await _preflight(fake, ExchangeConfig())
 
-    assert len(report.warnings) == 1 and "IP-restricted" in report.warnings[0]
+    assert len(report.warnings) == 1
+    assert "IP-restricted" in report.warnings[0]
 
 
 async def test_testnet_skips_the_key_check(fake: FakeBinance) -> None:
@@ -222,11 +232,14 @@ async def test_a_refusal_keeps_entries_shut_and_halts(harness: VenueHarness, ord
     await component.run()
     refused = await venue.submit(intent())
 
-    assert not venue.account_gate.is_set() and len(halts) == 1 and "withdraw" in halts[0]
-    assert refused.status == "rejected" and orders_fake.posts() == 0
+    assert not venue.account_gate.is_set()
+    assert len(halts) == 1
+    assert "withdraw" in halts[0]
+    assert refused.status == "rejected"
+    assert orders_fake.posts() == 0
     assert any(isinstance(e, Alert) and e.level == "action" for e in harness.events)
 
 
 def test_leverage_config_is_validated() -> None:
-    with pytest.raises(ValueError, match="outside 1..125"):
+    with pytest.raises(ValueError, match=r"outside 1\.\.125"):
         ExchangeConfig(leverage={"BTC/USDT": 200})

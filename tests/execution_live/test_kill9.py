@@ -48,18 +48,20 @@ async def life_killed_after_accept(fake: FakeBinance, orders_fake: FakeOrders, r
     orders_fake.on_accept = hook
     code, out, err = await finish(proc)
     orders_fake.on_accept = None
-    assert code == -signal.SIGKILL and "ALL DONE" not in out, f"{out}\n{err}"
+    assert code == -signal.SIGKILL, f'{out}\n{err}'
+    assert 'ALL DONE' not in out, f'{out}\n{err}'
     return out
 
 
 async def life_killed_in_flight(fake: FakeBinance, root: Path, nth_post: int) -> str:
     fake.fault(ORDER_PATH, hang_s=1.0, after=nth_post - 1 - fake.count(ORDER_PATH, "POST"))
     proc = await start_life(fake, root)
-    while fake.count(ORDER_PATH, "POST") < nth_post and proc.returncode is None:
-        await asyncio.sleep(0.005)
+    while fake.count(ORDER_PATH, "POST") < nth_post and proc.returncode is None:  # noqa: ASYNC110
+        await asyncio.sleep(0.005)  # polls another process's progress: no event to wait on
     os.kill(proc.pid, signal.SIGKILL)  # the request is hanging before the exchange acted on it
     code, out, err = await finish(proc)
-    assert code == -signal.SIGKILL and "ALL DONE" not in out, f"{out}\n{err}"
+    assert code == -signal.SIGKILL, f'{out}\n{err}'
+    assert 'ALL DONE' not in out, f'{out}\n{err}'
     return out
 
 
@@ -69,9 +71,12 @@ async def test_kill9_during_order_placement_then_restart(fake: FakeBinance, orde
     second = await life_killed_in_flight(fake, tmp_path, nth_post=5)
     code, out, err = await finish(await start_life(fake, tmp_path))
 
-    assert "submitted 1 filled" in first and "submitted 2" not in first
-    assert second.startswith("recovered 1") and "submitted 2 filled" in second  # found by client id, not re-sent
-    assert code == 0 and "ALL DONE" in out, err
+    assert "submitted 1 filled" in first
+    assert "submitted 2" not in first
+    assert second.startswith("recovered 1")
+    assert "submitted 2 filled" in second
+    assert code == 0, err
+    assert 'ALL DONE' in out, err
     cids = [crash_intent(i).client_order_id for i in range(N_ORDERS)]
     assert [orders_fake.created(c) for c in cids] == [1] * N_ORDERS, "exactly one exchange order per intent"
     assert orders_fake.duplicates == {}, "nothing was ever sent twice"
@@ -79,7 +84,8 @@ async def test_kill9_during_order_placement_then_restart(fake: FakeBinance, orde
     lines = [e for e in Ledger(tmp_path / "logs").entries() if e.kind == "fill"]
     for i, cid in enumerate(cids):
         order = store.get(cid)
-        assert order is not None and order.record.status == "filled"
+        assert order is not None
+        assert order.record.status == "filled"
         assert sum(f.qty_base for f in order.fills) == pytest.approx(crash_intent(i).qty_base)
         assert sum(e.qty_base for e in lines if e.client_order_id == cid) == pytest.approx(crash_intent(i).qty_base)
     assert len({e.fill_id for e in lines}) == len(lines) == N_ORDERS

@@ -31,14 +31,19 @@ async def test_market_buy_fills_and_publishes_one_fill(harness: VenueHarness, or
 
     rec = await venue.submit(intent())
 
-    assert rec.status == "filled" and rec.filled_qty_base == pytest.approx(0.01)
+    assert rec.status == "filled"
+    assert rec.filled_qty_base == pytest.approx(0.01)
     assert rec.avg_price_quote == pytest.approx(50_000.0)
     assert rec.fee_quote == pytest.approx(0.5)  # 0.1% of the 0.01 BTC bought, valued in quote
-    assert rec.fee_base == pytest.approx(0.00001) and rec.received_qty_base == pytest.approx(0.00999)
+    assert rec.fee_base == pytest.approx(0.00001)
+    assert rec.received_qty_base == pytest.approx(0.00999)
     fills = harness.fills()
-    assert len(fills) == 1 and fills[0].qty_base == pytest.approx(0.00999) and fills[0].fee_quote == pytest.approx(0.5)
+    assert len(fills) == 1
+    assert fills[0].qty_base == pytest.approx(0.00999)
+    assert fills[0].fee_quote == pytest.approx(0.5)
     (line,) = harness.ledger.entries()
-    assert line.venue == "live" and line.fill_id == venue.orders.get(rec.intent.client_order_id).fills[0].fill_id
+    assert line.venue == "live"
+    assert line.fill_id == venue.orders.get(rec.intent.client_order_id).fills[0].fill_id
     assert line.deltas == {"BTC": pytest.approx(0.00999), "USDT": pytest.approx(-500.0)}
     assert_one_order(orders_fake, rec.intent.client_order_id)
 
@@ -50,7 +55,8 @@ async def test_resubmitting_the_same_intent_sends_nothing(harness: VenueHarness,
     again = await venue.submit(intent())
 
     assert again == first
-    assert orders_fake.posts() == 1 and len(harness.fills()) == 1
+    assert orders_fake.posts() == 1
+    assert len(harness.fills()) == 1
 
 
 @pytest.mark.parametrize("fault", [{"hang_s": 1.5}, {"drop": True}, {"status": 500}],
@@ -62,7 +68,8 @@ async def test_unknown_outcome_is_looked_up_never_resent(harness: VenueHarness, 
 
     rec = await venue.submit(intent())
 
-    assert rec.status == "filled" and rec.filled_qty_base == pytest.approx(0.01)
+    assert rec.status == "filled"
+    assert rec.filled_qty_base == pytest.approx(0.01)
     assert orders_fake.posts() == 1, "the order was accepted: it must not be sent again"
     assert_one_order(orders_fake, rec.intent.client_order_id)
     assert harness.fake.count(ORDER_PATH, "GET") >= 1  # looked up by client id
@@ -97,16 +104,20 @@ async def test_exchange_down_leaves_the_order_unresolved_until_a_lookup_answers(
     rec = await venue.submit(intent())
     cid = rec.intent.client_order_id
 
-    assert rec.status == "new" and venue.orders.get(cid).outcome_unknown
-    assert orders_fake.posts() == 1 and orders_fake.created(cid) == 0  # never re-sent blindly
+    assert rec.status == "new"
+    assert venue.orders.get(cid).outcome_unknown
+    assert orders_fake.posts() == 1
+    assert orders_fake.created(cid) == 0
     await venue.poll_active()  # the exchange is back, but "no such order" this soon may be lag
     assert venue.orders.get(cid).outcome_unknown
     harness.time.now += LiveSettings().lookup_window_s
     await venue.poll_active()  # the window has passed and the history is clean → known not sent
-    assert not venue.orders.get(cid).outcome_unknown and venue.orders.get(cid).record.status == "new"
+    assert not venue.orders.get(cid).outcome_unknown
+    assert venue.orders.get(cid).record.status == "new"
     harness.time.now += 600  # nobody re-submitted it: it expires instead of trading late
     await venue.poll_active()
-    assert venue.orders.get(cid).record.status == "expired" and orders_fake.posts() == 1
+    assert venue.orders.get(cid).record.status == "expired"
+    assert orders_fake.posts() == 1
 
 
 async def test_exchange_refusal_is_a_rejection_with_the_reason(harness: VenueHarness, fake: FakeBinance,
@@ -117,8 +128,10 @@ async def test_exchange_refusal_is_a_rejection_with_the_reason(harness: VenueHar
 
     rec = await venue.submit(intent())
 
-    assert rec.status == "rejected" and "insufficient balance" in rec.reason
-    assert orders_fake.posts() == 1 and fake.count(ORDER_PATH, "GET") == 0
+    assert rec.status == "rejected"
+    assert "insufficient balance" in rec.reason
+    assert orders_fake.posts() == 1
+    assert fake.count(ORDER_PATH, "GET") == 0
 
 
 async def test_too_small_order_is_refused_by_us_before_sending(harness: VenueHarness, orders_fake: FakeOrders) -> None:
@@ -157,8 +170,10 @@ async def test_partial_fills_are_recorded_once_each(harness: VenueHarness, order
     await venue.poll_active()
     done = venue.orders.get(cid).record
 
-    assert mid.status == "partially_filled" and mid.filled_qty_base == pytest.approx(0.01)
-    assert done.status == "filled" and done.filled_qty_base == pytest.approx(0.03)
+    assert mid.status == "partially_filled"
+    assert mid.filled_qty_base == pytest.approx(0.01)
+    assert done.status == "filled"
+    assert done.filled_qty_base == pytest.approx(0.03)
     assert [round(f.qty_base, 8) for f in harness.fills()] == [0.00999, 0.01998]  # received: fee taken in BTC
     assert sum(f.fee_quote for f in harness.fills()) == pytest.approx(0.03 * 49_000 * 0.001)
 
@@ -177,7 +192,8 @@ async def test_fill_arriving_during_a_restart_is_recorded_once(harness: VenueHar
     await second_life.poll_active()
 
     final = second_life.orders.get(cid)
-    assert final.record.status == "filled" and final.record.filled_qty_base == pytest.approx(0.02)
+    assert final.record.status == "filled"
+    assert final.record.filled_qty_base == pytest.approx(0.02)
     assert [round(f.qty_base, 8) for f in final.fills] == [0.005, 0.015]
     assert [round(f.qty_base, 8) for f in harness.fills()] == [0.004995, 0.014985]  # received: fee taken in BTC
     assert [round(e.qty_base, 8) for e in harness.ledger.entries() if e.client_order_id == cid] == [0.005, 0.015]
@@ -196,7 +212,8 @@ async def test_crash_between_recording_and_sending_is_resolved_then_sent_once(
     assert await restarted.resolve_unresolved() == 1  # the exchange says: no such order
     rec = await restarted.submit(it)
 
-    assert rec.status == "filled" and orders_fake.posts() == 1
+    assert rec.status == "filled"
+    assert orders_fake.posts() == 1
     assert_one_order(orders_fake, it.client_order_id)
 
 
@@ -208,7 +225,8 @@ async def test_cancel_resting_and_cancel_after_fill(harness: VenueHarness, order
     cancelled = await venue.cancel(resting.intent.client_order_id)
     again = await venue.cancel(filled.intent.client_order_id)
 
-    assert cancelled.status == "cancelled" and again.status == "filled"
+    assert cancelled.status == "cancelled"
+    assert again.status == "filled"
     assert await venue.open_orders() == []
 
 
@@ -218,7 +236,9 @@ async def test_perp_short_goes_to_futures_and_shows_as_a_position(harness: Venue
 
     rec = await venue.submit(intent(side="sell", market="perp"))
 
-    assert rec.status == "filled" and orders_fake.posts(FUT) == 1 and orders_fake.posts(SPOT) == 0
+    assert rec.status == "filled"
+    assert orders_fake.posts(FUT) == 1
+    assert orders_fake.posts(SPOT) == 0
     assert await venue.positions() == {"BTC/USDT": pytest.approx(-0.01)}
     assert harness.fills()[0].symbol == "BTC/USDT"  # the intent's symbol; the ledger says market=perp
 
@@ -234,7 +254,8 @@ async def test_fill_missing_from_the_ledger_after_a_crash_is_appended_once_at_re
     harness.venue()  # and again: nothing doubled
 
     (line,) = harness.ledger.entries()
-    assert line.client_order_id == rec.intent.client_order_id and line.qty_base == pytest.approx(0.01)
+    assert line.client_order_id == rec.intent.client_order_id
+    assert line.qty_base == pytest.approx(0.01)
 
 
 async def test_entries_wait_for_start_up_reconciliation_exits_do_not(harness: VenueHarness,
@@ -249,9 +270,12 @@ async def test_entries_wait_for_start_up_reconciliation_exits_do_not(harness: Ve
     venue.entry_gate.set()
     later = await venue.submit(intent(2))
 
-    assert refused.status == "rejected" and "reconciliation or account checks have not passed" in refused.reason
-    assert exit_.status == "filled" and later.status == "filled"
-    assert orders_fake.posts(SPOT) == 1 and orders_fake.posts(FUT) == 1
+    assert refused.status == "rejected"
+    assert "reconciliation or account checks have not passed" in refused.reason
+    assert exit_.status == "filled"
+    assert later.status == "filled"
+    assert orders_fake.posts(SPOT) == 1
+    assert orders_fake.posts(FUT) == 1
 
 
 async def test_exchange_down_before_sending_is_a_clean_local_refusal(harness: VenueHarness, fake: FakeBinance,
@@ -261,7 +285,8 @@ async def test_exchange_down_before_sending_is_a_clean_local_refusal(harness: Ve
 
     rec = await venue.submit(intent())
 
-    assert rec.status == "rejected" and rec.reason.startswith("not sent: market rules or price unavailable")
+    assert rec.status == "rejected"
+    assert rec.reason.startswith("not sent: market rules or price unavailable")
     assert orders_fake.posts() == 0
 
 
@@ -288,6 +313,7 @@ async def test_a_lagging_lookup_never_turns_an_accepted_order_into_a_second_one(
 
     rec = await venue.submit(intent())
 
-    assert rec.status == "filled" and len(harness.fills()) == 1
+    assert rec.status == "filled"
+    assert len(harness.fills()) == 1
     assert orders_fake.created(rec.intent.client_order_id) == 1
     assert orders_fake.posts() == 1  # lookups go on while the window runs: nothing is sent again

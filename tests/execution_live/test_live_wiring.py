@@ -27,12 +27,13 @@ async def test_orders_and_market_data_draw_on_one_budget(fake: FakeBinance, orde
     registry = ExchangeClients(cfg, Secrets(exchange_api_key="k", exchange_api_secret="s"), mode="live")
     try:
         spot = registry.spot
-        venue = LiveVenue(spot, None, OrderStore(StateStore(tmp_path), now_ms=lambda: 1), publish=lambda e: None,
+        venue = LiveVenue(spot, None, OrderStore(StateStore(tmp_path), now_ms=lambda: 1), publish=lambda _e: None,
                           now_ms=lambda: 1, settings=LiveSettings(resend_backoff_s=0.0))
         await spot.fetch_ticker("BTC/USDT")  # a market-data read
         before = spot.budget.requests  # type: ignore[union-attr]
         await venue.submit(intent())
-        assert spot.budget.requests > before and venue.spot is registry.spot  # type: ignore[union-attr]
+        assert spot.budget.requests > before
+        assert venue.spot is registry.spot
         assert spot.budget.used() >= spot.budget.requests  # type: ignore[union-attr]  # weights, not just counts
     finally:
         await registry.close()
@@ -50,22 +51,27 @@ def _assembled(tmp_path: Path, data: dict) -> tuple:
 async def test_replay_wires_a_paper_reconciler_and_no_live_venue(tmp_path: Path) -> None:
     ctx, s = _assembled(tmp_path, {"mode": "replay", "funding": {"enabled": True}})
 
-    assert s.live_venue is None and s.exchange is None
+    assert s.live_venue is None
+    assert s.exchange is None
     assert isinstance(s.live.reconciler.source, VenueTruth)
     assert "ack_reconcile" in s.commands.names()
-    assert s.live.carry is not None and s.live.carry.symbols == ("BTC/USDT",)
+    assert s.live.carry is not None
+    assert s.live.carry.symbols == ("BTC/USDT",)
     assert s.tick.deciders == [s.execution.runner, s.live.carry]  # the carry decides after the runner
     assert {"reconcile", "funding_carry"} <= set(ctx.status.providers)
 
 
 async def test_live_mode_wires_the_live_venue_behind_the_router(tmp_path: Path, fake: FakeBinance) -> None:
-    ctx, s = _assembled(tmp_path, {"mode": "live", "exchange": {"api_base_url": fake.base_url}})
+    _ctx, s = _assembled(tmp_path, {"mode": "live", "exchange": {"api_base_url": fake.base_url}})
     try:
         venue = s.live_venue
-        assert isinstance(venue, LiveVenue) and venue.name == "live"
-        assert s.exchange is not None and venue.spot is s.exchange.spot  # the shared client, so the shared budget
+        assert isinstance(venue, LiveVenue)
+        assert venue.name == "live"
+        assert s.exchange is not None
+        assert venue.spot is s.exchange.spot
         assert isinstance(s.live.reconciler.source, LiveTruth)
-        assert venue.entry_gate is s.live.reconciler.ready and not venue.entry_gate.is_set()
+        assert venue.entry_gate is s.live.reconciler.ready
+        assert not venue.entry_gate.is_set()
         assert s.live.carry is None  # off by default
         router = s.execution.router
         assert router.venue_for("live") is not venue  # the double gate: no go-live confirmation yet

@@ -32,10 +32,13 @@ def test_full_path_records_fills_from_cumulative_readings(tmp_path: Path) -> Non
     _, again = s.apply("atl-1", "partially_filled", filled_qty_base=0.5, cum_quote=50.0, fee_quote=0.05)
     order, f2 = s.apply("atl-1", "filled", filled_qty_base=2.0, cum_quote=203.0, fee_quote=0.2)
 
-    assert [f.qty_base for f in f1] == [0.5] and again == []
-    assert f2[0].qty_base == pytest.approx(1.5) and f2[0].price_quote == pytest.approx(102.0)
+    assert [f.qty_base for f in f1] == [0.5]
+    assert again == []
+    assert f2[0].qty_base == pytest.approx(1.5)
+    assert f2[0].price_quote == pytest.approx(102.0)
     assert f2[0].fee_quote == pytest.approx(0.15)
-    assert order.record.avg_price_quote == pytest.approx(101.5) and order.record.fee_quote == pytest.approx(0.2)
+    assert order.record.avg_price_quote == pytest.approx(101.5)
+    assert order.record.fee_quote == pytest.approx(0.2)
     assert order.record.exchange_order_id == "9"
 
 
@@ -103,7 +106,9 @@ def test_terminal_orders_beyond_the_limit_are_pruned_active_ones_never(tmp_path:
 
     kept = [o.client_order_id for o in s.all()]
 
-    assert "atl-1" in kept and len(kept) == 3 and "atl-4" in kept
+    assert "atl-1" in kept
+    assert len(kept) == 3
+    assert "atl-4" in kept
     assert sorted(p.stem for p in (tmp_path / "orders_live").glob("*.json")) == sorted(kept)
     assert [o.client_order_id for o in OrderStore(StateStore(tmp_path), now_ms=lambda: 1).all()] == kept
 

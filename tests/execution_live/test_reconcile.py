@@ -56,7 +56,9 @@ async def test_own_trading_reconciles_clean(harness: VenueHarness, orders_fake: 
 
     report = await rec.reconcile_once()
 
-    assert first.baseline_adopted and report.differences == [] and not report.paused
+    assert first.baseline_adopted
+    assert report.differences == []
+    assert not report.paused
     assert control.state.entries_allowed
     assert venue.orders.get(resting.intent.client_order_id).record.filled_qty_base == pytest.approx(0.004)
 
@@ -77,18 +79,27 @@ async def test_foreign_order_and_balance_change_pause_until_acknowledged(
 
     keys = sorted(d.key for d in report.material)
     assert keys == ["balance:USDT", "order-unknown:web_manual_1"]
-    assert report.paused and not control.state.entries_allowed and control.state.holds["reconcile"].by == "reconcile"
+    assert report.paused
+    assert not control.state.entries_allowed
+    assert control.state.holds["reconcile"].by == "reconcile"
     assert {a.key for a in alerts(harness.events) if a.level == "action"} == {
         "reconcile:balance:USDT", "reconcile:order-unknown:web_manual_1"}
     adopted = venue.orders.get("web_manual_1")
-    assert adopted is not None and adopted.record.intent.manual and adopted.record.status == "open"
+    assert adopted is not None
+    assert adopted.record.intent.manual
+    assert adopted.record.status == "open"
 
     again = await rec.reconcile_once()  # truth adopted: nothing new, still waiting for a person
-    assert again.differences == [] and rec.state.pending_ack and not control.state.entries_allowed
+    assert again.differences == []
+    assert rec.state.pending_ack
+    assert not control.state.entries_allowed
 
     ok, message, data = await registry.execute("ack_reconcile", {}, "tg:42")
-    assert ok and "now active" in message and len(data["differences"]) == 2
-    assert control.state.entries_allowed and not rec.state.pending_ack
+    assert ok
+    assert "now active" in message
+    assert len(data["differences"]) == 2
+    assert control.state.entries_allowed
+    assert not rec.state.pending_ack
 
 
 async def test_reconcile_state_and_pause_survive_a_restart(harness: VenueHarness, orders_fake: FakeOrders,
@@ -101,7 +112,8 @@ async def test_reconcile_state_and_pause_survive_a_restart(harness: VenueHarness
     registry = CommandRegistry()
     restarted = make_reconciler(harness, harness.venue(), Controller(StateStore(harness.root / "state")), registry)
 
-    assert restarted.state.pending_ack and restarted.control.state.paused
+    assert restarted.state.pending_ack
+    assert restarted.control.state.paused
     assert (await restarted.reconcile_once()).differences == []
 
 
@@ -116,7 +128,9 @@ async def test_ack_never_lifts_a_kill_switch_halt(harness: VenueHarness, orders_
 
     ok, message, _ = await registry.execute("ack_reconcile", {}, "tg:42")
 
-    assert ok and "halted" in message and control.state.halted
+    assert ok
+    assert "halted" in message
+    assert control.state.halted
 
 
 async def test_exchange_outage_raises_and_changes_nothing(harness: VenueHarness, orders_fake: FakeOrders,
@@ -129,7 +143,8 @@ async def test_exchange_outage_raises_and_changes_nothing(harness: VenueHarness,
     with pytest.raises(ExchangeUnavailable):
         await rec.reconcile_once()
 
-    assert rec.state == before and control.state.entries_allowed
+    assert rec.state == before
+    assert control.state.entries_allowed
 
 
 async def test_paper_engine_reconciles_without_a_mismatch(tmp_path: Path) -> None:
@@ -156,9 +171,11 @@ async def test_paper_engine_reconciles_without_a_mismatch(tmp_path: Path) -> Non
 
     report = await rec.reconcile_once()
 
-    assert len(ledger.entries()) >= 6 and paper_positions()["BTC/USDT"] == pytest.approx(-0.03)
+    assert len(ledger.entries()) >= 6
+    assert paper_positions()["BTC/USDT"] == pytest.approx(-0.03)
     assert any(e.kind == "funding" for e in ledger.entries())
-    assert report.differences == [] and control.state.entries_allowed
+    assert report.differences == []
+    assert control.state.entries_allowed
 
 
 async def test_paper_wallet_tampering_is_caught(tmp_path: Path) -> None:
@@ -166,13 +183,14 @@ async def test_paper_wallet_tampering_is_caught(tmp_path: Path) -> None:
     ledger = Ledger(tmp_path / "logs")
     paper = PaperEngine(PaperConfig(), ledger, clock, StateStore(tmp_path / "state"))
     rec = Reconciler(VenueTruth(paper), store=StateStore(tmp_path / "state"), ledger=ledger, control=None,
-                     publish=lambda e: None, now_ms=clock.now_ms, settings=SETTINGS)
+                     publish=lambda _e: None, now_ms=clock.now_ms, settings=SETTINGS)
     await rec.reconcile_once()
 
     paper.wallet.state.balances["USDT"] -= 500.0  # money that left without a ledger line
     report = await rec.reconcile_once()
 
-    assert [d.key for d in report.material] == ["balance:USDT"] and rec.state.pending_ack
+    assert [d.key for d in report.material] == ["balance:USDT"]
+    assert rec.state.pending_ack
 
 
 async def test_open_orders_on_markets_outside_the_configured_list_are_still_checked(
@@ -188,7 +206,8 @@ async def test_open_orders_on_markets_outside_the_configured_list_are_still_chec
 
     report = await rec.reconcile_once()
 
-    assert report.differences == [] and control.state.entries_allowed
+    assert report.differences == []
+    assert control.state.entries_allowed
 
 
 async def test_buy_fees_charged_in_base_keep_ledger_and_exchange_in_step(
@@ -202,7 +221,8 @@ async def test_buy_fees_charged_in_base_keep_ledger_and_exchange_in_step(
     report = await rec.reconcile_once()
 
     (line,) = [e for e in harness.ledger.entries() if e.client_order_id == bought.intent.client_order_id]
-    assert line.deltas["BTC"] == pytest.approx(0.02 * 0.999) and line.deltas["USDT"] == pytest.approx(-1_000.0)
+    assert line.deltas["BTC"] == pytest.approx(0.02 * 0.999)
+    assert line.deltas["USDT"] == pytest.approx(-1_000.0)
     assert line.fee_quote == pytest.approx(0.02 * 0.001 * 50_000)  # still valued in quote for P&L
     assert report.differences == []
 
@@ -223,7 +243,8 @@ async def test_run_retries_soon_until_the_first_success_then_every_interval(
         await rec.run()
 
     assert waits == [SETTINGS.retry_s, SETTINGS.interval_s, SETTINGS.interval_s]
-    assert rec.ready.is_set() and rec.failures == 1
+    assert rec.ready.is_set()
+    assert rec.failures == 1
     assert any(a.key == "reconcile-failed" for a in alerts(harness.events))
 
 
@@ -240,7 +261,9 @@ async def test_a_difference_gone_on_the_confirming_read_is_not_a_mismatch(
     rec._sleep = settle
     report = await rec.reconcile_once()
 
-    assert report.differences == [] and control.state.entries_allowed and not rec.state.pending_ack
+    assert report.differences == []
+    assert control.state.entries_allowed
+    assert not rec.state.pending_ack
 
 
 async def test_ack_lifts_only_reconciles_hold_and_resume_only_the_persons(harness: VenueHarness,
@@ -256,10 +279,12 @@ async def test_ack_lifts_only_reconciles_hold_and_resume_only_the_persons(harnes
     assert set(control.state.holds) == {"person", "reconcile"}
 
     ok, message, _ = await registry.execute("ack_reconcile", {}, "tg:42")
-    assert ok and set(control.state.holds) == {"person"}  # the person's pause survives the ack
+    assert ok
+    assert set(control.state.holds) == {"person"}
     assert "person by tg:7" in message
     fake.balances["USDT"] = (2.0, 0.0)
     await rec.reconcile_once()
     control.resume("tg:7")
-    assert set(control.state.holds) == {"reconcile"} and rec.state.pending_ack  # resume leaves reconcile's
+    assert set(control.state.holds) == {"reconcile"}
+    assert rec.state.pending_ack
     assert not control.state.entries_allowed

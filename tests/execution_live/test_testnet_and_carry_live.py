@@ -35,7 +35,8 @@ async def test_testnet_trades_on_binance_demo_and_ccxt_signs_the_futures_calls()
         assert position_url.startswith("https://demo-fapi.binance.com/fapi/v3/positionRisk?")
         assert "signature=" in position_url
         assert _signed_url(spot, "account", "private").startswith("https://demo-api.binance.com/api/v3/account?")
-        assert spot.apiKey == "tn-key" and fut.apiKey == "tn-key"  # never the live keys
+        assert spot.apiKey == "tn-key"
+        assert fut.apiKey == "tn-key"
     finally:
         await registry.close()
 
@@ -67,7 +68,7 @@ async def test_carry_enters_and_exits_with_both_legs_on_the_exchange(harness: Ve
     price = 50_000.0
     params = CarryParams(lookback_periods=3)
     runner = CarryRunner(params, ("BTC/USDT",), VenuePort(venue), StateStore(tmp_path / "carry"),
-                         spot_price=lambda s: price, equity_quote=lambda: 10_000.0)
+                         spot_price=lambda _s: price, equity_quote=lambda: 10_000.0)
 
     for k, rate in enumerate([0.0003, 0.0004, 0.0003, 0.0002, -0.0002, -0.0003]):
         ts = T0 + (k + 1) * 8 * HOUR
@@ -76,12 +77,16 @@ async def test_carry_enters_and_exits_with_both_legs_on_the_exchange(harness: Ve
         if k == 2:
             pos = runner.doc.positions["BTC/USDT"]
             # the spot leg holds what was received: Binance took the buy's fee in BTC
-            assert pos.in_position and pos.spot_qty == pytest.approx(pos.perp_qty * (1 - orders_fake.commission_rate))
+            assert pos.in_position
+            assert pos.spot_qty == pytest.approx(pos.perp_qty * (1 - orders_fake.commission_rate))
             assert await venue.positions() == {"BTC/USDT": pytest.approx(-pos.perp_qty)}
 
     pos = runner.doc.positions["BTC/USDT"]
-    assert not pos.in_position and pos.carries == 1 and pos.pending == []
-    assert orders_fake.posts(SPOT) == 2 and orders_fake.posts(FUT) == 2  # in and out, one order per leg
+    assert not pos.in_position
+    assert pos.carries == 1
+    assert pos.pending == []
+    assert orders_fake.posts(SPOT) == 2
+    assert orders_fake.posts(FUT) == 2
     assert await venue.positions() == {}
     short = next(e.qty_base for e in harness.ledger.entries() if e.market == "perp" and e.side == "sell")
     # entered after the 3rd settlement, held over the 4th-6th, out after the 6th flipped the trailing mean

@@ -14,7 +14,7 @@ from tests.fakes.fake_binance_orders import FakeOrders
 async def test_a_losing_perp_short_lowers_live_equity(harness: VenueHarness, orders_fake: FakeOrders,
                                                      fake: FakeBinance) -> None:
     venue = harness.venue()
-    venue._ref_price = lambda _s: float(fake.tickers["BTCUSDT"]["lastPrice"])  # noqa: SLF001
+    venue._ref_price = lambda _s: float(fake.tickers["BTCUSDT"]["lastPrice"])
     orders_fake.fake.futures_wallet["USDT"] = 5_000.0
     rec = await venue.submit(intent(side="sell", qty=1.0, market="perp"))  # short 1 BTC at 50,000
     assert rec.status == "filled"

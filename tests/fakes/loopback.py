@@ -19,7 +19,7 @@ async def serve(app: web.Application, port: int = 0) -> tuple[web.AppRunner, str
     return runner, f"http://127.0.0.1:{bound}", bound
 
 
-def catch_all(handler) -> web.Application:  # noqa: ANN001 - an aiohttp handler
+def catch_all(handler) -> web.Application:
     """An app that routes every method and path to ``handler`` (fakes record and dispatch)."""
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)

@@ -46,7 +46,8 @@ def test_overrides_apply_dotted_keys(tmp_path: Path) -> None:
     path = tmp_path / "c.yaml"
     path.write_text("mode: replay\n")
     cfg = load_config(path, {"replay.speed": 10.0, "mode": "paper"})
-    assert cfg.replay.speed == 10.0 and cfg.mode == "paper"
+    assert cfg.replay.speed == 10.0
+    assert cfg.mode == "paper"
 
 
 def test_invalid_yaml_is_one_line(tmp_path: Path) -> None:
@@ -72,7 +73,8 @@ def test_entry_point_exits_2_with_one_line(tmp_path: Path, body: str) -> None:
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 2
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1 and lines[0].startswith("config:")
+    assert len(lines) == 1
+    assert lines[0].startswith("config:")
 
 
 def test_secrets_from_env_and_dotenv(tmp_path: Path) -> None:

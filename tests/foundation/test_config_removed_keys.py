@@ -12,7 +12,9 @@ def test_a_removed_approval_key_is_named_in_one_line(key: str) -> None:
     with pytest.raises(ConfigError) as err:
         parse_config({"brain": {"lifecycle": {key: False}}})
     line = str(err.value)
-    assert f"brain.lifecycle.{key}" in line and "removed" in line and "\n" not in line
+    assert f"brain.lifecycle.{key}" in line
+    assert "removed" in line
+    assert "\n" not in line
     assert "replay_demo_approvals" in line
 
 

@@ -116,6 +116,6 @@ def test_real_bot_survives_random_kills(tmp_path: Path) -> None:
         _check_state(tmp_path / "state")
         for path in (tmp_path / "strategies").rglob("*.json"):
             json.loads(path.read_text())
-    final = subprocess.run(cmd + ["--duration", "2"], capture_output=True, text=True, timeout=120)
+    final = subprocess.run([*cmd, "--duration", "2"], capture_output=True, text=True, timeout=120)
     assert final.returncode == 0, final.stderr[-2000:]
     assert not (tmp_path / "state" / "quarantine").exists()

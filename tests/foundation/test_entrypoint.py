@@ -24,12 +24,15 @@ def test_duration_run_prints_status_and_exits_zero(tmp_path: Path) -> None:
     assert proc.returncode == 0, proc.stderr[-2000:]
     status_lines = [ln for ln in proc.stdout.splitlines() if " status: [" in ln]
     assert status_lines, proc.stdout[-2000:]
-    assert "BTC/USDT" in status_lines[-1] and "equity" in status_lines[-1]
+    assert "BTC/USDT" in status_lines[-1]
+    assert "equity" in status_lines[-1]
     hb = json.loads((tmp_path / "state" / "heartbeat.json").read_text())
-    assert hb["state"] == "stopped" and hb["mode"] == "replay"
+    assert hb["state"] == "stopped"
+    assert hb["mode"] == "replay"
     assert not (tmp_path / "state" / "bot.pid").exists()
     log_lines = (tmp_path / "logs" / "ai_lab.log").read_text().splitlines()
-    assert log_lines and all(json.loads(ln)["msg"] is not None for ln in log_lines)
+    assert log_lines
+    assert all(json.loads(ln)["msg"] is not None for ln in log_lines)
 
 
 def test_corrupt_control_file_is_quarantined_and_the_bot_starts_halted(tmp_path: Path) -> None:
@@ -38,7 +41,8 @@ def test_corrupt_control_file_is_quarantined_and_the_bot_starts_halted(tmp_path:
     proc = run_bot(tmp_path, duration=2.0)
     assert proc.returncode == 0, proc.stderr[-2000:]
     quarantined = list((tmp_path / "state" / "quarantine").iterdir())
-    assert len(quarantined) == 1 and quarantined[0].name.startswith("control.json")
+    assert len(quarantined) == 1
+    assert quarantined[0].name.startswith("control.json")
     assert "control.json failed its check" in proc.stdout
     assert "Started HALTED: control.json lost" in proc.stdout  # the action alert reached the console
     saved = json.loads((tmp_path / "state" / "control.json").read_text())
@@ -91,8 +95,11 @@ def test_a_hold_file_stops_a_manual_start_in_one_line(tmp_path: Path) -> None:
     """STOPPED keeps the bot down however it is started; --ignore-hold is the explicit way past it."""
     (tmp_path / "STOPPED").write_text(json.dumps({"stopped_by": "ops", "reason": "exchange maintenance"}))
     proc = run_bot(tmp_path, duration=1.0)
-    assert proc.returncode == 3 and proc.stdout == ""
-    assert proc.stderr.count("\n") == 1 and "not starting" in proc.stderr
-    assert "stopped by ops: exchange maintenance" in proc.stderr and "--ignore-hold" in proc.stderr
+    assert proc.returncode == 3
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1
+    assert "not starting" in proc.stderr
+    assert "stopped by ops: exchange maintenance" in proc.stderr
+    assert "--ignore-hold" in proc.stderr
     assert not (tmp_path / "state").exists()  # nothing was started, nothing written
     assert run_bot(tmp_path, "--ignore-hold", duration=1.0).returncode == 0

@@ -53,7 +53,7 @@ def test_exchange_rates_replace_the_configured_ones_per_symbol() -> None:
     assert fees.rate("spot", "taker", "ETH/USDT") == 0.001  # unknown: the configured rate
 
 
-@pytest.mark.parametrize("section, key", [("evaluator", "fee_bps"), ("paper", "taker_fee_bps"),
+@pytest.mark.parametrize(("section", "key"), [("evaluator", "fee_bps"), ("paper", "taker_fee_bps"),
                                           ("funding", "perp_fee_bps")])
 def test_an_old_fee_key_names_where_it_moved(section: str, key: str) -> None:
     with pytest.raises(ConfigError, match=rf"'{section}\.{key}' moved to fees\."):

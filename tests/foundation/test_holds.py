@@ -48,7 +48,8 @@ def test_a_lost_control_file_never_lifts_a_kill_switch_halt(tmp_path: Path, dama
     kill.update(7_900, T0 + 2)
 
     assert not control.state.entries_allowed
-    assert control.state.trading_state == "halted" and {"safety_file", "kill_switch"} <= set(control.state.holds)
+    assert control.state.trading_state == "halted"
+    assert {"safety_file", "kill_switch"} <= set(control.state.holds)
     assert kill.state.tripped  # not re-armed: nobody released it
     assert any("control.json" in a.title for a in action_alerts(store))
     assert json.loads(path.read_text())["holds"]["safety_file"]["by"] == "startup"
@@ -67,7 +68,8 @@ def test_a_corrupt_risk_file_is_rederived_from_the_ledger(tmp_path: Path) -> Non
     (tmp_path / "state" / "risk.json").write_text('{"peak_equity_quote": "lost')
 
     store, control, kill, published = start(tmp_path / "state", ledger)
-    assert control.state.trading_state == "halted" and "safety_file" in control.state.holds
+    assert control.state.trading_state == "halted"
+    assert "safety_file" in control.state.holds
     assert any("risk.json" in a.title for a in action_alerts(store))
     kill.update(8_500, T0 + 4)
 
@@ -79,8 +81,9 @@ def test_a_corrupt_risk_file_is_rederived_from_the_ledger(tmp_path: Path) -> Non
 
 
 def test_a_first_start_is_not_a_lost_file(tmp_path: Path) -> None:
-    store, control, kill, _ = start(tmp_path)
-    assert control.state.trading_state == "active" and not store.alerts.pending
+    store, control, _kill, _ = start(tmp_path)
+    assert control.state.trading_state == "active"
+    assert not store.alerts.pending
 
 
 def test_every_quarantine_alerts(tmp_path: Path) -> None:
@@ -93,11 +96,13 @@ def test_every_quarantine_alerts(tmp_path: Path) -> None:
     SHARED_ALERTS.connect(shared.append)  # as the wiring does with bus.publish
     assert read_model(tmp_path / "other.json", Doc, tmp_path / "quarantine") is None  # a reader with no hook
 
-    assert [a.key for a in hook.pending] == ["quarantine:doc.json"] and hook.pending[0].level == "action"
+    assert [a.key for a in hook.pending] == ["quarantine:doc.json"]
+    assert hook.pending[0].level == "action"
     assert [a.key for a in shared] == ["quarantine:other.json"]
     got: list[Alert] = []
     hook.connect(got.append)  # the wiring connects the bus once the notifiers listen
-    assert [a.key for a in got] == ["quarantine:doc.json"] and not hook.pending
+    assert [a.key for a in got] == ["quarantine:doc.json"]
+    assert not hook.pending
 
 
 def test_legacy_control_file_is_migrated_on_read(tmp_path: Path) -> None:
@@ -109,8 +114,10 @@ def test_legacy_control_file_is_migrated_on_read(tmp_path: Path) -> None:
     control = Controller(StateStore(tmp_path))
 
     holds = control.state.holds
-    assert holds["reconcile"].by == "reconcile" and holds["kill_switch"].reason == "drawdown 21%"
-    assert control.state.trading_state == "halted" and not control.state.live_confirmed  # no key fingerprint
+    assert holds["reconcile"].by == "reconcile"
+    assert holds["kill_switch"].reason == "drawdown 21%"
+    assert control.state.trading_state == "halted"
+    assert not control.state.live_confirmed
     assert ControlState.model_validate_json((tmp_path / "control.json").read_bytes()).version == 2
 
 
@@ -135,10 +142,17 @@ async def test_each_hold_is_lifted_only_by_its_own_release(tmp_path: Path) -> No
     control.hold("kill_switch", "kill_switch", "drawdown 21% from peak")
 
     ok, message, _ = await registry.execute("resume", {}, "script:anyone")
-    assert ok and "halted" in message and "kill_switch" in message and set(control.state.holds) == {"kill_switch"}
+    assert ok
+    assert "halted" in message
+    assert "kill_switch" in message
+    assert set(control.state.holds) == {"kill_switch"}
     ok, message, _ = await registry.execute("resume", {}, "script:anyone")
-    assert not ok and control.state.halted  # resume never lifts a guard's hold
+    assert not ok
+    assert control.state.halted
     ok, message, _ = await registry.execute("release", {"hold": "reconcile"}, "script:anyone")
-    assert not ok and "ack_reconcile" in message
+    assert not ok
+    assert "ack_reconcile" in message
     ok, message, _ = await registry.execute("release", {"hold": "kill_switch"}, "telegram:7")
-    assert ok and control.state.trading_state == "active" and control.state.entries_allowed
+    assert ok
+    assert control.state.trading_state == "active"
+    assert control.state.entries_allowed

@@ -27,7 +27,9 @@ async def test_command_round_trip(tmp_path: Path) -> None:
     cid = drop_command(proc.inbox, "pause", {"reason": "news"}, actor="alice")
     assert await proc.process_once() == 1
     res = read_result(proc.outbox, cid)
-    assert res is not None and res.ok and res.message == "paused"
+    assert res is not None
+    assert res.ok
+    assert res.message == "paused"
     assert calls == ["script:alice:news"]
     assert not list(proc.inbox.glob("*.json"))
 
@@ -48,6 +50,9 @@ async def test_unknown_and_malformed_commands(tmp_path: Path) -> None:
     (proc.inbox / "zz-bad.json").write_text('{"id": "x y", "name": "pause"}')
     await proc.process_once()
     res = read_result(proc.outbox, cid)
-    assert res is not None and not res.ok and "unknown command 'explode'" in res.message
-    assert proc.rejected == 1 and calls == []
+    assert res is not None
+    assert not res.ok
+    assert "unknown command 'explode'" in res.message
+    assert proc.rejected == 1
+    assert calls == []
     assert len(list((tmp_path / "quarantine").iterdir())) == 1

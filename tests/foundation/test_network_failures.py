@@ -68,4 +68,5 @@ async def test_a_bug_keeps_its_traceback(tmp_path: Path, caplog: pytest.LogCaptu
     sup.add(buggy)
     await run_until(sup, buggy)
     crashed = [r for r in caplog.records if "strategy_runner crashed" in r.getMessage()]
-    assert len(crashed) == 1 and crashed[0].exc_info is not None
+    assert len(crashed) == 1
+    assert crashed[0].exc_info is not None

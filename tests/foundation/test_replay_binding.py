@@ -24,7 +24,10 @@ def test_a_root_replayed_from_files_refuses_the_simulator(tmp_path: Path) -> Non
 
     problem = replay_root_problem(root, parse_config({}), reset=False)
 
-    assert problem is not None and "\n" not in problem and "--reset" in problem and "simulator" in problem
+    assert problem is not None
+    assert "\n" not in problem
+    assert "--reset" in problem
+    assert "simulator" in problem
 
 
 def test_main_refuses_with_one_line_and_reset_moves_state_aside(tmp_path: Path, capsys) -> None:
@@ -41,7 +44,9 @@ def test_main_refuses_with_one_line_and_reset_moves_state_aside(tmp_path: Path, 
     code = main(["--root", str(root), "--data", str(other), "--duration", "0"])
 
     err = capsys.readouterr().err.strip()
-    assert code == EXIT_CONFIG and len(err.splitlines()) == 1 and "--reset" in err
+    assert code == EXIT_CONFIG
+    assert len(err.splitlines()) == 1
+    assert "--reset" in err
     assert (root / "logs" / "ledger_auto.jsonl").exists(), "a refused start changes nothing"
 
     problem = replay_root_problem(root, parse_config({"replay": {"data": [str(other)]}}), reset=True)
@@ -49,5 +54,7 @@ def test_main_refuses_with_one_line_and_reset_moves_state_aside(tmp_path: Path, 
     assert problem is None
     assert (root / "strategies" / "testing" / "s1.json").exists(), "strategies are kept"
     aside = list(root.glob("reset-*"))
-    assert len(aside) == 1 and (aside[0] / "logs" / "ledger_auto.jsonl").exists() and (aside[0] / "state").exists()
+    assert len(aside) == 1
+    assert (aside[0] / "logs" / "ledger_auto.jsonl").exists()
+    assert (aside[0] / "state").exists()
     assert not (root / "logs" / "ledger_auto.jsonl").exists()

@@ -37,8 +37,10 @@ def test_corrupt_file_is_quarantined_with_log(tmp_path: Path, content: bytes,
         assert store.load("doc.json", Doc) is None
     assert not (tmp_path / "doc.json").exists()
     moved = list((tmp_path / "quarantine").iterdir())
-    assert len(moved) == 1 and moved[0].read_bytes() == content
-    assert "doc.json" in caplog.text and "quarantine" in caplog.text
+    assert len(moved) == 1
+    assert moved[0].read_bytes() == content
+    assert "doc.json" in caplog.text
+    assert "quarantine" in caplog.text
 
 
 def test_load_or_writes_default_after_quarantine(tmp_path: Path) -> None:
@@ -73,9 +75,11 @@ def test_control_survives_restart_and_clears_stop(tmp_path: Path) -> None:
     c.hold("kill_switch", "kill_switch", "drawdown 21% from peak")
     c.request_stop("script")
     again = Controller(StateStore(tmp_path))
-    assert again.state.halted and again.state.holds["kill_switch"].reason.startswith("drawdown")
+    assert again.state.halted
+    assert again.state.holds["kill_switch"].reason.startswith("drawdown")
     assert not again.state.stop_requested
-    assert again.state.run_state == "halted" and not again.state.entries_allowed
+    assert again.state.run_state == "halted"
+    assert not again.state.entries_allowed
     assert again.release("kill_switch", "telegram:1")[0]
     assert Controller(StateStore(tmp_path)).state == ControlState.model_validate_json(
         (tmp_path / "control.json").read_bytes())

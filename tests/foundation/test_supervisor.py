@@ -78,7 +78,9 @@ async def test_shutdown_is_bounded_and_writes_heartbeat(tmp_path: Path) -> None:
     assert time.monotonic() - started < 0.2 + ctx.config.supervisor.shutdown_timeout_s + 0.5
     assert closed == ["flushed"]
     hb = ctx.store.load("heartbeat.json", Heartbeat)
-    assert hb is not None and hb.state == "stopped" and "stubborn" in hb.tasks
+    assert hb is not None
+    assert hb.state == "stopped"
+    assert "stubborn" in hb.tasks
     assert not (ctx.paths.state / "bot.pid").exists()
 
 
@@ -89,7 +91,9 @@ async def test_heartbeat_and_pid_while_running(tmp_path: Path) -> None:
     run = asyncio.create_task(sup.run())
     await asyncio.sleep(0.2)
     hb = ctx.store.load("heartbeat.json", Heartbeat)
-    assert hb is not None and hb.state == "running" and hb.tasks["flaky"]["state"] == "running"
+    assert hb is not None
+    assert hb.state == "running"
+    assert hb.tasks["flaky"]["state"] == "running"
     assert (ctx.paths.state / "bot.pid").read_text().strip().isdigit()
     sup.request_stop()
     await run

@@ -36,7 +36,8 @@ def test_real_history_enters_when_funding_pays_and_exits_when_it_flips(real_btc:
     result = run_carry_backtest(funding, spot, P)
 
     closed = [t for t in result.trades if t.exit_ms is not None]
-    assert len(result.trades) >= 3 and len(closed) >= 2
+    assert len(result.trades) >= 3
+    assert len(closed) >= 2
     assert_entries_and_exits_follow_funding(result, funding)
     held, rate = result.held, result.settlement_rate
     assert 0.05 < held.mean() < 0.95  # neither always in nor never in
@@ -72,7 +73,8 @@ def test_simulated_funding_enters_and_exits_with_the_regime(simulated_btc: tuple
 
     result = run_carry_backtest(funding, candles, P)
 
-    assert len(result.trades) >= 3 and any(t.exit_reason.startswith("funding") for t in result.trades)
+    assert len(result.trades) >= 3
+    assert any(t.exit_reason.startswith("funding") for t in result.trades)
     assert_entries_and_exits_follow_funding(result, funding)
     assert result.settlement_rate[result.held].mean() > result.settlement_rate[~result.held].mean()
 
@@ -111,7 +113,8 @@ def test_money_never_vanishes(seed: int, drift: float) -> None:
     total = sum(t.funding_quote - t.fees_quote - t.slippage_quote + t.price_pnl_quote for t in result.trades)
     assert result.equity_quote[-1] == pytest.approx(10_000 + total, rel=1e-9, abs=1e-6)
     for t in result.trades:
-        assert t.fees_quote > 0 and t.slippage_quote > 0
+        assert t.fees_quote > 0
+        assert t.slippage_quote > 0
         assert abs(t.price_pnl_quote) < 1e-6 * t.start_equity_quote  # perp priced at spot: fully hedged
 
 
@@ -126,6 +129,7 @@ def test_report_cli_prints_every_carry_with_its_reason(real_btc: tuple[Funding, 
                  "--candles", str(SHARED_DATA / "binance_BTC-USDT_1h.csv.gz"), "--json"])
 
     out = json.loads(capsys.readouterr().out)
-    assert code == 0 and len(out["carries"]) == int(out["summary"]["trades"]) >= 3
+    assert code == 0
+    assert len(out["carries"]) == int(out["summary"]["trades"]) >= 3
     assert all(c["exit_reason"] for c in out["carries"] if c["exit"] != "open")
     assert out["summary"]["funding_quote"] == pytest.approx(sum(c["funding_quote"] for c in out["carries"]), abs=0.05)

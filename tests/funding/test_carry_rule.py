@@ -13,7 +13,8 @@ P = CarryParams.from_config(FundingConfig())
 
 
 def test_params_from_config_and_costs() -> None:
-    assert P.spot_fee == pytest.approx(0.001) and P.perp_fee == pytest.approx(0.0005)
+    assert P.spot_fee == pytest.approx(0.001)
+    assert P.perp_fee == pytest.approx(0.0005)
     assert P.round_trip_cost == pytest.approx(2 * (0.001 + 0.0005 + 2 * 0.0002))
     assert net_entry_apr(0.20, P) == pytest.approx(0.20 - P.round_trip_cost * 365 / 30)
 
@@ -36,12 +37,14 @@ def test_trailing_apr_uses_only_the_last_lookback_rates() -> None:
 ])
 def test_decide(view: CarryView, action: str, why: str) -> None:
     d = decide(view, P)
-    assert d.action == action and why in d.reason
+    assert d.action == action
+    assert why in d.reason
 
 
 @given(st.floats(-0.5, 2.0), st.floats(-0.05, 0.05))
 def test_never_enters_without_net_positive_funding_or_outside_the_basis_band(apr: float, b: float) -> None:
     d = decide(CarryView(False, apr, b), P)
     if d.action == "enter":
-        assert net_entry_apr(apr, P) > P.entry_apr and abs(b) <= P.max_basis_entry
+        assert net_entry_apr(apr, P) > P.entry_apr
+        assert abs(b) <= P.max_basis_entry
     assert d.action in ("enter", "hold")

@@ -67,7 +67,8 @@ async def test_runner_makes_the_backtests_decisions_through_the_paper_venue(
     await bot.feed(candles, funding, 0, n)
 
     expected = run_carry_backtest(funding, candles.slice(0, n), P)
-    assert len(expected.trades) >= 2 and expected.trades[0].exit_ms is not None
+    assert len(expected.trades) >= 2
+    assert expected.trades[0].exit_ms is not None
     got = [e for e in fills(bot.ledger)]
     entries = sorted({e.ts_ms for e in got if e.side == "buy" and e.market == "spot"})
     exits = sorted({e.ts_ms for e in got if e.side == "sell" and e.market == "spot"})
@@ -79,7 +80,8 @@ async def test_runner_makes_the_backtests_decisions_through_the_paper_venue(
         assert legs[0].qty_base == pytest.approx(legs[1].qty_base)
     booked = -sum(e.funding_quote for e in bot.ledger.entries() if e.kind == "funding")
     runner_total = bot.runner.doc.positions[SYM].funding_quote
-    assert booked == pytest.approx(runner_total, rel=1e-9) and abs(booked) > 0
+    assert booked == pytest.approx(runner_total, rel=1e-9)
+    assert abs(booked) > 0
 
 
 async def test_paused_entries_do_not_enter_but_exits_still_run(tmp_path: Path,
@@ -97,10 +99,12 @@ async def test_paused_entries_do_not_enter_but_exits_still_run(tmp_path: Path,
     await bot.feed(candles, funding, k_entry + 2, k_exit + 1)
 
     pos = bot.runner.doc.positions[SYM]
-    assert not pos.in_position and pos.carries == 1
+    assert not pos.in_position
+    assert pos.carries == 1
     nxt = expected.trades[1]
     await bot.feed(candles, funding, k_exit + 1, int((nxt.entry_ms - candles.ts[0]) // HOUR) + 3)
-    assert not bot.runner.doc.positions[SYM].in_position and "paused" in bot.runner.doc.positions[SYM].last_decision
+    assert not bot.runner.doc.positions[SYM].in_position
+    assert "paused" in bot.runner.doc.positions[SYM].last_decision
 
 
 class DiesAfterOneOrder:
@@ -132,7 +136,9 @@ async def test_crash_between_the_two_legs_resends_nothing_twice(tmp_path: Path,
     assert len({e.client_order_id for e in got}) == 2
     assert restarted.paper.counters["duplicates"] == 1  # the first leg was recognised, not re-sent
     pos = restarted.runner.doc.positions[SYM]
-    assert pos.pending == [] and pos.spot_qty == pytest.approx(pos.perp_qty) and pos.spot_qty > 0
+    assert pos.pending == []
+    assert pos.spot_qty == pytest.approx(pos.perp_qty)
+    assert pos.spot_qty > 0
 
 
 class NullPort:
@@ -142,8 +148,8 @@ class NullPort:
 
 async def test_live_predicted_funding_is_booked_once_per_settlement_with_the_last_prediction(tmp_path: Path) -> None:
     cached = [(T0 - 16 * HOUR + 6, 0.0001), (T0 - 12 * HOUR - 5, 0.5), (T0 - 8 * HOUR + 3, 0.0002)]
-    runner = CarryRunner(P, (SYM,), NullPort(), StateStore(tmp_path), spot_price=lambda s: 100.0,
-                         equity_quote=lambda: 1_000.0, history=lambda s: cached)
+    runner = CarryRunner(P, (SYM,), NullPort(), StateStore(tmp_path), spot_price=lambda _s: 100.0,
+                         equity_quote=lambda: 1_000.0, history=lambda _s: cached)
     pos = runner.doc.positions[SYM]
     assert pos.rates == [(T0 - 16 * HOUR, 0.0001), (T0 - 8 * HOUR, 0.0002)]  # predictions dropped, jitter rounded
     pos.perp_qty = pos.spot_qty = 2.0  # holding a carry: settlements pay the short

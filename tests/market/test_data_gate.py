@@ -70,7 +70,8 @@ def _feed(ctx: AppContext, gate: DataIntegrityMonitor, candles: list[CandleClose
 def test_unknown_symbols_are_blocked(ctx: AppContext) -> None:
     gate = DataIntegrityMonitor(ctx)
 
-    assert gate.status("BTC/USDT") == "BLOCKED" and not gate.allows_entry("BTC/USDT")
+    assert gate.status("BTC/USDT") == "BLOCKED"
+    assert not gate.allows_entry("BTC/USDT")
     assert gate.reasons("BTC/USDT") == ("no data yet",)
 
 
@@ -80,7 +81,8 @@ def test_clean_real_candles_are_ok_without_alert(ctx: AppContext, seen: list[Eve
     _feed(ctx, gate, _real_candles(200))
 
     events = _drain(ctx)
-    assert gate.status("ETH/USDT") == "OK" and gate.allows_entry("ETH/USDT")
+    assert gate.status("ETH/USDT") == "OK"
+    assert gate.allows_entry("ETH/USDT")
     assert [type(e) for e in events] == [DataStatus]
     assert gate.snapshot()["ETH/USDT"]["status"] == "OK"
 
@@ -100,7 +102,8 @@ def test_bad_candle_blocks_then_recovers(ctx: AppContext, seen: list[Event], spo
     blocked = _drain(ctx)
     _feed(ctx, gate, candles[50:])
 
-    assert first and gate.status("ETH/USDT") == "OK"
+    assert first
+    assert gate.status("ETH/USDT") == "OK"
     assert [e.status for e in blocked if isinstance(e, DataStatus)] == ["BLOCKED"]
     assert any(isinstance(e, Alert) and e.level == "action" for e in blocked)
     recovered = _drain(ctx)
@@ -116,7 +119,8 @@ def test_stale_feed_blocks_until_a_new_candle(ctx: AppContext) -> None:
     stale, why = gate.status("ETH/USDT"), gate.reasons("ETH/USDT")
     _feed(ctx, gate, candles[29:])
 
-    assert stale == "BLOCKED" and why[0].startswith("stale")
+    assert stale == "BLOCKED"
+    assert why[0].startswith("stale")
     assert gate.status("ETH/USDT") == "OK"
 
 
@@ -153,4 +157,5 @@ async def test_runs_as_the_first_step_of_the_tick(ctx: AppContext) -> None:
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
-    assert gate.status("ETH/USDT") == "OK" and len(tick.cache.series("ETH/USDT").timestamps) == 20
+    assert gate.status("ETH/USDT") == "OK"
+    assert len(tick.cache.series("ETH/USDT").timestamps) == 20

@@ -31,9 +31,12 @@ async def test_markets_spot_and_futures(fake: FakeBinance, make_client: MakeClie
     perp = await fut.market("BTC/USDT:USDT")
 
     assert (btc.type, btc.price_step, btc.amount_step, btc.min_cost_quote) == ("spot", 0.01, 1e-05, 5.0)
-    assert btc.taker_fee is not None and btc.active
-    assert perp.contract and perp.linear
-    assert fake.count("/api/v3/exchangeInfo") == 1 and fake.count("/fapi/v1/exchangeInfo") == 1
+    assert btc.taker_fee is not None
+    assert btc.active
+    assert perp.contract
+    assert perp.linear
+    assert fake.count("/api/v3/exchangeInfo") == 1
+    assert fake.count("/fapi/v1/exchangeInfo") == 1
     assert not any(r.path.startswith(("/sapi", "/dapi")) for r in fake.requests)
     with pytest.raises(UnknownSymbol):
         await spot.market("NOPE/USDT")
@@ -44,7 +47,7 @@ async def test_ohlcv_pagination_is_complete_and_skips_the_open_candle(
         fake: FakeBinance, make_client: MakeClient, fake_time: FakeTime, server_cap: int) -> None:
     rows = minute_rows(fake_time(), 2_500)
     open_candle = [rows[-1][0] + 60_000, 1, 1, 1, 1, 1]
-    fake.set_klines("BTCUSDT", "1m", rows + [open_candle])
+    fake.set_klines("BTCUSDT", "1m", [*rows, open_candle])
     fake.max_klines_limit = server_cap  # 300: every page is "short"; paging must not stop early
     client = make_client()
 
@@ -64,7 +67,8 @@ async def test_ticker_book_balance(fake: FakeBinance, make_client: MakeClient) -
     balances = await client.fetch_balance()
 
     assert (ticker.last, ticker.bid, ticker.ask) == (65000.5, 65000.4, 65000.6)
-    assert book.bids[0][0] < book.asks[0][0] and book.bids[0][0] >= book.bids[-1][0]
+    assert book.bids[0][0] < book.asks[0][0]
+    assert book.bids[0][0] >= book.bids[-1][0]
     assert balances["USDT"].free == 1000.0
     assert fake.requests[-1].headers.get("X-MBX-APIKEY") == "k"
 
@@ -78,7 +82,8 @@ async def test_funding_current_history_and_open_interest(fake: FakeBinance, make
     history = [p async for page in fut.iter_funding_history("BTC/USDT:USDT", start) for p in page]
     oi = await fut.fetch_open_interest("BTC/USDT:USDT")
 
-    assert now.rate == pytest.approx(0.0001) and now.next_funding_ms is not None
+    assert now.rate == pytest.approx(0.0001)
+    assert now.next_funding_ms is not None
     assert [t for t, _ in history] == [t for t, _ in fake.funding["BTCUSDT"]]
     assert fake.count("/fapi/v1/fundingRate") == 4  # 3 pages of <=1000 and one empty end-of-data page
     assert oi == pytest.approx(10659.5)
@@ -92,7 +97,8 @@ async def test_429_honours_retry_after(fake: FakeBinance, make_client: MakeClien
     await client.fetch_order_book("BTC/USDT")
 
     assert fake.count(DEPTH) == 2
-    assert len(fake_time.sleeps) == 1 and 7.0 <= fake_time.sleeps[0] <= 7.5
+    assert len(fake_time.sleeps) == 1
+    assert 7.0 <= fake_time.sleeps[0] <= 7.5
 
 
 async def test_418_stops_all_calls_until_the_ban_ends(fake: FakeBinance, make_client: MakeClient,
@@ -107,9 +113,11 @@ async def test_418_stops_all_calls_until_the_ban_ends(fake: FakeBinance, make_cl
     with pytest.raises(IpBanned):
         await client.fetch_ticker("BTC/USDT")  # refused locally: the exchange never sees it
 
-    assert fake.count(DEPTH) == 1 and fake.count("/api/v3/ticker/24hr") == 0
+    assert fake.count(DEPTH) == 1
+    assert fake.count("/api/v3/ticker/24hr") == 0
     assert first.value.until_ms == int((fake_time() + 120) * 1000)
-    assert [a.level for a in alerts] == ["critical"] and fake_time.sleeps == []
+    assert [a.level for a in alerts] == ["critical"]
+    assert fake_time.sleeps == []
     fake_time.now += 121
     assert (await client.fetch_ticker("BTC/USDT")).last > 0
 
@@ -122,7 +130,8 @@ async def test_server_errors_are_retried(fake: FakeBinance, make_client: MakeCli
 
     await client.fetch_order_book("BTC/USDT")
 
-    assert fake.count(DEPTH) == 3 and len(fake_time.sleeps) == 2
+    assert fake.count(DEPTH) == 3
+    assert len(fake_time.sleeps) == 2
     assert fake_time.sleeps[1] <= 1.0 + 1e-9  # exponential: <= base * 2, jittered
 
 
@@ -156,7 +165,8 @@ async def test_timeout_is_retried(fake: FakeBinance, make_client: MakeClient) ->
 
     book = await client.fetch_order_book("BTC/USDT")
 
-    assert book.asks and fake.count(DEPTH) == 2
+    assert book.asks
+    assert fake.count(DEPTH) == 2
 
 
 async def test_malformed_json_is_retried_then_reported(fake: FakeBinance, make_client: MakeClient) -> None:
@@ -168,7 +178,8 @@ async def test_malformed_json_is_retried_then_reported(fake: FakeBinance, make_c
     with pytest.raises(BadExchangeResponse):
         await client.fetch_order_book("BTC/USDT")
 
-    assert fake.count("/api/v3/ticker/24hr") == 2 and fake.count(DEPTH) == 3
+    assert fake.count("/api/v3/ticker/24hr") == 2
+    assert fake.count(DEPTH) == 3
 
 
 async def test_dropped_connections_end_in_exchange_unavailable(fake: FakeBinance,
@@ -196,7 +207,8 @@ async def test_permanent_errors_are_not_retried(fake: FakeBinance, make_client: 
     with pytest.raises(CredentialsRejected):
         await keyed.fetch_balance()
 
-    assert fake.count(DEPTH) == 1 and fake.count("/api/v3/account") == 1
+    assert fake.count(DEPTH) == 1
+    assert fake.count("/api/v3/account") == 1
 
 
 async def test_budget_waits_instead_of_overspending(fake: FakeBinance, make_client: MakeClient,
@@ -209,7 +221,8 @@ async def test_budget_waits_instead_of_overspending(fake: FakeBinance, make_clie
         await client.fetch_ticker("BTC/USDT")
 
     assert fake_time.sleeps, "a budget of 3 per minute must make 13 requests wait"
-    assert budget.requests == 14 and budget.used() <= 3  # markets, the server-time sync, 12 tickers
+    assert budget.requests == 14
+    assert budget.used() <= 3
     assert budget.server_used_weight is not None
 
 
@@ -220,7 +233,8 @@ async def test_rate_limited_after_retries_is_typed(fake: FakeBinance, make_clien
     with pytest.raises(RateLimited) as err:
         await client.fetch_order_book("BTC/USDT")
 
-    assert err.value.retry_after_s == 1.0 and fake.count(DEPTH) == 2
+    assert err.value.retry_after_s == 1.0
+    assert fake.count(DEPTH) == 2
 
 
 async def test_registry_from_config_shares_and_closes_clients(fake: FakeBinance) -> None:
@@ -228,7 +242,8 @@ async def test_registry_from_config_shares_and_closes_clients(fake: FakeBinance)
     registry = ExchangeClients(cfg, mode="paper")
     try:
         assert registry.spot is registry.get("binance")
-        assert registry.futures is not None and registry.futures.id == "binanceusdm"
+        assert registry.futures is not None
+        assert registry.futures.id == "binanceusdm"
         assert (await registry.futures.fetch_funding_rate("ETH/USDT:USDT")).rate == pytest.approx(0.0001)
         # markets, the server-time sync (adjustForTimeDifference), the funding rate
         assert registry.snapshot()["binanceusdm"]["budget"]["requests"] == 3

@@ -50,8 +50,12 @@ async def test_interrupted_download_resumes_to_a_complete_cache(
     assert len(partial.frame) == 2_000
     ts = load_candles(done.path)["timestamp"].to_numpy()
     assert ts.tolist() == [int(r[0]) for r in rows]  # complete, ordered, no duplicates
-    assert done.rows_new == 3_000 and resumed_requests == 3 and done.gaps == ()
-    assert again.requests == 0 and again.rows_new == 0 and again.rows_in_range == 5_000
+    assert done.rows_new == 3_000
+    assert resumed_requests == 3
+    assert done.gaps == ()
+    assert again.requests == 0
+    assert again.rows_new == 0
+    assert again.rows_in_range == 5_000
 
 
 async def test_gaps_are_reported_and_never_refetched(fake: FakeBinance, make_client: MakeClient,
@@ -68,8 +72,10 @@ async def test_gaps_are_reported_and_never_refetched(fake: FakeBinance, make_cli
     second = await fetcher.download("ETH/USDT", "1m", since)
 
     assert first.gaps == (Gap(since, 10), Gap(int(hole[0][0]), 7))
-    assert first.report is not None and first.report.verdict == "DEGRADED"
-    assert second.requests == 0 and second.gaps == first.gaps
+    assert first.report is not None
+    assert first.report.verdict == "DEGRADED"
+    assert second.requests == 0
+    assert second.gaps == first.gaps
     assert progress[-1][0] == progress[-1][1] > 0
 
 
@@ -84,7 +90,9 @@ async def test_extending_the_range_fetches_only_the_new_part(fake: FakeBinance, 
     before = fake.count(KLINES)
     wider = await fetcher.download("BTC/USDT", "1m", int(rows[0][0]))
 
-    assert fake.count(KLINES) - before == 1 and wider.rows_new == 1_000 and wider.rows_in_range == 3_000
+    assert fake.count(KLINES) - before == 1
+    assert wider.rows_new == 1_000
+    assert wider.rows_in_range == 3_000
     assert fake.requests[-1].query["startTime"] == str(int(rows[0][0]))
 
 
@@ -115,7 +123,8 @@ def test_missing_plus_covered_is_exactly_the_request(have: list[tuple[int, int]]
     want = set(range(lo, hi))
 
     assert {t for a, b in missing for t in range(a, b)} == want - covered
-    assert all(a < b for a, b in missing) and missing == merge_intervals(missing)
+    assert all(a < b for a, b in missing)
+    assert missing == merge_intervals(missing)
 
 
 def test_interval_subtraction() -> None:
@@ -139,7 +148,9 @@ async def test_download_script_end_to_end(fake: FakeBinance, tmp_path: Path) -> 
 
     assert proc.returncode == 0, err.decode()
     summary = json.loads(out)
-    assert summary["rows_in_range"] == 48 and summary["gaps"] == [] and summary["verdict"] == "OK"
+    assert summary["rows_in_range"] == 48
+    assert summary["gaps"] == []
+    assert summary["verdict"] == "OK"
     assert Path(summary["cache"]).is_relative_to(tmp_path / "data" / "cache" / "binance")
 
 
@@ -161,12 +172,17 @@ async def test_progress_bar_and_import_without_symbol(fake: FakeBinance, tmp_pat
                                    str(tmp_path / "a"), "--api-base-url", fake.base_url, "--page-limit", "10",
                                    "--export", str(exported))
     assert code == 0, err
-    assert "100%" in err and "candle" in err  # tqdm's bar on stderr, finished
+    assert "100%" in err
+    assert "candle" in err
     code, out, err = await _script("--import", str(exported), "--root", str(tmp_path / "b"), "--json")
     assert code == 0, err
     summary = json.loads(out)
-    assert summary["symbol"] == "BTC/USDT" and summary["timeframe"] == "1h" and summary["imported_new"] == 48
+    assert summary["symbol"] == "BTC/USDT"
+    assert summary["timeframe"] == "1h"
+    assert summary["imported_new"] == 48
     unnamed = tmp_path / "candles.csv"
     unnamed.write_bytes(b"timestamp,open,high,low,close,volume\n")
     code, out, err = await _script("--import", str(unnamed), "--root", str(tmp_path / "c"))
-    assert code == 2 and "cannot tell the symbol from file name" in err and "Traceback" not in err
+    assert code == 2
+    assert "cannot tell the symbol from file name" in err
+    assert "Traceback" not in err

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import itertools
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -88,7 +89,7 @@ async def test_closed_candles_once_each_even_across_restarts(setup: tuple, fake:
     stamps = [c.ts_ms for c in candles]
     assert (first, nothing_new, later, after_restart) == (1, 0, 3, 2)
     assert stamps == sorted(set(stamps))
-    assert all(b - a == MINUTE for a, b in zip(stamps, stamps[1:], strict=False))
+    assert all(b - a == MINUTE for a, b in itertools.pairwise(stamps))
     assert stamps[-1] + MINUTE <= fake_time.now_ms()  # never the forming candle
 
 
@@ -106,7 +107,9 @@ async def test_ticks_books_and_funding(setup: tuple, fake: FakeBinance) -> None:
     assert [t.symbol for t in ticks] == ["BTC/USDT", "BTC/USDT:USDT"]
     assert [type(e) for e in events].count(OrderBook) == 1
     funding = [e for e in events if isinstance(e, FundingRate)]
-    assert len(funding) == 1 and funding[0].symbol == "BTC/USDT" and funding[0].rate == pytest.approx(0.0001)
+    assert len(funding) == 1
+    assert funding[0].symbol == "BTC/USDT"
+    assert funding[0].rate == pytest.approx(0.0001)
     assert fake.count("/fapi/v1/premiumIndex") == 2
 
 
@@ -126,11 +129,15 @@ async def test_outage_means_no_data_and_the_gate_blocks(setup: tuple, fake: Fake
     published = await feed.poll_candles()
     gate.check_staleness()
 
-    assert healthy[0] == "OK" and healthy[1] > 0.9
-    assert published == 0 and not [e for e in _take(sub) if isinstance(e, CandleClosed)]
-    assert gate.status("BTC/USDT") == "BLOCKED" and not gate.allows_entry("BTC/USDT")
+    assert healthy[0] == "OK"
+    assert healthy[1] > 0.9
+    assert published == 0
+    assert not [e for e in _take(sub) if isinstance(e, CandleClosed)]
+    assert gate.status("BTC/USDT") == "BLOCKED"
+    assert not gate.allows_entry("BTC/USDT")
     snap = feed.snapshot()["BTC/USDT"]
-    assert snap["freshness"] == 0.0 and snap["completeness"] < 1.0
+    assert snap["freshness"] == 0.0
+    assert snap["completeness"] < 1.0
 
 
 async def test_runs_as_a_component(setup: tuple, fake: FakeBinance, fake_time: FakeTime) -> None:
@@ -166,14 +173,17 @@ async def test_wiring_adds_gate_everywhere_and_feed_outside_replay(setup: tuple)
     assert services.exchange is not None
     await services.exchange.close()  # what the release-phase shutdown hook does
 
-    assert "data_gate" in names and "market_data" in names and "feed" not in names
-    assert isinstance(services.feed, RealtimeMarketData) and services.feed.cache is services.cache
+    assert "data_gate" in names
+    assert "market_data" in names
+    assert "feed" not in names
+    assert isinstance(services.feed, RealtimeMarketData)
+    assert services.feed.cache is services.cache
     assert services.gate.allows_entry("BTC/USDT") is False  # no data yet
     assert services.exchange.snapshot() == {}
 
 
 async def test_a_refused_candle_never_reaches_the_cache_or_the_runner(setup: tuple) -> None:
-    ctx, clients, sub, _ = setup
+    ctx, _clients, sub, _ = setup
     cache, decided = MarketCache("1m"), []
 
     class _Runner:
@@ -207,5 +217,6 @@ async def test_warm_up_fills_the_cache_without_events(setup: tuple, fake: FakeBi
     fresh = await feed.poll_candles()
 
     assert loaded == ctx.config.replay.warmup_bars
-    assert fresh == 1 and [type(e) for e in _take(sub) if not isinstance(e, DataStatus)] == [CandleClosed]
+    assert fresh == 1
+    assert [type(e) for e in _take(sub) if not isinstance(e, DataStatus)] == [CandleClosed]
     assert len(cache.series("BTC/USDT").timestamps) == loaded + 1

@@ -43,7 +43,8 @@ def test_exit_code_is_the_verdict(tmp_path: Path, capsys: pytest.CaptureFixture[
     rc = main([str(path), "--json"])
 
     rep = json.loads(capsys.readouterr().out)
-    assert rc == code and rep["verdict"] == ["OK", "DEGRADED", "BLOCKED"][code]
+    assert rc == code
+    assert rep["verdict"] == ["OK", "DEGRADED", "BLOCKED"][code]
     if spoil == "gap":
         assert rep["findings"]["gap"]["first_timestamps"] == [int(df["timestamp"].iloc[100 - 1]) + HOUR]
 

@@ -162,7 +162,8 @@ class Impostor:
         if argv_root is not None:
             argv += ["--root", str(argv_root)]
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
-        assert self.proc.stdout is not None and self.proc.stdout.readline().strip() == "ready"
+        assert self.proc.stdout is not None
+        assert self.proc.stdout.readline().strip() == "ready"
         self.pid = self.proc.pid
         if write_pid:
             (root / "state").mkdir(parents=True, exist_ok=True)

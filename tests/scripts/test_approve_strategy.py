@@ -33,7 +33,8 @@ def test_approve_moves_the_strategy(bot_with_candidates) -> None:
     assert ran.code == 0, ran.out + ran.err
     assert ran.json()["ok"] is True
     moved = bot.root / "strategies" / "active" / "mom-test-1.json"
-    assert moved.exists() and not path.exists()
+    assert moved.exists()
+    assert not path.exists()
     body = json.loads(moved.read_text())
     assert body["status"] == "approved"
     assert body["history"][-1]["actor"].startswith("script:")
@@ -49,7 +50,8 @@ def test_reject_with_reason(bot_with_candidates) -> None:
     assert ran.code == 0, ran.out + ran.err
     assert "rejected" in ran.out
     body = json.loads((bot.root / "strategies" / "retired" / "mom-test-2.json").read_text())
-    assert body["status"] == "rejected" and body["history"][-1]["reason"] == "too few trades"
+    assert body["status"] == "rejected"
+    assert body["history"][-1]["reason"] == "too few trades"
     assert not path.exists()
 
 
@@ -58,7 +60,8 @@ def test_unknown_id_is_refused_by_the_bot(shared_bot: BotUnderTest) -> None:
 
     assert ran.code == 1, ran.out + ran.err
     out = ran.json()
-    assert out["ok"] is False and "unknown" in out["message"]
+    assert out["ok"] is False
+    assert "unknown" in out["message"]
     assert list((shared_bot.root / "state" / "inbox").iterdir()) == []
 
 
@@ -69,18 +72,20 @@ def test_bot_down_sends_nothing(tmp_path: Path) -> None:
     ran = run_script("approve_strategy.py", root, "mom-test-1", "--json")
 
     assert ran.code == 3
-    assert ran.json()["ok"] is False and "not running" in ran.json()["error"]
+    assert ran.json()["ok"] is False
+    assert "not running" in ran.json()["error"]
     assert list((root / "state" / "inbox").iterdir()) == []
 
 
-@pytest.mark.parametrize("args, message", [
+@pytest.mark.parametrize(("args", "message"), [
     (["bad id!"], "is not a strategy id"),
     (["mom-1", "--reject", "  "], "needs a reason"),
 ])
 def test_bad_input_is_a_usage_error(tmp_path: Path, args: list[str], message: str) -> None:
     ran = run_script("approve_strategy.py", tmp_path, *args)
 
-    assert ran.code == 2 and message in ran.err
+    assert ran.code == 2
+    assert message in ran.err
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="needs root to give the state folder to another user")
@@ -93,5 +98,6 @@ def test_another_users_bot_is_not_written_to(tmp_path: Path, impostor_factory) -
 
     ran = run_script("approve_strategy.py", root, "mom-test-1")
 
-    assert ran.code == 1 and "run this as the bot's user" in ran.err
+    assert ran.code == 1
+    assert "run this as the bot's user" in ran.err
     assert list((root / "state" / "inbox").iterdir()) == []

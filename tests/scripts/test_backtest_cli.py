@@ -57,6 +57,9 @@ def test_a_bot_strategy_file_with_whole_period_figures(candles: Path, tmp_path: 
 def test_bad_input_is_one_line(args: list[str], expected: str, candles: Path, tmp_path: Path) -> None:
     full = args if "--data" in args else ["--data", str(candles), *args]
     done = run(*full, cwd=tmp_path)
-    assert done.returncode == 2 and done.stdout == ""
-    assert done.stderr.count("\n") == 1 and expected in done.stderr
-    assert "Traceback" not in done.stderr and "https://" not in done.stderr
+    assert done.returncode == 2
+    assert done.stdout == ""
+    assert done.stderr.count("\n") == 1
+    assert expected in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "https://" not in done.stderr

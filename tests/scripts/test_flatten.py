@@ -101,14 +101,23 @@ async def test_flatten_sends_closing_orders(fake: FakeBinance, exchange: FakeOrd
     code, out = await _stop_flatten(root, _config(tmp_path, fake.base_url), KEYS)
 
     assert code == 0, out
-    assert out["how"] == "not-running" and out["flatten"]["ok"] is True
+    assert out["how"] == "not-running"
+    assert out["flatten"]["ok"] is True
     spot, perp = _orders(fake, "/api/v3/order"), _orders(fake, "/fapi/v1/order")
-    assert len(spot) == 1 and spot[0]["symbol"] == "BTCUSDT" and spot[0]["side"] == "SELL"
-    assert spot[0]["type"] == "MARKET" and float(spot[0]["quantity"]) == pytest.approx(0.25)  # capped at free
-    assert len(perp) == 1 and perp[0]["symbol"] == "ETHUSDT" and perp[0]["side"] == "BUY"
-    assert float(perp[0]["quantity"]) == 2.0 and perp[0]["reduceOnly"] == "true"
-    assert spot[0]["newClientOrderId"].startswith("atl-") and perp[0]["newClientOrderId"].startswith("atl-")
-    assert all(o["ok"] for o in out["flatten"]["orders"]) and exchange.positions == {}
+    assert len(spot) == 1
+    assert spot[0]["symbol"] == "BTCUSDT"
+    assert spot[0]["side"] == "SELL"
+    assert spot[0]["type"] == "MARKET"
+    assert float(spot[0]["quantity"]) == pytest.approx(0.25)
+    assert len(perp) == 1
+    assert perp[0]["symbol"] == "ETHUSDT"
+    assert perp[0]["side"] == "BUY"
+    assert float(perp[0]["quantity"]) == 2.0
+    assert perp[0]["reduceOnly"] == "true"
+    assert spot[0]["newClientOrderId"].startswith("atl-")
+    assert perp[0]["newClientOrderId"].startswith("atl-")
+    assert all(o["ok"] for o in out["flatten"]["orders"])
+    assert exchange.positions == {}
 
 
 async def test_flatten_records_what_it_sold_and_a_second_run_sells_nothing(
@@ -120,8 +129,10 @@ async def test_flatten_records_what_it_sold_and_a_second_run_sells_nothing(
     first = await _stop_flatten(root, config, KEYS)
     second = await _stop_flatten(root, config, KEYS)
 
-    assert first[0] == 0 and second[0] == 0, json.dumps(second[1])
-    assert len(_orders(fake, "/api/v3/order")) == 1 and len(_orders(fake, "/fapi/v1/order")) == 1
+    assert first[0] == 0, json.dumps(second[1])
+    assert second[0] == 0, json.dumps(second[1])
+    assert len(_orders(fake, "/api/v3/order")) == 1
+    assert len(_orders(fake, "/fapi/v1/order")) == 1
     assert "no open exchange positions" in second[1]["flatten"]["message"]
     lines = [e for e in Ledger(root / "logs").entries() if e.kind == "fill" and e.strategy_id == "flatten"]
     assert sorted((e.symbol, e.side) for e in lines) == [("BTC/USDT", "sell"), ("ETH/USDT", "buy")]
@@ -152,10 +163,12 @@ async def test_flatten_closes_the_runners_trades_so_a_restart_does_not_sell_agai
 
     code, out = await _stop_flatten(root, _config(tmp_path, fake.base_url), KEYS)
 
-    assert code == 0 and out["flatten"]["runner_trades_closed"] == ["s1|BTC/USDT"]
+    assert code == 0
+    assert out["flatten"]["runner_trades_closed"] == ["s1|BTC/USDT"]
     assert StateStore(root / "state").load(StrategyRunner.FILE, RunnerState).trades == {}
     (closed,) = [e for e in Ledger(root / "logs").entries() if e.kind == "trade"]
-    assert closed.strategy_id == "s1" and closed.data["reason"] == "flatten"
+    assert closed.strategy_id == "s1"
+    assert closed.data["reason"] == "flatten"
 
 
 async def test_one_refused_order_is_reported_and_the_rest_still_close(fake: FakeBinance, exchange: FakeOrders,
@@ -167,7 +180,8 @@ async def test_one_refused_order_is_reported_and_the_rest_still_close(fake: Fake
 
     assert code == 1
     flat = out["flatten"]
-    assert flat["ok"] is False and "FAILED: ETH/USDT" in flat["message"]
+    assert flat["ok"] is False
+    assert "FAILED: ETH/USDT" in flat["message"]
     assert len(_orders(fake, "/api/v3/order")) == 1
     assert len(_orders(fake, "/fapi/v1/order")) == 1  # sent once, never blindly retried
 

@@ -55,9 +55,12 @@ def test_bot_down_reads_the_files_and_writes_nothing(tmp_path: Path) -> None:
 
     assert ran.code == 3, ran.err
     report = ran.json()
-    assert report["verdict"] == "down" and report["process"] is None
-    assert report["heartbeat"]["stale"] is True and report["heartbeat"]["mode"] == "paper"
-    assert report["control"]["run_state"] == "paused" and report["control"]["paused_by"] == "telegram:1"
+    assert report["verdict"] == "down"
+    assert report["process"] is None
+    assert report["heartbeat"]["stale"] is True
+    assert report["heartbeat"]["mode"] == "paper"
+    assert report["control"]["run_state"] == "paused"
+    assert report["control"]["paused_by"] == "telegram:1"
     assert report["strategies"]["folders"] == {"testing": 1, "active": 1, "retired": 1}
     assert report["strategies"]["statuses"] == {"awaiting_approval": 1, "live": 1}
     assert report["strategies"]["unreadable"] == ["retired/c.json"]
@@ -78,9 +81,11 @@ def test_bot_down_human_output(tmp_path: Path) -> None:
 
     assert ran.code == 3
     assert "not running (held down by STOPPED" in ran.out
-    assert "STALE" in ran.out and "hold        person by telegram:1" in ran.out
+    assert "STALE" in ran.out
+    assert "hold        person by telegram:1" in ran.out
     assert "verdict     DOWN" in ran.out
-    assert "live: ETH/USDT(perp) -2.000" in ran.out and "1 unreadable ledger line(s)" in ran.out
+    assert "live: ETH/USDT(perp) -2.000" in ran.out
+    assert "1 unreadable ledger line(s)" in ran.out
     assert "paper wallet USDT 9,950.50, BTC 0.100" in ran.out  # the step of a 100 USDT asset: 0.001
 
 
@@ -107,7 +112,8 @@ def test_equity_pnl_and_quantities_for_people(tmp_path: Path) -> None:
 
     money_line = next(line for line in ran.out.splitlines() if line.startswith("money"))
     assert "equity 10,234.57 USDT at 2026-12-01 14:00 UTC" in money_line
-    assert "today +12.55 USDT (2 trades)" in money_line and "total +234.57 USDT since 10,000.00 USDT" in money_line
+    assert "today +12.55 USDT (2 trades)" in money_line
+    assert "total +234.57 USDT since 10,000.00 USDT" in money_line
     assert "realized −27.70 USDT over 3 trades" in money_line
     assert "ETH" not in ran.out.split("paper wallet", 1)[1].splitlines()[0]
     assert "e-17" not in ran.out
@@ -132,7 +138,8 @@ def test_running_bot_is_healthy_and_answers_live(shared_bot: BotUnderTest) -> No
     assert report["verdict"] == "healthy"
     assert report["process"]["pid"] == shared_bot.pid
     assert report["heartbeat"]["age_s"] < 30
-    assert report["live"]["ok"] is True and "replay" in report["live"]["message"]
+    assert report["live"]["ok"] is True
+    assert "replay" in report["live"]["message"]
     assert report["live"]["data"]["heartbeat"]["pid"] == shared_bot.pid
     assert list((shared_bot.root / "state" / "outbox").iterdir()) == []  # the script cleaned its answer
 
@@ -145,12 +152,14 @@ def test_stopped_process_is_reported_hung(shared_bot: BotUnderTest) -> None:
         os.kill(shared_bot.pid, signal.SIGCONT)
 
     assert ran.code == 6
-    assert ran.json()["verdict"] == "hung" and ran.json()["process"]["stopped"] is True
+    assert ran.json()["verdict"] == "hung"
+    assert ran.json()["process"]["stopped"] is True
 
 
 def test_bad_option_values(tmp_path: Path) -> None:
     ran = run_script("get_status.py", tmp_path, "--stale-after", "0")
-    assert ran.code == 2 and "positive" in ran.err
+    assert ran.code == 2
+    assert "positive" in ran.err
     ran = run_script("get_status.py", tmp_path, "--no-such-flag")
     assert ran.code == 2
 
@@ -162,7 +171,9 @@ def test_help_documents_exit_codes(module: str, capsys: pytest.CaptureFixture[st
         main(["--help"])
     out = capsys.readouterr().out
     assert done.value.code == 0
-    assert "exit codes:" in out and "--root" in out and "--json" in out
+    assert "exit codes:" in out
+    assert "--root" in out
+    assert "--json" in out
     for code in range(7):
         assert f"\n  {code}  " in out
 
@@ -183,5 +194,7 @@ def test_every_hold_is_listed_with_owner_and_reason(tmp_path: Path) -> None:
     assert [(h["kind"], h["by"], h["reason"]) for h in as_json["holds"]] == [
         ("person", "telegram:1", "news at 14:00"), ("kill_switch", "kill_switch", "drawdown 21% from peak")]
     assert "control     halted" in text
-    assert "hold        person by telegram:1" in text and "news at 14:00 (lifted by resume)" in text
-    assert "kill_switch by kill_switch" in text and "(lifted by release hold=kill_switch)" in text
+    assert "hold        person by telegram:1" in text
+    assert "news at 14:00 (lifted by resume)" in text
+    assert "kill_switch by kill_switch" in text
+    assert "(lifted by release hold=kill_switch)" in text

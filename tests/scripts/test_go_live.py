@@ -73,9 +73,11 @@ async def test_typed_confirmation_goes_live(gate: InProcessGate, tmp_path: Path)
     code, out, err = await _go_live(gate.ctx.paths.root, _config_file(tmp_path, LIVE_CONFIG), "GO LIVE\n")
 
     assert code == 0, out + err
-    assert "GO LIVE: real orders with real money" in out and "LIVE trading confirmed" in out
+    assert "GO LIVE: real orders with real money" in out
+    assert "LIVE trading confirmed" in out
     saved = json.loads((gate.ctx.paths.state / "control.json").read_text())
-    assert saved["live"]["by"].startswith("script:") and len(saved["live"]["key_fingerprint"]) == 16
+    assert saved["live"]["by"].startswith("script:")
+    assert len(saved["live"]["key_fingerprint"]) == 16
 
 
 @pytest.mark.parametrize("typed", ["go live\n", "GO LIVE NOW\n", "yes\n", ""])
@@ -99,7 +101,8 @@ async def test_json_mode_still_asks(gate: InProcessGate, tmp_path: Path) -> None
 def test_yes_cannot_skip_the_confirmation(tmp_path: Path) -> None:
     ran = run_script("go_live.py", tmp_path, "--yes", stdin="GO LIVE\n")
 
-    assert ran.code == 2 and "no --yes" in ran.err
+    assert ran.code == 2
+    assert "no --yes" in ran.err
 
 
 def test_config_that_forbids_live_sends_nothing(shared_bot: BotUnderTest, tmp_path: Path) -> None:
@@ -108,7 +111,8 @@ def test_config_that_forbids_live_sends_nothing(shared_bot: BotUnderTest, tmp_pa
     ran = run_script("go_live.py", shared_bot.root, "--config", str(config), stdin="GO LIVE\n")
 
     assert ran.code == 5
-    assert "allow_live_trading is false" in ran.err and "Type GO LIVE" not in ran.out
+    assert "allow_live_trading is false" in ran.err
+    assert "Type GO LIVE" not in ran.out
     assert json.loads((shared_bot.root / "state" / "control.json").read_text())["live"] is None
 
 
@@ -119,7 +123,8 @@ def test_the_bots_own_gate_has_the_last_word(shared_bot: BotUnderTest, tmp_path:
 
     assert ran.code == 1, ran.out + ran.err
     assert re.search(r"equity\s+[\d,]+\.\d\d USDT", ran.out), ran.out  # the preview shows the bot's equity
-    assert "cannot go live" in ran.err and "replay mode" in ran.err
+    assert "cannot go live" in ran.err
+    assert "replay mode" in ran.err
     assert json.loads((shared_bot.root / "state" / "control.json").read_text())["live"] is None
 
 
@@ -133,4 +138,5 @@ def test_default_config_of_the_running_bot_is_used(shared_bot: BotUnderTest) -> 
 def test_bot_down(tmp_path: Path) -> None:
     ran = run_script("go_live.py", tmp_path, "--json", stdin="GO LIVE\n")
 
-    assert ran.code == 3 and "not running" in ran.json()["error"]
+    assert ran.code == 3
+    assert "not running" in ran.json()["error"]

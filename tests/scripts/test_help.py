@@ -18,4 +18,5 @@ def test_help_from_another_directory(name: str, tmp_path: Path) -> None:
     proc = subprocess.run([sys.executable, str(REPO / "scripts" / name), "--help"], cwd=tmp_path,
                           capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0, proc.stderr[-500:]
-    assert proc.stdout.startswith("usage:") and "Traceback" not in proc.stderr
+    assert proc.stdout.startswith("usage:")
+    assert "Traceback" not in proc.stderr

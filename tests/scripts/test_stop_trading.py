@@ -20,13 +20,15 @@ def test_graceful_stop_through_the_inbox(bot: BotUnderTest) -> None:
 
     assert ran.code == 0, ran.out + ran.err
     out = ran.json()
-    assert out["how"] == "inbox" and out["pid"] == bot.pid, out["steps"]
+    assert out['how'] == 'inbox', out['steps']
+    assert out['pid'] == bot.pid, out['steps']
     assert bot.proc.wait(timeout=5) == 0  # a clean exit, not a signal
     assert elapsed < 20
     assert bot.heartbeat()["state"] == "stopped"
     assert not (bot.root / "state" / "bot.pid").exists()
     hold = json.loads((bot.root / "STOPPED").read_text())
-    assert hold["pid"] == bot.pid and hold["reason"]
+    assert hold["pid"] == bot.pid
+    assert hold["reason"]
     assert list((bot.root / "state" / "inbox").iterdir()) == []
     assert list((bot.root / "state" / "outbox").iterdir()) == []
 
@@ -53,10 +55,12 @@ def test_inbox_ignored_then_sigterm_and_command_withdrawn(tmp_path: Path, impost
 
     assert ran.code == 0, ran.out + ran.err
     out = ran.json()
-    assert out["how"] == "sigterm" and "no answer" in out["steps"][0]
+    assert out["how"] == "sigterm"
+    assert "no answer" in out["steps"][0]
     assert imp.proc.wait(timeout=5) == 0
     assert list((root / "state" / "inbox").iterdir()) == []  # the unanswered stop will not fire on restart
-    assert not (root / "STOPPED").exists() and out["hold_file"] is None
+    assert not (root / "STOPPED").exists()
+    assert out["hold_file"] is None
 
 
 def test_sigterm_ignored_escalates_to_sigkill(tmp_path: Path, impostor_factory) -> None:
@@ -66,7 +70,8 @@ def test_sigterm_ignored_escalates_to_sigkill(tmp_path: Path, impostor_factory) 
     ran = run_script("stop_trading.py", root, "--graceful-timeout", "0.3", "--term-timeout", "0.5")
 
     assert ran.code == 0, ran.err
-    assert "SIGKILL" in ran.out and "bot stopped" in ran.out
+    assert "SIGKILL" in ran.out
+    assert "bot stopped" in ran.out
     assert imp.proc.wait(timeout=5) == -signal.SIGKILL
 
 
@@ -89,12 +94,14 @@ def test_a_reused_pid_is_never_signalled(tmp_path: Path, impostor_factory) -> No
 
     ran = run_script("stop_trading.py", root, "--json", "--no-hold")
 
-    assert ran.code == 0 and ran.json()["how"] == "not-running"
+    assert ran.code == 0
+    assert ran.json()["how"] == "not-running"
 
 
 def test_bad_timeouts_are_usage_errors(tmp_path: Path) -> None:
     ran = run_script("stop_trading.py", tmp_path, "--term-timeout", "-1")
-    assert ran.code == 2 and "--term-timeout must be positive" in ran.err
+    assert ran.code == 2
+    assert "--term-timeout must be positive" in ran.err
     assert not (tmp_path / "STOPPED").exists()
 
 
@@ -108,7 +115,8 @@ def test_wrong_user_skips_the_inbox_but_still_stops(tmp_path: Path, impostor_fac
     ran = run_script("stop_trading.py", root, "--json", "--no-hold")
 
     assert ran.code == 0, ran.out + ran.err
-    assert ran.json()["how"] == "sigterm" and "inbox stop skipped" in ran.json()["steps"][0]
+    assert ran.json()["how"] == "sigterm"
+    assert "inbox stop skipped" in ran.json()["steps"][0]
     assert imp.proc.wait(timeout=5) == 0
 
 
@@ -122,8 +130,10 @@ def test_another_roots_bot_is_never_touched(tmp_path: Path, shared_bot: BotUnder
     status = run_script("get_status.py", root, "--json")
     stop = run_script("stop_trading.py", root, "--json", "--no-hold")
 
-    assert status.code == 3 and status.json()["process"] is None
-    assert stop.code == 0 and stop.json()["how"] == "not-running"
+    assert status.code == 3
+    assert status.json()["process"] is None
+    assert stop.code == 0
+    assert stop.json()["how"] == "not-running"
     assert shared_bot.proc.poll() is None
 
 
@@ -136,4 +146,5 @@ def test_a_bot_without_a_pid_file_is_still_found(tmp_path: Path, impostor_factor
     ran = run_script("stop_trading.py", root, "--json", "--graceful-timeout", "0.5", "--no-hold")
 
     assert ran.code == 0, ran.out + ran.err
-    assert ran.json()["pid"] == imp.pid and ran.json()["how"] == "sigterm"
+    assert ran.json()["pid"] == imp.pid
+    assert ran.json()["how"] == "sigterm"

@@ -10,7 +10,8 @@ def png_size(data: bytes) -> tuple[int, int]:
     """Width and height from the IHDR chunk, after checking the signature and the chunk's CRC."""
     assert data[:8] == b"\x89PNG\r\n\x1a\n", "not a PNG signature"
     length, kind = struct.unpack(">I4s", data[8:16])
-    assert kind == b"IHDR" and length == 13
+    assert kind == b"IHDR"
+    assert length == 13
     body = data[16:16 + length]
     (crc,) = struct.unpack(">I", data[16 + length:20 + length])
     assert crc == zlib.crc32(kind + body), "IHDR CRC mismatch"

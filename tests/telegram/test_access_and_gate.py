@@ -29,10 +29,12 @@ async def test_unknown_chat_gets_nothing_and_changes_nothing(cockpit: Harness,
     await cockpit.settle()
     assert cockpit.fake.sent_to(STRANGER) == []
     assert cockpit.fake.callback_answers == []
-    assert control_bytes(cockpit) == before and cockpit.calls == []
+    assert control_bytes(cockpit) == before
+    assert cockpit.calls == []
     stranger_logs = [r for r in caplog.records if str(STRANGER) in r.getMessage()]
     assert len(stranger_logs) == 1  # logged once, then rate-limited
-    assert cockpit.bot is not None and cockpit.bot.access.stranger_messages == 8
+    assert cockpit.bot is not None
+    assert cockpit.bot.access.stranger_messages == 8
 
 
 async def test_viewer_reads_but_cannot_change(cockpit: Harness) -> None:
@@ -42,10 +44,12 @@ async def test_viewer_reads_but_cannot_change(cockpit: Harness) -> None:
     for text in ("/pause", "/golive", "/stop", "/approve S1", "/paper", "/logs 5"):
         assert "for admins" in (await cockpit.ask(VIEWER, text)).text, text
     help_text = (await cockpit.ask(VIEWER, "/help")).text
-    assert "/status" in help_text and "/pause" not in help_text
+    assert "/status" in help_text
+    assert "/pause" not in help_text
     cockpit.fake.push_callback(VIEWER, "approve:S1")
     await cockpit.settle()
-    assert cockpit.calls == [] and control_bytes(cockpit) == before
+    assert cockpit.calls == []
+    assert control_bytes(cockpit) == before
     assert cockpit.fake.callback_answers[-1]["text"] == "admins only"
 
 
@@ -60,7 +64,8 @@ async def test_golive_without_confirm_or_with_wrong_code_goes_nowhere(cockpit_fa
     wrong = f"{(int(code) + 1) % 1_000_000:06d}"
     assert "wrong code" in (await h.ask(ADMIN, f"/confirm {wrong}")).text
     assert "nothing is waiting" in (await h.ask(ADMIN2, f"/confirm {code}")).text  # another admin's code
-    assert not h.control.state.live_confirmed and control_bytes(h) == before
+    assert not h.control.state.live_confirmed
+    assert control_bytes(h) == before
     assert "LIVE trading confirmed" in (await h.ask(ADMIN, f"/confirm {code}")).text
     assert json.loads(control_bytes(h))["live"]["by"] == f"telegram:{ADMIN}"
     assert "paper trading" in (await h.ask(ADMIN, "/paper")).text
@@ -73,13 +78,16 @@ async def test_golive_code_expires(cockpit_factory: CockpitFactory) -> None:
     code = code_in((await h.ask(ADMIN, "/golive")).text)
     await asyncio.sleep(0.35)
     assert "expired" in (await h.ask(ADMIN, f"/confirm {code}")).text
-    assert not h.control.state.live_confirmed and control_bytes(h) == before
+    assert not h.control.state.live_confirmed
+    assert control_bytes(h) == before
 
 
 async def test_golive_refused_when_config_forbids(cockpit_factory: CockpitFactory) -> None:
     h = await cockpit_factory(config={"mode": "live"})
     reply = (await h.ask(ADMIN, "/golive")).text
-    assert "cannot go live" in reply and "allow_live_trading" in reply and "/confirm" not in reply
+    assert "cannot go live" in reply
+    assert "allow_live_trading" in reply
+    assert "/confirm" not in reply
 
 
 async def test_stop_needs_its_code(cockpit: Harness) -> None:
@@ -96,7 +104,8 @@ async def test_approval_while_live_takes_a_code(cockpit_factory: CockpitFactory)
     registry_recorder(h, "approve")
     h.control.confirm_live("test")
     reply = (await h.ask(ADMIN, "/approve S1")).text
-    assert "REAL money" in reply and h.calls == []
+    assert "REAL money" in reply
+    assert h.calls == []
     await h.ask(ADMIN, f"/confirm {code_in(reply)}")
     assert h.calls == [("approve", {"id": "S1"}, f"telegram:{ADMIN}")]
 
@@ -114,9 +123,12 @@ async def test_buttons_only_on_a_strategy_awaiting_approval(cockpit: Harness) ->
     cockpit.ctx.bus.publish(Alert("info", "Strategy discovered: S6", "now dry_run", key="discovery:S6"))
     cockpit.ctx.bus.publish(Alert("action", "Approval waiting: S7", "passed out-of-sample", key="approval:S7"))
     found, waiting = (await cockpit.fake.wait_sent(3, chat_id=ADMIN))[1:3]
-    assert found.text.startswith("🔬 New strategy S6 — dry_run") and found.reply_markup is None
-    assert found.parse_mode == "HTML" and "+4.12%" in found.text
-    assert waiting.text.startswith("❗ Approval waiting: S7") and waiting.reply_markup is not None
+    assert found.text.startswith("🔬 New strategy S6 — dry_run")
+    assert found.reply_markup is None
+    assert found.parse_mode == "HTML"
+    assert "+4.12%" in found.text
+    assert waiting.text.startswith("❗ Approval waiting: S7")
+    assert waiting.reply_markup is not None
     assert [b["callback_data"] for b in waiting.reply_markup["inline_keyboard"][0]] == ["approve:S7", "reject:S7"]
 
 
@@ -133,10 +145,12 @@ async def test_a_pressed_button_edits_its_message_and_sends_nothing_else(cockpit
     assert [c[:2] for c in cockpit.calls] == [expected]
     assert len(cockpit.fake.callback_answers) == 1
     edit = cockpit.fake.edits[-1]
-    assert edit["method"] == "editMessageText" and edit["message_id"] == str(alert.message_id)
+    assert edit["method"] == "editMessageText"
+    assert edit["message_id"] == str(alert.message_id)
     assert edit["text"].startswith("❗ Approval waiting: S7")
     done = {"approve": "✅ approved", "reject": "❌ rejected"}[action]
-    assert edit["text"].endswith(f"{done} by @name{ADMIN}") and "reply_markup" not in edit
+    assert edit["text"].endswith(f"{done} by @name{ADMIN}")
+    assert "reply_markup" not in edit
     answers = [m for m in cockpit.fake.sent_to(ADMIN) if not m.text.startswith("Commands (")]
     assert len(answers) == 2  # the start-up note and the alert: the press added no message
     assert len(cockpit.fake.sent_to(VIEWER)) == 1  # only the start-up note: action alerts are for admins
@@ -147,7 +161,8 @@ async def test_info_alerts_reach_viewers_without_buttons(cockpit: Harness) -> No
     cockpit.ctx.bus.publish(StrategyEvent("S8", "approved", "approved (by telegram:1)", 0))
     cockpit.ctx.bus.publish(StrategyEvent("S8", "backtested", "noise", 0))
     viewer = await cockpit.fake.wait_sent(3, chat_id=VIEWER)
-    assert "Strategy discovered: S8" in viewer[1].text and viewer[1].reply_markup is None
+    assert "Strategy discovered: S8" in viewer[1].text
+    assert viewer[1].reply_markup is None
     assert viewer[2].text.startswith("strategy S8 → approved")
     admin = await cockpit.fake.wait_sent(3, chat_id=ADMIN)
     assert admin[1].reply_markup is None  # no strategy file awaiting approval: nothing a button could do
@@ -161,22 +176,26 @@ async def test_state_changes_of_one_condition_are_not_deduplicated(cockpit: Harn
     sent = await cockpit.fake.wait_sent(3, chat_id=ADMIN)
     await asyncio.sleep(0.2)
     titles = [m.text.splitlines()[0] for m in cockpit.fake.sent_to(ADMIN)[1:]]
-    assert titles == ["⚠️ data BTC/USDT: OK → BLOCKED", "⚠️ data BTC/USDT: BLOCKED → OK"] and len(sent) == 3
+    assert titles == ["⚠️ data BTC/USDT: OK → BLOCKED", "⚠️ data BTC/USDT: BLOCKED → OK"]
+    assert len(sent) == 3
 
 
 async def test_stop_with_flatten_closes_positions_first(cockpit: Harness) -> None:
-    registry_recorder(cockpit, "emergency_stop", message=lambda a: "EMERGENCY STOP: every position sent to close")
+    registry_recorder(cockpit, "emergency_stop", message=lambda _a: "EMERGENCY STOP: every position sent to close")
     reply = (await cockpit.ask(ADMIN, "/stop flatten")).text
-    assert "close every position" in reply and cockpit.calls == []
+    assert "close every position" in reply
+    assert cockpit.calls == []
     answer = (await cockpit.ask(ADMIN, f"/confirm {code_in(reply)}")).text
-    assert "EMERGENCY STOP" in answer and "stopping" in answer
+    assert "EMERGENCY STOP" in answer
+    assert "stopping" in answer
     assert [c[0] for c in cockpit.calls] == ["emergency_stop"]
     await asyncio.wait_for(cockpit.supervisor.stop_event.wait(), 2)
 
 
 async def test_stop_with_flatten_does_not_stop_when_flatten_fails(cockpit: Harness) -> None:
-    registry_recorder(cockpit, "emergency_stop", ok=False, message=lambda a: "exchange unreachable")
+    registry_recorder(cockpit, "emergency_stop", ok=False, message=lambda _a: "exchange unreachable")
     reply = (await cockpit.ask(ADMIN, "/stop flatten")).text
     answer = (await cockpit.ask(ADMIN, f"/confirm {code_in(reply)}")).text
-    assert "NOT stopping" in answer and "exchange unreachable" in answer
+    assert "NOT stopping" in answer
+    assert "exchange unreachable" in answer
     assert not cockpit.supervisor.stop_event.is_set()

@@ -71,7 +71,8 @@ async def test_scripted_admin_session(cockpit_factory: CockpitFactory) -> None:
         reply = await h.ask(ADMIN, text)
         last = reply.text
         answers[text if line != "CONFIRM" else f"confirm {len(answers)}"] = reply.text
-        assert reply.raw.strip() and html_problem(reply.raw) is None, text
+        assert reply.raw.strip(), text
+        assert html_problem(reply.raw) is None, text
         assert reply.parse_mode == "HTML", text
     assert {line.split()[0].lstrip("/") for line in script if line != "CONFIRM"} | {"confirm"} == \
         {c.name for c in COMMANDS}
@@ -80,19 +81,23 @@ async def test_scripted_admin_session(cockpit_factory: CockpitFactory) -> None:
     assert len(recorded) == len(script)  # one message per command, nothing else
     assert [m for m, _ in recorded].count("sendPhoto") == 3
 
-    assert "Money:" in answers["/help"] and "Trading control:" in answers["/help"]
+    assert "Money:" in answers["/help"]
+    assert "Trading control:" in answers["/help"]
     assert answers["/health"].startswith("✅ Healthy")
     assert answers["/balance"].startswith("💰 Balance: 10,123.45 USDT")
     assert "In positions: 4,563.00 USDT (1 open)" in answers["/balance"]
     perf = answers["/performance"]
     assert perf.startswith("📈 Performance: +1,249.70 USDT over 4 trades")
-    assert "S<1>&_x +15.25 USDT · 2 trades · 50% won" in perf and "ETH/USDT +1,259.95 USDT" in perf
+    assert "S<1>&_x +15.25 USDT · 2 trades · 50% won" in perf
+    assert "ETH/USDT +1,259.95 USDT" in perf
     assert f"{day(0)} +25.50 USDT · 1 trades" in answers["/daily"]
     assert f"{day(1)} −10.25 USDT" in answers["/daily"]
     assert answers["/trades 3"].startswith("🧾 Last 3 of 4 closed trades")
     assert "3,012.35→3,020.1" in answers["/trades 3"] or "3,012.35→3,020.10" in answers["/trades 3"]
-    assert "0.3 " in answers["/trades 3"] and "0.30000000000000004" not in answers["/trades 3"]
-    assert "Close S2 at market?" in answers["/forceexit S2"] and "ETH/USDT 1.5" in answers["/forceexit S2"]
+    assert "0.3 " in answers["/trades 3"]
+    assert "0.30000000000000004" not in answers["/trades 3"]
+    assert "Close S2 at market?" in answers["/forceexit S2"]
+    assert "ETH/USDT 1.5" in answers["/forceexit S2"]
     assert "HALTS" in answers["/forceexit all"]
     assert ("close_position", {"strategy_id": "S2"}, f"telegram:{ADMIN}") in h.calls
     assert ("emergency_stop", {}, f"telegram:{ADMIN}") in h.calls
@@ -101,6 +106,7 @@ async def test_scripted_admin_session(cockpit_factory: CockpitFactory) -> None:
     token = h.ctx.secrets.telegram_bot_token
     assert all(token not in a for a in answers.values())
     assert "telegram token set" in answers["/show_config"]
-    assert answers["/version"].startswith("🏷 AI Trading Lab") and "python-telegram-bot 22" in answers["/version"]
+    assert answers["/version"].startswith("🏷 AI Trading Lab")
+    assert "python-telegram-bot 22" in answers["/version"]
     saved = json.loads((h.ctx.paths.state / "control.json").read_text())
     assert "person" not in saved["holds"]  # /pause then /resume: the person's hold is gone

@@ -58,18 +58,24 @@ async def test_every_command_answers(cockpit: Harness) -> None:
         assert reply.text.strip(), spec.name
         answers[spec.name] = reply.text
     assert "replay mode, running" in answers["status"]
-    assert "not available in this build" in answers["positions"] and "not available" in answers["pnl"]
-    assert "S1" in answers["strategies"] and "awaiting_approval" in answers["strategy"]
-    assert "paused" in answers["pause"] and "pause lifted" in answers["resume"]
+    assert "not available in this build" in answers["positions"]
+    assert "not available" in answers["pnl"]
+    assert "S1" in answers["strategies"]
+    assert "awaiting_approval" in answers["strategy"]
+    assert "paused" in answers["pause"]
+    assert "pause lifted" in answers["resume"]
     assert "no kill_switch hold" in answers["release"]
-    assert "cannot go live" in answers["golive"] and "nothing is waiting" in answers["confirm"]
-    assert "Daily report" in answers["report"] and "/confirm" in answers["stop"]
+    assert "cannot go live" in answers["golive"]
+    assert "nothing is waiting" in answers["confirm"]
+    assert "Daily report" in answers["report"]
+    assert "/confirm" in answers["stop"]
     assert all(spec.usage in answers["help"] for spec in COMMANDS)
     assert ("approve", {"id": "S1"}, f"telegram:{ADMIN}") in cockpit.calls
     assert ("reject", {"id": "S1", "reason": "chop kills it"}, f"telegram:{ADMIN}") in cockpit.calls
     assert [c["command"] for c in cockpit.fake.commands_set] == [n for n, _ in bot_commands()]
     viewer_menu = cockpit.fake.command_scopes[json.dumps({"chat_id": VIEWER, "type": "chat"}, sort_keys=True)]
-    assert viewer_menu == [n for n, _ in bot_commands("viewer")] and "pause" not in viewer_menu
+    assert viewer_menu == [n for n, _ in bot_commands("viewer")]
+    assert "pause" not in viewer_menu
 
 
 async def test_pause_and_resume_change_the_persisted_state(cockpit: Harness) -> None:
@@ -110,7 +116,8 @@ async def test_portfolio_views_and_charts(cockpit_factory: CockpitFactory) -> No
     assert "net +47.00 USDT" in (await h.ask(ADMIN, "/pnl today")).text
     for text in ("/chart", "/chart drawdown", "/chart strategy S2"):
         reply = await h.ask(ADMIN, text)
-        assert reply.method == "sendPhoto" and reply.photo is not None, text
+        assert reply.method == 'sendPhoto', text
+        assert reply.photo is not None, text
         assert png_size(reply.photo) == (1000, 500)
     assert "no recorded equity curve" not in (await h.ask(ADMIN, "/chart strategy S2")).text
 
@@ -121,7 +128,9 @@ async def test_logs_shows_the_last_lines(cockpit: Harness) -> None:
              for i in range(5)]
     log_file.write_text("\n".join(lines) + "\n")
     reply = (await cockpit.ask(ADMIN, "/logs 2")).text
-    assert "line 3" in reply and "line 4" in reply and "line 2" not in reply
+    assert "line 3" in reply
+    assert "line 4" in reply
+    assert "line 2" not in reply
 
 
 async def test_execution_commands_are_called_not_reimplemented(cockpit: Harness) -> None:
@@ -141,7 +150,8 @@ async def test_execution_commands_are_called_not_reimplemented(cockpit: Harness)
     cockpit.ctx.services["commands"].register("pnl", pnl)
     assert "BTC/USDT long 0.25 @ 50,000.00 | uPnL −3.00 USDT" in (await cockpit.ask(ADMIN, "/positions")).text
     reply = (await cockpit.ask(ADMIN, "/pnl")).text
-    assert reply.startswith("P&L (today)") and "net +8.50 USDT" in reply
+    assert reply.startswith("P&L (today)")
+    assert "net +8.50 USDT" in reply
     assert [c[1] for c in cockpit.calls if c[0] == "pnl"] == [{"period": "day"}]
 
 
@@ -154,4 +164,5 @@ async def test_a_command_runs_once_across_a_restart(cockpit_factory: CockpitFact
     await first.stop()
     second = await cockpit_factory(root=tmp_path / "bot", before_start=with_approve)
     await second.settle()
-    assert len(first.calls) == 1 and second.calls == []  # confirmed to Telegram before the first bot stopped
+    assert len(first.calls) == 1
+    assert second.calls == []

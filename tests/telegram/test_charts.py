@@ -38,7 +38,8 @@ def test_too_little_data_is_a_clear_error() -> None:
 def test_drawdown_is_never_positive_and_zero_at_new_highs(values: list[float]) -> None:
     arr = np.array(values)
     dd = drawdown(arr)
-    assert np.all(dd <= 1e-12) and np.all(dd > -1.0)
+    assert np.all(dd <= 1e-12)
+    assert np.all(dd > -1.0)
     at_peak = arr >= np.maximum.accumulate(arr)
     assert np.allclose(dd[at_peak], 0.0)
 

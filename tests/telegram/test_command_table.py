@@ -31,18 +31,23 @@ def test_help_and_menu_come_from_the_table() -> None:
     admin = help_text("admin")
     assert all(c.usage in admin for c in COMMANDS)
     viewer = help_text("viewer")
-    assert "/status" in viewer and "/pause" not in viewer and "/golive" not in viewer
+    assert "/status" in viewer
+    assert "/pause" not in viewer
+    assert "/golive" not in viewer
     assert [n for n, _ in bot_commands()] == [c.name for c in COMMANDS]
     assert all(3 <= len(d) <= 256 for _, d in bot_commands())
-    assert "/pause" not in short_help("viewer") and "/pause" in short_help("admin")
+    assert "/pause" not in short_help("viewer")
+    assert "/pause" in short_help("admin")
 
 
 def test_help_is_grouped_by_purpose() -> None:
     admin = help_text("admin").split("\n\n")
     groups = {block.splitlines()[0]: block for block in admin[1:]}
     assert list(groups) == [f"{g}:" for g in GROUPS]
-    assert "/balance" in groups["Money:"] and "/forceexit <ID>" in groups["Trading control:"]
-    assert "/approve <ID>" in groups["Strategies:"] and "/version" in groups["Bot:"]
+    assert "/balance" in groups["Money:"]
+    assert "/forceexit <ID>" in groups["Trading control:"]
+    assert "/approve <ID>" in groups["Strategies:"]
+    assert "/version" in groups["Bot:"]
     assert "Trading control:\n/pause" not in help_text("viewer")
 
 
@@ -56,7 +61,8 @@ def test_help_is_grouped_by_purpose() -> None:
 def test_valid_arguments_parse(text: str, expected: dict[str, str]) -> None:
     name, words = split_command(text)
     spec = lookup(name)
-    assert spec is not None and spec.parse(words) == expected
+    assert spec is not None
+    assert spec.parse(words) == expected
 
 
 @pytest.mark.parametrize(("text", "problem"), [
@@ -70,12 +76,14 @@ def test_malformed_arguments_give_the_usage_line(text: str, problem: str) -> Non
     assert spec is not None
     with pytest.raises(UsageError) as err:
         spec.parse(words)
-    assert str(err.value).startswith(f"usage: {spec.usage}") and problem in str(err.value)
+    assert str(err.value).startswith(f"usage: {spec.usage}")
+    assert problem in str(err.value)
 
 
 def test_split_command_handles_bot_suffix_and_case() -> None:
     assert split_command("/PnL@fake_bot week") == ("pnl", ["week"])
-    assert lookup("start") is lookup("help") and lookup("nope") is None
+    assert lookup("start") is lookup("help")
+    assert lookup("nope") is None
 
 
 def test_readme_lists_every_command_and_chart() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 from pathlib import Path
 
 from hypothesis import given, settings
@@ -47,9 +48,9 @@ def test_pacing_and_order_hold_for_any_burst(tmp_path_factory, chats: list[int])
     asyncio.run(drain(outbox, clock))
     assert sorted(t for _, t, _ in transport.sent) == sorted(f"m{i}" for i in range(len(chats)))
     times = [at for _, _, at in transport.sent]
-    assert all(b - a >= 1 / CFG.global_per_second - 1e-9 for a, b in zip(times, times[1:], strict=False))
+    assert all(b - a >= 1 / CFG.global_per_second - 1e-9 for a, b in itertools.pairwise(times))
     for chat in set(chats):
         mine = [(text, at) for c, text, at in transport.sent if c == chat]
         assert [t for t, _ in mine] == [f"m{i}" for i, c in enumerate(chats) if c == chat]  # FIFO per chat
         gap = CFG.group_interval_s if chat < 0 else CFG.per_chat_interval_s
-        assert all(b - a >= gap - 1e-9 for (_, a), (_, b) in zip(mine, mine[1:], strict=False))
+        assert all(b - a >= gap - 1e-9 for (_, a), (_, b) in itertools.pairwise(mine))

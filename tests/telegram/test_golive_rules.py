@@ -41,7 +41,8 @@ def test_code_is_single_use_and_bound_to_its_actor() -> None:
     clock = Ticker()
     codes = ConfirmationCodes(monotonic=clock)
     pending = codes.issue("stop", "telegram:1", {"flatten": "true"})
-    assert len(pending.code) == 6 and pending.code.isdigit()
+    assert len(pending.code) == 6
+    assert pending.code.isdigit()
     with pytest.raises(ConfirmError, match="nothing is waiting"):
         codes.redeem(pending.code, "telegram:2")
     assert codes.redeem(pending.code, "telegram:1").args == {"flatten": "true"}
@@ -90,13 +91,16 @@ def test_non_ascii_input_is_just_a_wrong_code() -> None:
 def test_config_half_of_the_gate() -> None:
     assert live_blockers(parse_config(LIVE_OK)) == []
     blockers = live_blockers(parse_config({"mode": "paper"}))
-    assert any("allow_live_trading" in b for b in blockers) and any("paper mode" in b for b in blockers)
+    assert any("allow_live_trading" in b for b in blockers)
+    assert any("paper mode" in b for b in blockers)
 
 
 def test_request_refused_when_config_forbids_live(tmp_path: Path) -> None:
     gate, control = gate_for(tmp_path, {"mode": "live"}, Ticker())
     ok, message, data = gate.request("a")
-    assert not ok and "allow_live_trading" in message and "code" not in data
+    assert not ok
+    assert "allow_live_trading" in message
+    assert "code" not in data
     assert gate.codes.pending("a") is None
     assert not control.state.live_confirmed
 
@@ -104,13 +108,17 @@ def test_request_refused_when_config_forbids_live(tmp_path: Path) -> None:
 def test_full_gate_records_confirmation_and_persists(tmp_path: Path) -> None:
     gate, control = gate_for(tmp_path, LIVE_OK, Ticker())
     ok, message, data = gate.request("telegram:1")
-    assert ok and data["code"] in message
+    assert ok
+    assert data["code"] in message
     ok, _, _ = gate.confirm("telegram:1", data["code"])
-    assert ok and control.state.live_confirmed and control.state.live_confirmed_by == "telegram:1"
+    assert ok
+    assert control.state.live_confirmed
+    assert control.state.live_confirmed_by == "telegram:1"
     reloaded = controller_for(tmp_path, LIVE_OK)
     assert reloaded.state.live_confirmed  # survives a restart
     ok, _, _ = gate.revoke("telegram:1")
-    assert ok and not controller_for(tmp_path, LIVE_OK).state.live_confirmed
+    assert ok
+    assert not controller_for(tmp_path, LIVE_OK).state.live_confirmed
 
 
 def test_expired_or_wrong_confirmation_changes_nothing(tmp_path: Path) -> None:
@@ -119,10 +127,12 @@ def test_expired_or_wrong_confirmation_changes_nothing(tmp_path: Path) -> None:
     before = (tmp_path / "state" / "control.json").read_bytes()
     code = gate.request("a")[2]["code"]
     ok, message, _ = gate.confirm("a", f"{(int(code) + 1) % 1_000_000:06d}")
-    assert not ok and "wrong code" in message
+    assert not ok
+    assert "wrong code" in message
     clock.now += 61
     ok, message, _ = gate.confirm("a", code)
-    assert not ok and "expired" in message
+    assert not ok
+    assert "expired" in message
     assert not control.state.live_confirmed
     assert (tmp_path / "state" / "control.json").read_bytes() == before
 
@@ -133,13 +143,16 @@ def test_config_is_checked_again_at_confirmation(tmp_path: Path) -> None:
     code = gate.request("a")[2]["code"]
     gate.config = parse_config({"mode": "live"})  # the operator flipped allow_live_trading off meanwhile
     ok, message, _ = gate.confirm("a", code)
-    assert not ok and "allow_live_trading" in message and not control.state.live_confirmed
+    assert not ok
+    assert "allow_live_trading" in message
+    assert not control.state.live_confirmed
 
 
 def confirmed(tmp_path: Path, config: dict = LIVE_OK) -> Controller:
     gate, control = gate_for(tmp_path, config, Ticker())
     code = gate.request("telegram:1")[2]["code"]
-    assert gate.confirm("telegram:1", code)[0] and control.state.live_confirmed
+    assert gate.confirm("telegram:1", code)[0]
+    assert control.state.live_confirmed
     return control
 
 
@@ -147,7 +160,10 @@ def test_the_confirmation_records_who_when_and_the_key_fingerprint(tmp_path: Pat
     control = confirmed(tmp_path)
     saved = (tmp_path / "state" / "control.json").read_text()
     live = control.state.live
-    assert live is not None and live.by == "telegram:1" and live.at.endswith("Z") and len(live.key_fingerprint) == 16
+    assert live is not None
+    assert live.by == "telegram:1"
+    assert live.at.endswith("Z")
+    assert len(live.key_fingerprint) == 16
     assert "key-A" not in saved
 
 
@@ -157,7 +173,7 @@ def test_any_guard_drops_back_to_paper_and_resume_never_restores_live(tmp_path: 
 
     control = confirmed(tmp_path)
     risk = parse_config({"risk": {"max_drawdown_fraction": 0.2, "daily_loss_limit_fraction": 0.05}}).risk
-    kill = KillSwitch(risk, control._store, control, lambda e: None)  # noqa: SLF001 - the bot's own store
+    kill = KillSwitch(risk, control._store, control, lambda _e: None)
     kill.update(10_000, 1_000)
     if trip == "kill_switch":
         kill.update(7_900, 2_000)
@@ -169,7 +185,8 @@ def test_any_guard_drops_back_to_paper_and_resume_never_restores_live(tmp_path: 
     control.release(trip, "telegram:1")  # type: ignore[arg-type]
     control.resume("telegram:1")
     kill.update(9_000, 3_000)
-    assert not control.state.live_confirmed and not controller_for(tmp_path, LIVE_OK).state.live_confirmed
+    assert not control.state.live_confirmed
+    assert not controller_for(tmp_path, LIVE_OK).state.live_confirmed
 
 
 def test_a_material_reconcile_hold_drops_back_to_paper(tmp_path: Path) -> None:
@@ -219,12 +236,19 @@ async def test_an_inbox_go_live_needs_the_typed_phrase_and_the_requesters_secret
         return read_result(outbox, cid)
 
     untyped = await ask("golive_request", {})
-    assert untyped is not None and not untyped.ok and "typed" in untyped.message
+    assert untyped is not None
+    assert not untyped.ok
+    assert "typed" in untyped.message
     ticket = await ask("golive_request", {"typed": "GO LIVE", "binding": binding_of("only-alice-knows")})
-    assert ticket is not None and ticket.ok
+    assert ticket is not None
+    assert ticket.ok
     stolen = await ask("golive_confirm", {"code": ticket.data["code"], "typed": "GO LIVE", "proof": "guess"})
-    assert stolen is not None and not stolen.ok and not control.state.live_confirmed
+    assert stolen is not None
+    assert not stolen.ok
+    assert not control.state.live_confirmed
     ticket = await ask("golive_request", {"typed": "GO LIVE", "binding": binding_of("only-alice-knows")})
     assert ticket is not None
     real = await ask("golive_confirm", {"code": ticket.data["code"], "typed": "GO LIVE", "proof": "only-alice-knows"})
-    assert real is not None and real.ok and control.state.live_confirmed
+    assert real is not None
+    assert real.ok
+    assert control.state.live_confirmed

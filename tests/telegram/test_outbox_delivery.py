@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -64,11 +65,11 @@ async def test_flood_control_holds_under_a_burst(cockpit_factory: CockpitFactory
         await h.fake.wait_sent(10, timeout_s=10, chat_id=chat)  # start-up note + 8 alerts + 1 of the 3 repeats
     for chat, gap in ((ADMIN, per_chat), (VIEWER, per_chat), (GROUP, per_group)):
         stamps = [m.at for m in h.fake.sent_to(chat)]
-        assert min(b - a for a, b in zip(stamps, stamps[1:], strict=False)) >= gap, chat
+        assert min(b - a for a, b in itertools.pairwise(stamps)) >= gap, chat
         assert texts(h, chat).count("⚠️ alert dup") == 1
         assert [t for t in texts(h, chat) if "alert" in t][:8] == [f"⚠️ alert {i}" for i in range(8)]
     every = sorted(m.at for m in h.fake.sent)
-    assert min(b - a for a, b in zip(every, every[1:], strict=False)) >= 1.0 / overall
+    assert min(b - a for a, b in itertools.pairwise(every)) >= 1.0 / overall
     await asyncio.sleep(0.3)
     assert len(h.fake.sent_to(ADMIN)) == 10  # nothing else trickles in later
 
@@ -105,7 +106,8 @@ async def test_flood_wait_from_telegram_is_respected(cockpit: Harness) -> None:
     cockpit.ctx.bus.publish(Alert("action", "kill switch", "drawdown limit reached", key="ks"))
     await cockpit.fake.wait_sent(before + 1, timeout_s=5, chat_id=ADMIN)
     assert time.monotonic() - started >= 0.95
-    assert cockpit.bot is not None and cockpit.bot.outbox.stats["failed_attempts"] == 1
+    assert cockpit.bot is not None
+    assert cockpit.bot.outbox.stats["failed_attempts"] == 1
 
 
 async def test_a_message_telegram_refuses_is_dropped_not_retried_forever(cockpit: Harness) -> None:
@@ -113,10 +115,12 @@ async def test_a_message_telegram_refuses_is_dropped_not_retried_forever(cockpit
     cockpit.ctx.bus.publish(Alert("action", "first", "refused", key="a"))
     cockpit.ctx.bus.publish(Alert("action", "second", "delivered", key="b"))
     sent = await cockpit.fake.wait_sent(2, chat_id=ADMIN)  # start-up note + second
-    assert "second" in sent[-1].text and not any("first" in m.text for m in sent)
+    assert "second" in sent[-1].text
+    assert not any("first" in m.text for m in sent)
     second_admin = await cockpit.fake.wait_sent(3, chat_id=ADMIN2)
     assert any("first" in m.text for m in second_admin)  # only the refused copy is gone
-    assert cockpit.bot is not None and cockpit.bot.outbox.stats["rejected"] == 1
+    assert cockpit.bot is not None
+    assert cockpit.bot.outbox.stats["rejected"] == 1
 
 
 async def test_pending_messages_survive_a_restart(cockpit_factory: CockpitFactory, fake_tg: FakeTelegram,
@@ -128,7 +132,8 @@ async def test_pending_messages_survive_a_restart(cockpit_factory: CockpitFactor
         first.ctx.bus.publish(alert(i))
     await asyncio.sleep(0.3)
     await first.stop()
-    assert pending_on_disk(first) >= 4 and fake_tg.sent == []
+    assert pending_on_disk(first) >= 4
+    assert fake_tg.sent == []
     fake_tg.down = None
     second = await cockpit_factory(root=root, wait_started=False)
     await fake_tg.wait_sent(6, timeout_s=10, chat_id=ADMIN)  # 2 start-up notes + 4 alerts
@@ -149,23 +154,28 @@ def test_corrupt_queue_file_is_quarantined_not_fatal(tmp_path: Path) -> None:
     path.parent.mkdir(parents=True)
     path.write_text("{not json")
     outbox = Outbox(TelegramConfig(), path)
-    assert outbox.pending == [] and not path.exists()
+    assert outbox.pending == []
+    assert not path.exists()
     assert len(list((tmp_path / "state" / "quarantine").iterdir())) == 1
 
 
 def test_long_text_is_split_without_losing_a_character() -> None:
     text = "\n".join(f"line {i} " + "x" * (i % 90) for i in range(400)) + "\n" + "y" * 9000
     parts = split_text(text)
-    assert len(parts) > 2 and all(len(p) <= MAX_TEXT for p in parts) and "".join(parts) == text
+    assert len(parts) > 2
+    assert all(len(p) <= MAX_TEXT for p in parts)
+    assert "".join(parts) == text
 
 
 async def test_queue_is_bounded_and_deduplicates(tmp_path: Path) -> None:
     outbox = Outbox(TelegramConfig(max_pending=10), tmp_path / OUTBOX_FILE)
-    assert outbox.enqueue(1, "a", key="k") and not outbox.enqueue(1, "a again", key="k")
+    assert outbox.enqueue(1, "a", key="k")
+    assert not outbox.enqueue(1, "a again", key="k")
     assert outbox.enqueue(2, "a", key="k")  # the same condition is news for another chat
     for i in range(20):
         outbox.enqueue(1, f"m{i}")
-    assert len(outbox.pending) == 10 and outbox.pending[-1].text == "m19"
+    assert len(outbox.pending) == 10
+    assert outbox.pending[-1].text == "m19"
     assert outbox.stats == {**outbox.stats, "deduped": 1, "dropped": 12}
 
 
@@ -175,7 +185,8 @@ async def test_a_newer_report_supersedes_a_pending_one(tmp_path: Path) -> None:
         outbox.enqueue(1, f"status at {hour}h", key="scheduled:status", replace=True)
         outbox.enqueue(1, f"alert {hour}", key=f"a{hour}")
     assert [m.text for m in outbox.pending] == ["alert 0", "alert 1", "status at 2h", "alert 2"]
-    assert outbox.stats["superseded"] == 2 and outbox.stats["deduped"] == 0
+    assert outbox.stats["superseded"] == 2
+    assert outbox.stats["deduped"] == 0
 
 
 async def test_a_broken_disk_does_not_stop_the_queue(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
@@ -187,7 +198,8 @@ async def test_a_broken_disk_does_not_stop_the_queue(tmp_path: Path, caplog: pyt
     await asyncio.sleep(0.1)
     task.cancel()
     await asyncio.gather(task, return_exceptions=True)
-    assert [m.text for m in outbox.pending] == ["still queued"] and outbox.persist_error
+    assert [m.text for m in outbox.pending] == ["still queued"]
+    assert outbox.persist_error
     assert sum("cannot be saved" in r.getMessage() for r in caplog.records) == 1
 
 
@@ -198,4 +210,5 @@ async def test_telegram_down_at_start_delays_the_bot_without_crashing_it(cockpit
     h = await cockpit_factory(telegram={"retry_initial_s": 0.05})
     assert "replay mode" in (await h.ask(ADMIN, "/status")).text
     assert h.supervisor.health["telegram"].restarts == 0
-    assert h.fake.methods().count("getMe") == 3 and h.fake.methods().count("deleteWebhook") == 2
+    assert h.fake.methods().count("getMe") == 3
+    assert h.fake.methods().count("deleteWebhook") == 2

@@ -43,11 +43,13 @@ async def test_a_stranger_in_the_group_cannot_go_live(cockpit_factory: CockpitFa
     h.fake.push_command(ROOM, "/pause", user_id=STRANGER)
     await h.settle()
     assert len(h.fake.sent_to(ROOM)) == in_room  # silence: not even "not allowed"
-    assert not h.control.state.live_confirmed and control_bytes(h) == before
+    assert not h.control.state.live_confirmed
+    assert control_bytes(h) == before
     code = code_in((await h.ask(ROOM, "/golive", user_id=ADMIN)).text)  # the admin may speak in the room
     h.fake.push_command(ROOM, f"/confirm {code}", user_id=STRANGER)  # a stranger reads the code and tries it
     await h.settle()
-    assert not h.control.state.live_confirmed and control_bytes(h) == before
+    assert not h.control.state.live_confirmed
+    assert control_bytes(h) == before
     assert len(h.fake.sent_to(ROOM)) == in_room + 1
     assert "LIVE trading confirmed" in (await h.ask(ROOM, f"/confirm {code}", user_id=ADMIN)).text
     assert json.loads(control_bytes(h))["live"]["by"] == f"telegram:{ADMIN}"
@@ -59,7 +61,8 @@ async def test_a_stranger_cannot_press_the_buttons_in_the_group(cockpit_factory:
     registry_recorder(h, "approve")
     h.fake.push_callback(ROOM, "approve:S1", user_id=STRANGER)
     await h.settle()
-    assert h.calls == [] and h.fake.callback_answers == []
+    assert h.calls == []
+    assert h.fake.callback_answers == []
     h.fake.push_callback(ROOM, "approve:S1", user_id=ADMIN)
     await h.settle()
     assert h.calls == [("approve", {"id": "S1"}, f"telegram:{ADMIN}")]
@@ -76,7 +79,8 @@ async def test_an_admin_in_an_unconfigured_group_is_not_obeyed(cockpit_factory: 
     h = await room(cockpit_factory)
     h.fake.push_command(ELSEWHERE, "/pause", user_id=ADMIN)  # strangers there would read every answer
     await h.settle()
-    assert h.fake.sent_to(ELSEWHERE) == [] and h.control.state.entries_allowed
+    assert h.fake.sent_to(ELSEWHERE) == []
+    assert h.control.state.entries_allowed
 
 
 async def test_a_command_for_another_bot_is_ignored(cockpit_factory: CockpitFactory) -> None:
@@ -121,5 +125,6 @@ def test_the_entry_point_refuses_a_group_as_admin_with_one_line(tmp_path: Path) 
     proc = subprocess.run([sys.executable, str(REPO / "ai_trading_lab.py"), "--root", str(tmp_path),
                            "--duration", "1"], capture_output=True, text=True, timeout=60, env=env, cwd=tmp_path)
     lines = [ln for ln in proc.stderr.splitlines() if ln.strip()]
-    assert proc.returncode == 2 and len(lines) == 1
+    assert proc.returncode == 2
+    assert len(lines) == 1
     assert lines[0].startswith("environment: TELEGRAM_CHAT_IDS: -1001234 is a group chat id")

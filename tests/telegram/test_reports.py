@@ -31,9 +31,14 @@ def test_analytics_reads_one_ledger_only(tmp_path: Path) -> None:
     write_trades(ledger)
     auto = closed_trades(_view(ledger), "auto")
     manual = closed_trades(_view(ledger), "manual")
-    assert auto is not None and manual is not None and len(auto) == 4 and len(manual) == 1
+    assert auto is not None
+    assert manual is not None
+    assert len(auto) == 4
+    assert len(manual) == 1
     text = trade_analytics(auto, "auto", "USDT")
-    assert "trades 4" in text and "win rate 50%" in text and "net +14.00 USDT" in text
+    assert "trades 4" in text
+    assert "win rate 50%" in text
+    assert "net +14.00 USDT" in text
     assert "take_profit: 2 trades, 100% won, net +19.50 USDT" in text
     assert "short: 2 trades, 50% won, net +5.50 USDT" in text
     assert "1000" not in text  # the manual trade never leaks into the automatic analytics
@@ -57,12 +62,17 @@ def test_positions_pnl_and_strategy_text() -> None:
     assert "BTC/USDT short 0.5 @ 60,000.00 | uPnL −12.35 USDT | S1" in text
     pnl = format_pnl("week", {"gross_quote": 100.0, "fees_quote": 3.0, "funding_quote": -1.0, "net_quote": 98.0},
                      "USDT")
-    assert "gross realized +100.00 USDT" in pnl and "fees paid 3.00 USDT" in pnl and "net +98.00 USDT" in pnl
+    assert "gross realized +100.00 USDT" in pnl
+    assert "fees paid 3.00 USDT" in pnl
+    assert "net +98.00 USDT" in pnl
     record = {"id": "S1", "name": "ema cross", "status": "dry_run", "type": "momentum",
               "spec": {"symbols": ["BTC/USDT"], "timeframe": "1h"}, "verdict": {"passed": True, "score": 0.8123},
               "history": [{"to_status": "dry_run", "actor": "ai", "reason": "passed"}]}
     text = format_strategy(record)
-    assert "BTC/USDT" in text and "1h" in text and "score 0.812" in text and "dry_run by ai: passed" in text
+    assert "BTC/USDT" in text
+    assert "1h" in text
+    assert "score 0.812" in text
+    assert "dry_run by ai: passed" in text
     record["performance"] = {"backtest": {"total_return": -0.09219, "years": 0.1598, "final_equity": 10_070.0,
                                           "max_drawdown": -0.0547200000001, "entered_at": 1_720_004_400_000}}
     text = format_strategy(record)
@@ -78,9 +88,12 @@ def test_status_reads_data_gate_and_risk_snapshots() -> None:
                           "ETH/USDT": {"status": "BLOCKED", "reasons": ["stale"]}},
             "risk": {"refused": {"max_exposure": 2}, "kill_switch": {"tripped": True, "reason": "drawdown 21%"}}}
     text = format_status("paper", snap, {"testing": 2}, "10,000.00 USDT", 1)
-    assert "paper mode, paused by telegram:1" in text and "data quality: ETH/USDT BLOCKED" in text
-    assert "KILL SWITCH (drawdown 21%)" in text and "refusals max_exposure 2" in text
-    assert "tasks: feed crashed" in text and "strategies: testing 2" in text
+    assert "paper mode, paused by telegram:1" in text
+    assert "data quality: ETH/USDT BLOCKED" in text
+    assert "KILL SWITCH (drawdown 21%)" in text
+    assert "refusals max_exposure 2" in text
+    assert "tasks: feed crashed" in text
+    assert "strategies: testing 2" in text
 
 
 def test_status_lists_every_hold_with_owner_and_reason() -> None:

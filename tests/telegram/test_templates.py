@@ -51,14 +51,19 @@ ALL: dict[str, Message] = {
 def test_template_is_valid_escaped_and_fits(kind: str) -> None:
     message = ALL[kind]
     parts = message.parts()
-    assert "\n" not in message.title and visible_length(message.title) <= 120
+    assert "\n" not in message.title
+    assert visible_length(message.title) <= 120
     for part in parts:
         assert html_problem(part) is None, (kind, html_problem(part))
-        assert visible_length(part) <= TEXT_LIMIT and len(part) <= TEXT_LIMIT
+        assert visible_length(part) <= TEXT_LIMIT
+        assert len(part) <= TEXT_LIMIT
     text = plain(message.render())
-    assert "e-1" not in text and "e+" not in text and "nan" not in text.lower()
+    assert "e-1" not in text
+    assert "e+" not in text
+    assert "nan" not in text.lower()
     assert not re.search(r"\d\.\d{7,}", text), "float noise reached a person"
-    assert "<script>" not in message.render() and "<cross>" not in message.render()
+    assert "<script>" not in message.render()
+    assert "<cross>" not in message.render()
 
 
 def test_ids_with_html_characters_survive_as_text() -> None:
@@ -75,16 +80,25 @@ def test_long_texts_split_on_line_boundaries() -> None:
 
 
 def test_numbers_for_people() -> None:
-    assert price(32.44999999999999, 0.01) == "32.45" and price(HUGE, 0.01) == "1,234,567,890.12"
-    assert price(TINY) == "0.000000012345" and price(64_123.456789) == "64,123.5"
-    assert qty(8.6736174e-17) == "0" and qty(0.123456789, 0.001) == "0.123"
-    assert money(HUGE, "USDT") == "1,234,567,890.12 USDT" and money(NEG_NOISE, "EUR") == "-0.05 EUR"
-    assert money(0.004567) == "0.00 USDT" and money(float("nan")) == "n/a"
-    assert pct(-0.09219) == "−9.22%" and pct(0.5) == "+50.00%" and pct(None) == "n/a"
-    assert when(1_796_133_600_000) == "2026-12-01 14:00" and when(0) == "n/a"
+    assert price(32.44999999999999, 0.01) == "32.45"
+    assert price(HUGE, 0.01) == "1,234,567,890.12"
+    assert price(TINY) == "0.000000012345"
+    assert price(64_123.456789) == "64,123.5"
+    assert qty(8.6736174e-17) == "0"
+    assert qty(0.123456789, 0.001) == "0.123"
+    assert money(HUGE, "USDT") == "1,234,567,890.12 USDT"
+    assert money(NEG_NOISE, "EUR") == "-0.05 EUR"
+    assert money(0.004567) == "0.00 USDT"
+    assert money(float("nan")) == "n/a"
+    assert pct(-0.09219) == "−9.22%"
+    assert pct(0.5) == "+50.00%"
+    assert pct(None) == "n/a"
+    assert when(1_796_133_600_000) == "2026-12-01 14:00"
+    assert when(0) == "n/a"
 
 
 def test_split_of_a_single_over_long_line_keeps_words() -> None:
     parts = split_lines("word " * 3000, 500)
-    assert all(len(p) <= 500 for p in parts) and all(not p.startswith("ord") for p in parts)
+    assert all(len(p) <= 500 for p in parts)
+    assert all(not p.startswith("ord") for p in parts)
     assert "".join(parts) == "word " * 3000

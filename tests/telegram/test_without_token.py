@@ -24,8 +24,10 @@ async def test_no_token_means_log_notifier_and_no_bot(tmp_path: Path) -> None:
     async with FakeTelegram() as fake:
         h = await start_harness(make_ctx(tmp_path, token=""), fake)
         try:
-            assert h.bot is None and isinstance(h.ctx.services["notifier"], LogNotifier)
-            assert "telegram" not in h.supervisor.health and "telegram_scheduler" in h.supervisor.health
+            assert h.bot is None
+            assert isinstance(h.ctx.services["notifier"], LogNotifier)
+            assert "telegram" not in h.supervisor.health
+            assert "telegram_scheduler" in h.supervisor.health
             await asyncio.sleep(0.2)
             assert fake.calls == []  # nothing ever talks to Telegram
         finally:
@@ -67,18 +69,23 @@ async def test_golive_commands_serve_the_script_inbox(tmp_path: Path) -> None:
     first = drop_command(ctx.paths.inbox, "golive_request", {**typed, "binding": binding_of("s3cret")}, actor="ops")
     await proc.process_once()
     request = read_result(ctx.paths.outbox, first)
-    assert request is not None and request.ok and len(request.data["code"]) == 6
+    assert request is not None
+    assert request.ok
+    assert len(request.data["code"]) == 6
     bad = drop_command(ctx.paths.inbox, "golive_confirm", {**typed, "code": "not-it", "proof": "s3cret"}, actor="ops")
     await proc.process_once()
-    assert not read_result(ctx.paths.outbox, bad).ok and not h.control.state.live_confirmed  # type: ignore[union-attr]
+    assert not read_result(ctx.paths.outbox, bad).ok
+    assert not h.control.state.live_confirmed
     first = drop_command(ctx.paths.inbox, "golive_request", {**typed, "binding": binding_of("s3cret")}, actor="ops")
     await proc.process_once()
     request = read_result(ctx.paths.outbox, first)
-    assert request is not None and request.ok
+    assert request is not None
+    assert request.ok
     good = drop_command(ctx.paths.inbox, "golive_confirm", {**typed, "code": request.data["code"], "proof": "s3cret"},
                         actor="ops")
     await proc.process_once()
-    assert read_result(ctx.paths.outbox, good).ok and h.control.state.live_confirmed  # type: ignore[union-attr]
+    assert read_result(ctx.paths.outbox, good).ok
+    assert h.control.state.live_confirmed
     assert h.control.state.live_confirmed_by == "script:ops"
 
 
@@ -91,5 +98,9 @@ def test_stranger_logging_is_rate_limited(caplog: pytest.LogCaptureFixture) -> N
     clock.now += 61
     access.note_stranger(99, 99, "/status")
     access.note_stranger(98, 98, "/status")
-    assert access.stranger_messages == 7 and access.stranger_logs == 3 and len(caplog.records) == 3
-    assert access.role(1) == "admin" and access.role(2) == "viewer" and access.role(99) is None
+    assert access.stranger_messages == 7
+    assert access.stranger_logs == 3
+    assert len(caplog.records) == 3
+    assert access.role(1) == "admin"
+    assert access.role(2) == "viewer"
+    assert access.role(99) is None
