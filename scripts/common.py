@@ -212,13 +212,6 @@ def _scan_for_bot(root: Path) -> BotProcess | None:
     return None
 
 
-def heartbeat_age_s(root: Path, now_s: float | None = None) -> float | None:
-    """Seconds since the bot last wrote ``state/heartbeat.json``; None when there is none."""
-    hb, _ = read_json(root / "state" / "heartbeat.json")
-    if not isinstance(hb, dict) or not isinstance(hb.get("updated_at_epoch"), (int, float)):
-        return None
-    return max(0.0, (now_s if now_s is not None else time.time()) - float(hb["updated_at_epoch"]))
-
 
 def require_bot(root: Path) -> BotProcess:
     """The running bot, or a :data:`EXIT_BOT_DOWN` error that says nothing was sent."""

@@ -92,10 +92,6 @@ def read_confirmation(stdin: TextIO, prompt_to: TextIO) -> str:
     return stdin.readline().strip()
 
 
-def ask_confirmation(stdin: TextIO, prompt_to: TextIO) -> bool:
-    """True only if the person types the exact phrase; end of input or anything else is a no."""
-    return read_confirmation(stdin, prompt_to) == CONFIRM_PHRASE
-
 
 def run(args: argparse.Namespace) -> int:
     if args.yes:

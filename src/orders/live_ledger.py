@@ -71,9 +71,6 @@ class LiveFillRecorder:
             log.warning("ledger: appended %d live fill(s) recorded in state/ but missing from the ledger", added)
         return added
 
-    def perp_positions(self) -> dict[str, float]:
-        """Signed perp quantity per symbol implied by the ledger's live fills."""
-        return {s: p.qty_base for s, p in self._perp.items() if p.is_open}
 
     def _position(self, symbol: str) -> Position:
         pos = self._perp.get(symbol)

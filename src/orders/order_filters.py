@@ -145,11 +145,6 @@ class FilterBook:
     def set(self, filters: SymbolFilters) -> None:
         self._by_symbol[filters.symbol] = filters
 
-    def load_ccxt_markets(self, markets: dict[str, dict[str, Any]]) -> int:
-        """Adopt the exchange's rules for every market in a ccxt ``markets`` mapping."""
-        for market in markets.values():
-            self.set(SymbolFilters.from_ccxt_market(market, self.percent_band))
-        return len(markets)
 
     def get(self, symbol: str, ref_price_quote: float | None) -> SymbolFilters:
         found = self._by_symbol.get(symbol)

@@ -87,15 +87,6 @@ def read_result(outbox: Path, command_id: str) -> CommandResult | None:
         return None
 
 
-async def wait_result(outbox: Path, command_id: str, timeout_s: float) -> CommandResult | None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        res = read_result(outbox, command_id)
-        if res is not None:
-            return res
-        await asyncio.sleep(0.1)
-    return None
-
 
 CommandHandler = Callable[[dict[str, str], str], Awaitable[tuple[bool, str, dict[str, Any]]]]
 
@@ -274,4 +265,4 @@ def _answer_id(file_name: str) -> str:
 
 
 __all__ = ["CommandHandler", "CommandRegistry", "CommandResult", "InboxCommand", "InboxProcessor",
-           "UnsafeInboxError", "drop_command", "read_result", "wait_result"]
+           "UnsafeInboxError", "drop_command", "read_result"]
