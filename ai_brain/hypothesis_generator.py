@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ai_brain.generators.dedup import Deduplicator, content_hash
-from ai_brain.regimes import RegimeReading
+from ai_brain.learning.regimes import RegimeReading
 from src.strategy.data import Candles, Funding
 from src.strategy.spec import StrategySpec
 

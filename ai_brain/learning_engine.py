@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
-from ai_brain.pattern_db import MIN_BARS, PatternDB, Similarity, features_at
-from ai_brain.regimes import RegimeReading, classify
-from ai_brain.replay_buffer import Experience, PrioritizedReplayBuffer
-from ai_brain.strategy_store import ClosedTrade
+from ai_brain.discovery.strategy_store import ClosedTrade
+from ai_brain.learning.pattern_db import MIN_BARS, PatternDB, Similarity, features_at
+from ai_brain.learning.regimes import RegimeReading, classify
+from ai_brain.learning.replay_buffer import Experience, PrioritizedReplayBuffer
 from src.config.brain import LearningConfig
 from src.core.enums import Mode
 from src.core.events import Fill

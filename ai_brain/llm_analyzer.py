@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ai_brain.llm_client import LLMError, LLMGateway
-from ai_brain.regimes import RegimeReading
+from ai_brain.learning.regimes import RegimeReading
+from ai_brain.llm.client import LLMError, LLMGateway
 
 FUNDING_EXTREME = 0.0005  # per 8h: 0.05%, about 55% a year
 

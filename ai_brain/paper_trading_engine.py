@@ -14,7 +14,7 @@ Fills are as honest as the data allows:
 - maker/taker fees (0.1% default), configurable latency, perp funding at funding times.
 
 Money goes ledger first (one fsynced JSON line per fill); the wallet summary in ``state/`` follows
-at most every few seconds (see :meth:`PaperEngine._save_soon` and :mod:`ai_brain.paper_wallet` for
+at most every few seconds (see :meth:`PaperEngine._save_soon` and :mod:`ai_brain.paper.paper_wallet` for
 why that order makes a ``kill -9`` harmless).
 """
 
@@ -26,8 +26,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from ai_brain.paper_fills import candle_fill_price, limit_crosses, resting_fill_qty, walk_book
-from ai_brain.paper_wallet import PaperWallet, base_asset
+from ai_brain.paper.paper_fills import candle_fill_price, limit_crosses, resting_fill_qty, walk_book
+from ai_brain.paper.paper_wallet import PaperWallet, base_asset
 from src.config.execution import PaperConfig
 from src.core.clock import Clock
 from src.core.events import CandleClosed, Event, Fill, FundingRate, OrderBook, OrderUpdate, Tick, TradePrint

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from ai_brain.llm_client import LLMError, LLMGateway
+from ai_brain.llm.client import LLMError, LLMGateway
 
 POSITIVE = frozenset({
     "surge", "surges", "rally", "rallies", "soar", "soars", "gain", "gains", "bull", "bullish", "record", "high",

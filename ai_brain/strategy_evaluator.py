@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 from pydantic import BaseModel, ConfigDict
 
-from ai_brain import statistics as st
-from ai_brain.backtest_engine import BacktestResult, CostModel, cost_model, run_backtest, run_many
-from ai_brain.walk_forward import refit_windows
+from ai_brain.evaluation import statistics as st
+from ai_brain.evaluation.backtest_engine import BacktestResult, CostModel, cost_model, run_backtest, run_many
+from ai_brain.evaluation.walk_forward import refit_windows
 from src.config.evaluator import EvaluatorConfig
 from src.orders.fees import FeeSchedule
 from src.strategy.data import Candles, Funding
@@ -113,7 +113,7 @@ def evaluate(spec: StrategySpec, candles: Candles | pd.DataFrame, funding: Fundi
     score and the walk-forward stability windows; the test segment after it decides the
     verdict. The walk-forward windows replay the given spec on consecutive slices of the
     selection segment, or with `refit` (final verdicts) re-fit its parameters on the bars before
-    each window (anchored, see `ai_brain.walk_forward`); generators that tune parameters do so on
+    each window (anchored, see `ai_brain.evaluation.walk_forward`); generators that tune parameters do so on
     the selection segment only, and every variant they try is a trial."""
     cfg = cfg or EvaluatorConfig()
     c = candles if isinstance(candles, Candles) else Candles.from_frame(candles)

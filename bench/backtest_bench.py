@@ -38,8 +38,8 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
         sys.path.insert(0, _ROOT)
 
 from ai_brain import indicators as ind
-from ai_brain.backtest_engine import CostModel, run_backtest, run_many
-from ai_brain.evaluation_pool import EvaluationPool
+from ai_brain.evaluation.backtest_engine import CostModel, run_backtest, run_many
+from ai_brain.evaluation.evaluation_pool import EvaluationPool
 from ai_brain.strategy_evaluator import evaluate
 from src.config.evaluator import EvaluatorConfig
 from src.market.history import load_candles

@@ -26,7 +26,7 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
     if _ROOT not in sys.path:
         sys.path.insert(0, _ROOT)
 
-from ai_brain.evaluation_pool import EvaluationPool
+from ai_brain.evaluation.evaluation_pool import EvaluationPool
 from ai_brain.generators.evolutionary import GeneticSearch
 from ai_brain.generators.templates import TemplateSource
 from ai_brain.hypothesis_generator import GenerationContext

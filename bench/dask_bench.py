@@ -31,8 +31,8 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
     if _ROOT not in sys.path:
         sys.path.insert(0, _ROOT)
 
-from ai_brain.dask_probe import probe_cluster
-from ai_brain.evaluation_pool import EvaluationPool
+from ai_brain.evaluation.dask_probe import probe_cluster
+from ai_brain.evaluation.evaluation_pool import EvaluationPool
 from ai_brain.generators.templates import TemplateSource
 from ai_brain.hypothesis_generator import GenerationContext
 from ai_brain.strategy_evaluator import Evaluation

@@ -22,8 +22,8 @@ import pandas as pd
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from ai_brain import statistics as st
-from ai_brain.backtest_engine import cost_model, run_backtest
+from ai_brain.evaluation import statistics as st
+from ai_brain.evaluation.backtest_engine import cost_model, run_backtest
 from scripts.research import Candidate, research, symbol_of
 from src.config.evaluator import EvaluatorConfig
 from src.market.history import load_candles

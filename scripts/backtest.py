@@ -21,8 +21,8 @@ if __package__ in (None, ""):
 
 from pydantic import ValidationError
 
-from ai_brain import statistics as st
-from ai_brain.backtest_engine import cost_model, run_backtest
+from ai_brain.evaluation import statistics as st
+from ai_brain.evaluation.backtest_engine import cost_model, run_backtest
 from ai_brain.strategy_evaluator import Evaluation, evaluate
 from src.config.evaluator import EvaluatorConfig
 from src.config.fees import FeesConfig

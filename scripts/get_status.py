@@ -39,7 +39,7 @@ from scripts.common import (
 from src.orders.ledger import AUTO_FILE, LedgerEntry
 from src.orders.order_filters import SymbolFilters
 from src.state.control import ControlState
-from src.telegram.format import money, qty, signed_money, when
+from src.telegram.render.format import money, qty, signed_money, when
 
 STRATEGY_FOLDERS = ("testing", "active", "retired")
 EQUITY_FILE = "equity_curve.jsonl"

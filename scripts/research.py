@@ -21,9 +21,9 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a file: make the repo root importable
     import _bootstrap  # noqa: F401
 
-from ai_brain.brain_cycle import BrainCycle, BrainInputs
+from ai_brain.discovery.brain_cycle import BrainCycle, BrainInputs
+from ai_brain.discovery.lifecycle import Lifecycle
 from ai_brain.hypothesis_generator import Hypothesis
-from ai_brain.lifecycle import Lifecycle
 from ai_brain.strategy_evaluator import Evaluation
 from src.app.supervisor import Supervisor
 from src.app.wire_brain import build_cycle, build_store

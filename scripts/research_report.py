@@ -10,7 +10,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-from ai_brain.backtest_engine import cost_model, run_backtest
+from ai_brain.evaluation.backtest_engine import cost_model, run_backtest
 from scripts.research import Candidate, ResearchResult
 from src.config.evaluator import EvaluatorConfig
 from src.orders.fees import FeeSchedule

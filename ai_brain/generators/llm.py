@@ -20,8 +20,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ai_brain.generators.dedup import signature
 from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, make_id
-from ai_brain.llm_client import LLMError, LLMGateway
-from ai_brain.llm_governance import check_cited, check_reasoning_numbers
+from ai_brain.llm.client import LLMError, LLMGateway
+from ai_brain.llm.governance import check_cited, check_reasoning_numbers
 from src.config.brain import LLMConfig
 from src.core.timeframes import fmt_ms
 from src.strategy.spec import RiskGenes, RuleForm, StrategySpec

@@ -15,26 +15,26 @@ import random
 from dataclasses import dataclass, replace
 from functools import partial
 
-from ai_brain.brain_cycle import BrainCycle, BrainInputs
-from ai_brain.dask_executor import DaskExecutor, build_executor
-from ai_brain.evaluation_pool import EvaluationPool
+from ai_brain.discovery.brain_cycle import BrainCycle, BrainInputs
+from ai_brain.discovery.intel import IntelComponent
+from ai_brain.discovery.lifecycle import Lifecycle, transition_problem
+from ai_brain.discovery.strategy_commands import StrategyCommands
+from ai_brain.discovery.strategy_store import StrategyStore
+from ai_brain.evaluation.dask_executor import DaskExecutor, build_executor
+from ai_brain.evaluation.evaluation_pool import EvaluationPool
+from ai_brain.evaluation.trial_ledger import TrialLedger, open_trial_ledger
 from ai_brain.generators.dedup import Deduplicator
 from ai_brain.generators.evolutionary import EvolutionarySource
 from ai_brain.generators.llm import LLMSource
 from ai_brain.generators.templates import TemplateSource
 from ai_brain.hypothesis_generator import GenerationContext, HypothesisGenerator, Source
-from ai_brain.intel import IntelComponent
 from ai_brain.learning_engine import LearningEngine
-from ai_brain.lifecycle import Lifecycle, transition_problem
+from ai_brain.llm.client import LLMGateway, make_provider
+from ai_brain.llm.governance import CircuitBreaker, ResponseCache, TokenBudget
 from ai_brain.llm_analyzer import MarketAnalyst
-from ai_brain.llm_client import LLMGateway, make_provider
-from ai_brain.llm_governance import CircuitBreaker, ResponseCache, TokenBudget
 from ai_brain.news_fetcher import NewsFetcher
 from ai_brain.onchain_monitor import OnchainMonitor
 from ai_brain.sentiment_analyzer import SentimentAnalyzer
-from ai_brain.strategy_commands import StrategyCommands
-from ai_brain.strategy_store import StrategyStore
-from ai_brain.trial_ledger import TrialLedger, open_trial_ledger
 from src.app.supervisor import Supervisor
 from src.core.timeframes import timeframe_ms
 from src.runtime.context import AppContext

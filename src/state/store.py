@@ -30,7 +30,9 @@ log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 AlertSink = Callable[[Alert], None]
-NOT_STATE = frozenset({"quarantine", "inbox", "outbox"})
+# Not evidence of an earlier run: the folders, and the replay binding, which the entry point writes
+# before the store opens (src/market/replay_binding.py).
+NOT_STATE = frozenset({"quarantine", "inbox", "outbox", "replay_binding.json"})
 
 
 class AlertHook:

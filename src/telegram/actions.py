@@ -20,12 +20,12 @@ from typing import Any
 
 from src.control.golive import GOLIVE, ConfirmationCodes, ConfirmError, GoLiveGate, PendingAction, live_blockers
 from src.runtime.context import AppContext
-from src.telegram import reports, templates
-from src.telegram.analytics import closed_trades, trade_analytics
 from src.telegram.chart_actions import Benchmark, ChartCommands
 from src.telegram.commands import Role, UsageError, allowed, help_text, lookup, short_help
 from src.telegram.money_actions import FORCEEXIT, MoneyCommands
 from src.telegram.outbox import Button
+from src.telegram.render import reports, templates
+from src.telegram.render.analytics import closed_trades, trade_analytics
 from src.telegram.strategy_files import find_strategy, list_strategies
 from src.telegram.view import TradingView, strategy_counts
 

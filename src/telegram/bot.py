@@ -23,8 +23,8 @@ from src.config.telegram import TelegramConfig
 from src.telegram.access import Access
 from src.telegram.actions import Cockpit
 from src.telegram.commands import Role, bot_commands, split_command
-from src.telegram.format import esc, plain
 from src.telegram.outbox import Outbox, OutgoingMessage
+from src.telegram.render.format import esc, plain
 from telegram import BotCommand, BotCommandScopeChat, InlineKeyboardButton, InlineKeyboardMarkup, Update
 
 log = logging.getLogger(__name__)

@@ -13,10 +13,10 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from src.telegram import ledger_views
 from src.telegram.commands import Role
-from src.telegram.format import esc, money, pct, signed_money
-from src.telegram.reports import NOT_AVAILABLE
+from src.telegram.render import ledger_views
+from src.telegram.render.format import esc, money, pct, signed_money
+from src.telegram.render.reports import NOT_AVAILABLE
 from src.telegram.view import TradingView
 
 if TYPE_CHECKING:
@@ -64,7 +64,7 @@ def max_drawdown(values: Sequence[float]) -> float:
 
 def _draw(kind: str, data: dict[str, Any]) -> bytes:
     """Render in a worker thread; matplotlib is imported on first use, not at start-up."""
-    from src.telegram import charts
+    from src.telegram.render import charts
 
     if kind == "equity":
         return charts.equity_png(data["points"], quote=data["quote"], trades=data["trades"],

@@ -15,11 +15,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from src.state.inbox import CommandRegistry
-from src.telegram import ledger_views, ops_views
-from src.telegram.analytics import closed_trades
 from src.telegram.commands import Role
-from src.telegram.format import esc, money, qty
-from src.telegram.reports import NOT_AVAILABLE
+from src.telegram.render import ledger_views, ops_views
+from src.telegram.render.analytics import closed_trades
+from src.telegram.render.format import esc, money, qty
+from src.telegram.render.reports import NOT_AVAILABLE
 from src.telegram.view import TradingView
 
 if TYPE_CHECKING:

@@ -18,10 +18,10 @@ from typing import Literal, Protocol
 
 from src.core.events import Alert, Event, StrategyEvent
 from src.runtime.context import AppContext
-from src.telegram import templates
 from src.telegram.access import Access
-from src.telegram.format import Message, plain
 from src.telegram.outbox import Button, Outbox
+from src.telegram.render import templates
+from src.telegram.render.format import Message, plain
 from src.telegram.strategy_files import find_strategy
 
 log = logging.getLogger("notify")

@@ -37,7 +37,7 @@ from telegram.warnings import PTBDeprecationWarning
 from src.config.telegram import TelegramConfig
 from src.state.store import read_model, write_model
 from src.telegram.chats import ChatBook
-from src.telegram.format import esc, plain, shorten, split_lines
+from src.telegram.render.format import esc, plain, shorten, split_lines
 
 log = logging.getLogger(__name__)
 

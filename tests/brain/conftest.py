@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from ai_brain.lifecycle import transition_problem
-from ai_brain.strategy_store import Performance, Provenance, Source, StrategyRecord, StrategyStore, Verdict
+from ai_brain.discovery.lifecycle import transition_problem
+from ai_brain.discovery.strategy_store import Performance, Provenance, Source, StrategyRecord, StrategyStore, Verdict
 from src.market.history import load_candles
 from src.strategy.data import Candles
 from src.strategy.spec import family_spec

@@ -9,9 +9,9 @@ import numpy as np
 
 from ai_brain.generators.llm import LLMSource, snapshot
 from ai_brain.hypothesis_generator import GenerationContext
-from ai_brain.llm_client import LLMGateway, make_provider
-from ai_brain.llm_governance import CircuitBreaker, ResponseCache, TokenBudget
-from ai_brain.regimes import classify
+from ai_brain.learning.regimes import classify
+from ai_brain.llm.client import LLMGateway, make_provider
+from ai_brain.llm.governance import CircuitBreaker, ResponseCache, TokenBudget
 from src.config import Secrets
 from src.config.brain import LLMConfig
 from src.core.events import Alert

@@ -6,8 +6,8 @@ import asyncio
 import json
 from pathlib import Path
 
-from ai_brain.brain_cycle import BrainInputs
-from ai_brain.lifecycle import Lifecycle
+from ai_brain.discovery.brain_cycle import BrainInputs
+from ai_brain.discovery.lifecycle import Lifecycle
 from src.app.supervisor import Supervisor
 from src.app.wire_brain import build_cycle, build_store, build_strategy_book
 from src.config import Secrets
@@ -199,7 +199,7 @@ async def test_an_order_refused_by_a_guard_is_recorded_on_the_strategy(tmp_path,
 
 
 async def test_generators_see_only_the_selection_segment_and_every_trial_counts_once(tmp_path, btc_1h) -> None:
-    from ai_brain import statistics as st
+    from ai_brain.evaluation import statistics as st
 
     ctx = _context(tmp_path, btc_1h, {"enabled": False})
     store = build_store(ctx)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ai_brain.drift_check import BacktestTrade, diff_trades
+from ai_brain.evaluation.drift_check import BacktestTrade, diff_trades
 
 H = 3_600_000
 

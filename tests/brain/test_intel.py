@@ -9,10 +9,10 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from ai_brain.learning.regimes import classify_at
 from ai_brain.llm_analyzer import MarketAnalyst, risk_warnings
 from ai_brain.news_fetcher import NewsFetcher
 from ai_brain.onchain_monitor import OnchainMonitor
-from ai_brain.regimes import classify_at
 from ai_brain.sentiment_analyzer import SentimentAnalyzer, lexicon_score
 from src.core.events import Alert
 from src.core.timeframes import parse_iso_ms

@@ -11,8 +11,8 @@ import textwrap
 import time
 from pathlib import Path
 
-from ai_brain.lifecycle import transition_problem
-from ai_brain.strategy_store import StrategyStore
+from ai_brain.discovery.lifecycle import transition_problem
+from ai_brain.discovery.strategy_store import StrategyStore
 from tests.brain.conftest import make_record
 
 REPO = Path(__file__).resolve().parents[2]
@@ -20,8 +20,8 @@ REPO = Path(__file__).resolve().parents[2]
 CHILD = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from ai_brain.lifecycle import transition_problem
-    from ai_brain.strategy_store import StrategyStore
+    from ai_brain.discovery.lifecycle import transition_problem
+    from ai_brain.discovery.strategy_store import StrategyStore
     root = Path(sys.argv[1])
     store = StrategyStore(root / "strategies", root / "quarantine", lambda: 0, allowed=transition_problem)
     cycle = {"dry_run": ("awaiting_approval", "ai"), "awaiting_approval": ("approved", "script:test"),

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ai_brain.drift_check import backtest_window_trades
-from ai_brain.lifecycle import Lifecycle
-from ai_brain.strategy_store import ClosedTrade, StrategyStore
+from ai_brain.discovery.lifecycle import Lifecycle
+from ai_brain.discovery.strategy_store import ClosedTrade, StrategyStore
+from ai_brain.evaluation.drift_check import backtest_window_trades
 from src.config.brain import LifecycleConfig
 from src.core.events import Alert
 from src.strategy.data import Candles
@@ -83,7 +83,7 @@ def test_outside_replay_a_failed_verdict_never_reaches_approval(store, clock, ev
 
 
 def test_approved_goes_live_only_in_live_mode_with_the_gate_open(store, clock, events) -> None:
-    from ai_brain.strategy_store import Approval
+    from ai_brain.discovery.strategy_store import Approval
 
     store.add(make_record("s1", status="approved"))
     rec = store.get("s1")

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from ai_brain.generators.llm import LLMProposal, LLMSource
-from ai_brain.llm_schema import MAX_SCHEMA_BYTES, TIERS, json_schema_for, schema_bytes
+from ai_brain.llm.schema import MAX_SCHEMA_BYTES, TIERS, json_schema_for, schema_bytes
 from ai_brain.sentiment_analyzer import SentimentAnswer
 from src.core.events import Alert
 from tests.brain.llm_builders import context, gateway, proposal

@@ -181,7 +181,7 @@ def test_the_decision_time_bounds_the_data(btc_1h) -> None:
 
 
 def test_look_back_lengths_in_the_reasoning_are_not_market_figures() -> None:
-    from ai_brain.llm_governance import check_reasoning_numbers
+    from ai_brain.llm.governance import check_reasoning_numbers
 
     figures = {"BTC/USDT last_close": 67_250.0}
 

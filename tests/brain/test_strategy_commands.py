@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ai_brain.strategy_commands import StrategyCommands
-from ai_brain.strategy_store import StrategyStore
+from ai_brain.discovery.strategy_commands import StrategyCommands
+from ai_brain.discovery.strategy_store import StrategyStore
 from src.state.inbox import CommandRegistry
 from tests.brain.conftest import make_record
 

@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from ai_brain.strategy_store import Approval, ClosedTrade, IllegalTransition, StrategyStore, UnknownStrategy
+from ai_brain.discovery.strategy_store import Approval, ClosedTrade, IllegalTransition, StrategyStore, UnknownStrategy
 from src.core.events import StrategyEvent
 from tests.brain.conftest import make_record
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ai_brain.trial_ledger import TrialBatch, TrialRecord, open_trial_ledger
+from ai_brain.evaluation.trial_ledger import TrialBatch, TrialRecord, open_trial_ledger
 from src.core.events import Alert
 from src.state.store import write_model
 from src.strategy.spec import family_spec

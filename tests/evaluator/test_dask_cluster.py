@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
-from ai_brain.brain_cycle import BrainInputs
-from ai_brain.dask_executor import ALERT_KEY, DaskExecutor
-from ai_brain.dask_probe import known_candles, known_spec, probe_cluster, probe_config
-from ai_brain.evaluation_pool import EvaluationPool
-from ai_brain.lifecycle import Lifecycle
+from ai_brain.discovery.brain_cycle import BrainInputs
+from ai_brain.discovery.lifecycle import Lifecycle
+from ai_brain.evaluation.dask_executor import ALERT_KEY, DaskExecutor
+from ai_brain.evaluation.dask_probe import known_candles, known_spec, probe_cluster, probe_config
+from ai_brain.evaluation.evaluation_pool import EvaluationPool
 from src.app.supervisor import Supervisor
 from src.app.wire_brain import build_cycle, build_store
 from src.config import Secrets
@@ -147,10 +147,11 @@ async def test_a_worker_without_the_project_falls_back_alerts_once_and_recovers(
     alerts = ctx.bus.subscribe("test", _noop, kinds=("alert",))
     cycle = _cycle(ctx)
     try:
-        with caplog.at_level(logging.INFO, logger="ai_brain.dask_executor"):
+        with caplog.at_level(logging.INFO, logger="ai_brain.evaluation.dask_executor"):
             written = await cycle.cycle_once()
         pool: DaskExecutor = cycle.pool
-        errors = [r for r in caplog.records if r.levelno >= logging.ERROR and r.name == "ai_brain.dask_executor"]
+        errors = [r for r in caplog.records
+                  if r.levelno >= logging.ERROR and r.name == "ai_brain.evaluation.dask_executor"]
         assert written, "the local pool must take over and strategies still be filed"
         assert pool.counts["cluster"] == 0
         assert pool.counts["local"] > 0

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from ai_brain.backtest_engine import CostModel, book_slippage_bps, run_backtest
+from ai_brain.evaluation.backtest_engine import CostModel, book_slippage_bps, run_backtest
 from src.strategy import indicators as ind
 from src.strategy.data import Funding
 from src.strategy.position_rules import REASONS

@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ai_brain import statistics as st
-from ai_brain.backtest_engine import CostModel, cost_model, run_backtest
+from ai_brain.evaluation import statistics as st
+from ai_brain.evaluation.backtest_engine import CostModel, cost_model, run_backtest
 from ai_brain.strategy_evaluator import Evaluation, candidate_set_pbo, evaluate
 from src.config.evaluator import EvaluatorConfig
 from src.orders.fees import FeeSchedule

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from ai_brain.backtest_engine import CostModel, run_backtest
+from ai_brain.evaluation.backtest_engine import CostModel, run_backtest
 from src.strategy import indicators as ind
 from src.strategy.data import Candles
 from src.strategy.position_rules import PositionTracker

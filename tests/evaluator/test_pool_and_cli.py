@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from pydantic import ValidationError
 
-from ai_brain.evaluation_pool import EvaluationPool, dask_address
+from ai_brain.evaluation.evaluation_pool import EvaluationPool, dask_address
 from scripts import backtest as cli
 from src.config.evaluator import EvaluatorConfig
 from src.strategy.spec import family_spec

@@ -9,8 +9,8 @@ from statistics import NormalDist
 import numpy as np
 import pytest
 
-from ai_brain import statistics as st
-from ai_brain.backtest_engine import TRADE_FIELDS, BacktestResult
+from ai_brain.evaluation import statistics as st
+from ai_brain.evaluation.backtest_engine import TRADE_FIELDS, BacktestResult
 
 
 def test_drawdown_by_hand():

@@ -90,7 +90,7 @@ async def test_funding_is_attributed_to_each_strategy_by_its_own_side(tmp_path: 
 
 
 async def test_the_positions_command_shows_the_venues_net_beside_each_strategy(tmp_path: Path) -> None:
-    from src.telegram.reports import format_positions
+    from src.telegram.render.reports import format_positions
 
     _, ex = stack(tmp_path, risk=CAPS)
     await _open_perp(ex, "revert", "sell", 5.0)

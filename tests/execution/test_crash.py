@@ -33,7 +33,7 @@ def run_child(root: Path, crash: str | None = None, timeout_s: float = 120.0) ->
 
 def outcome(root: Path) -> tuple[list[tuple], dict[str, float]]:
     """Closed trades (without wall-clock fields) and the wallet balances of a finished run."""
-    from ai_brain.paper_wallet import PaperState
+    from ai_brain.paper.paper_wallet import PaperState
 
     trades = [(e.data["entry_bar_ts"], e.data["exit_bar_ts"], e.data["side"], e.data["reason"],
                round(e.data["net_quote"], 6)) for e in Ledger(root / "logs").entries() if e.kind == "trade"]
@@ -43,7 +43,7 @@ def outcome(root: Path) -> tuple[list[tuple], dict[str, float]]:
 
 
 def assert_nothing_lost_or_doubled(root: Path) -> None:
-    from ai_brain.paper_wallet import PaperState
+    from ai_brain.paper.paper_wallet import PaperState
 
     entries = Ledger(root / "logs").entries()
     state = StateStore(root / "state").load("paper_wallet.json", PaperState)

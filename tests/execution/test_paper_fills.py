@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ai_brain.backtest_engine import book_slippage_bps
-from ai_brain.paper_fills import candle_fill_price, walk_book
+from ai_brain.evaluation.backtest_engine import book_slippage_bps
+from ai_brain.paper.paper_fills import candle_fill_price, walk_book
 from tests.execution.conftest import HOUR_MS, book, candle, intent, make_engine
 
 ASKS = [(100.0, 1.0), (101.0, 2.0), (103.0, 5.0)]

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ai_brain.backtest_engine import CostModel, run_backtest
+from ai_brain.evaluation.backtest_engine import CostModel, run_backtest
 from src.core.events import CandleClosed
 from src.strategy.data import Candles
 from src.strategy.spec import StrategySpec, family_spec

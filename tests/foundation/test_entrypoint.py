@@ -33,6 +33,10 @@ def test_duration_run_prints_status_and_exits_zero(tmp_path: Path) -> None:
     log_lines = (tmp_path / "logs" / "ai_lab.log").read_text().splitlines()
     assert log_lines
     assert all(json.loads(ln)["msg"] is not None for ln in log_lines)
+    # a brand-new root is a first start, not a lost safety file: the bot trades, nobody is alerted
+    assert "Started HALTED" not in proc.stdout + proc.stderr
+    assert "running" in status_lines[-1]
+    assert json.loads((tmp_path / "state" / "control.json").read_text())["holds"] == {}
 
 
 def test_corrupt_control_file_is_quarantined_and_the_bot_starts_halted(tmp_path: Path) -> None:

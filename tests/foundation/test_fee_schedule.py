@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from ai_brain.backtest_engine import cost_model
+from ai_brain.evaluation.backtest_engine import cost_model
 from src.app.main import build_context
 from src.app.supervisor import Supervisor
 from src.app.wiring import assemble

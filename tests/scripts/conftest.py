@@ -113,7 +113,7 @@ def add_candidates(root: Path) -> bool:
     """Strategies awaiting approval, written through the AI brain's repository API before the bot
     starts (it loads them at start-up); False while that API does not exist."""
     try:
-        from ai_brain import strategy_store as store_mod
+        from ai_brain.discovery import strategy_store as store_mod
         from src.strategy.spec import family_spec
     except ImportError:
         return False

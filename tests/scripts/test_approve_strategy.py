@@ -19,7 +19,7 @@ def _skip_unless_wired(ran_out: str) -> None:
 @pytest.fixture
 def bot_with_candidates(shared_bot: BotUnderTest) -> tuple[BotUnderTest, dict[str, Path]]:
     if not shared_bot.has_candidates:
-        pytest.skip("waiting on ai_brain/strategy_store.py")
+        pytest.skip("waiting on ai_brain/discovery/strategy_store.py")
     return shared_bot, {sid: shared_bot.root / "strategies" / "testing" / f"{sid}.json" for sid in CANDIDATES}
 
 

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from src.telegram.charts import ChartError, daily_pnl_png, drawdown, drawdown_png, equity_png, strategy_png
+from src.telegram.render.charts import ChartError, daily_pnl_png, drawdown, drawdown_png, equity_png, strategy_png
 from tests.telegram.charts_util import png_size
 
 pytestmark = pytest.mark.smoke  # deploy.sh runs these before every restart

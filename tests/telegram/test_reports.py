@@ -9,8 +9,8 @@ from src.orders.ledger import Ledger
 from src.state.control import Controller
 from src.state.inbox import CommandRegistry
 from src.state.store import StateStore
-from src.telegram.analytics import closed_trades, distribution, trade_analytics
-from src.telegram.reports import duration, format_pnl, format_positions, format_status, format_strategy
+from src.telegram.render.analytics import closed_trades, distribution, trade_analytics
+from src.telegram.render.reports import duration, format_pnl, format_positions, format_status, format_strategy
 from src.telegram.view import TradingView
 
 HOUR_MS = 3_600_000

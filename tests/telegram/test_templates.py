@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from src.telegram import templates
-from src.telegram.format import Message, money, pct, plain, price, qty, split_lines, when
+from src.telegram.render import templates
+from src.telegram.render.format import Message, money, pct, plain, price, qty, split_lines, when
 from tests.fakes.telegram_html import TEXT_LIMIT, html_problem, visible_length
 
 pytestmark = pytest.mark.smoke  # deploy.sh runs these before every restart

@@ -15,8 +15,8 @@ from typing import Any
 
 import aiohttp
 
-from ai_brain.llm_provider import Completion, Finish, ProviderError, Request
-from ai_brain.llm_schema import is_schema_refusal
+from ai_brain.llm.provider import Completion, Finish, ProviderError, Request
+from ai_brain.llm.schema import is_schema_refusal
 from src.config.brain import LLMConfig
 
 _FINISH: dict[str, Finish] = {"stop": "stop", "length": "max_tokens", "content_filter": "blocked"}

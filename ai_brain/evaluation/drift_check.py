@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ai_brain.backtest_engine import CostModel, run_backtest
+from ai_brain.evaluation.backtest_engine import CostModel, run_backtest
 from src.strategy.data import Candles, Funding
 from src.strategy.spec import StrategySpec
 

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from src.telegram import format as fmt
+from src.telegram.render import format as fmt
 
 NOT_AVAILABLE = "not available in this build"
 

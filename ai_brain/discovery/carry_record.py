@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import time
 
-from ai_brain.strategy_store import Provenance, Source, StrategyRecord, StrategyStore, UnknownStrategy
+from ai_brain.discovery.strategy_store import Provenance, Source, StrategyRecord, StrategyStore, UnknownStrategy
 from src.strategy.spec import family_spec
 
 CARRY_ID = "funding_carry"  # the carry engine's strategy id (src.funding.runner.STRATEGY_ID)

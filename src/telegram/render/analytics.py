@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from src.telegram.reports import pick, signed
+from src.telegram.render.reports import pick, signed
 from src.telegram.view import TradingView
 
 BAR = "█"

@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from ai_brain.backtest_engine import CostModel, run_backtest
+from ai_brain.evaluation.backtest_engine import CostModel, run_backtest
 from src.strategy.data import Candles, Funding
 from src.strategy.spec import StrategySpec
 

@@ -25,7 +25,7 @@ from src.strategy.spec import StrategySpec, family_spec
 log = logging.getLogger(__name__)
 
 # What a scheduler and a worker must import: the task (ai_brain) and the data it carries (src).
-PROJECT_MODULES = ("ai_brain.evaluation_pool", "src.strategy.spec", "src.strategy.data")
+PROJECT_MODULES = ("ai_brain.evaluation.evaluation_pool", "src.strategy.spec", "src.strategy.data")
 INSTALL_HINT = "install the project there: pip install '.[dask]' (README, Scale out)"
 
 
@@ -125,7 +125,7 @@ def _sides_problem(client: Any, address: str, timeout_s: float) -> str:
 
 def _evaluation_problem(client: Any, cfg: EvaluatorConfig, timeout_s: float) -> str:
     """Evaluate the known spec on the cluster and here; a difference means different code or libraries."""
-    from ai_brain.evaluation_pool import evaluate_chunk
+    from ai_brain.evaluation.evaluation_pool import evaluate_chunk
 
     small, spec, candles = probe_config(cfg), known_spec(), known_candles()
     try:

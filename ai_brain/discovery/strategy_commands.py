@@ -9,8 +9,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from ai_brain.lifecycle import DEMO
-from ai_brain.strategy_store import (
+from ai_brain.discovery.lifecycle import DEMO
+from ai_brain.discovery.strategy_store import (
     Approval,
     IllegalTransition,
     StrategyRecord,

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from src.config import AppConfig, Secrets
-from src.telegram.format import Message, esc
+from src.telegram.render.format import Message, esc
 
 SECRET_KEY = re.compile(r"(secret|token|password|passwd|api_?key|private)", re.IGNORECASE)
 REDACTED = "***"

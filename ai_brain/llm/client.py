@@ -22,11 +22,11 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from ai_brain.llm_gemini import GeminiProvider
-from ai_brain.llm_governance import CachedAnswer, CircuitBreaker, ResponseCache, TokenBudget, prompt_key
-from ai_brain.llm_openai import OpenAICompatibleProvider
-from ai_brain.llm_provider import Completion, Provider, ProviderError, Request
-from ai_brain.llm_schema import TIERS, json_schema_for, schema_bytes
+from ai_brain.llm.gemini import GeminiProvider
+from ai_brain.llm.governance import CachedAnswer, CircuitBreaker, ResponseCache, TokenBudget, prompt_key
+from ai_brain.llm.openai_compatible import OpenAICompatibleProvider
+from ai_brain.llm.provider import Completion, Provider, ProviderError, Request
+from ai_brain.llm.schema import TIERS, json_schema_for, schema_bytes
 from src.config import Secrets
 from src.config.brain import LLMConfig
 from src.core.errors import LabError

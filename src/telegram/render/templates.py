@@ -1,6 +1,6 @@
 """One template per message kind: discovery, approval request, trade opened/closed, alert, report, status.
 
-Each returns a :class:`~src.telegram.format.Message` whose first line reads well in a phone
+Each returns a :class:`~src.telegram.render.format.Message` whose first line reads well in a phone
 notification (an emoji, the kind, the one fact that matters) with the details below. Inputs are
 records and mappings owned by other parts of the bot, read by field name; a missing figure shows
 as "n/a" rather than breaking the message.
@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from src.telegram.format import Message, esc, money, pct, price, qty, ratio, shorten, signed_money, when
+from src.telegram.render.format import Message, esc, money, pct, price, qty, ratio, shorten, signed_money, when
 
 LEVEL_ICON = {"info": "ℹ️", "warning": "⚠️", "action": "❗", "critical": "🛑"}
 LEVEL_LABEL = {"action": "ACTION NEEDED: ", "critical": "CRITICAL: "}

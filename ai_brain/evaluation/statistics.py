@@ -17,7 +17,7 @@ import numpy as np
 from numba import njit
 from pydantic import BaseModel, ConfigDict
 
-from ai_brain.backtest_engine import (
+from ai_brain.evaluation.backtest_engine import (
     T_ENTRY_BAR,
     T_ENTRY_PX,
     T_EXIT_BAR,

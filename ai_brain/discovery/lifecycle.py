@@ -14,9 +14,9 @@ import math
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 
-from ai_brain.backtest_engine import run_backtest
-from ai_brain.drift_check import BacktestTrade, backtest_window_trades, diff_trades
-from ai_brain.strategy_store import StrategyRecord, StrategyStore
+from ai_brain.discovery.strategy_store import StrategyRecord, StrategyStore
+from ai_brain.evaluation.backtest_engine import run_backtest
+from ai_brain.evaluation.drift_check import BacktestTrade, backtest_window_trades, diff_trades
 from src.config.brain import LifecycleConfig
 from src.core.enums import MONEY_STATUSES, Mode
 from src.core.events import Alert, AlertLevel, Event

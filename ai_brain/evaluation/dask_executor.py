@@ -1,6 +1,6 @@
 """The evaluator's Dask executor with a local fallback: a missing cluster never empties a cycle.
 
-While the probe (:mod:`ai_brain.dask_probe`) passes, batches go to the cluster. When it fails, or
+While the probe (:mod:`ai_brain.evaluation.dask_probe`) passes, batches go to the cluster. When it fails, or
 a batch on the cluster fails, the same batch runs on the local process pool, an action alert
 names the reason once, and ``/status`` says "dask: unavailable, using local pool (reason)". The
 cluster is probed again every ``evaluator.dask_retry_s`` (before a batch, and from :meth:`run`
@@ -16,8 +16,8 @@ import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from ai_brain.dask_probe import ProbeResult, one_line, probe_cluster
-from ai_brain.evaluation_pool import EvaluationPool, dask_address
+from ai_brain.evaluation.dask_probe import ProbeResult, one_line, probe_cluster
+from ai_brain.evaluation.evaluation_pool import EvaluationPool, dask_address
 from ai_brain.strategy_evaluator import Evaluation
 from src.config.evaluator import EvaluatorConfig
 from src.core.events import Alert, Event

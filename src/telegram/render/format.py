@@ -5,7 +5,7 @@ plain digits) before it is placed in a template, so an id like ``a<b&c_d`` can n
 markup or be read as a tag. Numbers are rounded for people: prices to the symbol's tick when it is
 known (else six significant digits), money with thousands separators and the currency, returns
 and drawdowns in percent, times as UTC ``2026-12-01 14:00``. Templates live in
-:mod:`src.telegram.templates`.
+:mod:`src.telegram.render.templates`.
 """
 
 from __future__ import annotations

@@ -21,8 +21,8 @@ from google import genai
 from google.genai import errors as genai_errors
 from google.genai import types
 
-from ai_brain.llm_provider import Completion, Finish, ProviderError, Request
-from ai_brain.llm_schema import is_schema_refusal
+from ai_brain.llm.provider import Completion, Finish, ProviderError, Request
+from ai_brain.llm.schema import is_schema_refusal
 from src.config.brain import LLMConfig
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)s\s*$")

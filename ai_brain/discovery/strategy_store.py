@@ -7,7 +7,7 @@ keeps the higher revision and deletes the stale one. No instant exists where nei
 disk, and the survivor is always the newest complete write. Files that fail the schema are
 quarantined (never silently replaced) by :func:`src.state.store.read_model`.
 
-Which transitions are legal is the lifecycle's rule (:mod:`ai_brain.lifecycle`); the store only
+Which transitions are legal is the lifecycle's rule (:mod:`ai_brain.discovery.lifecycle`); the store only
 enforces it, records who did what and why, and publishes a :class:`StrategyEvent` per change.
 """
 

@@ -1,7 +1,7 @@
 """What the ledger's closed trades say, for /performance, /daily, /weekly, /monthly, /trades and /balance.
 
 Pure functions from closed-trade rows (the ledger's ``trade`` lines: ``strategy_id``, ``symbol``,
-``net_quote``, ``exit_ms`` ...) to :class:`~src.telegram.format.Message`. Periods are UTC calendar
+``net_quote``, ``exit_ms`` ...) to :class:`~src.telegram.render.format.Message`. Periods are UTC calendar
 days, ISO weeks and months, counted by a trade's exit time: the moment its P&L was realized.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from src.telegram.format import Message, esc, money, pct, price, qty, signed_money, when
+from src.telegram.render.format import Message, esc, money, pct, price, qty, signed_money, when
 
 Period = Literal["daily", "weekly", "monthly"]
 ROWS = {"daily": 7, "weekly": 4, "monthly": 6}

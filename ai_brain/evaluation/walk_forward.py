@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 from pydantic import ValidationError
 
-from ai_brain import statistics as st
-from ai_brain.backtest_engine import CostModel, run_backtest
+from ai_brain.evaluation import statistics as st
+from ai_brain.evaluation.backtest_engine import CostModel, run_backtest
 from src.config.evaluator import EvaluatorConfig
 from src.strategy.data import Candles, Funding
 from src.strategy.signals import compute_signals
