@@ -148,7 +148,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from scripts.research_report import print_verdicts, write_report
+    from scripts._research_report import print_verdicts, write_report
 
     args = parse_args(argv)
     data, out = Path(args.data), Path(args.out)
