@@ -37,7 +37,7 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
     if _ROOT not in sys.path:
         sys.path.insert(0, _ROOT)
 
-from ai_brain import indicators as ind
+from src.strategy import indicators as ind
 from ai_brain.evaluation.backtest_engine import CostModel, run_backtest, run_many
 from ai_brain.evaluation.evaluation_pool import EvaluationPool
 from ai_brain.strategy_evaluator import evaluate
