@@ -37,12 +37,12 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
     if _ROOT not in sys.path:
         sys.path.insert(0, _ROOT)
 
-from src.strategy import indicators as ind
 from ai_brain.evaluation.backtest_engine import CostModel, run_backtest, run_many
 from ai_brain.evaluation.evaluation_pool import EvaluationPool
-from ai_brain.strategy_evaluator import evaluate
+from ai_brain.evaluation.strategy_evaluator import evaluate
 from src.config.evaluator import EvaluatorConfig
 from src.market.history import load_candles
+from src.strategy import indicators as ind
 from src.strategy.data import Candles
 from src.strategy.spec import StrategySpec, family_spec
 

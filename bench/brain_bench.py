@@ -27,10 +27,10 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
         sys.path.insert(0, _ROOT)
 
 from ai_brain.evaluation.evaluation_pool import EvaluationPool
+from ai_brain.evaluation.strategy_evaluator import evaluate
 from ai_brain.generators.evolutionary import GeneticSearch
+from ai_brain.generators.hypothesis_generator import GenerationContext
 from ai_brain.generators.templates import TemplateSource
-from ai_brain.hypothesis_generator import GenerationContext
-from ai_brain.strategy_evaluator import evaluate
 from src.config.brain import GeneratorConfig
 from src.market.history import load_candles
 from src.strategy.data import Candles

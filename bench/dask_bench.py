@@ -33,9 +33,9 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
 
 from ai_brain.evaluation.dask_probe import probe_cluster
 from ai_brain.evaluation.evaluation_pool import EvaluationPool
+from ai_brain.evaluation.strategy_evaluator import Evaluation
+from ai_brain.generators.hypothesis_generator import GenerationContext
 from ai_brain.generators.templates import TemplateSource
-from ai_brain.hypothesis_generator import GenerationContext
-from ai_brain.strategy_evaluator import Evaluation
 from src.config.evaluator import EvaluatorConfig
 from src.market.history import load_candles
 from src.strategy.data import Candles

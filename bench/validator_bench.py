@@ -23,7 +23,7 @@ if __package__ in (None, ""):
 import numpy as np
 import pandas as pd
 
-from ai_brain.data_integrity_validator import validate_candles
+from ai_brain.data.data_integrity_validator import validate_candles
 from src.config.market import DataQualityConfig
 from src.market.candles_io import load_candles
 

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 
 from ai_brain.evaluation import statistics as st
 from ai_brain.evaluation.backtest_engine import cost_model, run_backtest
-from ai_brain.strategy_evaluator import Evaluation, evaluate
+from ai_brain.evaluation.strategy_evaluator import Evaluation, evaluate
 from src.config.evaluator import EvaluatorConfig
 from src.config.fees import FeesConfig
 from src.market.history import load_candles, load_funding

@@ -23,7 +23,7 @@ if __package__ in (None, ""):
 
 from tqdm import tqdm
 
-from ai_brain.historical_data_fetcher import DownloadResult, HistoricalDataFetcher
+from ai_brain.data.historical_data_fetcher import DownloadResult, HistoricalDataFetcher
 from src.config.market import ExchangeConfig
 from src.core.timeframes import fmt_ms, parse_iso_ms
 from src.exchange.clients import ExchangeClients

@@ -23,8 +23,8 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
 
 from ai_brain.discovery.brain_cycle import BrainCycle, BrainInputs
 from ai_brain.discovery.lifecycle import Lifecycle
-from ai_brain.hypothesis_generator import Hypothesis
-from ai_brain.strategy_evaluator import Evaluation
+from ai_brain.evaluation.strategy_evaluator import Evaluation
+from ai_brain.generators.hypothesis_generator import Hypothesis
 from src.app.supervisor import Supervisor
 from src.app.wire_brain import build_cycle, build_store
 from src.config import ConfigError, Secrets, parse_config

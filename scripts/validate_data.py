@@ -23,7 +23,7 @@ if __package__ in (None, ""):
 
 import pandas as pd
 
-from ai_brain.data_integrity_validator import check_funding, validate_candles, worst
+from ai_brain.data.data_integrity_validator import check_funding, validate_candles, worst
 from src.config.market import DataQualityConfig
 from src.core.timeframes import fmt_ms, parse_iso_ms, timeframe_ms
 from src.market.candles_io import CandleFileError, load_candles

@@ -20,16 +20,16 @@ from typing import Any
 
 import numpy as np
 
+from ai_brain.discovery.learning_engine import LearningEngine, TradeAssembler, closed_trade_from_ledger
 from ai_brain.discovery.lifecycle import DEMO, Lifecycle
 from ai_brain.discovery.strategy_store import Performance, Provenance, Source, StrategyRecord, StrategyStore, Verdict
 from ai_brain.evaluation import statistics as st
 from ai_brain.evaluation.backtest_engine import cost_model, run_backtest
+from ai_brain.evaluation.strategy_evaluator import Evaluation, candidate_set_pbo, evaluate
 from ai_brain.evaluation.trade_overlap import distinct_by_trades
 from ai_brain.evaluation.trial_ledger import TRIAL_BATCH_SUFFIX, TrialBatch, TrialLedger, TrialRecord
 from ai_brain.generators.dedup import content_hash
-from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, HypothesisGenerator
-from ai_brain.learning_engine import LearningEngine, TradeAssembler, closed_trade_from_ledger
-from ai_brain.strategy_evaluator import Evaluation, candidate_set_pbo, evaluate
+from ai_brain.generators.hypothesis_generator import GenerationContext, Hypothesis, HypothesisGenerator
 from src.core.enums import MONEY_STATUSES
 from src.core.events import Alert, Event, Fill, OrderUpdate
 from src.market.cache import MarketCache

@@ -18,7 +18,7 @@ from typing import Any
 
 from ai_brain.evaluation.dask_probe import ProbeResult, one_line, probe_cluster
 from ai_brain.evaluation.evaluation_pool import EvaluationPool, dask_address
-from ai_brain.strategy_evaluator import Evaluation
+from ai_brain.evaluation.strategy_evaluator import Evaluation
 from src.config.evaluator import EvaluatorConfig
 from src.core.events import Alert, Event
 from src.strategy.data import Candles, Funding

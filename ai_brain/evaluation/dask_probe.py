@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from ai_brain.strategy_evaluator import evaluate
+from ai_brain.evaluation.strategy_evaluator import evaluate
 from src.config.evaluator import EvaluatorConfig
 from src.strategy.data import Candles
 from src.strategy.spec import StrategySpec, family_spec

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from typing import Any
 
-from ai_brain.strategy_evaluator import Evaluation, evaluate
+from ai_brain.evaluation.strategy_evaluator import Evaluation, evaluate
 from src.config.evaluator import EvaluatorConfig
 from src.strategy.data import Candles, Funding
 from src.strategy.spec import StrategySpec

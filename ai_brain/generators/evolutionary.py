@@ -18,7 +18,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from ai_brain.generators.dedup import content_hash
-from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, make_id
+from ai_brain.generators.hypothesis_generator import GenerationContext, Hypothesis, make_id
 from src.config.brain import GeneratorConfig
 from src.strategy.spec import StrategySpec
 

@@ -19,7 +19,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ai_brain.generators.dedup import signature
-from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, make_id
+from ai_brain.generators.hypothesis_generator import GenerationContext, Hypothesis, make_id
 from ai_brain.llm.client import LLMError, LLMGateway
 from ai_brain.llm.governance import check_cited, check_reasoning_numbers
 from src.config.brain import LLMConfig

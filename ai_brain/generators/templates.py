@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import random
 
-from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, make_id
+from ai_brain.generators.hypothesis_generator import GenerationContext, Hypothesis, make_id
 from ai_brain.learning.regimes import RegimeReading
 from src.strategy.spec import StrategySpec, family_spec
 

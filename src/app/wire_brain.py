@@ -16,7 +16,7 @@ from dataclasses import dataclass, replace
 from functools import partial
 
 from ai_brain.discovery.brain_cycle import BrainCycle, BrainInputs
-from ai_brain.discovery.intel import IntelComponent
+from ai_brain.discovery.learning_engine import LearningEngine
 from ai_brain.discovery.lifecycle import Lifecycle, transition_problem
 from ai_brain.discovery.strategy_commands import StrategyCommands
 from ai_brain.discovery.strategy_store import StrategyStore
@@ -25,16 +25,16 @@ from ai_brain.evaluation.evaluation_pool import EvaluationPool
 from ai_brain.evaluation.trial_ledger import TrialLedger, open_trial_ledger
 from ai_brain.generators.dedup import Deduplicator
 from ai_brain.generators.evolutionary import EvolutionarySource
+from ai_brain.generators.hypothesis_generator import GenerationContext, HypothesisGenerator, Source
 from ai_brain.generators.llm import LLMSource
 from ai_brain.generators.templates import TemplateSource
-from ai_brain.hypothesis_generator import GenerationContext, HypothesisGenerator, Source
-from ai_brain.learning_engine import LearningEngine
+from ai_brain.intelligence.intel import IntelComponent
+from ai_brain.intelligence.news_fetcher import NewsFetcher
+from ai_brain.intelligence.onchain_monitor import OnchainMonitor
+from ai_brain.intelligence.sentiment_analyzer import SentimentAnalyzer
 from ai_brain.llm.client import LLMGateway, make_provider
 from ai_brain.llm.governance import CircuitBreaker, ResponseCache, TokenBudget
-from ai_brain.llm_analyzer import MarketAnalyst
-from ai_brain.news_fetcher import NewsFetcher
-from ai_brain.onchain_monitor import OnchainMonitor
-from ai_brain.sentiment_analyzer import SentimentAnalyzer
+from ai_brain.llm.llm_analyzer import MarketAnalyst
 from src.app.supervisor import Supervisor
 from src.core.timeframes import timeframe_ms
 from src.runtime.context import AppContext

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ai_brain.paper_trading_engine import PaperEngine
+from ai_brain.paper.paper_trading_engine import PaperEngine
 from src.app.supervisor import Supervisor
 from src.core.events import Alert
 from src.execution.live_ccxt import LiveVenue

@@ -18,7 +18,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from ai_brain.paper_trading_engine import PaperEngine
+from ai_brain.paper.paper_trading_engine import PaperEngine
 from src.app.supervisor import Supervisor
 from src.app.wire_execution import Execution
 from src.exchange.clients import ExchangeClients

@@ -11,13 +11,13 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 
-from ai_brain.data_integrity_monitor import DataIntegrityMonitor
+from ai_brain.data.data_integrity_monitor import DataIntegrityMonitor
+from ai_brain.data.realtime_market_data import RealtimeMarketData
 from ai_brain.discovery.brain_cycle import BrainInputs
 from ai_brain.discovery.carry_record import carry_status, ensure_carry_record
+from ai_brain.discovery.learning_engine import LearningEngine
 from ai_brain.discovery.lifecycle import Lifecycle
 from ai_brain.discovery.strategy_store import StrategyStore
-from ai_brain.learning_engine import LearningEngine
-from ai_brain.realtime_market_data import RealtimeMarketData
 from src.app.control_commands import register_control_commands
 from src.app.notifier import ConsoleNotifier
 from src.app.status_line import StatusLine

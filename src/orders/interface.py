@@ -101,7 +101,7 @@ class ExecutionVenue(Protocol):
 class SimulatedVenue(ExecutionVenue, Protocol):
     """The paper engine as the execution layer sees it: a venue that also consumes market data.
 
-    The engine itself lives in the AI brain (``ai_brain/paper_trading_engine.py``); the composition
+    The engine itself lives in the AI brain (``ai_brain/paper/paper_trading_engine.py``); the composition
     root injects it, so nothing in ``src/`` imports it.
     """
 

@@ -7,8 +7,8 @@ from typing import Any
 
 import numpy as np
 
+from ai_brain.generators.hypothesis_generator import GenerationContext
 from ai_brain.generators.llm import LLMSource, snapshot
-from ai_brain.hypothesis_generator import GenerationContext
 from ai_brain.learning.regimes import classify
 from ai_brain.llm.client import LLMGateway, make_provider
 from ai_brain.llm.governance import CircuitBreaker, ResponseCache, TokenBudget

@@ -7,11 +7,11 @@ from __future__ import annotations
 import itertools
 import random
 
+from ai_brain.evaluation.strategy_evaluator import evaluate
 from ai_brain.evaluation.trial_ledger import TrialRecord, open_trial_ledger
 from ai_brain.generators.evolutionary import GeneticSearch, crossover, mutate
+from ai_brain.generators.hypothesis_generator import GenerationContext
 from ai_brain.generators.templates import TemplateSource
-from ai_brain.hypothesis_generator import GenerationContext
-from ai_brain.strategy_evaluator import evaluate
 from src.config.brain import GeneratorConfig
 from src.strategy.spec import StrategySpec, family_spec
 

@@ -9,11 +9,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from ai_brain.intelligence.news_fetcher import NewsFetcher
+from ai_brain.intelligence.onchain_monitor import OnchainMonitor
+from ai_brain.intelligence.sentiment_analyzer import SentimentAnalyzer, lexicon_score
 from ai_brain.learning.regimes import classify_at
-from ai_brain.llm_analyzer import MarketAnalyst, risk_warnings
-from ai_brain.news_fetcher import NewsFetcher
-from ai_brain.onchain_monitor import OnchainMonitor
-from ai_brain.sentiment_analyzer import SentimentAnalyzer, lexicon_score
+from ai_brain.llm.llm_analyzer import MarketAnalyst, risk_warnings
 from src.core.events import Alert
 from src.core.timeframes import parse_iso_ms
 from tests.brain.llm_builders import gateway

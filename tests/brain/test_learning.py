@@ -7,11 +7,11 @@ from collections import Counter
 import numpy as np
 import pytest
 
+from ai_brain.discovery.learning_engine import LearningEngine, TradeAssembler
 from ai_brain.discovery.strategy_store import ClosedTrade
 from ai_brain.learning.pattern_db import PatternDB, features_at
 from ai_brain.learning.regimes import classify_at
 from ai_brain.learning.replay_buffer import Experience, PrioritizedReplayBuffer
-from ai_brain.learning_engine import LearningEngine, TradeAssembler
 from src.config.brain import LearningConfig
 from src.core.events import Fill
 from src.core.timeframes import parse_iso_ms

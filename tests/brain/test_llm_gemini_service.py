@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from ai_brain.generators.llm import LLMProposal, LLMSource
+from ai_brain.intelligence.sentiment_analyzer import SentimentAnswer
 from ai_brain.llm.schema import MAX_SCHEMA_BYTES, TIERS, json_schema_for, schema_bytes
-from ai_brain.sentiment_analyzer import SentimentAnswer
 from src.core.events import Alert
 from tests.brain.llm_builders import context, gateway, proposal
 from tests.fakes.fake_gemini import SCHEMA_LIMIT_BYTES, FakeGemini, Reply, rate_limited

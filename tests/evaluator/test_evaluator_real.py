@@ -8,7 +8,7 @@ import pytest
 
 from ai_brain.evaluation import statistics as st
 from ai_brain.evaluation.backtest_engine import CostModel, cost_model, run_backtest
-from ai_brain.strategy_evaluator import Evaluation, candidate_set_pbo, evaluate
+from ai_brain.evaluation.strategy_evaluator import Evaluation, candidate_set_pbo, evaluate
 from src.config.evaluator import EvaluatorConfig
 from src.orders.fees import FeeSchedule
 from src.strategy.signals import Signals

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ai_brain.evaluation import statistics as st
-from ai_brain.strategy_evaluator import NOT_ENOUGH_EVIDENCE, evaluate
+from ai_brain.evaluation.strategy_evaluator import NOT_ENOUGH_EVIDENCE, evaluate
 from src.config.evaluator import EvaluatorConfig
 from src.strategy.data import Candles
 from src.strategy.spec import family_spec

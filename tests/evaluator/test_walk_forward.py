@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ai_brain.evaluation import statistics as st
 from ai_brain.evaluation.backtest_engine import cost_model, run_backtest
+from ai_brain.evaluation.strategy_evaluator import evaluate
 from ai_brain.evaluation.walk_forward import neighbours
-from ai_brain.strategy_evaluator import evaluate
 from src.config.evaluator import EvaluatorConfig
 from src.orders.fees import FeeSchedule
 from src.strategy.spec import family_spec

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from ai_brain.paper_trading_engine import PaperEngine
+from ai_brain.paper.paper_trading_engine import PaperEngine
 from src.config import AppConfig, parse_config
 from src.config.execution import PaperConfig
 from src.config.secrets import Secrets

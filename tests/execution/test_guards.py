@@ -72,7 +72,7 @@ def test_control_state_refuses_entries_but_never_exits(tmp_path: Path, kind: Hol
 
 
 def test_stale_data_and_the_integrity_gate_refuse_entries(tmp_path: Path) -> None:
-    from ai_brain.data_integrity_monitor import DataIntegrityMonitor
+    from ai_brain.data.data_integrity_monitor import DataIntegrityMonitor
 
     ctx, ex = build(tmp_path)
     gate = DataIntegrityMonitor(ctx)  # the real gate: a symbol it has not validated yet is BLOCKED

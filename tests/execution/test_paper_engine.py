@@ -149,7 +149,7 @@ async def test_ledger_lines_after_the_last_save_are_replayed_once(tmp_path) -> N
 
 
 async def test_latency_fills_against_the_market_as_it_is_after_the_delay(tmp_path) -> None:
-    from ai_brain.paper_trading_engine import PaperEngine
+    from ai_brain.paper.paper_trading_engine import PaperEngine
     from src.config.execution import PaperConfig
     from src.core.clock import MarketClock
     from src.orders.ledger import Ledger

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from ai_brain.paper_trading_engine import PaperEngine
+from ai_brain.paper.paper_trading_engine import PaperEngine
 from src.config.execution import PaperConfig
 from src.core.clock import MarketClock
 from src.core.events import Alert, CandleClosed, Event, FundingRate

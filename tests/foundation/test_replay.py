@@ -46,7 +46,7 @@ async def _collect(ctx, feed: ReplayFeed, n_candles: int) -> list[Event]:
 
 def _tick(ctx, cache: MarketCache):
     """The feed's sink as the root wires it: gate → cache → (no deciders) → bus."""
-    from ai_brain.data_integrity_monitor import DataIntegrityMonitor
+    from ai_brain.data.data_integrity_monitor import DataIntegrityMonitor
     from src.execution.tick import TickPipeline
 
     return TickPipeline(DataIntegrityMonitor(ctx), cache, [], ctx.bus.publish).deliver

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from ai_brain.data_integrity_monitor import DataIntegrityMonitor
+from ai_brain.data.data_integrity_monitor import DataIntegrityMonitor
 from src.config import AppConfig, Secrets
 from src.core.bus import EventBus
 from src.core.clock import MarketClock

@@ -13,7 +13,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ai_brain.historical_data_fetcher import (
+from ai_brain.data.historical_data_fetcher import (
     CachedSeries,
     Gap,
     HistoricalDataFetcher,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from ai_brain.data_integrity_monitor import DataIntegrityMonitor
-from ai_brain.realtime_market_data import RealtimeMarketData
+from ai_brain.data.data_integrity_monitor import DataIntegrityMonitor
+from ai_brain.data.realtime_market_data import RealtimeMarketData
 from src.config import AppConfig, Secrets
 from src.config.market import ExchangeConfig
 from src.core.bus import EventBus

@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from ai_brain.data_integrity_validator import (
+from ai_brain.data.data_integrity_validator import (
     check_basis,
     check_funding,
     check_spread,

@@ -13,9 +13,9 @@ from typing import Any
 
 import aiohttp
 
-from ai_brain.news_fetcher import NewsFetcher
-from ai_brain.onchain_monitor import OnchainMonitor
-from ai_brain.sentiment_analyzer import Sentiment, SentimentAnalyzer
+from ai_brain.intelligence.news_fetcher import NewsFetcher
+from ai_brain.intelligence.onchain_monitor import OnchainMonitor
+from ai_brain.intelligence.sentiment_analyzer import Sentiment, SentimentAnalyzer
 from src.runtime.context import AppContext
 
 log = logging.getLogger(__name__)
