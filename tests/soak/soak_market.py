@@ -25,7 +25,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.fake_binance import Fault, FakeBinance, FakeMarket
+from tests.fakes.fake_binance import FakeBinance, FakeMarket, Fault
 from tests.fakes.fake_binance_orders import FakeOrders
 
 HOUR_MS = 3_600_000
@@ -80,7 +80,8 @@ class SoakExchange(FakeBinance):
         """Keep the last price (what market orders fill at) on the market's current price."""
         while True:
             p = price_at(self.clock.now_ms())
-            self.tickers["BTCUSDT"] = {"lastPrice": f"{p}", "bidPrice": f"{p - 0.01:.2f}", "askPrice": f"{p + 0.01:.2f}"}
+            self.tickers["BTCUSDT"] = {"lastPrice": f"{p}", "bidPrice": f"{p - 0.01:.2f}",
+                                       "askPrice": f"{p + 0.01:.2f}"}
             await asyncio.sleep(0.02)
 
     async def _gen_klines(self, _fake: FakeBinance, request: web.Request) -> web.Response:

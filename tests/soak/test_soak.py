@@ -27,7 +27,7 @@ from src.orders.ledger import Ledger
 from tests.soak.soak_market import MarketTime, SoakExchange
 
 REPO = Path(__file__).resolve().parents[2]
-SPEED = 3600.0  # one market hour per wall second
+SPEED = 5400.0  # one and a half market hours per wall second
 FAULT_RATE = 0.2
 WALL_S = float(os.environ.get("SOAK_WALL_S", "40"))
 SEED = int(os.environ.get("SOAK_SEED", "11"))
@@ -95,7 +95,8 @@ async def run_lives(root: Path, config: Path, log: Path, rng: random.Random, exc
         life = rng.uniform(3.0, 9.0)
         try:
             await asyncio.wait_for(proc.wait(), timeout=min(life, max(0.1, deadline - time.monotonic())))
-            raise AssertionError(f"bot exited by itself ({proc.returncode}): {log.read_text()[-3000:]}")
+            tail = (await asyncio.to_thread(log.read_text))[-3000:]
+            raise AssertionError(f"bot exited by itself ({proc.returncode}): {tail}")
         except TimeoutError:
             await stop(proc, signal.SIGKILL)
             kills += 1
