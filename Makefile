@@ -3,7 +3,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: run test lint bench clean-venv
+.PHONY: run test lint bench soak soak-short clean-venv
 
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (or run: make PY=python3 ...)"; exit 1; }
@@ -23,6 +23,13 @@ run: $(VENV)/.runtime
 
 test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The real bot on the fake exchange, faults and kill -9: 30 wall minutes (about 112 market days at 5400x).
+soak: $(VENV)/.dev
+	SOAK_WALL_S=$${SOAK_WALL_S:-1800} $(BIN)/python -m pytest -s -m soak tests/soak
+
+soak-short: $(VENV)/.dev
+	$(BIN)/python -m pytest -s -m soak tests/soak
 
 # ruff, the layer contracts of ARCHITECTURE.md (an upward import fails), and the type checker.
 lint: $(VENV)/.dev

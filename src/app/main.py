@@ -18,7 +18,7 @@ from src.app.supervisor import Supervisor
 from src.app.wiring import assemble
 from src.config import AppConfig, ConfigError, Secrets, load_config, load_secrets
 from src.core.bus import EventBus
-from src.core.clock import Clock, MarketClock
+from src.core.clock import Clock, MarketClock, ScaledClock
 from src.market.replay_binding import replay_root_problem
 from src.runtime.context import AppContext, Paths
 from src.state.store import StateStore, sweep_temp_files
@@ -71,8 +71,18 @@ def build_context(cfg: AppConfig, secrets: Secrets, root: Path, clock: Clock) ->
                       clock=clock)
 
 
+def market_clock(cfg: AppConfig) -> Clock:
+    """The feed's clock in replay; the wall elsewhere, accelerated only where the config allows it (testnet)."""
+    if cfg.mode == "replay":
+        return MarketClock()
+    ex = cfg.exchange
+    if ex.testnet_clock_speed != 1.0 and ex.testnet_clock_anchor_ms is not None:
+        return ScaledClock(ex.testnet_clock_speed, ex.testnet_clock_anchor_ms)
+    return Clock()
+
+
 async def run_bot(cfg: AppConfig, secrets: Secrets, root: Path, duration_s: float | None) -> int:
-    clock: Clock = MarketClock() if cfg.mode == "replay" else Clock()
+    clock = market_clock(cfg)
     ctx = build_context(cfg, secrets, root, clock)
     supervisor = Supervisor(ctx)
     assemble(ctx, supervisor)  # the composition root: src/app/wiring.py

@@ -103,6 +103,16 @@ class AppConfig(_Section):
     fees: FeesConfig = FeesConfig()
 
     @model_validator(mode="after")
+    def _accelerated_clock_only_on_testnet(self) -> AppConfig:
+        """Money must never run on a clock that is not the wall's: live and paper keep speed 1."""
+        ex = self.exchange
+        if ex.testnet_clock_speed != 1.0 and self.mode != Mode.TESTNET:
+            raise ValueError(f"exchange.testnet_clock_speed is {ex.testnet_clock_speed}, allowed only in mode testnet")
+        if ex.testnet_clock_speed != 1.0 and ex.testnet_clock_anchor_ms is None:
+            raise ValueError("exchange.testnet_clock_speed needs exchange.testnet_clock_anchor_ms")
+        return self
+
+    @model_validator(mode="after")
     def _one_fee_schedule(self) -> AppConfig:
         """The evaluator prices fills with the same schedule as paper and live (it travels with its
         config to worker processes and Dask workers)."""

@@ -35,6 +35,11 @@ class ExchangeConfig(_Section):
         10.0, ge=1.0, le=600.0, description="a lost order answer is re-sent only after lookups said 'not found' "
                                             "this long (must exceed the exchange's lookup lag)")
     timeout_ms: int = Field(10_000, ge=100, le=120_000)
+    # Accelerated market time, for soaking a testnet bot against a fake exchange (refused elsewhere).
+    testnet_clock_speed: float = Field(1.0, ge=1.0, le=10_000.0,
+                                       description="testnet only: market seconds per wall second")
+    testnet_clock_anchor_ms: int | None = Field(
+        None, description="testnet only: the wall time (epoch ms) from which the accelerated clock runs")
     # Retries of temporary failures (network, 5xx, 429); permanent errors are never retried.
     retry_attempts: int = Field(5, ge=1, le=20)
     retry_base_s: float = Field(0.5, gt=0)

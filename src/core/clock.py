@@ -29,3 +29,18 @@ class MarketClock(Clock):
 
     def now_ms(self) -> int:
         return self._now_ms
+
+
+class ScaledClock(Clock):
+    """Testnet only: wall time run ``speed`` times faster from a fixed ``anchor_ms``.
+
+    A soak on a fake exchange lives through days of candles in minutes. The anchor is fixed (not
+    the start of this process) so a bot killed and restarted continues the same market time and
+    never sees it run backwards.
+    """
+
+    def __init__(self, speed: float, anchor_ms: int) -> None:
+        self.speed, self.anchor_ms = speed, anchor_ms
+
+    def now_ms(self) -> int:
+        return self.anchor_ms + int((time.time() * 1000 - self.anchor_ms) * self.speed)
