@@ -81,7 +81,7 @@ def mtf_vol_trend(rng: random.Random, ctx: GenerationContext, symbol: str) -> tu
     target = round(rng.uniform(0.003, 0.012), 4)  # per 1h bar, about 28% to 112% a year
     risk = {**_risk(rng), "position_fraction": 1.0, "target_vol": target, "vol_period": rng.choice([24, 48, 96, 168])}
     spec = StrategySpec.model_validate({
-        "id": "tmp", "name": "tmp", "type": "momentum", "symbols": [symbol], "timeframe": ctx.timeframe,
+        "id": "tmp", "name": "tmp", "type": "rule", "symbols": [symbol], "timeframe": ctx.timeframe,
         "parameters": {"fast": fast, "slow": slow, "htf_sma": htf, "short": short, "target_vol": target},
         "rules": rules.model_dump(), "risk": risk})
     why = (f"Multi-timeframe trend: EMA {fast}/{slow} cross only with the {htf}-bar trend, each entry sized to "

@@ -103,3 +103,12 @@ def test_regime_versions_carry_a_regime_filter(btc_1h, eth_1h, btc_funding) -> N
     specs = [h.spec for _ in range(30) if (h := EdgeSource(1).draw(rng, ctx, "BTC/USDT", "regime"))]
     assert specs
     assert all(s.rules.filters and s.parameters["regime"] in ("trend", "range", "calm", "bull") for s in specs)
+
+
+async def test_walk_forward_neighbours_of_every_edge_spec_are_valid(btc_1h, eth_1h, btc_funding) -> None:
+    """The re-fit step rebuilds built-in families from `parameters`; edge specs must not break it."""
+    from ai_brain.evaluation.walk_forward import neighbours
+
+    btc, eth = _series(btc_1h, eth_1h)
+    for h in await EdgeSource(40, seed=3).propose(_ctx(btc, eth, btc_funding)):
+        assert neighbours(h.spec)[0] == h.spec
