@@ -22,7 +22,7 @@ from src.strategy.spec import RiskGenes
 
 def vol_scale(target_vol: float, realised: np.ndarray) -> np.ndarray:
     """min(1, target / realised) per bar; 0 where realised is NaN or not positive."""
-    with np.errstate(invalid="ignore", divide="ignore"):
+    with np.errstate(invalid="ignore", divide="ignore", over="ignore"):  # a tiny realised vol caps at 1
         ok = np.isfinite(realised) & (realised > 0)
         return np.where(ok, np.minimum(1.0, target_vol / np.where(ok, realised, 1.0)), 0.0)
 
