@@ -38,7 +38,7 @@ from src.orders.ledger import Ledger
 from src.runtime.context import AppContext
 from src.state.control import Controller
 from src.state.store import write_model
-from src.strategy.data import Candles, Funding
+from src.strategy.data import Candles, Funding, with_peers
 from src.strategy.spec import StrategySpec
 
 log = logging.getLogger(__name__)
@@ -277,6 +277,7 @@ class BrainCycle:
             fund = cache.funding(sym)
             self._funding[sym] = Funding.from_frame(fund) if len(fund) else None
             self.learning.update_regime(sym, c)
+        self._candles = with_peers(self._candles)  # relative-strength rules compare with the others
         similar = {s: sim.describe() for s, c in self._candles.items() if (sim := self.learning.similar(c))}
         verdicts = [f"{r.id} ({r.source.generator}): {r.history[-1].reason}" for r in self.store.list("retired")[-8:]]
         intel = self.inputs.intel

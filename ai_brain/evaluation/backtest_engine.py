@@ -28,6 +28,7 @@ from src.strategy import indicators as ind
 from src.strategy import position_rules as pr
 from src.strategy.data import Candles, Funding
 from src.strategy.signals import IndicatorCache, Signals, compute_signals, series_key
+from src.strategy.sizing import fraction_series
 from src.strategy.spec import StrategySpec, market_for
 
 TRADE_FIELDS = ("entry_bar", "exit_bar", "side", "entry_price", "exit_price", "qty", "fees",
@@ -124,7 +125,8 @@ def _step(trades, nt, state, params, fills, o, h, lo, c, atr_now, qty0, fee_rate
 def run_loop(o, h, lo, c, atr, el, es, xl, xs, funding, params, fee, maker_fee, slip, cash0, fraction,
              start, end, trades, equity) -> int:
     """The hot loop (see module docstring). Writes `trades` rows and `equity[i - start]` for
-    bars [start, end); `funding` is per bar or empty (no funding); returns closed trades."""
+    bars [start, end); `funding` is per bar or empty (no funding); `fraction[j]` is the equity
+    share for an entry signalled at bar j (see `src.strategy.sizing`); returns closed trades."""
     state = np.zeros(pr.N_STATE)
     fills = np.zeros((pr.MAX_FILLS, 3))
     fee_rate = fee * (2.0 if params[pr.P_HEDGED] != 0.0 else 1.0)
@@ -150,10 +152,11 @@ def run_loop(o, h, lo, c, atr, el, es, xl, xs, funding, params, fee, maker_fee, 
                     nt, side = nt + 1, 0.0
             # inline on purpose: a call with array arguments per bar costs more than the loop body
             want = (1.0 if el[j] else 0.0) - (1.0 if es[j] else 0.0)
-            if side == 0.0 and want != 0.0 and cash > 0.0 and (params[pr.P_STOP_ATR] == 0.0 or atr[j] > 0.0):
+            if (side == 0.0 and want != 0.0 and cash > 0.0 and fraction[j] > 0.0
+                    and (params[pr.P_STOP_ATR] == 0.0 or atr[j] > 0.0)):
                 side, eq_entry = want, cash
                 cash, qty0 = _enter(trades, nt, state, params, side, o[i] * (1.0 + side * slip), atr[j],
-                                    cash, fraction, fee_rate, i)
+                                    cash, fraction[j], fee_rate, i)
                 band_lo, band_hi, quiet_static = pr.quiet_band(state, params)
         if side != 0.0 and quiet_static and lo[i] > band_lo and h[i] < band_hi:
             state[pr.S_BEST] = max(state[pr.S_BEST], h[i]) if side > 0 else min(state[pr.S_BEST], lo[i])
@@ -225,7 +228,7 @@ def run_backtest(spec: StrategySpec, candles: Candles, funding: Funding | None =
     n = run_loop(candles.open, candles.high, candles.low, candles.close, atr, sig.entry_long,
                  sig.entry_short, sig.exit_long, sig.exit_short, fund, params, costs.fee_bps / 1e4,
                  (costs.fee_bps if costs.maker_fee_bps is None else costs.maker_fee_bps) / 1e4,
-                 costs.slippage_bps / 1e4, float(initial_cash), spec.risk.position_fraction,
+                 costs.slippage_bps / 1e4, float(initial_cash), fraction_series(spec.risk, candles),
                  start, end, trades, equity)
     return BacktestResult(trades=trades[:n].copy(), equity=equity, ts=candles.ts,
                           start=start, initial_cash=float(initial_cash))

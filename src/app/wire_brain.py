@@ -24,6 +24,7 @@ from ai_brain.evaluation.dask_executor import DaskExecutor, build_executor
 from ai_brain.evaluation.evaluation_pool import EvaluationPool
 from ai_brain.evaluation.trial_ledger import TrialLedger, open_trial_ledger
 from ai_brain.generators.dedup import Deduplicator
+from ai_brain.generators.edges import EdgeSource
 from ai_brain.generators.evolutionary import EvolutionarySource
 from ai_brain.generators.hypothesis_generator import GenerationContext, HypothesisGenerator, Source
 from ai_brain.generators.llm import LLMSource
@@ -119,7 +120,7 @@ def build_cycle(ctx: AppContext, store: StrategyStore, lifecycle: Lifecycle, sup
 
     evo = EvolutionarySource(cfg.generators, lambda sym: partial(cycle.fitness, sym), make_seed,
                              partial(_seeds_for, store, cfg.generators.ga_population // 2))
-    sources: list[Source] = [templates, evo]
+    sources: list[Source] = [templates, EdgeSource(cfg.generators.edges_per_cycle, cfg.generators.seed), evo]
     analyst = MarketAnalyst(gateway if cfg.intel.analyzer_enabled else None)
     if intel is not None:
         supervisor.add(intel)

@@ -87,6 +87,9 @@ class GeneratorConfig(_Section):
     """Offline generators: random search over built-in families and the genetic search."""
 
     templates_per_cycle: int = Field(48, ge=0, le=10_000)
+    edges_per_cycle: int = Field(24, ge=0, le=10_000, description=(
+        "candidates from the documented-edge source: carry, multi-timeframe trend with volatility "
+        "targeting, cross-asset relative strength, regime-conditional families"))
     ga_population: int = Field(16, ge=4, le=2_000)
     ga_generations: int = Field(3, ge=0, le=500)
     ga_elite: int = Field(2, ge=0, le=100)

@@ -62,6 +62,7 @@ from src.strategy import indicators as ind
 from src.strategy.data import Candles, Funding
 from src.strategy.position_rules import PositionTracker
 from src.strategy.signals import latest_signal
+from src.strategy.sizing import entry_fraction
 from src.strategy.spec import RiskGenes, StrategySpec
 from src.strategy.spec import market_for as spec_market
 
@@ -347,9 +348,18 @@ class StrategyRunner:
             log.warning("runner: %s bar %d not in the market cache; skipped", ev.symbol, ev.ts_ms)
             return None
         lo = max(0, end - self.window_bars)
-        block = s.ohlcv[lo:end]
-        columns = (np.ascontiguousarray(block[:, k]) for k in range(5))
-        return Candles(np.ascontiguousarray(s.timestamps[lo:end]), *columns)
+        return _candles(s.timestamps[lo:end], s.ohlcv[lo:end])
+
+    def _with_refs(self, candles: Candles, spec: StrategySpec) -> Candles:
+        """Attach the closes of the symbols a `rel_strength` rule compares with, on the same bars
+        as the backtester does (`Candles.with_reference`); a missing bar reads NaN: no entry."""
+        for sym in spec.reference_symbols():
+            s = self.cache.series(sym)
+            lo = int(np.searchsorted(s.timestamps, candles.ts[0], side="left"))
+            hi = int(np.searchsorted(s.timestamps, candles.ts[-1], side="right"))
+            other = _candles(s.timestamps[lo:hi], s.ohlcv[lo:hi])
+            candles = candles.with_reference(sym, other)
+        return candles
 
     def _funding(self, symbol: str) -> Funding | None:
         fund = self.cache.funding(symbol)
@@ -361,6 +371,7 @@ class StrategyRunner:
         """One strategy on one closed bar: position rules, decision, exits, then (maybe) an entry."""
         spec = strat.spec
         key = f"{spec.id}|{ev.symbol}"
+        candles = self._with_refs(candles, spec)
         atr = ind.atr(candles.high, candles.low, candles.close, spec.risk.atr_period)
         trade = self.state.trades.get(key)
         tracker = self._tracker(strat, trade) if trade is not None else None
@@ -377,7 +388,7 @@ class StrategyRunner:
             return
         want = int(sig.entry_long and not sig.entry_short) - int(sig.entry_short and not sig.entry_long)
         if want != 0 and (spec.risk.stop_atr == 0.0 or atr[-1] > 0.0):
-            await self._enter(strat, want, ev, float(atr[-1]))
+            await self._enter(strat, want, ev, float(atr[-1]), entry_fraction(spec.risk, candles))
 
     async def _apply_rules(self, trade: OpenTrade, tracker: PositionTracker, candles: Candles, atr: np.ndarray,
                            ev: CandleClosed) -> None:
@@ -415,11 +426,13 @@ class StrategyRunner:
         tracker.state[:] = np.array([np.nan if v is None else v for v in trade.tracker_state], dtype=np.float64)
         return tracker
 
-    async def _enter(self, strat: TradableStrategy, side: int, ev: CandleClosed, atr_signal: float) -> None:
+    async def _enter(self, strat: TradableStrategy, side: int, ev: CandleClosed, atr_signal: float,
+                     fraction: float) -> None:
+        """`fraction` is the equity share from `src.strategy.sizing`, the backtester's sizing."""
         spec = strat.spec
         price = self.router.price(ev.symbol) or ev.close
         equity = self.portfolio.equity_quote(self.router.route_name(strat.status))  # the account it trades
-        notional = equity * spec.risk.position_fraction * spec.risk.leverage * strat.size_fraction
+        notional = equity * fraction * spec.risk.leverage * strat.size_fraction
         if notional <= 0:
             return
         intent = OrderIntent(
@@ -656,3 +669,9 @@ class StrategyRunner:
     def describe(self) -> dict[str, object]:
         return {"bars": self.bars, "decisions": self.decisions, "open_trades": len(self.state.trades),
                 "pending_intents": len(self.state.pending)}
+
+
+def _candles(ts: np.ndarray, ohlcv: np.ndarray) -> Candles:
+    """Contiguous `Candles` from a cache block (timestamps, then open/high/low/close/volume columns)."""
+    o, h, lo, c, v = (np.ascontiguousarray(ohlcv[:, k]) for k in range(5))
+    return Candles(np.ascontiguousarray(ts), o, h, lo, c, v)

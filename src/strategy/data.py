@@ -7,7 +7,8 @@ data files.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -25,12 +26,18 @@ class Candles:
     low: np.ndarray
     close: np.ndarray
     volume: np.ndarray
+    refs: Mapping[str, np.ndarray] = field(default_factory=dict, compare=False)
+    """Closes of other symbols on this series' bars (NaN where that symbol has no bar at the same
+    open time), read by the `rel_strength` indicator; see `with_reference`."""
 
     def __post_init__(self) -> None:
         n = self.ts.shape[0]
         for name in _CANDLE_COLUMNS[1:]:
             if getattr(self, name).shape != (n,):
                 raise ValueError(f"candles column {name!r} has a different length than timestamp")
+        for sym, ref in self.refs.items():
+            if ref.shape != (n,):
+                raise ValueError(f"reference closes of {sym} have a different length than timestamp")
 
     def __len__(self) -> int:
         return int(self.ts.shape[0])
@@ -41,12 +48,27 @@ class Candles:
         missing = [c for c in _CANDLE_COLUMNS if c not in frame.columns]
         if missing:
             raise ValueError(f"candle frame lacks columns {missing}")
-        cols = {c: np.ascontiguousarray(frame[c].to_numpy(dtype=np.float64)) for c in _CANDLE_COLUMNS[1:]}
-        return cls(ts=np.ascontiguousarray(frame["timestamp"].to_numpy(dtype=np.int64)), **cols)
+        o, h, lo, c, v = (np.ascontiguousarray(frame[k].to_numpy(dtype=np.float64)) for k in _CANDLE_COLUMNS[1:])
+        return cls(np.ascontiguousarray(frame["timestamp"].to_numpy(dtype=np.int64)), o, h, lo, c, v)
 
     def slice(self, start: int, stop: int) -> Candles:
         """Bars [start, stop) as a new container (views, no copy)."""
-        return Candles(*(getattr(self, c if c != "timestamp" else "ts")[start:stop] for c in _CANDLE_COLUMNS))
+        sl = slice(start, stop)
+        return Candles(self.ts[sl], self.open[sl], self.high[sl], self.low[sl], self.close[sl], self.volume[sl],
+                       refs={k: v[sl] for k, v in self.refs.items()})
+
+    def with_reference(self, symbol: str, other: Candles) -> Candles:
+        """A copy that also carries `other`'s closes, matched bar by bar on the open time.
+
+        Only a bar of `other` with the same open time is used (it closes at the same moment, so
+        it is known at this bar's close); a missing bar is NaN, never a stale or later price.
+        """
+        idx = np.searchsorted(other.ts, self.ts, side="left")
+        safe = np.clip(idx, 0, max(len(other) - 1, 0))
+        hit = (idx < len(other)) & (other.ts[safe] == self.ts) if len(other) else np.zeros(len(self), bool)
+        closes = np.where(hit, other.close[safe] if len(other) else np.nan, np.nan)
+        return Candles(self.ts, self.open, self.high, self.low, self.close, self.volume,
+                       refs={**self.refs, symbol: np.ascontiguousarray(closes, dtype=np.float64)})
 
     def step_ms(self) -> int:
         """The bar spacing, taken as the median timestamp difference (robust to gaps)."""
@@ -89,3 +111,14 @@ class Funding:
         last = np.searchsorted(self.ts, candle_ts + step_ms, side="left") - 1
         return np.where(last >= 0, smooth[np.clip(last, 0, None)], np.nan)
 
+
+
+def with_peers(series: Mapping[str, Candles]) -> dict[str, Candles]:
+    """Each symbol's candles carrying every other symbol's closes (cross-asset rules read them)."""
+    return {sym: _attach(c, {o: oc for o, oc in series.items() if o != sym}) for sym, c in series.items()}
+
+
+def _attach(c: Candles, others: Mapping[str, Candles]) -> Candles:
+    for sym, other in others.items():
+        c = c.with_reference(sym, other)
+    return c

@@ -224,6 +224,16 @@ def volatility(close: FloatArray, n: int) -> FloatArray:
     return out
 
 
+def relative_strength(close: FloatArray, ref: FloatArray, n: int) -> FloatArray:
+    """n-bar log return of `close` minus that of `ref` (positive = outperforming the reference).
+    NaN for the first n bars and wherever either price is missing."""
+    out = np.full(close.shape[0], np.nan)
+    if close.shape[0] > n:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            out[n:] = np.log(close[n:] / close[:-n]) - np.log(ref[n:] / ref[:-n])
+    return out
+
+
 @njit(cache=True, nogil=True)
 def crosses(left: FloatArray, right: FloatArray, above: bool) -> np.ndarray:
     """True on bars where `left` moves from <= right to > right (or >= to < when not above).

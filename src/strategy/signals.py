@@ -67,7 +67,7 @@ def series_key(c: Candles) -> tuple:
 def indicator_series(ref: IndicatorRef, c: Candles, funding: Funding | None = None,
                      cache: IndicatorCache | None = None) -> np.ndarray:
     """Values of one indicator reference on every bar (lag `shift` applied)."""
-    key = (*series_key(c), ref.name, ref.period, ref.period2, ref.period3, ref.mult, ref.shift)
+    key = (*series_key(c), ref.name, ref.period, ref.period2, ref.period3, ref.mult, ref.shift, ref.ref)
     if cache is not None and key in cache:
         return cache[key]
     out = ind.shift(_raw_indicator(ref, c, funding), ref.shift)
@@ -123,6 +123,10 @@ def _raw_indicator(ref: IndicatorRef, c: Candles, funding: Funding | None) -> np
         return _volume_part(name, c, n)
     if name.startswith("funding_"):
         return _funding_part(name, c, n, funding)
+    if name == "rel_strength":
+        other = c.refs.get(ref.ref or "")
+        # no reference series → NaN → the condition is false: without the comparison, no entry
+        return np.full(len(c), np.nan) if other is None else ind.relative_strength(c.close, other, n)
     raise ValueError(f"unknown indicator {name!r}")
 
 

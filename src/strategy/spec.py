@@ -27,7 +27,7 @@ IndicatorName = Literal[
     "bb_upper", "bb_mid", "bb_lower", "bb_pctb", "bb_width",
     "donchian_upper", "donchian_lower", "donchian_mid",
     "vwap", "volume_ma", "volume_ratio", "volatility",
-    "funding_rate", "funding_ma",
+    "funding_rate", "funding_ma", "rel_strength",
 ]
 """Every indicator a condition may reference; see `src.strategy.indicators` for definitions."""
 
@@ -61,11 +61,15 @@ class IndicatorRef(_Strict):
     period3: int = Field(9, ge=1, le=2000, description="MACD signal period")
     mult: FiniteFloat = Field(2.0, gt=0.0, le=10.0, description="Bollinger band width in std")
     shift: int = Field(0, ge=0, le=500, description="bars of lag")
+    ref: str | None = Field(None, min_length=1, max_length=40, pattern=r"^[A-Z0-9]+/[A-Z0-9]+(:[A-Z0-9]+)?$",
+                            description="rel_strength only: the symbol to compare with, e.g. BTC/USDT")
 
     @model_validator(mode="after")
     def _macd_order(self) -> IndicatorRef:
         if self.name.startswith("macd") and self.period2 <= self.period:
             raise ValueError(f"period2 (slow={self.period2}) must exceed period (fast={self.period})")
+        if (self.name == "rel_strength") != (self.ref is not None):
+            raise ValueError("ref names the comparison symbol and is given exactly for rel_strength")
         return self
 
 
@@ -144,6 +148,10 @@ class RiskGenes(_Strict):
     partial_tp: list[PartialTakeProfit] = Field(default_factory=list, max_length=3)
     max_hold_bars: int = Field(0, ge=0, le=1_000_000, description="time exit; 0 = none")
     hedged: bool = Field(False, description="price risk hedged by an opposite spot leg (carry)")
+    target_vol: FiniteFloat = Field(0.0, ge=0.0, le=0.5, description=(
+        "per-bar std of log returns to size entries to (position_fraction × min(1, target / realised)); "
+        "0 = fixed position_fraction"))
+    vol_period: int = Field(48, ge=2, le=2000, description="bars of realised volatility for target_vol")
 
     @field_validator("trailing", "partial_tp")
     @classmethod
@@ -194,9 +202,19 @@ class StrategySpec(_Strict):
                         refs.append(ref)
         return refs
 
+    def reference_symbols(self) -> list[str]:
+        """Other symbols whose closes the rules compare with (`rel_strength`), order kept."""
+        out: list[str] = []
+        for ref in self.indicator_refs():
+            if ref.ref is not None and ref.ref not in out:
+                out.append(ref.ref)
+        return out
+
     def warmup_bars(self) -> int:
         """Bars before the indicators are all defined (used to size live rolling windows)."""
         need = [self.risk.atr_period + 1]
+        if self.risk.target_vol > 0:
+            need.append(self.risk.vol_period + 2)
         for ref in self.indicator_refs():
             need.append(max(ref.period, ref.period2 + ref.period3 if ref.name.startswith("macd") else 0)
                         * (3 if ref.name in ("adx", "rsi") else 1) + ref.shift + 1)

@@ -72,7 +72,7 @@ async def test_a_cycle_with_a_hanging_llm_still_files_offline_discoveries(tmp_pa
     body = json.loads(files[0].read_text())
     assert body["performance"]["backtest"]["bars"] > 0
     assert body["performance"]["out_of_sample"]["trades"] >= 0
-    assert body["source"]["generator"] in ("templates", "evolutionary")
+    assert body["source"]["generator"] in ("templates", "edges", "evolutionary")
     assert body["source"]["reasoning"]
     assert body["verdict"]["evaluation_id"] == body["provenance"]["evaluation_id"]
     assert (tmp_path / "state" / "evaluations" / f"{body['provenance']['evaluation_id']}.json").exists()
