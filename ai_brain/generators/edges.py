@@ -25,8 +25,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ai_brain.generators.hypothesis_generator import GenerationContext, Hypothesis, make_id
 from ai_brain.generators.templates import _params, _risk
-from ai_brain.hypothesis_generator import GenerationContext, Hypothesis, make_id
 from src.strategy.spec import Condition, IndicatorRef, RuleForm, StrategySpec, family_spec
 
 EDGE_FAMILIES = ("carry", "mtf_vol_trend", "relative_strength", "regime")
