@@ -73,8 +73,9 @@ def build_execution(ctx: AppContext, control: Controller, cache: MarketCache, *,
     def price(symbol: str) -> float | None:
         return paper.ref_price(symbol) or cache.last_price(symbol)
 
+    known = live.equity_known if isinstance(live, LiveVenue) and "live" in equity else (lambda: True)
     portfolio = Portfolio(ledger, equity, price, ctx.paths.logs, clock_ms=ctx.clock.now_ms,
-                          primary_venue="live" if "live" in equity else "paper")
+                          primary_venue="live" if "live" in equity else "paper", equity_known=known)
     kill = KillSwitch(cfg.risk, ctx.store, control, ctx.bus.publish, ledger=ledger)
     guards = RiskGuards(cfg.risk, control, kill, portfolio, cache, ctx.clock, cfg.paper.min_notional_quote,
                         data_gate=lambda: gate)

@@ -128,6 +128,7 @@ class LiveVenue:
         self.recorder = recorder
         self._last_balances: dict[str, float] = {}
         self._last_futures_quote = 0.0  # USD-M margin balance (wallet + unrealized P&L) in quote
+        self._balances_read = False  # until the first read, the account's value is unknown, not 0
         self.entry_gate: asyncio.Event | None = None  # set by start-up reconciliation; entries wait for it
         self.account_gate: asyncio.Event | None = None  # set once the account checks passed (account_preflight)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -199,7 +200,12 @@ class LiveVenue:
             # ccxt's USD-M total is Binance's marginBalance: the wallet plus unrealized P&L of open positions
             fut = await self.futures.fetch_balance()
             self._last_futures_quote = fut[self.quote].total if self.quote in fut else 0.0
+        self._balances_read = True
         return dict(self._last_balances)
+
+    def equity_known(self) -> bool:
+        """True once the wallets were read: before that, :meth:`equity_quote` is not the account's value."""
+        return self._balances_read
 
     def equity_quote(self) -> float:
         """Account value in quote from the last balances read (reconciliation refreshes them): the spot

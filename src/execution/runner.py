@@ -321,7 +321,8 @@ class StrategyRunner:
         if self.bars % CHECK_EVERY_BARS == 0:
             self.check_books(ev.ts_ms)
         equity = self.portfolio.mark(ev.ts_ms + timeframe_ms(ev.timeframe))
-        self.kill.update(equity, self.clock.now_ms())
+        if equity is not None:  # an unknown wallet is not a 100% drawdown: the switch waits for the fact
+            self.kill.update(equity, self.clock.now_ms())
 
     def _strategies_for(self, ev: CandleClosed) -> list[tuple[TradableStrategy, bool]]:
         """Tradable strategies on this symbol, then open trades whose strategy is no longer tradable

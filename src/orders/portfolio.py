@@ -67,8 +67,10 @@ class Portfolio:
     def __init__(self, ledger: Ledger, equity_source: Callable[[], float] | Mapping[str, Callable[[], float]],
                  price_source: Callable[[str], float | None], logs_dir: Path | None = None,
                  curve_points: int = 20_000, curve_file_every_ms: int = 900_000,
-                 clock_ms: Callable[[], int] | None = None, primary_venue: str | None = None) -> None:
+                 clock_ms: Callable[[], int] | None = None, primary_venue: str | None = None,
+                 equity_known: Callable[[], bool] = lambda: True) -> None:
         self._equity = dict(equity_source) if isinstance(equity_source, Mapping) else {"paper": equity_source}
+        self.equity_known = equity_known  # the primary venue's equity is a fact (an exchange wallet was read)
         self.primary_venue = primary_venue or next(iter(self._equity))
         self._clock_ms = clock_ms  # market time (replay) for "today"; the wall clock when not given
         self._price = price_source
@@ -128,8 +130,11 @@ class Portfolio:
                     and self._venue_of.get(key, "paper") == entry.venue:
                 pos.apply_funding(per_unit * pos.qty_base)
 
-    def mark(self, ts_ms: int) -> float:
-        """Record one equity-curve point (the runner calls this at every bar close)."""
+    def mark(self, ts_ms: int) -> float | None:
+        """Record one equity-curve point (the runner calls this at every bar close); None, and no point,
+        while the primary venue's equity is unknown (an exchange wallet not read yet)."""
+        if not self.equity_known():
+            return None
         equity = self.equity_quote()
         if self.curve and self.curve[-1][0] >= ts_ms:
             return equity

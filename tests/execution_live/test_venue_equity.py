@@ -51,3 +51,27 @@ async def test_live_mode_measures_risk_on_the_live_account_and_dry_runs_on_paper
     paper_cap = ex.guards.check(big, 50_000.0, venue="paper")
     assert live_cap.qty_base * 50_000.0 == pytest.approx(0.5 * 1_000.0)
     assert paper_cap.qty_base * 50_000.0 == pytest.approx(0.5 * ex.paper.equity_quote())
+
+
+async def test_an_unread_exchange_wallet_is_not_a_100_percent_drawdown(
+        harness: VenueHarness, orders_fake: FakeOrders, fake: FakeBinance, tmp_path) -> None:
+    """After a restart the runner closes bars before the first balance read: equity is unknown, not 0."""
+    from src.app.wire_execution import build_execution
+    from tests.execution.conftest import candle, make_ctx
+
+    venue = harness.venue(futures=False)
+    ctx = make_ctx(tmp_path / "bot", {"mode": "live"})
+    s = ctx.services
+    ex = build_execution(ctx, s["control"], s["market_cache"], live=venue, ledger_fsync=False)
+    ex.kill.update(100_000.0, 0)  # the peak the previous run recorded
+    ts = 1_700_000_000_000
+    s["market_cache"].series("BTC/USDT").append(ts, 50_000.0, 50_001.0, 49_999.0, 50_000.0, 1e6)
+
+    await ex.runner.on_event(candle(50_000.0, ts))  # no balances read yet
+
+    assert not ex.kill.state.tripped, ex.kill.state.tripped_reason
+    assert not s["control"].state.halted
+    await venue.balances()
+    await ex.runner.on_event(candle(50_000.0, ts + 3_600_000))
+    assert ex.portfolio.equity_known()
+    assert ex.portfolio.curve[-1][1] == pytest.approx(venue.equity_quote())  # known now: marked and watched
