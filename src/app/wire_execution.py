@@ -24,7 +24,7 @@ from src.execution.runner import StrategyRunner
 from src.execution.strategy_source import FileStrategySource
 from src.market.cache import MarketCache
 from src.orders.fees import FeeSchedule
-from src.orders.interface import ExecutionVenue, OrderIntent, client_order_id
+from src.orders.interface import ExecutionVenue, OrderIntent, OrderRecord, client_order_id
 from src.orders.ledger import Ledger
 from src.orders.portfolio import Portfolio
 from src.risk.guards import RiskGuards
@@ -145,12 +145,43 @@ def _register_commands(ctx: AppContext, ex: Execution, registry: CommandRegistry
             "client_order_id": intent.client_order_id, "filled_qty_base": rec.filled_qty_base,
             "avg_price_quote": rec.avg_price_quote, "fee_quote": rec.fee_quote, "reason": rec.reason}
 
+    async def close_position(args: dict[str, str], _actor: str) -> Result:
+        sid = args.get("strategy_id", "").strip()
+        if not sid:
+            return False, "close_position needs strategy_id", {}
+        sent = await ex.runner.close_strategy(sid)
+        if not sent:
+            return False, f"{sid} has no open position in the runner: nothing sent", {}
+        return True, _sent_text(f"{sid}: close sent", sent), {"orders": [_order_row(r) for r in sent]}
+
+    async def close_all(_args: dict[str, str], _actor: str) -> Result:
+        sent = await ex.runner.close_all()
+        text = _sent_text("close sent for every position", sent) if sent else "no open position: nothing sent"
+        return True, f"{text}\nno halt: entries stay allowed", {"orders": [_order_row(r) for r in sent]}
+
     registry.register("emergency_stop", emergency_stop, "halt and close every position now")
+    registry.register("close_position", close_position,
+                      "close one strategy's position(s) at market (strategy_id=ID); exits are never blocked")
+    registry.register("close_all", close_all, "close every strategy's position at market, without a halt")
     registry.register("manual_order", manual_order,
                       "paper order by hand (manual ledger): symbol side qty_base [price_quote] [reduce_only]")
     registry.register("risk", risk, "risk guard counters, recent refusals, kill switch")
     registry.register("positions", positions, "open positions with unrealized P&L")
     registry.register("pnl", pnl, "P&L: gross, fees, funding, net (period=day|week|month|all)")
+
+
+def _order_row(rec: OrderRecord) -> dict[str, Any]:
+    i = rec.intent
+    return {"strategy_id": i.strategy_id, "symbol": i.symbol, "side": i.side, "qty_base": i.qty_base,
+            "status": rec.status, "filled_qty_base": rec.filled_qty_base, "avg_price_quote": rec.avg_price_quote}
+
+
+def _sent_text(head: str, sent: list[OrderRecord]) -> str:
+    """What was sent, one line per order (plain text: the cockpit escapes it)."""
+    lines = [f"{r.intent.strategy_id} {r.intent.symbol} {r.intent.side} {r.intent.qty_base:.8g} → {r.status}"
+             + (f", {r.filled_qty_base:.8g} filled @ {r.avg_price_quote:.8g}" if r.avg_price_quote else "")
+             for r in sent]
+    return "\n".join([head, *lines])
 
 
 def _manual_intent(args: dict[str, str], now_ms: int) -> OrderIntent:

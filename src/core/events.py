@@ -156,6 +156,38 @@ class StrategyEvent:
     kind: Literal["strategy"] = "strategy"
 
 
+@dataclass(frozen=True, slots=True)
+class TradeOpened:
+    """A strategy's position was opened (its entry filled); figures are the strategy's own fill."""
+
+    strategy_id: str
+    symbol: str
+    side: Literal["long", "short"]
+    qty_base: float
+    price_quote: float
+    ts_ms: int
+    venue: str = "paper"
+    kind: Literal["trade_opened"] = "trade_opened"
+
+
+@dataclass(frozen=True, slots=True)
+class TradeClosed:
+    """A strategy's position was closed and its closed-trade line booked in the ledger."""
+
+    strategy_id: str
+    symbol: str
+    side: Literal["long", "short"]
+    qty_base: float
+    entry_price_quote: float
+    exit_price_quote: float
+    net_quote: float
+    fees_quote: float
+    reason: str
+    ts_ms: int
+    venue: str = "paper"
+    kind: Literal["trade_closed"] = "trade_closed"
+
+
 Event = (
     CandleClosed
     | Tick
@@ -168,6 +200,8 @@ Event = (
     | Command
     | DataStatus
     | StrategyEvent
+    | TradeOpened
+    | TradeClosed
 )
 
 # Kinds that must never be dropped, whatever a subscriber's queue looks like.

@@ -49,7 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from src.core.clock import Clock
 from src.core.enums import Mode
-from src.core.events import Alert, CandleClosed, Event, FundingRate
+from src.core.events import Alert, CandleClosed, Event, FundingRate, TradeClosed, TradeOpened
 from src.core.timeframes import timeframe_ms
 from src.execution.router import Router
 from src.execution.strategy_source import FileStrategySource, StrategySource, TradableStrategy, strategy_source
@@ -69,7 +69,9 @@ from src.strategy.spec import market_for as spec_market
 log = logging.getLogger(__name__)
 
 _PURPOSE = {"stop": "stop", "trailing_stop": "stop", "liquidation": "stop", "take_profit": "take_profit",
-            "partial": "take_profit", "signal": "exit", "time": "exit", "flatten": "flatten"}
+            "partial": "take_profit", "signal": "exit", "time": "exit", "flatten": "flatten",
+            "forceexit": "exit"}
+FORCE_SEQ = 98  # a person's close on a bar never shares a client id with the strategy's own exit on it
 DUST = 1e-12
 # strategy records an engine of its own trades (the funding carry, src/funding/runner.py): never twice
 ENGINE_OWNED = frozenset({"funding_carry"})
@@ -444,10 +446,11 @@ class StrategyRunner:
                                        reason="entry", atr_signal=atr_signal, bar_ts=ev.ts_ms,
                                        venue=self.router.route_name(strat.status), spec=spec.model_dump()))
 
-    async def _exit(self, trade: OpenTrade, qty: float, reason: str, bar_ts: int, seq: int = 0) -> None:
+    async def _exit(self, trade: OpenTrade, qty: float, reason: str, bar_ts: int,
+                    seq: int = 0) -> OrderRecord | None:
         qty = min(qty, trade.remaining_base)
         if qty <= DUST:
-            return
+            return None
         closes = qty >= trade.remaining_base * (1 - 1e-9)
         purpose = _PURPOSE.get(reason, "exit")
         intent = OrderIntent(
@@ -455,8 +458,8 @@ class StrategyRunner:
             strategy_id=trade.strategy_id, symbol=trade.symbol, side="sell" if trade.side > 0 else "buy",
             qty_base=qty, purpose=purpose, reduce_only=self._net_covers(trade, qty),
             market=trade.market, decision_ts_ms=bar_ts)  # type: ignore[arg-type]
-        await self._send(PendingIntent(intent=intent, status=trade.status, reason=reason, bar_ts=bar_ts,
-                                       closes=closes, venue=trade.venue))
+        return await self._send(PendingIntent(intent=intent, status=trade.status, reason=reason, bar_ts=bar_ts,
+                                              closes=closes, venue=trade.venue))
 
     def _net_covers(self, trade: OpenTrade, qty: float) -> bool:
         """Whether the venue's net position (the sum of every strategy's on this venue, symbol and
@@ -476,6 +479,29 @@ class StrategyRunner:
         async with self._busy:
             await self._flatten_all(reason, bar_ts)
 
+    async def close_strategy(self, strategy_id: str, reason: str = "forceexit") -> list[OrderRecord]:
+        """A person's /forceexit ID: close that strategy's open trades (every symbol) and nothing else.
+
+        Exits go through the router like the strategy's own (guards never block an exit) and are
+        booked like any exit; the records say what was sent, so the answer can repeat it.
+        """
+        async with self._busy:
+            trades = [t for t in self.state.trades.values() if t.strategy_id == strategy_id]
+            return await self._close_trades(trades, reason)
+
+    async def close_all(self, reason: str = "forceexit") -> list[OrderRecord]:
+        """A person's /forceexit all: close every strategy's position once; no halt, entries stay allowed
+        (the emergency stop is :meth:`flatten_all`)."""
+        async with self._busy:
+            return await self._close_trades(list(self.state.trades.values()), reason)
+
+    async def _close_trades(self, trades: list[OpenTrade], reason: str) -> list[OrderRecord]:
+        now = self.clock.now_ms()
+        sent = [await self._exit(t, t.remaining_base, reason, now, seq=FORCE_SEQ) for t in trades]
+        if self._dirty:
+            self._save_later()
+        return [r for r in sent if r is not None]
+
     async def _flatten_all(self, reason: str, bar_ts: int) -> None:
         """Send the closing orders; the request stays on (retried every bar) until nothing is open."""
         for trade in list(self.state.trades.values()):
@@ -484,14 +510,15 @@ class StrategyRunner:
             self.kill.flatten_done()
 
     # -- sending and booking -------------------------------------------------------------------
-    async def _send(self, p: PendingIntent, write_ahead: bool = True) -> None:
+    async def _send(self, p: PendingIntent, write_ahead: bool = True) -> OrderRecord | None:
+        """Journal, send and book one intent; the venue's record (None: not sent, or refused)."""
         if write_ahead:
             blocker = self._unresolved_for(p.intent)
             if blocker is not None:
                 log.warning("runner: %s %s not sent: order %s of %s on %s still has an unknown outcome",
                             p.intent.purpose, p.intent.client_order_id, blocker.intent.client_order_id,
                             p.intent.strategy_id, p.intent.symbol)
-                return
+                return None
             self.ledger.journal_intent(p.intent.client_order_id, p.intent.strategy_id, p.intent.symbol,
                                        self.clock.now_ms(), p.model_dump(mode="json"))
             self.state.pending.append(p)
@@ -503,10 +530,11 @@ class StrategyRunner:
         _, record = await self.router.submit(p.intent, p.status, p.leverage, held, venue_name=p.venue)
         if record is not None and not record.is_terminal:
             self._hold_unresolved(p, record)
-            return
+            return record
         if record is not None:
             self._book(p, record)
         self._drop_pending(p)
+        return record
 
     def _drop_pending(self, p: PendingIntent) -> None:
         cid = p.intent.client_order_id
@@ -604,7 +632,9 @@ class StrategyRunner:
         i = p.intent
         key = f"{i.strategy_id}|{i.symbol}"
         if i.purpose == "entry":  # exits are told by purpose: an uncovered exit is not reduce-only
-            self.state.trades[key] = self._opened(p, rec)
+            opened = self.state.trades[key] = self._opened(p, rec)
+            self._publish(TradeOpened(opened.strategy_id, opened.symbol, "long" if opened.side > 0 else "short",
+                                      opened.qty0_base, opened.entry_price_quote, self.clock.now_ms(), opened.venue))
             return
         trade = self.state.trades.get(key)
         if trade is None:
@@ -658,6 +688,9 @@ class StrategyRunner:
                                "net_quote": net, "reason": trade.last_reason})
         log.info("trade closed: %s %s %s net %.2f (%s)", trade.strategy_id, trade.symbol,
                  "long" if trade.side > 0 else "short", net, trade.last_reason)
+        self._publish(TradeClosed(trade.strategy_id, trade.symbol, "long" if trade.side > 0 else "short",
+                                  trade.qty0_base, trade.entry_price_quote, exit_px, net, trade.fees_quote,
+                                  trade.last_reason, self.clock.now_ms(), trade.venue))
 
     def _attribute_funding(self, ev: FundingRate) -> None:
         price = self.router.price(ev.symbol)
