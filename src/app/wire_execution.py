@@ -145,6 +145,18 @@ def _register_commands(ctx: AppContext, ex: Execution, registry: CommandRegistry
             "client_order_id": intent.client_order_id, "filled_qty_base": rec.filled_qty_base,
             "avg_price_quote": rec.avg_price_quote, "fee_quote": rec.fee_quote, "reason": rec.reason}
 
+    registry.register("emergency_stop", emergency_stop, "halt and close every position now")
+    _register_close_commands(ex, registry)
+    registry.register("manual_order", manual_order,
+                      "paper order by hand (manual ledger): symbol side qty_base [price_quote] [reduce_only]")
+    registry.register("risk", risk, "risk guard counters, recent refusals, kill switch")
+    registry.register("positions", positions, "open positions with unrealized P&L")
+    registry.register("pnl", pnl, "P&L: gross, fees, funding, net (period=day|week|month|all)")
+
+
+def _register_close_commands(ex: Execution, registry: CommandRegistry) -> None:
+    """A person's closes (/forceexit): one strategy's trades, or every one without a halt."""
+
     async def close_position(args: dict[str, str], _actor: str) -> Result:
         sid = args.get("strategy_id", "").strip()
         if not sid:
@@ -159,15 +171,9 @@ def _register_commands(ctx: AppContext, ex: Execution, registry: CommandRegistry
         text = _sent_text("close sent for every position", sent) if sent else "no open position: nothing sent"
         return True, f"{text}\nno halt: entries stay allowed", {"orders": [_order_row(r) for r in sent]}
 
-    registry.register("emergency_stop", emergency_stop, "halt and close every position now")
     registry.register("close_position", close_position,
                       "close one strategy's position(s) at market (strategy_id=ID); exits are never blocked")
     registry.register("close_all", close_all, "close every strategy's position at market, without a halt")
-    registry.register("manual_order", manual_order,
-                      "paper order by hand (manual ledger): symbol side qty_base [price_quote] [reduce_only]")
-    registry.register("risk", risk, "risk guard counters, recent refusals, kill switch")
-    registry.register("positions", positions, "open positions with unrealized P&L")
-    registry.register("pnl", pnl, "P&L: gross, fees, funding, net (period=day|week|month|all)")
 
 
 def _order_row(rec: OrderRecord) -> dict[str, Any]:

@@ -3,8 +3,9 @@
 
 Everything reads the portfolio and the ledger's closed trades (automatic ledger only: manual
 trades are a person's, never a strategy's). /forceexit never closes anything itself: after the
-confirmation code it sends ``close_position`` (one strategy) or the existing flatten command
-(``all``) through the shared command registry, the same path a script takes.
+confirmation code it sends ``close_position`` (one strategy) or ``close_all`` (every strategy, no
+halt: entries stay allowed) through the shared command registry, the same path a script takes. A
+build without ``close_all`` falls back to its flatten command, and the question says it halts.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CLOSE_ONE = "close_position"  # registry command: args {"strategy_id": ID}; the execution layer owns it
+CLOSE_ALL = "close_all"  # registry command: every strategy's position, without the emergency stop's halt
 FORCEEXIT = "forceexit"
 
 
@@ -109,13 +111,13 @@ class MoneyCommands:
     def registry(self) -> CommandRegistry:
         return self.view.commands
 
-    def _flatten_name(self) -> str | None:
+    def _close_all_name(self) -> str | None:
         names = self.registry.names()
-        return next((n for n in ("flatten", "emergency_stop") if n in names), None)
+        return next((n for n in (CLOSE_ALL, "flatten", "emergency_stop") if n in names), None)
 
     async def cmd_forceexit(self, args: dict[str, str], actor: str, _role: Role) -> Reply:
         target = args["ID"]
-        command = self._flatten_name() if target == "all" else (CLOSE_ONE if CLOSE_ONE in self.registry.names()
+        command = self._close_all_name() if target == "all" else (CLOSE_ONE if CLOSE_ONE in self.registry.names()
                                                                   else None)
         if command is None:
             return _reply(f"/forceexit {target}: {NOT_AVAILABLE} (no close command registered); nothing was sent",
@@ -128,7 +130,8 @@ class MoneyCommands:
         shown = "".join(f"\n• <code>{esc(p.get('strategy_id'))}</code> {esc(p.get('symbol'))} "
                         f"{qty(p.get('qty_base'))} ≈ {money(p.get('notional_quote'), self.quote)}" for p in mine[:10])
         pending = self.codes.issue(FORCEEXIT, actor, {"id": target, "command": command})
-        halt = " This also HALTS new entries until /resume." if command == "emergency_stop" else ""
+        halt = ("This also HALTS new entries until /resume. " if command == "emergency_stop" else
+                "No halt: entries stay allowed. " if target == "all" else "")
         return _reply(f"⚠️ Close {'every position' if target == 'all' else esc(target) + ' at market'}?{shown}\n"
                       f"{halt}Confirm within {int(self.codes.ttl_s)} s with: <code>/confirm {pending.code}</code>")
 

@@ -52,7 +52,7 @@ async def test_scripted_admin_session(cockpit_factory: CockpitFactory) -> None:
     def wire(h: Harness) -> None:
         h.ctx.services["portfolio"] = Portfolio()
         h.ctx.services["ledger"] = fill_ledger(h.ctx.paths.logs)
-        for name in ("approve", "reject", "close_position", "emergency_stop"):
+        for name in ("approve", "reject", "close_position", "close_all", "emergency_stop"):
             registry_recorder(h, name)
 
     h = await cockpit_factory(before_start=wire)
@@ -98,9 +98,11 @@ async def test_scripted_admin_session(cockpit_factory: CockpitFactory) -> None:
     assert "0.30000000000000004" not in answers["/trades 3"]
     assert "Close S2 at market?" in answers["/forceexit S2"]
     assert "ETH/USDT 1.5" in answers["/forceexit S2"]
-    assert "HALTS" in answers["/forceexit all"]
+    assert "HALTS" not in answers["/forceexit all"]
+    assert "entries stay allowed" in answers["/forceexit all"]
     assert ("close_position", {"strategy_id": "S2"}, f"telegram:{ADMIN}") in h.calls
-    assert ("emergency_stop", {}, f"telegram:{ADMIN}") in h.calls
+    assert ("close_all", {}, f"telegram:{ADMIN}") in h.calls
+    assert not any(c[0] == "emergency_stop" for c in h.calls)  # /forceexit all is no emergency stop
     assert "no open position for S9" in answers["/forceexit S9"]
     assert "telegram.per_chat_interval_s" in answers["/show_config telegram"]
     token = h.ctx.secrets.telegram_bot_token
