@@ -31,3 +31,6 @@ class TelegramConfig(BaseModel):
     final_message_timeout_s: float = Field(2.0, gt=0)
     stranger_log_interval_s: float = Field(60.0, gt=0)
     logs_max_lines: int = Field(50, ge=1, le=200)
+    # trade opened/closed messages: None = on, except in replay (a fast replay would flood the phone)
+    trade_messages: bool | None = None
+    trade_messages_per_hour: int = Field(30, ge=0)  # beyond it: counted, said once in one summary line

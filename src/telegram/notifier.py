@@ -16,13 +16,14 @@ from __future__ import annotations
 import logging
 from typing import Literal, Protocol
 
-from src.core.events import Alert, Event, StrategyEvent
+from src.core.events import Alert, Event, StrategyEvent, TradeClosed, TradeOpened
 from src.runtime.context import AppContext
 from src.telegram.access import Access
 from src.telegram.outbox import Button, Outbox
 from src.telegram.render import templates
 from src.telegram.render.format import Message, plain
 from src.telegram.strategy_files import find_strategy
+from src.telegram.trade_notes import TradeThrottle, trade_message, trade_messages_on, with_skipped
 
 log = logging.getLogger("notify")
 
@@ -90,17 +91,34 @@ class EventRelay:
 
     name = "telegram_alerts"
 
-    def __init__(self, ctx: AppContext, notifier: Notifier) -> None:
+    def __init__(self, ctx: AppContext, notifier: Notifier, throttle: TradeThrottle | None = None) -> None:
         self.ctx = ctx
         self.notifier = notifier
         self.relayed = 0
-        self._sub = ctx.bus.subscribe(self.name, self.on_event, kinds=("alert", "strategy"))
+        cfg = ctx.config.telegram
+        kinds = ["alert", "strategy"]
+        if trade_messages_on(ctx.config.mode, cfg.trade_messages):
+            kinds += ["trade_opened", "trade_closed"]
+        self.throttle = throttle or TradeThrottle(cfg.trade_messages_per_hour)
+        self._sub = ctx.bus.subscribe(self.name, self.on_event, kinds=kinds)
 
     async def on_event(self, event: Event) -> None:
         if isinstance(event, Alert):
             self._alert(event)
         elif isinstance(event, StrategyEvent):
             self._strategy(event)
+        elif isinstance(event, TradeOpened | TradeClosed):
+            self._trade(event)
+
+    def _trade(self, event: TradeOpened | TradeClosed) -> None:
+        """One message per booked trade line, within the hourly budget; the rest counted, said later."""
+        ok, skipped = self.throttle.admit()
+        if not ok:
+            return
+        self.relayed += 1
+        message = with_skipped(trade_message(event, self.ctx.config.quote), skipped)
+        self.notifier.notify(message.render(), key=f"{event.kind}:{event.strategy_id}:{event.symbol}:{event.ts_ms}",
+                             html=True)
 
     def _alert(self, event: Alert) -> None:
         """One message per alert; a repeat of the same condition (key, level, title) inside the window is dropped."""
