@@ -26,6 +26,8 @@ from src.telegram.money_actions import FORCEEXIT, MoneyCommands
 from src.telegram.outbox import Button
 from src.telegram.render import reports, templates
 from src.telegram.render.analytics import closed_trades, trade_analytics
+from src.telegram.render.format import esc
+from src.telegram.render.status_view import status_message
 from src.telegram.strategy_files import find_strategy, list_strategies
 from src.telegram.view import TradingView, strategy_counts
 
@@ -88,17 +90,20 @@ class Cockpit(MoneyCommands, ChartCommands):
 
     # ---- read-only -----------------------------------------------------------------------------
     async def status_text(self, actor: str = "telegram") -> str:
+        """The status template as Telegram HTML (a missing part shows as n/a, special characters escaped)."""
         result = await self._call("status", {}, actor)
         if result is None:
-            return f"status: {NA}"
+            return esc(f"status: {NA}")
         ok, message, snap = result
         if not ok:
-            return f"status failed: {message}"
+            return esc(f"status failed: {message}")
         portfolio = self.view.portfolio
-        equity = reports.money(portfolio.equity_quote(), self.quote) if portfolio is not None else NA
+        equity = portfolio.equity_quote() if portfolio is not None else None
         positions = len(portfolio.open_positions()) if portfolio is not None else None
+        day = await self._call("pnl", {"period": "day"}, actor)
+        today = day[2].get("net_quote") if day is not None and day[0] else None
         counts = strategy_counts(self.ctx.paths.strategies, self.view.strategies)
-        return reports.format_status(self.ctx.config.mode, snap, counts, equity, positions)
+        return status_message(self.ctx.config.mode, snap, counts, equity, self.quote, positions, today).render()
 
     async def heartbeat_text(self) -> str:
         result = await self._call("status", {}, "scheduler")
@@ -106,7 +111,7 @@ class Cockpit(MoneyCommands, ChartCommands):
         return reports.format_heartbeat(self.ctx.config.mode, snap)
 
     async def cmd_status(self, _args: dict[str, str], actor: str, _role: Role) -> Reply:
-        return Reply(await self.status_text(actor))
+        return Reply(await self.status_text(actor), html=True)
 
     async def cmd_positions(self, _args: dict[str, str], actor: str, _role: Role) -> Reply:
         result = await self._call("positions", {}, actor)

@@ -55,7 +55,8 @@ class Scheduler:
 
     async def send_status(self) -> None:
         self.sent["status"] += 1
-        self.notifier.notify("🕐 " + await self.cockpit.status_text("scheduler"), key="scheduled:status", replace=True)
+        self.notifier.notify("🕐 " + await self.cockpit.status_text("scheduler"), key="scheduled:status", replace=True,
+                             html=True)
 
     async def send_heartbeat(self) -> None:
         self.sent["heartbeat"] += 1

@@ -57,7 +57,7 @@ async def test_every_command_answers(cockpit: Harness) -> None:
         reply = await cockpit.ask(ADMIN, invocations.get(spec.name, f"/{spec.name}"))
         assert reply.text.strip(), spec.name
         answers[spec.name] = reply.text
-    assert "replay mode, running" in answers["status"]
+    assert "replay mode · running" in answers["status"]
     assert "not available in this build" in answers["positions"]
     assert "not available" in answers["pnl"]
     assert "S1" in answers["strategies"]

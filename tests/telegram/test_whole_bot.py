@@ -41,10 +41,9 @@ async def test_replay_bot_answers_from_its_real_services(tmp_path: Path, fake_tg
     services = assemble(ctx, supervisor)
     task = asyncio.create_task(supervisor.run())
     try:
-        status = await ask(fake_tg, "/status", "AI Trading Lab —", timeout_s=20)
-        assert "replay mode, running" in status
-        assert "equity: 10,000.00 USDT" in status
-        assert "open positions: 0" in status  # the portfolio answers (data quality shows once the gate is wired)
+        status = await ask(fake_tg, "/status", "📊 replay mode", timeout_s=20)
+        assert status.startswith("📊 replay mode · running · equity 10,000.00 USDT")
+        assert "Open positions: 0" in status  # the portfolio answers (data quality shows once the gate is wired)
         assert "open position" in await ask(fake_tg, "/positions", "position")
         assert "fees paid" in await ask(fake_tg, "/pnl week", "P&L (week)")
         assert "strateg" in await ask(fake_tg, "/strategies", "strateg")

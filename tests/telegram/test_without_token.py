@@ -56,7 +56,7 @@ async def test_scheduled_status_and_heartbeat_go_to_the_log(tmp_path: Path, capl
     assert sorted(periods) == [3600.0, 6 * 3600.0]
     logged = [r.getMessage() for r in caplog.records if r.name == "notify"]
     assert logged[0].startswith("▶️ AI Trading Lab started (replay mode)")
-    assert any("replay mode, running" in m and m.startswith("🕐") for m in logged)
+    assert any("replay mode · running" in m and m.startswith("🕐") for m in logged)
     assert any(m.startswith("💓 heartbeat: alive") for m in logged)
     assert scheduler.sent == {"status": 1, "heartbeat": 1}
 

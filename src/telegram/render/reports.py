@@ -82,8 +82,8 @@ def format_status(mode: str, snap: Mapping[str, Any], counts: Mapping[str, int],
         f"equity: {equity_line}",
         f"open positions: {positions if positions is not None else NOT_AVAILABLE}",
         "strategies: " + (", ".join(f"{k} {v}" for k, v in counts.items()) or "none"),
-        f"data quality: {_data_quality(snap)}",
-        f"guards tripped: {_guards(snap, control)}",
+        f"data quality: {data_quality(snap)}",
+        f"guards tripped: {guards_line(snap, control)}",
     ]
     evaluator = snap.get("evaluator")
     if isinstance(evaluator, Mapping) and evaluator.get("state"):  # only with a Dask executor
@@ -110,7 +110,7 @@ def _run_state(control: Mapping[str, Any]) -> str:
     return "running"
 
 
-def _data_quality(snap: Mapping[str, Any]) -> str:
+def data_quality(snap: Mapping[str, Any]) -> str:
     gate = snap.get("data_gate") or snap.get("data_integrity")
     if not isinstance(gate, Mapping):
         return NOT_AVAILABLE
@@ -122,7 +122,7 @@ def _data_quality(snap: Mapping[str, Any]) -> str:
     return "all OK" if not bad else ", ".join(bad)
 
 
-def _guards(snap: Mapping[str, Any], control: Mapping[str, Any]) -> str:
+def guards_line(snap: Mapping[str, Any], control: Mapping[str, Any]) -> str:
     """Kill switch, daily-loss block, halts and refusal counts by reason, from the risk status."""
     risk = snap.get("risk")
     tripped: list[str] = []
