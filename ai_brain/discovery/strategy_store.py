@@ -283,7 +283,7 @@ class StrategyStore:
                              ts_ms=now, at=_now_iso())
         new = self._replace(rec, status=StrategyStatus(to_status), history=[*rec.history, entry],
                             status_since_ms=now, **updates)
-        self._publish(StrategyEvent(new.id, new.status, f"{reason} (by {actor})", now))
+        self._publish(StrategyEvent(new.id, new.status, f"{reason} (by {actor})", now, actor=actor))
         return new
 
     def update(self, strategy_id: str, **updates: Any) -> StrategyRecord:

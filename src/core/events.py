@@ -153,6 +153,7 @@ class StrategyEvent:
     status: str
     reason: str
     ts_ms: int
+    actor: str = ""  # who made the change ("telegram:<user id>", "ai", "script"): they already know
     kind: Literal["strategy"] = "strategy"
 
 

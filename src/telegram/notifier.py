@@ -39,10 +39,12 @@ class Notifier(Protocol):
     """What every part of the bot may call to tell a person something."""
 
     def notify(self, text: str, *, level: str = "info", key: str = "", audience: Audience = "all",
-               buttons: list[list[Button]] | None = None, replace: bool = False, html: bool = False) -> None:
+               buttons: list[list[Button]] | None = None, replace: bool = False, html: bool = False,
+               skip_chats: frozenset[int] = frozenset()) -> None:
         """Tell people ``text``; ``key`` de-duplicates, ``replace`` lets a newer report supersede a pending one.
 
-        ``html``: the text is Telegram HTML from a template (else plain text, escaped on the way out).
+        ``html``: the text is Telegram HTML from a template (else plain text, escaped on the way out);
+        ``skip_chats``: chats that already have the news (the person whose command caused it).
         """
         ...
 
@@ -54,8 +56,9 @@ class LogNotifier:
         self.sent = 0
 
     def notify(self, text: str, *, level: str = "info", key: str = "", audience: Audience = "all",
-               buttons: list[list[Button]] | None = None, replace: bool = False, html: bool = False) -> None:
-        del key, audience, buttons, replace  # the log keeps every message, for everyone, buttons or not
+               buttons: list[list[Button]] | None = None, replace: bool = False, html: bool = False,
+               skip_chats: frozenset[int] = frozenset()) -> None:
+        del key, audience, buttons, replace, skip_chats  # the log keeps every message, for everyone
         self.sent += 1
         log.log(logging.WARNING if level in ("action", "critical") else logging.INFO, "%s",
                 plain(text) if html else text)
@@ -70,10 +73,13 @@ class TelegramNotifier:
         self.notify_viewers = notify_viewers
 
     def notify(self, text: str, *, level: str = "info", key: str = "", audience: Audience = "all",
-               buttons: list[list[Button]] | None = None, replace: bool = False, html: bool = False) -> None:
+               buttons: list[list[Button]] | None = None, replace: bool = False, html: bool = False,
+               skip_chats: frozenset[int] = frozenset()) -> None:
         del level  # the text already carries its level's prefix
         scope: Audience = audience if self.notify_viewers else "admins"
         for chat in self.access.recipients(scope):
+            if chat in skip_chats:
+                continue
             is_admin = self.access.is_admin_chat(chat)
             self.outbox.enqueue(chat, text, key=key, buttons=buttons if is_admin else None, replace=replace,
                                 html=html)
@@ -84,6 +90,13 @@ def approval_buttons(strategy_id: str) -> list[list[Button]]:
     if len(f"reject:{strategy_id}".encode()) > CALLBACK_LIMIT:
         return []
     return [[("✅ Approve", f"approve:{strategy_id}"), ("❌ Reject", f"reject:{strategy_id}")]]
+
+
+def person_chat(actor: str) -> frozenset[int]:
+    """The private chat of a Telegram actor ("telegram:<user id>"): the Bot API gives a private chat
+    the user's own id, and that chat already got the command's answer (one message per action)."""
+    kind, _, user = actor.partition(":")
+    return frozenset({int(user)}) if kind == "telegram" and user.lstrip("-").isdigit() else frozenset()
 
 
 class EventRelay:
@@ -144,7 +157,7 @@ class EventRelay:
             return
         self.relayed += 1
         self.notifier.notify(f"strategy {event.strategy_id} → {event.status}: {event.reason}",
-                             key=f"strategy:{event.strategy_id}:{event.status}")
+                             key=f"strategy:{event.strategy_id}:{event.status}", skip_chats=person_chat(event.actor))
 
     async def run(self) -> None:
         await self.ctx.bus.run_subscriber(self._sub)

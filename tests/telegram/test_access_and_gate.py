@@ -199,3 +199,23 @@ async def test_stop_with_flatten_does_not_stop_when_flatten_fails(cockpit: Harne
     assert "NOT stopping" in answer
     assert "exchange unreachable" in answer
     assert not cockpit.supervisor.stop_event.is_set()
+
+
+async def test_a_typed_approve_is_one_message_to_the_person_who_typed_it(cockpit: Harness) -> None:
+    """The lifecycle announces the approval on the bus; the approver already has the answer."""
+
+    async def approve(args: dict[str, str], actor: str) -> tuple[bool, str, dict[str, str]]:
+        # what the strategy store publishes on a transition (ai_brain/discovery/strategy_store.py)
+        cockpit.ctx.bus.publish(StrategyEvent(args["id"], "approved", f"approved (by {actor})", 0, actor=actor))
+        return True, f"{args['id']} approved by {actor}", {}
+
+    cockpit.ctx.services["commands"].register("approve", approve, "test approve")
+    before = {chat: len(cockpit.fake.sent_to(chat)) for chat in (ADMIN, ADMIN2, VIEWER)}
+    reply = await cockpit.ask(ADMIN, "/approve S1")
+    assert reply.text.startswith("S1 approved by telegram:")
+    others = {chat: (await cockpit.fake.wait_sent(before[chat] + 1, chat_id=chat))[before[chat]:]
+              for chat in (ADMIN2, VIEWER)}
+    assert all(m[0].text.startswith("strategy S1 → approved") for m in others.values())
+    await cockpit.settle()
+    mine = [m.text for m in cockpit.fake.sent_to(ADMIN)[before[ADMIN]:] if not m.text.startswith("Commands (")]
+    assert mine == [reply.text]  # the answer only: no second message about the same approval
