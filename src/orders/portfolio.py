@@ -99,7 +99,8 @@ class Portfolio:
         if entry.kind == "fill" and entry.side is not None:
             self._venue_of[key] = entry.venue
             pos = self.book.get(key, entry.symbol, entry.market)
-            realized = pos.apply_fill(entry.side, entry.qty_base, entry.price_quote, entry.fee_quote, entry.ts_ms)
+            realized = pos.apply_fill(entry.side, received_qty(entry), entry.price_quote, entry.fee_quote,
+                                      entry.ts_ms)
             self._add_money((entry.ts_ms, realized, entry.fee_quote, 0.0))
         elif entry.kind == "funding":
             self._add_money((entry.ts_ms, 0.0, 0.0, entry.funding_quote))
@@ -260,3 +261,15 @@ class Portfolio:
         pnl = self.pnl("all")
         return {"equity_quote": round(self.equity_quote(), 2), "open_positions": len(self.open_positions()),
                 "closed_trades": len(self._trades), **{k: round(v, 4) for k, v in pnl.items()}}
+
+
+def received_qty(entry: LedgerEntry) -> float:
+    """What a fill moved into the position: on a spot buy whose fee the exchange took in the base
+    asset (Binance without BNB), the quantity received, read from the line's wallet deltas; the fee
+    is still counted once, in ``fee_quote``."""
+    if entry.market != "spot" or entry.side != "buy" or not entry.deltas:
+        return entry.qty_base
+    got = entry.deltas.get(entry.symbol.split("/")[0])
+    if got is None or got <= 0:
+        return entry.qty_base
+    return min(entry.qty_base, got)

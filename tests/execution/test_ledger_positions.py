@@ -133,3 +133,24 @@ async def test_new_lines_stay_newer_than_the_wallet_even_if_ledger_files_vanish(
     again.on_event(candle(100.0))
     await again.submit(intent("buy", 1.0, seq=1))
     assert again.wallet.balance("BTC") == pytest.approx(3.0)  # the new fill was applied, not skipped
+
+
+def test_a_spot_buy_whose_fee_was_taken_in_base_holds_what_was_received(tmp_path: Path) -> None:
+    """Binance takes a spot buy's fee in the base asset (no BNB): the strategy holds 0.00999 of the
+    0.01 it bought; after selling what it received, nothing is left to call "unmanaged"."""
+    from src.orders.ledger import Ledger
+    from src.orders.portfolio import Portfolio
+
+    ledger = Ledger(tmp_path / "logs", fsync=False)
+    for i in range(21):  # the soak saw the remainders of many round trips add up
+        ts = i * 7_200_000
+        ledger.append(kind="fill", ts_ms=ts, venue="testnet", strategy_id="mr", symbol="BTC/USDT", market="spot",
+                      client_order_id=f"b{i}", fill_id=f"b{i}", side="buy", qty_base=0.01, price_quote=50_000.0,
+                      fee_quote=0.5, deltas={"BTC": 0.00999, "USDT": -500.0})
+        ledger.append(kind="fill", ts_ms=ts + 3_600_000, venue="testnet", strategy_id="mr", symbol="BTC/USDT",
+                      market="spot", client_order_id=f"s{i}", fill_id=f"s{i}", side="sell", qty_base=0.00999,
+                      price_quote=50_000.0, fee_quote=0.4995, deltas={"BTC": -0.00999, "USDT": 499.0005})
+    portfolio = Portfolio(ledger, lambda: 10_000.0, lambda _s: 50_000.0)
+
+    assert portfolio.open_positions() == []
+    assert portfolio.pnl("all", 21 * 7_200_000)["fees_quote"] == pytest.approx(21 * (0.5 + 0.4995))
