@@ -198,7 +198,8 @@ async def _close_one(venue: Any, pos: OpenPosition, ledger_seq: int) -> dict[str
 def close_runner_trades(root: Path, filled: list[dict[str, Any]], venue_names: tuple[str, ...]) -> list[str]:
     """Close the runner's open trades on the flattened symbols (``state/runner.json``), each with a
     trade line in the ledger, so a restarted bot does not sell them again. Returns their keys."""
-    from src.execution.runner import RunnerState, StrategyRunner
+    from src.execution.runner import StrategyRunner
+    from src.execution.runner_state import RunnerState
     from src.orders.ledger import Ledger
     from src.state.store import StateStore
 

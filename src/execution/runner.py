@@ -45,13 +45,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
 from src.core.clock import Clock
 from src.core.enums import Mode
 from src.core.events import Alert, CandleClosed, Event, FundingRate, TradeClosed, TradeOpened
 from src.core.timeframes import timeframe_ms
 from src.execution.router import Router
+from src.execution.runner_state import OpenTrade, PendingIntent, RunnerState, tracker_json
 from src.execution.strategy_source import FileStrategySource, StrategySource, TradableStrategy, strategy_source
 from src.market.cache import MarketCache
 from src.orders.interface import OrderIntent, OrderRecord, client_order_id
@@ -78,82 +78,9 @@ ENGINE_OWNED = frozenset({"funding_carry"})
 CHECK_EVERY_BARS = 12  # how often (in bars handled) the books are compared with the ledger
 
 
-class OpenTrade(BaseModel):
-    """One strategy's open position on one symbol, with the tracker's state."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    strategy_id: str
-    symbol: str
-    market: str
-    side: int
-    qty0_base: float
-    remaining_base: float
-    entry_price_quote: float
-    entry_bar_ts: int
-    entry_ms: int
-    tracker_state: list[float | None]  # NaN (an unset level) is stored as null: JSON has no NaN
-    tracker_bar_ts: int = 0  # the last bar the tracker has seen; later bars are re-stepped after a restart
-    fees_quote: float = 0.0
-    gross_quote: float = 0.0
-    funding_quote: float = 0.0
-    exit_value_quote: float = 0.0
-    exited_base: float = 0.0
-    last_reason: str = ""
-    status: str = "dry_run"  # lifecycle status at entry
-    venue: str = "paper"  # where the position lives: its exits go there, whatever the gate says later
-    spec: dict[str, Any] = Field(default_factory=dict)  # the rules it was opened with
-
-
-class PendingIntent(BaseModel):
-    """An intent written before it is sent; ``atr_signal`` opens the tracker when an entry fills."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    intent: OrderIntent
-    status: str
-    leverage: float = 1.0
-    reason: str = ""
-    atr_signal: float = 0.0
-    bar_ts: int = 0
-    closes: bool = False
-    venue: str = "paper"
-    spec: dict[str, Any] | None = None  # entries carry their spec, so recovery never needs the file
-    # sent, but the venue could not say what became of it (answer lost, lookups lagging): until it
-    # resolves, no other order of this strategy on this symbol is sent
-    unresolved: bool = False
-    unresolved_since_ms: int = 0
-
-
-class RunnerState(BaseModel):
-    """``state/runner.json``."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    trades: dict[str, OpenTrade] = Field(default_factory=dict)
-    pending: list[PendingIntent] = Field(default_factory=list)
-    last_bar: dict[str, int] = Field(default_factory=dict)
-    applied_seq: int = 0  # the journal (ledger) line this summary includes everything up to
-    booked: list[str] = Field(default_factory=list)  # client ids resolved lately (booked or refused)
-
-
-def _to_json(state: np.ndarray) -> list[float | None]:
-    return [None if np.isnan(v) else float(v) for v in state]
-
-
-_FUNDING_READERS: dict[int, tuple[StrategySpec, bool]] = {}
-
-
 def _reads_funding(t: TradableStrategy) -> bool:
-    """Whether the spec reads funding, memoised per spec object (the entry holds the object, so its
-    id cannot be reused by another spec while cached)."""
-    found = _FUNDING_READERS.get(id(t.spec))
-    if found is None or found[0] is not t.spec:
-        if len(_FUNDING_READERS) > 10_000:
-            _FUNDING_READERS.clear()
-        found = _FUNDING_READERS[id(t.spec)] = (t.spec, any(r.name.startswith("funding")
-                                                               for r in t.spec.indicator_refs()))
-    return found[1]
+    """Whether the spec reads funding (then the runner builds the funding series for it)."""
+    return any(r.name.startswith("funding") for r in t.spec.indicator_refs())
 
 
 def market_for(t: TradableStrategy) -> str:
@@ -398,7 +325,7 @@ class StrategyRunner:
         """Stops, trailing, partial and full take-profits, liquidation on this bar — then their orders."""
         self._catch_up(trade, tracker, candles, atr)
         exits = tracker.on_bar(ev.open, ev.high, ev.low, ev.close, float(atr[-1]))
-        trade.tracker_state, trade.tracker_bar_ts = _to_json(tracker.state), ev.ts_ms
+        trade.tracker_state, trade.tracker_bar_ts = tracker_json(tracker.state), ev.ts_ms
         for k, ex in enumerate(exits):
             qty = trade.remaining_base if not tracker.is_open else trade.qty0_base * ex.fraction
             await self._exit(trade, qty, ex.reason, ev.ts_ms, seq=k)
@@ -660,7 +587,7 @@ class StrategyRunner:
         return OpenTrade(strategy_id=i.strategy_id, symbol=i.symbol, market=i.market, side=side,
                          qty0_base=rec.received_qty_base, remaining_base=rec.received_qty_base,
                          entry_price_quote=float(rec.avg_price_quote or 0.0), entry_bar_ts=p.bar_ts,
-                         entry_ms=self.clock.now_ms(), tracker_state=_to_json(state), tracker_bar_ts=p.bar_ts,
+                         entry_ms=self.clock.now_ms(), tracker_state=tracker_json(state), tracker_bar_ts=p.bar_ts,
                          fees_quote=rec.fee_quote, status=p.status, venue=p.venue,
                          spec=spec.model_dump() if spec is not None else {})
 

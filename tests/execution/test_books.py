@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from src.execution.runner import PendingIntent
+from src.execution.runner_state import PendingIntent
 from src.strategy.spec import family_spec
 from tests.execution.conftest import HOUR_MS, intent
 from tests.execution.test_router_runner import T0, stack

@@ -95,7 +95,7 @@ async def test_kill_switch_with_flatten_closes_every_position(tmp_path: Path) ->
     await ex.router.submit(intent("buy", 10.0, strategy="flat-me"), "dry_run")
     # give the runner the position as if it had opened it, then let equity fall through the limit
     rec = ex.paper.lookup(intent("buy", 10.0, strategy="flat-me").client_order_id)
-    from src.execution.runner import PendingIntent
+    from src.execution.runner_state import PendingIntent
     ex.runner._book(PendingIntent(intent=rec.intent, status="dry_run", atr_signal=1.0, bar_ts=T0), rec)
     assert len(ex.runner.state.trades) == 1
     ex.kill.update(10_000.0, ctx.clock.now_ms())
@@ -179,7 +179,7 @@ def test_runner_window_never_includes_bars_after_the_event(tmp_path: Path) -> No
 
 async def _open_by_hand(ctx, ex, spec, qty: float = 10.0) -> None:
     """Enter through the router and book it, as the runner does when an entry fills."""
-    from src.execution.runner import PendingIntent
+    from src.execution.runner_state import PendingIntent
 
     it = intent("buy", qty, strategy=spec.id)
     _, rec = await ex.router.submit(it, "dry_run")

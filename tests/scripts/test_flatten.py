@@ -18,7 +18,8 @@ import pytest
 import yaml
 
 from scripts.flatten import OpenPosition, open_positions
-from src.execution.runner import OpenTrade, RunnerState, StrategyRunner
+from src.execution.runner import StrategyRunner
+from src.execution.runner_state import OpenTrade, RunnerState
 from src.orders.ledger import Ledger
 from src.state.store import StateStore
 from tests.fakes.fake_binance import FakeBinance
