@@ -31,23 +31,11 @@ from ai_brain.evaluation.strategy_evaluator import evaluate
 from ai_brain.generators.evolutionary import GeneticSearch
 from ai_brain.generators.hypothesis_generator import GenerationContext
 from ai_brain.generators.templates import TemplateSource
+from bench.template_specs import DATA, template_specs
 from src.config.brain import GeneratorConfig
 from src.market.history import load_candles
 from src.strategy.data import Candles
 from src.strategy.spec import StrategySpec
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance_BTC-USDT_1h.csv.gz"
-
-
-def _specs(candles: Candles, n: int) -> list[StrategySpec]:
-    src, rng = TemplateSource(1), random.Random(11)
-    ctx = GenerationContext(0, "1h", {"BTC/USDT": candles})
-    out: list[StrategySpec] = []
-    while len(out) < n:
-        hyp = src.draw(rng, ctx, "BTC/USDT")
-        if hyp is not None:
-            out.append(hyp.spec)
-    return out
 
 
 def _timed(fn, repeats: int = 3) -> float:
@@ -100,7 +88,7 @@ def main() -> int:
     args = ap.parse_args()
     full = load_candles(DATA)
     candles = full.slice(len(full) - args.bars, len(full))
-    specs = _specs(candles, 48)
+    specs = template_specs(candles, 48)
     with EvaluationPool() as pool:
         inline_s = _timed(lambda: [evaluate(s, candles) for s in specs])
         pool_s = _timed(lambda: pool.evaluate_many(specs, candles))

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import random
 import sys
 import tempfile
 import time
@@ -34,26 +33,12 @@ if __package__ in (None, ""):  # run as a file: make the repo root importable
 from ai_brain.evaluation.dask_probe import probe_cluster
 from ai_brain.evaluation.evaluation_pool import EvaluationPool
 from ai_brain.evaluation.strategy_evaluator import Evaluation
-from ai_brain.generators.hypothesis_generator import GenerationContext
-from ai_brain.generators.templates import TemplateSource
+from bench.template_specs import DATA, template_specs
 from src.config.evaluator import EvaluatorConfig
 from src.market.history import load_candles
 from src.strategy.data import Candles
 from src.strategy.spec import StrategySpec
 from tests.evaluator.dask_cluster import Cluster, make_env
-
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "binance_BTC-USDT_1h.csv.gz"
-
-
-def _specs(candles: Candles, n: int) -> list[StrategySpec]:
-    src, rng = TemplateSource(1), random.Random(11)
-    ctx = GenerationContext(0, "1h", {"BTC/USDT": candles})
-    out: list[StrategySpec] = []
-    while len(out) < n:
-        hyp = src.draw(rng, ctx, "BTC/USDT")
-        if hyp is not None:
-            out.append(hyp.spec)
-    return out
 
 
 def _rate(run: Callable[[], list[Evaluation]], n: int, repeat: int) -> tuple[float, list[str]]:
@@ -97,7 +82,7 @@ def main() -> int:
     args = ap.parse_args()
     full = load_candles(DATA)
     candles = full.slice(len(full) - args.bars, len(full))
-    specs, cfg = _specs(candles, args.specs), EvaluatorConfig()
+    specs, cfg = template_specs(candles, args.specs), EvaluatorConfig()
     with EvaluationPool(cfg) as pool:
         rates = {"local": _rate(lambda: pool.evaluate_many(specs, candles), len(specs), args.repeat)}
     rates.update(_dask_rates(cfg, specs, candles, args.repeat))

@@ -21,7 +21,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.loopback import catch_all, serve
+from tests.fakes.loopback import ScriptedServer
 
 # Models the fake serves; any other name is a 404 (see _not_found).
 KNOWN_MODELS = frozenset({"gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite", "gemini-2.0-flash"})
@@ -93,9 +93,10 @@ class Seen:
 
 
 @dataclass
-class FakeGemini:
+class FakeGemini(ScriptedServer):
     """Start with ``await fake.start()``; ``fake.base_url`` goes into ``llm.base_url``."""
 
+    reply_type = Reply
     replies: deque[Reply] = field(default_factory=deque)
     default: Reply = field(default_factory=lambda: Reply(status=500, body=error_body(
         500, "INTERNAL", "no reply queued")))
@@ -104,21 +105,6 @@ class FakeGemini:
     schema_limit_bytes: int = SCHEMA_LIMIT_BYTES
     base_url: str = ""
     _runner: web.AppRunner | None = None
-
-    def queue(self, *replies: Reply) -> None:
-        self.replies.extend(replies)
-
-    def queue_json(self, payload: Any, **kw: Any) -> None:
-        self.queue(Reply(text=json.dumps(payload), **kw))
-
-    async def start(self) -> str:
-        self._runner, self.base_url, _port = await serve(catch_all(self._handle))
-        return self.base_url
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     async def _handle(self, request: web.Request) -> web.Response:
         raw = await request.read()

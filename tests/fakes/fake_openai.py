@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.loopback import catch_all, serve
+from tests.fakes.loopback import ScriptedServer
 
 
 def error_body(message: str, kind: str, code: str | None, param: str | None = None) -> dict[str, Any]:
@@ -60,9 +60,10 @@ class Seen:
 
 
 @dataclass
-class FakeOpenAI:
+class FakeOpenAI(ScriptedServer):
     """Start with ``await fake.start()``; ``fake.base_url + "/v1"`` goes into ``llm.base_url``."""
 
+    reply_type = Reply
     replies: deque[Reply] = field(default_factory=deque)
     default: Reply = field(default_factory=lambda: Reply(status=500, body=error_body(
         "no reply queued", "server_error", None)))
@@ -71,21 +72,6 @@ class FakeOpenAI:
     api_key: str | None = None  # None: no key needed, as a local Ollama / llama.cpp server
     base_url: str = ""
     _runner: web.AppRunner | None = None
-
-    def queue(self, *replies: Reply) -> None:
-        self.replies.extend(replies)
-
-    def queue_json(self, payload: Any, **kw: Any) -> None:
-        self.queue(Reply(text=json.dumps(payload), **kw))
-
-    async def start(self) -> str:
-        self._runner, self.base_url, _port = await serve(catch_all(self._handle))
-        return self.base_url
-
-    async def close(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
 
     @property
     def chat_calls(self) -> int:

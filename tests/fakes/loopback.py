@@ -6,6 +6,9 @@ runner's cleanup waiting for the full hang (measured: ~10 s per test).
 
 from __future__ import annotations
 
+import json
+from typing import Any
+
 from aiohttp import web
 
 
@@ -24,3 +27,35 @@ def catch_all(handler) -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     return app
+
+
+class ScriptedServer:
+    """Mixin for fakes that answer from a queue of scripted replies (the LLM APIs).
+
+    The fake provides ``replies`` (a deque), ``reply_type`` (its Reply class), ``base_url``,
+    ``_runner`` and ``_handle(request)``; this adds queueing and the loopback server's life cycle.
+    """
+
+    reply_type: Any
+    replies: Any
+    base_url: str
+    _runner: web.AppRunner | None
+
+    def queue(self, *replies: Any) -> None:
+        self.replies.extend(replies)
+
+    def queue_json(self, payload: Any, **kw: Any) -> None:
+        """Queue one successful answer whose text is ``payload`` as JSON."""
+        self.queue(self.reply_type(text=json.dumps(payload), **kw))
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+    async def start(self) -> str:
+        self._runner, self.base_url, _port = await serve(catch_all(self._handle))
+        return self.base_url
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
