@@ -87,26 +87,6 @@ class Sender(Protocol):
     async def send(self, msg: OutgoingMessage, photo: bytes | None) -> None: ...
 
 
-def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
-    """Cut a long text at line breaks (or hard, if a single line is too long) into sendable parts."""
-    parts: list[str] = []
-    current = ""
-    for line in text.splitlines(keepends=True):
-        while len(line) > limit:
-            if current:
-                parts.append(current)
-                current = ""
-            parts.append(line[:limit])
-            line = line[limit:]
-        if len(current) + len(line) > limit:
-            parts.append(current)
-            current = ""
-        current += line
-    if current or not parts:
-        parts.append(current)
-    return parts
-
-
 def photo_caption(text: str) -> tuple[str, str]:
     """``(caption, rest)``: the text itself when it fits a caption, else its first line (shortened)
     as the caption and the whole text to send after the photo."""

@@ -22,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.fakes.loopback import ScriptedServer
+from tests.fakes.loopback import Seen as BaseSeen
 
 # Models the fake serves; any other name is a 404 (see _not_found).
 KNOWN_MODELS = frozenset({"gemini-2.5-flash", "gemini-2.5-pro", "gemini-2.5-flash-lite", "gemini-2.0-flash"})
@@ -79,11 +80,8 @@ def rate_limited(delay_s: float) -> Reply:
 
 
 @dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
+class Seen(BaseSeen):
+    """A request, plus the response schema it asked for."""
 
     @property
     def schema(self) -> Any:

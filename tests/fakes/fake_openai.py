@@ -20,7 +20,7 @@ from typing import Any
 
 from aiohttp import web
 
-from tests.fakes.loopback import ScriptedServer
+from tests.fakes.loopback import ScriptedServer, Seen
 
 
 def error_body(message: str, kind: str, code: str | None, param: str | None = None) -> dict[str, Any]:
@@ -49,14 +49,6 @@ def rate_limited(retry_after_s: int) -> Reply:
     client waits for it before its next attempt)."""
     return Reply(status=429, headers={"Retry-After": str(retry_after_s)}, body=error_body(
         "Rate limit reached for requests. Please try again later.", "requests", "rate_limit_exceeded"))
-
-
-@dataclass
-class Seen:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any]
 
 
 @dataclass

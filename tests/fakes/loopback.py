@@ -7,6 +7,7 @@ runner's cleanup waiting for the full hang (measured: ~10 s per test).
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +28,16 @@ def catch_all(handler) -> web.Application:
     app = web.Application()
     app.router.add_route("*", "/{tail:.*}", handler)
     return app
+
+
+@dataclass
+class Seen:
+    """One request a fake received, for the test to inspect."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
 
 
 class ScriptedServer:

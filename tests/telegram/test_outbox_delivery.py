@@ -14,7 +14,8 @@ import pytest
 from src.app.wire_cockpit import OUTBOX_FILE
 from src.config.telegram import TelegramConfig
 from src.core.events import Alert
-from src.telegram.outbox import MAX_TEXT, Outbox, PendingMessages, split_text
+from src.telegram.outbox import MAX_TEXT, Outbox, PendingMessages
+from src.telegram.render.format import split_lines
 from tests.fakes.fake_telegram import FakeTelegram
 from tests.telegram.conftest import ADMIN, ADMIN2, GROUP, VIEWER, CockpitFactory, Harness
 
@@ -161,7 +162,7 @@ def test_corrupt_queue_file_is_quarantined_not_fatal(tmp_path: Path) -> None:
 
 def test_long_text_is_split_without_losing_a_character() -> None:
     text = "\n".join(f"line {i} " + "x" * (i % 90) for i in range(400)) + "\n" + "y" * 9000
-    parts = split_text(text)
+    parts = split_lines(text, MAX_TEXT)
     assert len(parts) > 2
     assert all(len(p) <= MAX_TEXT for p in parts)
     assert "".join(parts) == text
